@@ -1,0 +1,1 @@
+//! Protocol detection by content, so services on unusual ports are still parsed.
