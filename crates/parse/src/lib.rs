@@ -62,10 +62,22 @@ pub trait StreamParser {
     type Output;
 
     /// In-order bytes of `dir`, carried by a packet captured at `ts`.
-    fn data(&mut self, dir: Direction, ts: Timestamp, bytes: &[u8], out: &mut Vec<Self::Output>) -> Status;
+    fn data(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        bytes: &[u8],
+        out: &mut Vec<Self::Output>,
+    ) -> Status;
 
     /// `len` bytes of `dir` are missing before the next [`data`](StreamParser::data) call.
-    fn gap(&mut self, dir: Direction, ts: Timestamp, len: u64, out: &mut Vec<Self::Output>) -> Status;
+    fn gap(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        len: u64,
+        out: &mut Vec<Self::Output>,
+    ) -> Status;
 
     /// The connection ended (or the capture did) at `ts`: emit whatever is
     /// pending, e.g. a request that never got its response.

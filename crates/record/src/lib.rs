@@ -27,7 +27,10 @@ pub struct Timestamp(pub u64);
 impl Timestamp {
     /// Builds a timestamp from seconds and nanoseconds since the epoch.
     pub fn from_parts(secs: u64, nanos: u32) -> Self {
-        Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos as u64))
+        Timestamp(
+            secs.saturating_mul(1_000_000_000)
+                .saturating_add(nanos as u64),
+        )
     }
 
     /// Nanoseconds since the epoch.
@@ -91,7 +94,11 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn new(ip: IpAddr, port: u16) -> Self {
-        Endpoint { ip, port, identity: None }
+        Endpoint {
+            ip,
+            port,
+            identity: None,
+        }
     }
 }
 
@@ -276,7 +283,14 @@ impl Body {
 impl Record {
     /// Wraps a body into a record of the current schema version.
     pub fn new(ts: Timestamp, client: Endpoint, server: Endpoint, body: Body) -> Self {
-        Record { kind: body.kind(), v: SCHEMA_VERSION, ts, client, server, body }
+        Record {
+            kind: body.kind(),
+            v: SCHEMA_VERSION,
+            ts,
+            client,
+            server,
+            body,
+        }
     }
 }
 
@@ -292,13 +306,19 @@ mod tests {
 
     #[test]
     fn largest_timestamp_prints() {
-        assert_eq!(Timestamp(u64::MAX).to_string(), "2554-07-21T23:34:33.709551615Z");
+        assert_eq!(
+            Timestamp(u64::MAX).to_string(),
+            "2554-07-21T23:34:33.709551615Z"
+        );
     }
 
     #[test]
     fn ipv6_endpoint_uses_canonical_form() {
         let ep = Endpoint::new("2001:db8:0:0:0:0:0:1".parse().unwrap(), 443);
-        assert_eq!(serde_json::to_string(&ep).unwrap(), r#"{"ip":"2001:db8::1","port":443}"#);
+        assert_eq!(
+            serde_json::to_string(&ep).unwrap(),
+            r#"{"ip":"2001:db8::1","port":443}"#
+        );
     }
 
     #[test]

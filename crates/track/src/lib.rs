@@ -1,1 +1,397 @@
-//! being written
+//! Connection tracking: the `track` stage of the pipeline.
+//!
+//! The [`Tracker`] takes decoded packets in capture order and keeps one
+//! entry per TCP connection or UDP flow: who is client and who is server,
+//! per-direction packet/byte/payload counts, handshake RTT,
+//! retransmissions, and how it ended. For TCP it reassembles each
+//! direction ([`stream`]) and feeds the bytes to the parser that content
+//! detection picked ([`app`]); DNS over UDP is parsed per datagram and
+//! paired across the flow table. Records come out when a connection ends,
+//! times out, is pushed out by the table's bound, or the input ends.
+//!
+//! Time is the capture's: nothing here reads a clock, so `podwire read` and
+//! the live agent behave the same, and tests are exact.
+
+mod app;
+mod conn;
+mod key;
+mod stream;
+
+pub use app::{ParserConfig, ParserStats};
+pub use key::Addr;
+
+use app::Parsed;
+use conn::{Conn, ConnState};
+use key::FlowKey;
+use podwire_decode::{tcp_flags, Packet, Transport};
+use podwire_dns::{DnsEvent, DnsPairer};
+use podwire_parse::Direction;
+use podwire_record::{Body, Close, DnsTransport, Endpoint, Record, Timestamp};
+use rustc_hash::FxHashMap;
+use stream::Budget;
+
+/// Limits and timeouts of the tracker. Every table is bounded.
+#[derive(Clone, Debug)]
+pub struct TrackerConfig {
+    /// A TCP connection with no packet for this long is closed as `timeout`.
+    pub tcp_idle_timeout_ns: u64,
+    /// A UDP flow with no packet for this long ends.
+    pub udp_idle_timeout_ns: u64,
+    /// How long a closed TCP connection keeps absorbing stray packets
+    /// (final ACKs, retransmitted FINs) before it is reported.
+    pub close_linger_ns: u64,
+    /// Connections and flows tracked at once; beyond it the least recently
+    /// active are reported early (as `open`) and counted as evicted.
+    pub max_connections: usize,
+    /// Out-of-order bytes buffered per connection direction.
+    pub max_buffered_per_connection: usize,
+    /// Out-of-order bytes buffered for all connections together.
+    pub max_buffered_total: usize,
+    pub parsers: ParserConfig,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            tcp_idle_timeout_ns: 300_000_000_000,
+            udp_idle_timeout_ns: 60_000_000_000,
+            close_linger_ns: 5_000_000_000,
+            max_connections: 262_144,
+            max_buffered_per_connection: 256 << 10,
+            max_buffered_total: 64 << 20,
+            parsers: ParserConfig::default(),
+        }
+    }
+}
+
+/// What the tracker counted.
+#[derive(Clone, Debug, Default)]
+pub struct TrackerStats {
+    pub tcp_connections: u64,
+    pub udp_flows: u64,
+    /// Connections reported early because the table was full.
+    pub evicted: u64,
+    /// Times reassembly gave up a hole because a buffer limit was reached.
+    pub reassembly_limit_hits: u64,
+    /// Bytes buffered for reassembly right now.
+    pub reassembly_buffered: usize,
+    pub parsers: ParserStats,
+    /// DNS datagrams that did not parse (or parsed only in part).
+    pub dns_malformed: u64,
+    /// DNS queries pushed out of the pairing table unanswered.
+    pub dns_evicted: u64,
+}
+
+/// Wall of a sweep: idle entries are looked for once per second of capture time.
+const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
+const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
+
+/// The connection table and everything that hangs off it.
+pub struct Tracker {
+    cfg: TrackerConfig,
+    table: FxHashMap<FlowKey, Conn>,
+    budget: Budget,
+    dns_udp: DnsPairer<(Addr, Addr)>,
+    stats: TrackerStats,
+    now: Timestamp,
+    last_sweep: Timestamp,
+    parsed: Vec<Parsed>,
+    dns_events: Vec<DnsEvent<(Addr, Addr)>>,
+}
+
+impl Tracker {
+    pub fn new(cfg: TrackerConfig) -> Self {
+        let budget = Budget {
+            max: cfg.max_buffered_total,
+            ..Default::default()
+        };
+        let dns_udp = DnsPairer::new(&cfg.parsers.dns, DnsTransport::Udp);
+        Tracker {
+            cfg,
+            table: FxHashMap::default(),
+            budget,
+            dns_udp,
+            stats: TrackerStats::default(),
+            now: Timestamp(0),
+            last_sweep: Timestamp(0),
+            parsed: Vec::new(),
+            dns_events: Vec::new(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> TrackerStats {
+        let mut s = self.stats.clone();
+        s.reassembly_limit_hits = self.budget.limit_hits;
+        s.reassembly_buffered = self.budget.used;
+        s.dns_evicted = self.dns_udp.evicted();
+        s
+    }
+
+    /// Connections and flows tracked right now.
+    pub fn active(&self) -> usize {
+        self.table.len()
+    }
+
+    /// One decoded packet, captured at `ts`, whose frame was `frame_len`
+    /// bytes on the wire. Finished records are appended to `out`.
+    pub fn packet(
+        &mut self,
+        ts: Timestamp,
+        frame_len: u32,
+        pkt: &Packet<'_>,
+        out: &mut Vec<Record>,
+    ) {
+        if ts > self.now {
+            self.now = ts;
+        }
+        if self.now.0.saturating_sub(self.last_sweep.0) >= SWEEP_INTERVAL_NS {
+            self.last_sweep = self.now;
+            self.sweep(out);
+        }
+        let (sport, dport) = pkt.transport.ports();
+        let src = Addr {
+            ip: pkt.src,
+            port: sport,
+        };
+        let dst = Addr {
+            ip: pkt.dst,
+            port: dport,
+        };
+        match pkt.transport {
+            Transport::Tcp(h) => self.tcp(ts, frame_len, src, dst, h, pkt, out),
+            Transport::Udp { .. } => self.udp(ts, frame_len, src, dst, pkt, out),
+        }
+    }
+
+    /// The input ended: report every connection and pending DNS query.
+    pub fn flush(&mut self, out: &mut Vec<Record>) {
+        let keys: Vec<FlowKey> = self.table.keys().copied().collect();
+        for k in keys {
+            if let Some(c) = self.table.remove(&k) {
+                self.finish(c, None, out);
+            }
+        }
+        self.dns_udp.drain(&mut self.dns_events);
+        self.emit_dns(out);
+    }
+
+    fn tcp(
+        &mut self,
+        ts: Timestamp,
+        frame_len: u32,
+        src: Addr,
+        dst: Addr,
+        h: podwire_decode::TcpHeader,
+        pkt: &Packet<'_>,
+        out: &mut Vec<Record>,
+    ) {
+        let (key, _) = FlowKey::of(src, dst, true);
+        let syn_only = h.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+        // A new SYN on a known 4-tuple is port reuse, unless it repeats the
+        // SYN that opened the connection.
+        if syn_only {
+            if let Some(c) = self.table.get(&key) {
+                if c.is_new_syn(h.seq) {
+                    if let Some(old) = self.table.remove(&key) {
+                        self.finish(old, None, out);
+                    }
+                }
+            }
+        }
+        if !self.table.contains_key(&key) {
+            self.make_room(out);
+            self.stats.tcp_connections += 1;
+            self.table.insert(key, Conn::new_tcp(ts, src, dst, &h));
+        }
+        let Some(conn) = self.table.get_mut(&key) else {
+            return;
+        };
+        conn.tcp_packet(
+            ts,
+            frame_len,
+            src,
+            &h,
+            pkt,
+            &self.cfg,
+            &mut self.budget,
+            &mut self.parsed,
+            &mut self.stats.parsers,
+        );
+        self.emit_parsed(key, out);
+    }
+
+    fn udp(
+        &mut self,
+        ts: Timestamp,
+        frame_len: u32,
+        src: Addr,
+        dst: Addr,
+        pkt: &Packet<'_>,
+        out: &mut Vec<Record>,
+    ) {
+        let (key, _) = FlowKey::of(src, dst, false);
+        if !self.table.contains_key(&key) {
+            self.make_room(out);
+            self.stats.udp_flows += 1;
+            self.table.insert(key, Conn::new_udp(ts, src, dst));
+        }
+        let Some(conn) = self.table.get_mut(&key) else {
+            return;
+        };
+        conn.udp_packet(ts, frame_len, src, pkt);
+        if pkt.payload.is_empty() {
+            return;
+        }
+        let dns = match conn.state {
+            ConnState::Udp { ref mut dns } => {
+                let is_dns = *dns.get_or_insert_with(|| {
+                    DNS_PORTS.contains(&src.port)
+                        || DNS_PORTS.contains(&dst.port)
+                        || podwire_dns::looks_like_dns(pkt.payload)
+                });
+                is_dns
+            }
+            _ => false,
+        };
+        if !dns {
+            return;
+        }
+        match podwire_dns::parse(pkt.payload) {
+            Ok(msg) => {
+                if msg.malformed {
+                    self.stats.dns_malformed += 1;
+                }
+                // Pair by (client, server) as the message says: queries go to
+                // the server, responses come from it.
+                let pair = if msg.response { (dst, src) } else { (src, dst) };
+                self.dns_udp.message(pair, ts, msg, &mut self.dns_events);
+                self.emit_dns(out);
+            }
+            Err(_) => self.stats.dns_malformed += 1,
+        }
+    }
+
+    fn emit_dns(&mut self, out: &mut Vec<Record>) {
+        for ev in self.dns_events.drain(..) {
+            let (c, s) = ev.key;
+            out.push(Record::new(
+                ev.ts,
+                endpoint(c),
+                endpoint(s),
+                Body::Dns(ev.dns),
+            ));
+        }
+    }
+
+    fn emit_parsed(&mut self, key: FlowKey, out: &mut Vec<Record>) {
+        if self.parsed.is_empty() {
+            return;
+        }
+        let Some(conn) = self.table.get(&key) else {
+            return;
+        };
+        for p in self.parsed.drain(..) {
+            out.push(Record::new(
+                p.ts,
+                endpoint(conn.client),
+                endpoint(conn.server),
+                p.body,
+            ));
+        }
+    }
+
+    /// Reports a connection: flushes its parser, then its connection record.
+    fn finish(&mut self, mut conn: Conn, close: Option<Close>, out: &mut Vec<Record>) {
+        conn.finish_streams(
+            &self.cfg,
+            &mut self.budget,
+            &mut self.parsed,
+            &mut self.stats.parsers,
+        );
+        let (client, server) = (conn.client, conn.server);
+        for p in self.parsed.drain(..) {
+            out.push(Record::new(
+                p.ts,
+                endpoint(client),
+                endpoint(server),
+                p.body,
+            ));
+        }
+        out.push(conn.into_record(close));
+    }
+
+    /// Ends what has been idle too long (capture time) and expires DNS queries.
+    fn sweep(&mut self, out: &mut Vec<Record>) {
+        let now = self.now.0;
+        let cfg = &self.cfg;
+        let expired: Vec<(FlowKey, Close)> = self
+            .table
+            .iter()
+            .filter_map(|(k, c)| {
+                let idle = now.saturating_sub(c.last_seen.0);
+                match c.state {
+                    ConnState::Tcp(ref t) if t.closed() && idle >= cfg.close_linger_ns => {
+                        Some((*k, t.close_reason()))
+                    }
+                    ConnState::Tcp(_) if idle >= cfg.tcp_idle_timeout_ns => {
+                        Some((*k, Close::Timeout))
+                    }
+                    ConnState::Udp { .. } if idle >= cfg.udp_idle_timeout_ns => {
+                        Some((*k, Close::Timeout))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        for (k, close) in expired {
+            if let Some(c) = self.table.remove(&k) {
+                self.finish(c, Some(close), out);
+            }
+        }
+        self.dns_udp.expire(self.now, &mut self.dns_events);
+        self.emit_dns(out);
+    }
+
+    /// Keeps the table within its bound: first what is idle, then the least
+    /// recently active sixteenth.
+    fn make_room(&mut self, out: &mut Vec<Record>) {
+        if self.table.len() < self.cfg.max_connections.max(1) {
+            return;
+        }
+        self.sweep(out);
+        if self.table.len() < self.cfg.max_connections.max(1) {
+            return;
+        }
+        let mut seen: Vec<u64> = self.table.values().map(|c| c.last_seen.0).collect();
+        let n = (seen.len() / 16).max(1);
+        let (_, cutoff, _) = seen.select_nth_unstable(n - 1);
+        let cutoff = *cutoff;
+        let victims: Vec<FlowKey> = self
+            .table
+            .iter()
+            .filter(|(_, c)| c.last_seen.0 <= cutoff)
+            .map(|(k, _)| *k)
+            .take(n)
+            .collect();
+        for k in victims {
+            if let Some(c) = self.table.remove(&k) {
+                self.stats.evicted += 1;
+                self.finish(c, Some(Close::Open), out);
+            }
+        }
+    }
+}
+
+fn endpoint(a: Addr) -> Endpoint {
+    Endpoint::new(a.ip, a.port)
+}
+
+/// The direction of a packet from `src` in a connection with this client.
+pub(crate) fn direction(client: Addr, src: Addr) -> Direction {
+    if src == client {
+        Direction::ToServer
+    } else {
+        Direction::ToClient
+    }
+}

@@ -1,0 +1,114 @@
+//! A table for a terminal: one row per record, fixed columns, written as
+//! records arrive so a long capture shows results at once.
+
+use super::RecordWriter;
+use podwire_record::{Body, Endpoint, Record};
+use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
+
+pub struct TableWriter<W: Write> {
+    out: BufWriter<W>,
+    header_done: bool,
+}
+
+impl<W: Write> TableWriter<W> {
+    pub fn new(out: W) -> Self {
+        TableWriter {
+            out: BufWriter::new(out),
+            header_done: false,
+        }
+    }
+}
+
+fn ep(e: &Endpoint) -> String {
+    match e.ip {
+        IpAddr::V4(ip) => format!("{ip}:{}", e.port),
+        IpAddr::V6(ip) => format!("[{ip}]:{}", e.port),
+    }
+}
+
+/// Bytes in human units (1000-based, as Wireshark shows them).
+fn bytes(n: u64) -> String {
+    match n {
+        0..=999 => format!("{n} B"),
+        1_000..=999_999 => format!("{:.1} kB", n as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1} MB", n as f64 / 1e6),
+        _ => format!("{:.1} GB", n as f64 / 1e9),
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.1}ms")).unwrap_or_else(|| "-".into())
+}
+
+fn detail(rec: &Record) -> String {
+    match &rec.body {
+        Body::Connection(c) => format!(
+            "{:?} {:?} {}p/{} > {}p/{} {} rtt {} retx {}",
+            c.proto,
+            c.close,
+            c.client_to_server.packets,
+            bytes(c.client_to_server.bytes),
+            c.server_to_client.packets,
+            bytes(c.server_to_client.bytes),
+            ms(Some(c.duration_ms)),
+            ms(c.handshake_rtt_ms),
+            c.retransmits
+        )
+        .to_lowercase(),
+        Body::Http(h) => format!(
+            "{} {}{} {} {} {}",
+            h.method,
+            h.host.as_deref().unwrap_or(""),
+            h.path,
+            h.status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
+            bytes(h.response_body_bytes.unwrap_or(0)),
+            ms(h.latency_ms)
+        ),
+        Body::Tls(t) => format!(
+            "{} {} {} alpn {}",
+            t.version.as_deref().unwrap_or("-"),
+            t.sni.as_deref().unwrap_or("-"),
+            t.cipher.as_deref().unwrap_or("-"),
+            t.alpn_selected.as_deref().unwrap_or("-")
+        ),
+        Body::Dns(d) => {
+            let answers: Vec<&str> = d.answers.iter().map(|a| a.data.as_str()).collect();
+            format!(
+                "{} {} {} {} {}",
+                d.qtype,
+                d.name,
+                d.rcode.as_deref().unwrap_or("-"),
+                answers.join(","),
+                ms(d.latency_ms)
+            )
+        }
+    }
+}
+
+impl<W: Write> RecordWriter for TableWriter<W> {
+    fn write(&mut self, rec: &Record) -> io::Result<()> {
+        if !self.header_done {
+            self.header_done = true;
+            writeln!(
+                self.out,
+                "{:<10} {:<26} {:<26} DETAIL",
+                "TYPE", "CLIENT", "SERVER"
+            )?;
+        }
+        writeln!(
+            self.out,
+            "{:<10} {:<26} {:<26} {}",
+            rec.kind,
+            ep(&rec.client),
+            ep(&rec.server),
+            detail(rec)
+        )
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
