@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target for N seconds (default 60), corpus seeded from
+# the repository's real captures and parser fixtures.
+#
+#   bash scripts/fuzz.sh [SECONDS] [TARGET...]
+#
+# cargo-fuzz wants nightly for its sanitizer flags; the machine's stable
+# toolchain accepts them with RUSTC_BOOTSTRAP=1, so no other toolchain is
+# needed. A crash leaves its input in fuzz/artifacts/<target>/ and fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-60}"
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(pipeline tls http dns)
+fi
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
+export RUSTC_BOOTSTRAP=1
+
+# Seeds: whole captures for the pipeline; raw streams for the parsers.
+seed() {
+    local target=$1; shift
+    mkdir -p "fuzz/corpus/$target"
+    for f in "$@"; do
+        [ -f "$f" ] && cp -n "$f" "fuzz/corpus/$target/" 2>/dev/null || true
+    done
+}
+# The pipeline target reads a mode byte first: an even byte then a capture file.
+mkdir -p fuzz/corpus/pipeline
+for f in crates/podwire/tests/data/*.pcap crates/podwire/tests/data/*.pcapng; do
+    [ -f "$f" ] && { printf '\x00'; head -c 65536 "$f"; } > "fuzz/corpus/pipeline/$(basename "$f")"
+done
+seed tls crates/parse-tls/tests/data/*.bin
+seed http crates/parse-http/tests/data/*.bin
+seed dns crates/parse-dns/tests/data/*.bin
+
+for t in "${targets[@]}"; do
+    echo "== fuzz $t for ${secs}s"
+    cargo fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=512 -timeout=10 -print_final_stats=1 2>&1 | tail -n 12
+done

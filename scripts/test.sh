@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test podwire has, the way CI does.
+#
+#   bash scripts/test.sh
+#
+# As root on Debian it first installs what the tests drive (tshark, tcpdump,
+# nginx, dnsmasq, dig, curl, openssl, iproute2); without root, tests that
+# need root or a missing tool print "SKIPPED: <reason>" and pass.
+# Set PODWIRE_FUZZ_SECONDS=N to also run each fuzz target for N seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps)
+
+install_packages() {
+    local missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        return
+    fi
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+        echo "note: not root or no apt-get: not installing ${missing[*]} (tests needing them will be skipped)"
+        return
+    fi
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+install_packages
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
+
+if [ "${PODWIRE_FUZZ_SECONDS:-0}" -gt 0 ]; then
+    echo "== fuzz (${PODWIRE_FUZZ_SECONDS}s per target)"
+    bash scripts/fuzz.sh "${PODWIRE_FUZZ_SECONDS}"
+fi
