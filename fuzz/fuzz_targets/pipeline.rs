@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     if mode & 1 == 0 {
         let Ok(mut reader) = FileReader::new(rest) else { return };
         while let Ok(Some(f)) = reader.next_frame() {
-            if let Ok(pkt) = decoder.decode(f.link.0, f.ts.0, f.data) {
+            if let Ok(pkt) = decoder.decode(f.link.0, f.ts.0, f.orig_len, f.data) {
                 tracker.packet(f.ts, f.orig_len, &pkt, &mut records);
             }
             drain(&mut records);
@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
             let (frame, next) = tail.split_at(n);
             buf = next;
             ts = ts.wrapping_add(step);
-            if let Ok(pkt) = decoder.decode(link, ts, frame) {
+            if let Ok(pkt) = decoder.decode(link, ts, frame.len() as u32 + (len & 7) as u32, frame) {
                 tracker.packet(Timestamp(ts), frame.len() as u32, &pkt, &mut records);
             }
             drain(&mut records);

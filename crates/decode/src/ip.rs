@@ -33,9 +33,13 @@ struct IpPayload<'a> {
 
 /// Decodes from a network layer of kind `net` down to TCP/UDP, following
 /// tunnels. `defrag` is taken (at most one reassembly per frame).
+/// `missing`: bytes of the frame on the wire that the capture did not keep
+/// (snap length); header lengths are checked against what was on the wire,
+/// as Wireshark checks them against its "reported length".
 pub(crate) fn network<'a>(
     mut defrag: Option<&'a mut Defragmenter>,
     ts_ns: u64,
+    missing: u32,
     net: Net,
     data: &'a [u8],
 ) -> Result<Packet<'a>, Skip> {
@@ -56,8 +60,8 @@ pub(crate) fn network<'a>(
                 };
                 continue;
             }
-            Net::Ipv4 => ipv4(&mut defrag, ts_ns, data)?,
-            Net::Ipv6 => ipv6(&mut defrag, ts_ns, data)?,
+            Net::Ipv4 => ipv4(&mut defrag, ts_ns, missing, data)?,
+            Net::Ipv6 => ipv6(&mut defrag, ts_ns, missing, data)?,
         };
         match ipp.proto {
             TCP => return tcp(ipp),
@@ -105,6 +109,7 @@ pub(crate) fn network<'a>(
 fn ipv4<'a>(
     defrag: &mut Option<&'a mut Defragmenter>,
     ts_ns: u64,
+    missing: u32,
     d: &'a [u8],
 ) -> Result<IpPayload<'a>, Skip> {
     if d.len() < 20 {
@@ -126,6 +131,11 @@ fn ipv4<'a>(
     let total = if total == 0 { d.len() } else { total };
     if total < hl {
         return Err(Skip::Malformed);
+    }
+    // A total length beyond the frame is a lie; Wireshark believes the frame.
+    let total = total.min(d.len() + missing as usize);
+    if total < hl {
+        return Err(Skip::Truncated);
     }
     let src = IpAddr::V4(Ipv4Addr::new(d[12], d[13], d[14], d[15]));
     let dst = IpAddr::V4(Ipv4Addr::new(d[16], d[17], d[18], d[19]));
@@ -191,6 +201,7 @@ const DEST_OPTS: u8 = 60;
 fn ipv6<'a>(
     defrag: &mut Option<&'a mut Defragmenter>,
     ts_ns: u64,
+    missing: u32,
     d: &'a [u8],
 ) -> Result<IpPayload<'a>, Skip> {
     if d.len() < 40 {
@@ -202,6 +213,8 @@ fn ipv6<'a>(
     let plen = be16(d, 4) as usize;
     // Zero: a jumbogram, or offload; take what was captured.
     let plen = if plen == 0 { d.len() - 40 } else { plen };
+    // As for IPv4: no longer than the frame on the wire.
+    let plen = plen.min(d.len() + missing as usize - 40);
     let mut a = [0u8; 16];
     a.copy_from_slice(&d[8..24]);
     let src = IpAddr::V6(Ipv6Addr::from(a));

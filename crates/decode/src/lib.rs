@@ -124,15 +124,18 @@ impl Decoder {
         }
     }
 
-    /// Decodes one frame of link type `link` captured at `ts_ns`.
+    /// Decodes one frame of link type `link` captured at `ts_ns`, which was
+    /// `orig_len` bytes long on the wire (`frame` may be shorter).
     pub fn decode<'a>(
         &'a mut self,
         link: u32,
         ts_ns: u64,
+        orig_len: u32,
         frame: &'a [u8],
     ) -> Result<Packet<'a>, Skip> {
         let (net, data) = link::strip(link, frame)?;
-        ip::network(Some(&mut self.defrag), ts_ns, net, data)
+        let missing = (orig_len as usize).saturating_sub(frame.len()) as u32;
+        ip::network(Some(&mut self.defrag), ts_ns, missing, net, data)
     }
 
     /// Fragment reassembly counters.

@@ -10,6 +10,8 @@ const ETH_QINQ_OLD: u16 = 0x9100;
 const ETH_MPLS: u16 = 0x8847;
 const ETH_MPLS_MC: u16 = 0x8848;
 const ETH_PPPOE: u16 = 0x8864;
+/// IEEE 802.1BR E-Tag: 6 bytes of tag, then the EtherType.
+const ETH_ETAG: u16 = 0x893f;
 
 fn be16(b: &[u8], o: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(o)?, *b.get(o + 1)?]))
@@ -54,8 +56,31 @@ pub(crate) fn strip(link: u32, frame: &[u8]) -> Result<(Net, &[u8]), Skip> {
             let proto = be16(frame, 0).ok_or(Skip::Truncated)?;
             ethertype(proto, frame.get(20..).ok_or(Skip::Truncated)?)
         }
+        178 => juniper_ether(frame),
         _ => Err(Skip::UnsupportedLink),
     }
+}
+
+/// Juniper's Ethernet capture header: "MGC", a flags byte, optional
+/// extension TLVs with a 2-byte length, then Ethernet (or IP with no L2).
+fn juniper_ether(frame: &[u8]) -> Result<(Net, &[u8]), Skip> {
+    let h = frame.get(..4).ok_or(Skip::Truncated)?;
+    if &h[..3] != b"MGC" {
+        return Err(Skip::Malformed);
+    }
+    let flags = h[3];
+    let mut off = 4;
+    if flags & 0x80 != 0 {
+        // Extensions present: a 2-byte length (host order of the router,
+        // big-endian in practice) and that many bytes of TLVs.
+        off += 2 + be16(frame, 4).ok_or(Skip::Truncated)? as usize;
+    }
+    let rest = frame.get(off..).ok_or(Skip::Truncated)?;
+    if flags & 0x02 != 0 {
+        // No layer 2 header: a 4-byte cookie-free IP packet follows.
+        return Ok((Net::IpAny, rest));
+    }
+    Ok((Net::Ethernet, rest))
 }
 
 /// PPP: optional HDLC address/control bytes, then a 1- or 2-byte protocol.
@@ -89,6 +114,10 @@ pub(crate) fn ethertype(proto: u16, data: &[u8]) -> Result<(Net, &[u8]), Skip> {
             ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD => {
                 proto = be16(data, 2).ok_or(Skip::Truncated)?;
                 data = &data[4..];
+            }
+            ETH_ETAG => {
+                proto = be16(data, 6).ok_or(Skip::Truncated)?;
+                data = &data[8..];
             }
             ETH_MPLS | ETH_MPLS_MC => return mpls(data),
             ETH_PPPOE => {

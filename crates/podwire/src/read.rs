@@ -6,7 +6,7 @@
 //! rest is read.
 
 use crate::cli::{Format, Kind, ReadArgs};
-use crate::output::{self, RecordWriter};
+use crate::output::{Sink, Stopped};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use podwire_capture::{CaptureError, FileReader};
@@ -98,13 +98,13 @@ struct Summary {
 pub fn run(args: ReadArgs) -> Result<ExitCode> {
     let cfg = Config::from_args(args)?;
     let started = Instant::now();
-    let stdout = io::stdout().lock();
-    let mut writer = output::writer(cfg.format, stdout);
+    let mut sink = Sink::stdout(cfg.format).context("starting the writer")?;
     let mut decoder = Decoder::default();
     let mut tracker = Tracker::new(cfg.tracker.clone());
     let mut records = Vec::new();
     let mut summary = Summary::default();
 
+    let mut stopped = false;
     for path in &cfg.files {
         let res = read_file(
             &cfg,
@@ -112,18 +112,33 @@ pub fn run(args: ReadArgs) -> Result<ExitCode> {
             &mut decoder,
             &mut tracker,
             &mut records,
-            writer.as_mut(),
+            &mut sink,
             &mut summary,
         );
-        if let Err(e) = res {
-            // One bad file does not stop the others.
-            eprintln!("podwire: {}: {e:#}", path.display());
-            summary.failed_files += 1;
+        match res {
+            Ok(()) => {}
+            Err(ReadError::Stopped) => {
+                stopped = true;
+                break;
+            }
+            Err(ReadError::File(e)) => {
+                // One bad file does not stop the others.
+                eprintln!("podwire: {}: {e:#}", path.display());
+                summary.failed_files += 1;
+            }
         }
     }
-    tracker.flush(&mut records);
-    emit(&cfg, writer.as_mut(), &mut records, &mut summary).context("writing records")?;
-    writer.finish().context("writing records")?;
+    if !stopped {
+        tracker.flush(&mut records);
+        // A stop here shows up as the writer's error just below.
+        let _ = emit(&cfg, &mut sink, &mut records, &mut summary);
+    }
+    match sink.finish() {
+        Ok(()) => {}
+        // `podwire read x | head`: the reader went away; that is not an error.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        Err(e) => return Err(anyhow::Error::new(e).context("writing records")),
+    }
 
     if !cfg.quiet {
         print_summary(&summary, &tracker, started.elapsed());
@@ -144,27 +159,41 @@ fn open(path: &Path) -> Result<(Box<dyn Read>, Option<u64>)> {
     Ok((Box::new(f), len))
 }
 
+/// Why a file was not read to its end.
+enum ReadError {
+    /// The file could not be read as a capture.
+    File(anyhow::Error),
+    /// The writer stopped (its error is reported by `Sink::finish`).
+    Stopped,
+}
+
+impl From<Stopped> for ReadError {
+    fn from(_: Stopped) -> Self {
+        ReadError::Stopped
+    }
+}
+
+/// Records handed to the writer at once.
+const BATCH: usize = 1024;
+
 fn read_file(
     cfg: &Config,
     path: &Path,
     decoder: &mut Decoder,
     tracker: &mut Tracker,
     records: &mut Vec<Record>,
-    writer: &mut dyn RecordWriter,
+    sink: &mut Sink,
     summary: &mut Summary,
-) -> Result<()> {
-    let (input, len) = open(path)?;
-    let mut reader = match FileReader::new(input) {
-        Ok(r) => r,
-        Err(
-            e @ (CaptureError::NotACapture(_)
-            | CaptureError::ShortHeader
-            | CaptureError::UnsupportedVersion(..)),
-        ) => return Err(e.into()),
-        Err(e) => return Err(anyhow::Error::new(e).context("cannot read")),
-    };
+) -> Result<(), ReadError> {
+    let (input, len) = open(path).map_err(ReadError::File)?;
+    let reader = FileReader::new(input).map_err(|e| match e {
+        CaptureError::Io(_) => ReadError::File(anyhow::Error::new(e).context("cannot read")),
+        e => ReadError::File(e.into()),
+    });
+    let mut reader = reader?;
     let bar = progress_bar(cfg, len);
     let mut io_error = None;
+    let mut last_send = Instant::now();
     loop {
         let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
@@ -175,19 +204,25 @@ fn read_file(
             }
         };
         summary.frames += 1;
-        match decoder.decode(frame.link.0, frame.ts.0, frame.data) {
+        match decoder.decode(frame.link.0, frame.ts.0, frame.orig_len, frame.data) {
             Ok(pkt) => {
                 summary.packets += 1;
                 tracker.packet(frame.ts, frame.orig_len, &pkt, records);
             }
             Err(skip) => count_skip(summary, skip),
         }
-        if !records.is_empty() {
-            emit(cfg, writer, records, summary).context("writing records")?;
+        if records.len() >= BATCH {
+            emit(cfg, sink, records, summary)?;
         }
-        if summary.frames % 65_536 == 0 {
+        if summary.frames % 4096 == 0 {
             if let Some(b) = &bar {
                 b.set_position(reader.bytes_read());
+            }
+            // Reading a live pipe (`tcpdump -w - | podwire read -`): do not
+            // sit on records while the input trickles.
+            if last_send.elapsed() > SEND_INTERVAL {
+                emit(cfg, sink, records, summary)?;
+                last_send = Instant::now();
             }
         }
     }
@@ -213,19 +248,20 @@ fn count_skip(summary: &mut Summary, skip: Skip) {
     }
 }
 
+/// How long records may wait for a batch to fill.
+const SEND_INTERVAL: Duration = Duration::from_millis(200);
+
 fn emit(
     cfg: &Config,
-    writer: &mut dyn RecordWriter,
+    sink: &mut Sink,
     records: &mut Vec<Record>,
     summary: &mut Summary,
-) -> io::Result<()> {
-    for rec in records.drain(..) {
-        if cfg.wants(&rec) {
-            *summary.records.entry(rec.kind).or_default() += 1;
-            writer.write(&rec)?;
-        }
+) -> Result<(), Stopped> {
+    records.retain(|rec| cfg.wants(rec));
+    for rec in records.iter() {
+        *summary.records.entry(rec.kind).or_default() += 1;
     }
-    Ok(())
+    sink.send(records)
 }
 
 fn progress_bar(cfg: &Config, len: Option<u64>) -> Option<ProgressBar> {
