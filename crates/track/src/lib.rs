@@ -188,37 +188,32 @@ impl Tracker {
     ) {
         let (key, _) = FlowKey::of(src, dst, true);
         let syn_only = h.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
-        // A new SYN on a known 4-tuple is port reuse, unless it repeats the
-        // SYN that opened the connection.
-        if syn_only {
-            if let Some(c) = self.table.get(&key) {
-                if c.is_new_syn(h.seq) {
-                    if let Some(old) = self.table.remove(&key) {
-                        self.finish(old, None, out);
-                    }
-                }
-            }
-        }
-        if !self.table.contains_key(&key) {
-            self.make_room(out);
-            self.stats.tcp_connections += 1;
-            self.table.insert(key, Conn::new_tcp(ts, src, dst, &h));
-        }
-        let Some(conn) = self.table.get_mut(&key) else {
-            return;
+        // The common case first: a known connection, one lookup.
+        let known = match self.table.get_mut(&key) {
+            // A new SYN on a known 4-tuple is port reuse, unless it repeats
+            // the SYN that opened the connection.
+            Some(conn) if !(syn_only && conn.is_new_syn(h.seq)) => Some(conn),
+            _ => None,
         };
-        conn.tcp_packet(
-            ts,
-            frame_len,
-            src,
-            &h,
-            pkt,
-            &self.cfg,
-            &mut self.budget,
-            &mut self.parsed,
-            &mut self.stats.parsers,
-        );
-        self.emit_parsed(key, out);
+        if let Some(conn) = known {
+            conn.tcp_packet(ts, frame_len, src, &h, pkt, &self.cfg, &mut self.budget, &mut self.parsed, &mut self.stats.parsers);
+            let (client, server) = (conn.client, conn.server);
+            for p in self.parsed.drain(..) {
+                out.push(Record::new(p.ts, endpoint(client), endpoint(server), p.body));
+            }
+            return;
+        }
+        if let Some(old) = self.table.remove(&key) {
+            self.finish(old, None, out);
+        }
+        self.make_room(out);
+        self.stats.tcp_connections += 1;
+        let mut conn = Conn::new_tcp(ts, src, dst, &h);
+        conn.tcp_packet(ts, frame_len, src, &h, pkt, &self.cfg, &mut self.budget, &mut self.parsed, &mut self.stats.parsers);
+        for p in self.parsed.drain(..) {
+            out.push(Record::new(p.ts, endpoint(conn.client), endpoint(conn.server), p.body));
+        }
+        self.table.insert(key, conn);
     }
 
     fn udp(
@@ -280,23 +275,6 @@ impl Tracker {
                 endpoint(c),
                 endpoint(s),
                 Body::Dns(ev.dns),
-            ));
-        }
-    }
-
-    fn emit_parsed(&mut self, key: FlowKey, out: &mut Vec<Record>) {
-        if self.parsed.is_empty() {
-            return;
-        }
-        let Some(conn) = self.table.get(&key) else {
-            return;
-        };
-        for p in self.parsed.drain(..) {
-            out.push(Record::new(
-                p.ts,
-                endpoint(conn.client),
-                endpoint(conn.server),
-                p.body,
             ));
         }
     }
