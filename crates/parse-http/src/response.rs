@@ -1,0 +1,165 @@
+//! The server's stream: response heads and response bodies.
+//!
+//! A final response completes the oldest request awaiting one; interim
+//! (1xx) responses are skipped. How the body ends depends on the request too
+//! (`HEAD`, `CONNECT`), which is why framing is decided here and not in
+//! `head`. A response nobody asked for (the capture began mid-connection, or
+//! its request was lost) is framed and skipped, never emitted.
+
+use std::mem;
+
+use podwire_parse::{Direction, Status};
+use podwire_record::Timestamp;
+
+use crate::body::Body;
+use crate::detect;
+use crate::exchange::Reply;
+use crate::head::{self, Feed, ResponseHead};
+use crate::{HttpEvent, HttpParser, Phase};
+
+impl HttpParser {
+    /// Bytes from the server, carried by a packet captured at `ts`.
+    pub(crate) fn server_data(
+        &mut self,
+        ts: Timestamp,
+        bytes: &[u8],
+        out: &mut Vec<HttpEvent>,
+    ) -> Status {
+        let mut rest = bytes;
+        if let Phase::Resync = self.server.phase {
+            if !detect::looks_like_http_response(rest) {
+                return Status::Continue;
+            }
+            self.server.phase = Phase::Head;
+            self.server.tentative = true;
+        }
+        while !rest.is_empty() {
+            match mem::take(&mut self.server.phase) {
+                Phase::Resync => {
+                    self.server.phase = Phase::Resync;
+                    break;
+                }
+                Phase::Body { mut body, seq } => {
+                    let Ok(progress) = body.feed(rest) else {
+                        return self.malformed();
+                    };
+                    rest = rest.get(progress.used..).unwrap_or_default();
+                    self.server.phase = if progress.done {
+                        Phase::Head
+                    } else {
+                        Phase::Body { body, seq }
+                    };
+                    self.count_body(Direction::ToClient, seq, progress.content);
+                    if progress.done {
+                        self.end_body(Direction::ToClient, seq, out);
+                    }
+                }
+                Phase::Start | Phase::Head => {
+                    self.server.phase = Phase::Head;
+                    let status = self.response_head(ts, &mut rest, out);
+                    if status != Status::Continue {
+                        return status;
+                    }
+                }
+            }
+        }
+        Status::Continue
+    }
+
+    /// Feeds `rest` to the head being gathered and advances past what it used.
+    fn response_head(
+        &mut self,
+        ts: Timestamp,
+        rest: &mut &[u8],
+        out: &mut Vec<HttpEvent>,
+    ) -> Status {
+        let capture = self.config.headers;
+        let max = self.config.max_head_bytes;
+        match self
+            .server
+            .head
+            .feed(max, ts, rest, |b| head::parse_response(b, capture))
+        {
+            Feed::NeedMore => {
+                *rest = &[];
+                Status::Continue
+            }
+            Feed::Complete { head, ts, used } => {
+                *rest = rest.get(used..).unwrap_or_default();
+                self.server.tentative = false;
+                self.on_response(head, ts, out)
+            }
+            Feed::TooLong => {
+                self.stats.heads_too_long += 1;
+                Status::Failed
+            }
+            Feed::Invalid if self.server.tentative => {
+                self.server.head.clear();
+                self.server.phase = Phase::Resync;
+                *rest = &[];
+                Status::Continue
+            }
+            Feed::Invalid => self.malformed(),
+        }
+    }
+
+    /// A complete response head, first seen at `ts`.
+    fn on_response(
+        &mut self,
+        head: ResponseHead,
+        ts: Timestamp,
+        out: &mut Vec<HttpEvent>,
+    ) -> Status {
+        let ResponseHead {
+            status,
+            headers,
+            framing,
+        } = head;
+        if (100..200).contains(&status) && status != 101 {
+            // Interim (100 Continue, 103 Early Hints): the final one follows.
+            return Status::Continue;
+        }
+        let (seq, head_request, connect) = match self.exchanges.next_awaiting() {
+            Some(e) => {
+                e.http.status = Some(status);
+                e.http.latency_ms = Some(e.ts.millis_until(ts));
+                e.http.response_headers = headers;
+                e.http.response_body_bytes = Some(0);
+                e.reply = Reply::Reading;
+                (Some(e.seq), e.head_request, e.connect)
+            }
+            None => {
+                self.stats.orphan_responses += 1;
+                (None, false, false)
+            }
+        };
+        if status == 101 || (connect && (200..300).contains(&status)) {
+            // The rest of the connection is another protocol (or a tunnel).
+            self.end_body(Direction::ToClient, seq, out);
+            return Status::Done;
+        }
+        let body = if head_request || status == 204 || status == 304 {
+            None
+        } else if framing.transfer_encoding {
+            Some(if framing.chunked {
+                Body::chunked(self.config.max_head_bytes)
+            } else {
+                Body::UntilClose
+            })
+        } else {
+            match framing.content_length {
+                Some(0) => None,
+                Some(n) => Some(Body::Length(n)),
+                None => Some(Body::UntilClose),
+            }
+        };
+        match body {
+            Some(body) => self.server.phase = Phase::Body { body, seq },
+            None => {
+                self.server.phase = Phase::Head;
+                self.end_body(Direction::ToClient, seq, out);
+            }
+        }
+        Status::Continue
+    }
+}

@@ -1,0 +1,11 @@
+//! Tests of the HTTP/1.x parser, one binary split by topic.
+
+mod util;
+
+mod framing;
+mod gaps;
+mod limits;
+mod real_traffic;
+mod redaction;
+mod robustness;
+mod splitting;

@@ -1,0 +1,87 @@
+//! Fuzzes podwire-http: both directions of a connection, cut into segments
+//! and gaps where the input says, through one `HttpParser`.
+//!
+//! Input layout: the last byte seeds the segmentation (split points, which
+//! direction goes next, gaps, timestamps, limits); the rest is the traffic.
+//! The traffic is the client's stream up to the first line that starts with
+//! `HTTP/1.` and the server's from there, so the committed fixtures
+//! (`crates/parse-http/tests/data/*.bin`) are meaningful seeds as they are.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use podwire_http::{is_sensitive, HeaderCapture, HttpConfig, HttpParser, REDACTED};
+use podwire_parse::{Direction, Status, StreamParser};
+use podwire_record::Timestamp;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&seed, traffic)) = data.split_last() else { return };
+    let (mut client, mut server) = split_directions(traffic);
+
+    let mut state = u32::from(seed) | 1;
+    let mut next = || {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        state >> 8
+    };
+    let r = next();
+    let config = HttpConfig {
+        // Small limits in most runs, so the limit paths are reached.
+        max_head_bytes: if r & 1 == 0 { 64 + (r as usize >> 1) % 512 } else { 16 * 1024 },
+        max_pending_requests: if r & 0x400 == 0 { 1 + (r as usize >> 11) % 4 } else { 64 },
+        headers: HeaderCapture::Redacted,
+    };
+    let mut parser = HttpParser::new(&config);
+    let mut events = Vec::new();
+    let mut ts = 1_000_000_000u64;
+    let mut status = Status::Continue;
+    while status == Status::Continue && !(client.is_empty() && server.is_empty()) {
+        let r = next();
+        let dir = match (client.is_empty(), server.is_empty()) {
+            (false, true) => Direction::ToServer,
+            (true, false) => Direction::ToClient,
+            _ if r & 1 == 0 => Direction::ToServer,
+            _ => Direction::ToClient,
+        };
+        // Mostly forward in time; now and then backwards, as captures can.
+        ts = if r & 0x3e == 0 { ts.saturating_sub(u64::from(r >> 6)) } else { ts + u64::from(r >> 20) };
+        if r & 0x1c0 == 0 {
+            let len = if r & 0x200 == 0 { u64::from(r >> 12) % 64 } else { u64::from(r >> 10) };
+            status = parser.gap(dir, Timestamp(ts), len, &mut events);
+            continue;
+        }
+        let stream = match dir {
+            Direction::ToServer => &mut client,
+            Direction::ToClient => &mut server,
+        };
+        let n = 1 + (next() as usize) % 97;
+        let (piece, rest) = stream.split_at(n.min(stream.len()));
+        *stream = rest;
+        status = parser.data(dir, Timestamp(ts), piece, &mut events);
+    }
+    parser.finish(Timestamp(ts), &mut events);
+    let emitted = events.len();
+    parser.finish(Timestamp(ts), &mut events);
+    assert_eq!(events.len(), emitted, "finish twice emits once");
+
+    for event in &events {
+        let http = &event.http;
+        assert_eq!(http.status.is_some(), http.latency_ms.is_some());
+        assert_eq!(http.status.is_some(), http.response_body_bytes.is_some());
+        if let Some(latency) = http.latency_ms {
+            assert!(latency >= 0.0);
+        }
+        assert!(http.version == "HTTP/1.0" || http.version == "HTTP/1.1");
+        for (name, value) in http.request_headers.iter().chain(&http.response_headers).flatten() {
+            assert!(!is_sensitive(name) || value == REDACTED, "{name} leaked");
+        }
+    }
+});
+
+/// The client's bytes, then the server's from the first status line.
+fn split_directions(traffic: &[u8]) -> (&[u8], &[u8]) {
+    if traffic.starts_with(b"HTTP/1.") {
+        return (&[], traffic);
+    }
+    let at = traffic.windows(8).position(|w| w == b"\nHTTP/1.").map_or(traffic.len(), |i| i + 1);
+    traffic.split_at(at)
+}
