@@ -10,6 +10,10 @@ const UDP: u8 = 17;
 const IPIP: u8 = 4;
 const IPV6_IN_IP: u8 = 41;
 const GRE: u8 = 47;
+const ICMP: u8 = 1;
+const ICMPV6: u8 = 58;
+/// IPv6 extension headers followed before giving up.
+const MAX_EXT_HEADERS: usize = 1024;
 const VXLAN_PORT: u16 = 4789;
 const GENEVE_PORT: u16 = 6081;
 
@@ -45,6 +49,7 @@ pub(crate) fn network<'a>(
 ) -> Result<Packet<'a>, Skip> {
     let mut net = net;
     let mut data = data;
+    let mut icmp_error = false;
     for _ in 0..MAX_DEPTH {
         let ipp = match net {
             Net::Ethernet => {
@@ -64,9 +69,12 @@ pub(crate) fn network<'a>(
             Net::Ipv6 => ipv6(&mut defrag, ts_ns, missing, data)?,
         };
         match ipp.proto {
-            TCP => return tcp(ipp),
+            TCP => return tcp(ipp).map(|p| Packet { icmp_error, ..p }),
             UDP => {
-                let pkt = udp(ipp)?;
+                let pkt = Packet {
+                    icmp_error,
+                    ..udp(ipp)?
+                };
                 // VXLAN and Geneve carry Ethernet frames; Wireshark follows
                 // them by port, so does podwire (to the inner flow).
                 let (_, dp) = pkt.transport.ports();
@@ -99,6 +107,19 @@ pub(crate) fn network<'a>(
             }
             GRE => {
                 (net, data) = gre(ipp.data)?;
+            }
+            // An ICMP error quotes the packet that caused it. Wireshark counts
+            // a quoted TCP/UDP header in that flow's conversation, so podwire
+            // decodes it too, flagged so the tracker only counts it.
+            ICMP if !icmp_error && matches!(ipp.data.first(), Some(3 | 4 | 5 | 11 | 12)) => {
+                net = Net::Ipv4;
+                data = ipp.data.get(8..).ok_or(Skip::Truncated)?;
+                icmp_error = true;
+            }
+            ICMPV6 if !icmp_error && matches!(ipp.data.first(), Some(1..=4)) => {
+                net = Net::Ipv6;
+                data = ipp.data.get(8..).ok_or(Skip::Truncated)?;
+                icmp_error = true;
             }
             _ => return Err(Skip::OtherTransport),
         }
@@ -223,7 +244,9 @@ fn ipv6<'a>(
     let mut next = d[6];
     let mut off = 40usize;
     let end = (40 + plen).min(d.len());
-    for _ in 0..MAX_DEPTH {
+    // Each extension header takes at least 8 bytes, so the payload length
+    // bounds this loop; the cap is a second guard.
+    for _ in 0..MAX_EXT_HEADERS {
         match next {
             HOP_BY_HOP | ROUTING | DEST_OPTS | AUTH => {
                 let h = d.get(off..off + 2).ok_or(Skip::Truncated)?;
@@ -305,6 +328,7 @@ fn tcp(ipp: IpPayload<'_>) -> Result<Packet<'_>, Skip> {
     };
     let payload = d.get(hl..).unwrap_or(&[]);
     Ok(Packet {
+        icmp_error: false,
         src: ipp.src,
         dst: ipp.dst,
         transport: Transport::Tcp(h),
@@ -331,6 +355,7 @@ fn udp(ipp: IpPayload<'_>) -> Result<Packet<'_>, Skip> {
     };
     let payload = &d[8..(8 + plen as usize).min(d.len())];
     Ok(Packet {
+        icmp_error: false,
         src: ipp.src,
         dst: ipp.dst,
         transport: Transport::Udp {

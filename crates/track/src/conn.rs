@@ -135,7 +135,7 @@ impl Conn {
         }
     }
 
-    fn count(&mut self, ts: Timestamp, frame_len: u32, dir: Direction, payload_len: u32) {
+    pub fn count(&mut self, ts: Timestamp, frame_len: u32, dir: Direction, payload_len: u32) {
         if ts > self.last_seen {
             self.last_seen = ts;
         }

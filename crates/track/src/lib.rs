@@ -158,9 +158,44 @@ impl Tracker {
             ip: pkt.dst,
             port: dport,
         };
+        if pkt.icmp_error {
+            self.quoted(ts, frame_len, src, dst, pkt, out);
+            return;
+        }
         match pkt.transport {
             Transport::Tcp(h) => self.tcp(ts, frame_len, src, dst, h, pkt, out),
             Transport::Udp { .. } => self.udp(ts, frame_len, src, dst, pkt, out),
+        }
+    }
+
+    /// A packet quoted by an ICMP error: counted in its flow, nothing more.
+    fn quoted(
+        &mut self,
+        ts: Timestamp,
+        frame_len: u32,
+        src: Addr,
+        dst: Addr,
+        pkt: &Packet<'_>,
+        out: &mut Vec<Record>,
+    ) {
+        let (key, _) = FlowKey::of(src, dst, matches!(pkt.transport, Transport::Tcp(_)));
+        if !self.table.contains_key(&key) {
+            self.make_room(out);
+            let conn = match pkt.transport {
+                Transport::Tcp(h) => {
+                    self.stats.tcp_connections += 1;
+                    Conn::new_tcp(ts, src, dst, &h)
+                }
+                Transport::Udp { .. } => {
+                    self.stats.udp_flows += 1;
+                    Conn::new_udp(ts, src, dst)
+                }
+            };
+            self.table.insert(key, conn);
+        }
+        if let Some(conn) = self.table.get_mut(&key) {
+            let dir = direction(conn.client, src);
+            conn.count(ts, frame_len, dir, pkt.payload_len);
         }
     }
 
@@ -196,10 +231,25 @@ impl Tracker {
             _ => None,
         };
         if let Some(conn) = known {
-            conn.tcp_packet(ts, frame_len, src, &h, pkt, &self.cfg, &mut self.budget, &mut self.parsed, &mut self.stats.parsers);
+            conn.tcp_packet(
+                ts,
+                frame_len,
+                src,
+                &h,
+                pkt,
+                &self.cfg,
+                &mut self.budget,
+                &mut self.parsed,
+                &mut self.stats.parsers,
+            );
             let (client, server) = (conn.client, conn.server);
             for p in self.parsed.drain(..) {
-                out.push(Record::new(p.ts, endpoint(client), endpoint(server), p.body));
+                out.push(Record::new(
+                    p.ts,
+                    endpoint(client),
+                    endpoint(server),
+                    p.body,
+                ));
             }
             return;
         }
@@ -209,9 +259,24 @@ impl Tracker {
         self.make_room(out);
         self.stats.tcp_connections += 1;
         let mut conn = Conn::new_tcp(ts, src, dst, &h);
-        conn.tcp_packet(ts, frame_len, src, &h, pkt, &self.cfg, &mut self.budget, &mut self.parsed, &mut self.stats.parsers);
+        conn.tcp_packet(
+            ts,
+            frame_len,
+            src,
+            &h,
+            pkt,
+            &self.cfg,
+            &mut self.budget,
+            &mut self.parsed,
+            &mut self.stats.parsers,
+        );
         for p in self.parsed.drain(..) {
-            out.push(Record::new(p.ts, endpoint(conn.client), endpoint(conn.server), p.body));
+            out.push(Record::new(
+                p.ts,
+                endpoint(conn.client),
+                endpoint(conn.server),
+                p.body,
+            ));
         }
         self.table.insert(key, conn);
     }
