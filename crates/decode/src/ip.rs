@@ -33,6 +33,10 @@ struct IpPayload<'a> {
     proto: u8,
     data: &'a [u8],
     claimed: u32,
+    /// The first fragment of a datagram that cannot be reassembled: its
+    /// transport header is read, but Wireshark gives it no payload length
+    /// and neither does podwire.
+    first_fragment: bool,
 }
 
 /// Decodes from a network layer of kind `net` down to TCP/UDP, following
@@ -69,11 +73,17 @@ pub(crate) fn network<'a>(
             Net::Ipv6 => ipv6(&mut defrag, ts_ns, missing, data)?,
         };
         match ipp.proto {
-            TCP => return tcp(ipp).map(|p| Packet { icmp_error, ..p }),
+            TCP => {
+                return tcp(ipp).map(|p| Packet {
+                    count_only: p.count_only || icmp_error,
+                    ..p
+                })
+            }
             UDP => {
+                let pkt = udp(ipp)?;
                 let pkt = Packet {
-                    icmp_error,
-                    ..udp(ipp)?
+                    count_only: pkt.count_only || icmp_error,
+                    ..pkt
                 };
                 // VXLAN and Geneve carry Ethernet frames; Wireshark follows
                 // them by port, so does podwire (to the inner flow).
@@ -153,6 +163,9 @@ fn ipv4<'a>(
     if total < hl {
         return Err(Skip::Malformed);
     }
+    // Everything the header claims was captured: only then can a fragment
+    // join a reassembly (Wireshark's condition too).
+    let whole = d.len() >= total;
     // A total length beyond the frame is a lie; Wireshark believes the frame.
     let total = total.min(d.len() + missing as usize);
     if total < hl {
@@ -173,15 +186,17 @@ fn ipv4<'a>(
             proto,
             id: be16(d, 4),
         };
-        return reassemble(defrag, ts_ns, key, offset, more, data, claimed, proto).map(
-            |(proto, data)| IpPayload {
-                src,
-                dst,
-                proto,
-                claimed: data.len() as u32,
-                data,
-            },
-        );
+        let (proto, data, claimed, first_fragment) = reassemble(
+            defrag, ts_ns, key, offset, more, data, whole, claimed, proto,
+        )?;
+        return Ok(IpPayload {
+            src,
+            dst,
+            proto,
+            data,
+            claimed,
+            first_fragment,
+        });
     }
     Ok(IpPayload {
         src,
@@ -189,6 +204,7 @@ fn ipv4<'a>(
         proto,
         data,
         claimed,
+        first_fragment: false,
     })
 }
 
@@ -200,16 +216,24 @@ fn reassemble<'a>(
     offset: u32,
     more: bool,
     data: &'a [u8],
+    whole: bool,
     claimed: u32,
     proto: u8,
-) -> Result<(u8, &'a [u8]), Skip> {
-    if data.len() < claimed as usize {
-        // A fragment cut by the snap length cannot be put back together.
-        return Err(Skip::Truncated);
+) -> Result<(u8, &'a [u8], u32, bool), Skip> {
+    if !whole {
+        // A fragment not captured whole cannot be put back together. Like
+        // Wireshark, decode a first fragment as far as it goes.
+        return if offset == 0 {
+            Ok((proto, data, claimed, true))
+        } else {
+            Err(Skip::Truncated)
+        };
     }
     let d = defrag.take().ok_or(Skip::TooDeep)?;
-    d.add(key, ts_ns, offset, more, proto, data)
-        .ok_or(Skip::FragmentHeld)
+    let (proto, whole) = d
+        .add(key, ts_ns, offset, more, proto, data)
+        .ok_or(Skip::FragmentHeld)?;
+    Ok((proto, whole, whole.len() as u32, false))
 }
 
 /// IPv6 extension headers that are skipped on the way to the payload.
@@ -234,6 +258,7 @@ fn ipv6<'a>(
     let plen = be16(d, 4) as usize;
     // Zero: a jumbogram, or offload; take what was captured.
     let plen = if plen == 0 { d.len() - 40 } else { plen };
+    let declared = plen;
     // As for IPv4: no longer than the frame on the wire.
     let plen = plen.min(d.len() + missing as usize - 40);
     let mut a = [0u8; 16];
@@ -280,14 +305,16 @@ fn ipv6<'a>(
                 let data = d.get(off..end).unwrap_or(&[]);
                 let claimed = (40 + plen - off) as u32;
                 let key = FragKey::V6 { src, dst, id };
-                let (proto, data) =
-                    reassemble(defrag, ts_ns, key, offset, more, data, claimed, nh)?;
+                let whole = d.len() >= 40 + declared;
+                let (proto, data, claimed, first_fragment) =
+                    reassemble(defrag, ts_ns, key, offset, more, data, whole, claimed, nh)?;
                 return Ok(IpPayload {
                     src,
                     dst,
                     proto,
-                    claimed: data.len() as u32,
                     data,
+                    claimed,
+                    first_fragment,
                 });
             }
             _ => {
@@ -298,6 +325,7 @@ fn ipv6<'a>(
                     proto: next,
                     data,
                     claimed: (40 + plen - off) as u32,
+                    first_fragment: false,
                 });
             }
         }
@@ -328,12 +356,16 @@ fn tcp(ipp: IpPayload<'_>) -> Result<Packet<'_>, Skip> {
     };
     let payload = d.get(hl..).unwrap_or(&[]);
     Ok(Packet {
-        icmp_error: false,
+        count_only: ipp.first_fragment,
         src: ipp.src,
         dst: ipp.dst,
         transport: Transport::Tcp(h),
         payload,
-        payload_len: ipp.claimed - hl as u32,
+        payload_len: if ipp.first_fragment {
+            0
+        } else {
+            ipp.claimed - hl as u32
+        },
     })
 }
 
@@ -355,7 +387,7 @@ fn udp(ipp: IpPayload<'_>) -> Result<Packet<'_>, Skip> {
     };
     let payload = &d[8..(8 + plen as usize).min(d.len())];
     Ok(Packet {
-        icmp_error: false,
+        count_only: ipp.first_fragment,
         src: ipp.src,
         dst: ipp.dst,
         transport: Transport::Udp {

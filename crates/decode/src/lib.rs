@@ -66,10 +66,11 @@ pub struct Packet<'a> {
     pub payload: &'a [u8],
     /// Payload length according to the headers (what Wireshark calls `tcp.len`/UDP length - 8).
     pub payload_len: u32,
-    /// The headers were quoted inside an ICMP error, not sent as a packet of
-    /// the flow: count it (as Wireshark's conversations do), but do not read
-    /// its flags, sequence numbers or payload.
-    pub icmp_error: bool,
+    /// Count this packet in its flow (as Wireshark's conversations do), but
+    /// do not read its flags, sequence numbers or payload: its headers were
+    /// quoted inside an ICMP error, or it is the first fragment of a datagram
+    /// that cannot be reassembled (then `payload_len` is 0, as in Wireshark).
+    pub count_only: bool,
 }
 
 /// Why a frame produced no TCP/UDP packet. Counted by the caller.

@@ -57,6 +57,12 @@ pub(crate) fn strip(link: u32, frame: &[u8]) -> Result<(Net, &[u8]), Skip> {
             ethertype(proto, frame.get(20..).ok_or(Skip::Truncated)?)
         }
         178 => juniper_ether(frame),
+        // IP over InfiniBand: 40 bytes of addresses, then a 2-byte
+        // EtherType and 2 reserved bytes (tcpdump's IPOIB_HDRLEN, 44).
+        242 => {
+            let proto = be16(frame, 40).ok_or(Skip::Truncated)?;
+            ethertype(proto, frame.get(44..).ok_or(Skip::Truncated)?)
+        }
         _ => Err(Skip::UnsupportedLink),
     }
 }
@@ -99,6 +105,7 @@ fn ppp(frame: &[u8]) -> Result<(Net, &[u8]), Skip> {
     match proto {
         0x0021 => Ok((Net::Ipv4, rest)),
         0x0057 => Ok((Net::Ipv6, rest)),
+        0x0281 | 0x0283 => mpls(rest),
         _ => Err(Skip::NotIp),
     }
 }

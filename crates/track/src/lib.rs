@@ -158,7 +158,7 @@ impl Tracker {
             ip: pkt.dst,
             port: dport,
         };
-        if pkt.icmp_error {
+        if pkt.count_only {
             self.quoted(ts, frame_len, src, dst, pkt, out);
             return;
         }
