@@ -10,8 +10,6 @@ const UDP: u8 = 17;
 const IPIP: u8 = 4;
 const IPV6_IN_IP: u8 = 41;
 const GRE: u8 = 47;
-const ICMP: u8 = 1;
-const ICMPV6: u8 = 58;
 /// IPv6 extension headers followed before giving up.
 const MAX_EXT_HEADERS: usize = 1024;
 const VXLAN_PORT: u16 = 4789;
@@ -53,7 +51,6 @@ pub(crate) fn network<'a>(
 ) -> Result<Packet<'a>, Skip> {
     let mut net = net;
     let mut data = data;
-    let mut icmp_error = false;
     for _ in 0..MAX_DEPTH {
         let ipp = match net {
             Net::Ethernet => {
@@ -73,18 +70,9 @@ pub(crate) fn network<'a>(
             Net::Ipv6 => ipv6(&mut defrag, ts_ns, missing, data)?,
         };
         match ipp.proto {
-            TCP => {
-                return tcp(ipp).map(|p| Packet {
-                    count_only: p.count_only || icmp_error,
-                    ..p
-                })
-            }
+            TCP => return tcp(ipp),
             UDP => {
                 let pkt = udp(ipp)?;
-                let pkt = Packet {
-                    count_only: pkt.count_only || icmp_error,
-                    ..pkt
-                };
                 // VXLAN and Geneve carry Ethernet frames; Wireshark follows
                 // them by port, so does podwire (to the inner flow).
                 let (_, dp) = pkt.transport.ports();
@@ -118,19 +106,9 @@ pub(crate) fn network<'a>(
             GRE => {
                 (net, data) = gre(ipp.data)?;
             }
-            // An ICMP error quotes the packet that caused it. Wireshark counts
-            // a quoted TCP/UDP header in that flow's conversation, so podwire
-            // decodes it too, flagged so the tracker only counts it.
-            ICMP if !icmp_error && matches!(ipp.data.first(), Some(3 | 4 | 5 | 11 | 12)) => {
-                net = Net::Ipv4;
-                data = ipp.data.get(8..).ok_or(Skip::Truncated)?;
-                icmp_error = true;
-            }
-            ICMPV6 if !icmp_error && matches!(ipp.data.first(), Some(1..=4)) => {
-                net = Net::Ipv6;
-                data = ipp.data.get(8..).ok_or(Skip::Truncated)?;
-                icmp_error = true;
-            }
+            // ICMP errors quote the packet that caused them; Wireshark's
+            // conversation statistics do not count those, and neither does
+            // podwire.
             _ => return Err(Skip::OtherTransport),
         }
     }

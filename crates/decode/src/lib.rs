@@ -67,9 +67,9 @@ pub struct Packet<'a> {
     /// Payload length according to the headers (what Wireshark calls `tcp.len`/UDP length - 8).
     pub payload_len: u32,
     /// Count this packet in its flow (as Wireshark's conversations do), but
-    /// do not read its flags, sequence numbers or payload: its headers were
-    /// quoted inside an ICMP error, or it is the first fragment of a datagram
-    /// that cannot be reassembled (then `payload_len` is 0, as in Wireshark).
+    /// do not read its flags, sequence numbers or payload: it is the first
+    /// fragment of a datagram that cannot be reassembled (not captured
+    /// whole), and `payload_len` is 0, as in Wireshark.
     pub count_only: bool,
 }
 

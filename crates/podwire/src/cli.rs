@@ -77,6 +77,11 @@ pub struct ReadArgs {
     #[arg(long, default_value_t = 64, value_name = "MIB")]
     pub max_reassembly_mib: usize,
 
+    /// Worker threads for tracking and parsing (0: one per core, up to 8).
+    /// With 1, records come out in a stable order.
+    #[arg(long, default_value_t = 0, value_name = "N", env = "PODWIRE_THREADS")]
+    pub threads: usize,
+
     /// No summary on standard error.
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -9,6 +9,8 @@
 //! Parsers fill the protocol bodies ([`Tls`], [`Http`], [`Dns`]); the tracker
 //! wraps them with endpoints and times into a [`Record`].
 
+pub mod json;
+
 use serde::{Serialize, Serializer};
 use std::fmt;
 use std::net::IpAddr;

@@ -168,7 +168,7 @@ impl Tracker {
         }
     }
 
-    /// A packet quoted by an ICMP error: counted in its flow, nothing more.
+    /// A packet only counted in its flow (see `Packet::count_only`).
     fn quoted(
         &mut self,
         ts: Timestamp,

@@ -1,10 +1,10 @@
-//! Record writers: JSON lines for machines, a table for people, and the
-//! thread that runs them.
+//! Turning records into bytes on standard output: JSON lines for machines,
+//! a table for people.
 //!
-//! Serialising records costs about as much CPU as finding them, so writing
-//! happens on its own thread ([`Sink`]): the pipeline hands over batches of
-//! records and gets the emptied batches back, so neither side allocates in
-//! the steady state.
+//! Each worker encodes its records into its own buffer and hands whole
+//! buffers of complete lines to [`Output`], which writes them under a lock,
+//! so lines from different workers never interleave and no thread waits on
+//! another's encoding.
 
 mod jsonl;
 mod table;
@@ -12,85 +12,74 @@ mod table;
 use crate::cli::Format;
 use podwire_record::Record;
 use std::io::{self, Write};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::thread::JoinHandle;
+use std::sync::Mutex;
 
-/// Writes records somewhere, buffered; [`finish`](RecordWriter::finish) flushes.
-pub trait RecordWriter {
-    fn write(&mut self, rec: &Record) -> io::Result<()>;
-    fn finish(&mut self) -> io::Result<()>;
-}
-
-/// The writer for `format` over `out`.
-pub fn writer<'a, W: Write + 'a>(format: Format, out: W) -> Box<dyn RecordWriter + 'a> {
+/// Appends `rec` to `out` in `format`.
+pub fn encode(format: Format, rec: &Record, out: &mut Vec<u8>) {
     match format {
-        Format::Jsonl => Box::new(jsonl::JsonlWriter::new(out)),
-        Format::Table => Box::new(table::TableWriter::new(out)),
+        Format::Jsonl => jsonl::encode(rec, out),
+        Format::Table => table::encode(rec, out),
     }
 }
 
-/// Batches in flight between the pipeline and the writer thread.
-const IN_FLIGHT: usize = 4;
-
-/// The writer thread's end of the pipeline. Dropping it without
-/// [`finish`](Sink::finish) loses nothing already sent but hides errors.
-pub struct Sink {
-    tx: Option<SyncSender<Vec<Record>>>,
-    free: Receiver<Vec<Record>>,
-    handle: Option<JoinHandle<io::Result<()>>>,
+/// What goes before the first record, if anything.
+pub fn header(format: Format) -> Option<String> {
+    match format {
+        Format::Jsonl => None,
+        Format::Table => Some(table::header()),
+    }
 }
 
-/// The writer thread stopped (its error comes from [`Sink::finish`]).
+/// Standard output shared by the workers. The first write error is kept
+/// and every later write is refused, so workers stop soon after a reader
+/// goes away (`podwire read x | head`).
+pub struct Output {
+    inner: Mutex<State>,
+}
+
+struct State {
+    out: io::Stdout,
+    error: Option<io::Error>,
+}
+
+/// Output failed; the error is reported once by [`Output::finish`].
 #[derive(Debug)]
 pub struct Stopped;
 
-impl Sink {
-    /// Starts a writer thread writing `format` to standard output.
-    pub fn stdout(format: Format) -> io::Result<Sink> {
-        let (tx, rx) = mpsc::sync_channel::<Vec<Record>>(IN_FLIGHT);
-        let (free_tx, free) = mpsc::sync_channel::<Vec<Record>>(IN_FLIGHT + 1);
-        let handle = std::thread::Builder::new()
-            .name("podwire-writer".into())
-            .spawn(move || {
-                let stdout = io::stdout().lock();
-                let mut w = writer(format, stdout);
-                for mut batch in rx {
-                    for rec in batch.drain(..) {
-                        w.write(&rec)?;
-                    }
-                    // The pipeline may have stopped waiting for batches back.
-                    let _ = free_tx.try_send(batch);
-                }
-                w.finish()
-            })?;
-        Ok(Sink {
-            tx: Some(tx),
-            free,
-            handle: Some(handle),
-        })
+impl Output {
+    pub fn stdout() -> Output {
+        Output {
+            inner: Mutex::new(State {
+                out: io::stdout(),
+                error: None,
+            }),
+        }
     }
 
-    /// Hands `batch` to the writer and leaves an empty one in its place.
-    pub fn send(&mut self, batch: &mut Vec<Record>) -> Result<(), Stopped> {
-        if batch.is_empty() {
+    /// Writes whole lines.
+    pub fn write(&self, bytes: &[u8]) -> Result<(), Stopped> {
+        if bytes.is_empty() {
             return Ok(());
         }
-        let spare = self
-            .free
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(batch.capacity()));
-        let full = std::mem::replace(batch, spare);
-        let tx = self.tx.as_ref().ok_or(Stopped)?;
-        tx.send(full).map_err(|_| Stopped)
+        // A poisoned lock means a worker panicked mid-write; keep going with
+        // what is there rather than losing the other workers' output.
+        let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if st.error.is_some() {
+            return Err(Stopped);
+        }
+        if let Err(e) = st.out.write_all(bytes) {
+            st.error = Some(e);
+            return Err(Stopped);
+        }
+        Ok(())
     }
 
-    /// Waits for everything sent to be written.
-    pub fn finish(mut self) -> io::Result<()> {
-        self.tx.take();
-        match self.handle.take().map(|h| h.join()) {
-            Some(Ok(res)) => res,
-            Some(Err(_)) => Err(io::Error::other("writer thread panicked")),
-            None => Ok(()),
+    /// Flushes; returns the first error any write met.
+    pub fn finish(&self) -> io::Result<()> {
+        let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = st.error.take() {
+            return Err(e);
         }
+        st.out.flush()
     }
 }

@@ -1,24 +1,9 @@
 //! A table for a terminal: one row per record, fixed columns, written as
 //! records arrive so a long capture shows results at once.
 
-use super::RecordWriter;
 use podwire_record::{Body, Endpoint, Record};
-use std::io::{self, BufWriter, Write};
+use std::io::Write;
 use std::net::IpAddr;
-
-pub struct TableWriter<W: Write> {
-    out: BufWriter<W>,
-    header_done: bool,
-}
-
-impl<W: Write> TableWriter<W> {
-    pub fn new(out: W) -> Self {
-        TableWriter {
-            out: BufWriter::new(out),
-            header_done: false,
-        }
-    }
-}
 
 fn ep(e: &Endpoint) -> String {
     match e.ip {
@@ -88,27 +73,20 @@ fn detail(rec: &Record) -> String {
     }
 }
 
-impl<W: Write> RecordWriter for TableWriter<W> {
-    fn write(&mut self, rec: &Record) -> io::Result<()> {
-        if !self.header_done {
-            self.header_done = true;
-            writeln!(
-                self.out,
-                "{:<10} {:<26} {:<26} DETAIL",
-                "TYPE", "CLIENT", "SERVER"
-            )?;
-        }
-        writeln!(
-            self.out,
-            "{:<10} {:<26} {:<26} {}",
-            rec.kind,
-            ep(&rec.client),
-            ep(&rec.server),
-            detail(rec)
-        )
-    }
+/// The header row, written once before any record.
+pub fn header() -> String {
+    format!("{:<10} {:<26} {:<26} DETAIL\n", "TYPE", "CLIENT", "SERVER")
+}
 
-    fn finish(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
+/// Appends one row for `rec`.
+pub fn encode(rec: &Record, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail.
+    let _ = writeln!(
+        out,
+        "{:<10} {:<26} {:<26} {}",
+        rec.kind,
+        ep(&rec.client),
+        ep(&rec.server),
+        detail(rec)
+    );
 }

@@ -4,32 +4,39 @@
 //! continue each other's connections). A file that is not a capture is
 //! reported and skipped; bad records inside a capture are counted and the
 //! rest is read.
+//!
+//! Threads: this one reads and decodes; [`shard`] workers track, parse and
+//! write (see there for why and how).
 
-use crate::cli::{Format, Kind, ReadArgs};
-use crate::output::{Sink, Stopped};
+mod shard;
+
+use crate::cli::{Format, ReadArgs};
+use crate::output::{self, Output};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use podwire_capture::{CaptureError, FileReader};
 use podwire_decode::{Decoder, Skip};
 use podwire_http::{HeaderCapture, HttpConfig};
-use podwire_record::Record;
-use podwire_track::{Tracker, TrackerConfig};
+use podwire_track::TrackerConfig;
+use shard::{ShardConfig, ShardReport, Shards, Stopped};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A file at least this large gets a progress bar (on a terminal).
 const PROGRESS_MIN_BYTES: u64 = 32 << 20;
+/// How long packets may wait for a batch to fill (a live pipe trickles).
+const SEND_INTERVAL: Duration = Duration::from_millis(200);
 
 /// `podwire read`, validated.
 struct Config {
     files: Vec<PathBuf>,
-    format: Format,
-    only: Vec<Kind>,
-    tracker: TrackerConfig,
+    shards: usize,
+    shard: ShardConfig,
     quiet: bool,
     progress: bool,
 }
@@ -60,27 +67,24 @@ impl Config {
             },
             ..HttpConfig::default()
         };
+        let shards = match args.threads {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(8),
+            n => n,
+        };
         Ok(Config {
             files: args.files,
-            format,
-            only: args.only,
-            tracker,
+            shards,
+            shard: ShardConfig {
+                tracker,
+                format,
+                only: args.only,
+            },
             quiet: args.quiet,
             progress: io::stderr().is_terminal(),
         })
-    }
-
-    fn wants(&self, rec: &Record) -> bool {
-        self.only.is_empty()
-            || self.only.iter().any(|k| {
-                rec.kind
-                    == match k {
-                        Kind::Connection => "connection",
-                        Kind::Tls => "tls",
-                        Kind::Http => "http",
-                        Kind::Dns => "dns",
-                    }
-            })
     }
 }
 
@@ -91,36 +95,25 @@ struct Summary {
     packets: u64,
     skipped: BTreeMap<&'static str, u64>,
     warnings: BTreeMap<&'static str, u64>,
-    records: BTreeMap<&'static str, u64>,
     failed_files: usize,
 }
 
 pub fn run(args: ReadArgs) -> Result<ExitCode> {
     let cfg = Config::from_args(args)?;
     let started = Instant::now();
-    let mut sink = Sink::stdout(cfg.format).context("starting the writer")?;
+    let out = Arc::new(Output::stdout());
+    if let Some(h) = output::header(cfg.shard.format) {
+        // An error here shows up in `finish` below.
+        let _ = out.write(h.as_bytes());
+    }
+    let mut shards = Shards::start(cfg.shards, &cfg.shard, Arc::clone(&out))
+        .context("starting worker threads")?;
     let mut decoder = Decoder::default();
-    let mut tracker = Tracker::new(cfg.tracker.clone());
-    let mut records = Vec::new();
     let mut summary = Summary::default();
-
-    let mut stopped = false;
     for path in &cfg.files {
-        let res = read_file(
-            &cfg,
-            path,
-            &mut decoder,
-            &mut tracker,
-            &mut records,
-            &mut sink,
-            &mut summary,
-        );
-        match res {
+        match read_file(&cfg, path, &mut decoder, &mut shards, &mut summary) {
             Ok(()) => {}
-            Err(ReadError::Stopped) => {
-                stopped = true;
-                break;
-            }
+            Err(ReadError::Stopped) => break,
             Err(ReadError::File(e)) => {
                 // One bad file does not stop the others.
                 eprintln!("podwire: {}: {e:#}", path.display());
@@ -128,20 +121,15 @@ pub fn run(args: ReadArgs) -> Result<ExitCode> {
             }
         }
     }
-    if !stopped {
-        tracker.flush(&mut records);
-        // A stop here shows up as the writer's error just below.
-        let _ = emit(&cfg, &mut sink, &mut records, &mut summary);
-    }
-    match sink.finish() {
+    let reports = shards.finish();
+    match out.finish() {
         Ok(()) => {}
         // `podwire read x | head`: the reader went away; that is not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         Err(e) => return Err(anyhow::Error::new(e).context("writing records")),
     }
-
     if !cfg.quiet {
-        print_summary(&summary, &tracker, started.elapsed());
+        print_summary(&summary, &reports, started.elapsed());
     }
     Ok(if summary.failed_files > 0 {
         ExitCode::from(1)
@@ -163,7 +151,7 @@ fn open(path: &Path) -> Result<(Box<dyn Read>, Option<u64>)> {
 enum ReadError {
     /// The file could not be read as a capture.
     File(anyhow::Error),
-    /// The writer stopped (its error is reported by `Sink::finish`).
+    /// Output stopped (its error is reported by `Output::finish`).
     Stopped,
 }
 
@@ -173,24 +161,18 @@ impl From<Stopped> for ReadError {
     }
 }
 
-/// Records handed to the writer at once.
-const BATCH: usize = 1024;
-
 fn read_file(
     cfg: &Config,
     path: &Path,
     decoder: &mut Decoder,
-    tracker: &mut Tracker,
-    records: &mut Vec<Record>,
-    sink: &mut Sink,
+    shards: &mut Shards,
     summary: &mut Summary,
 ) -> Result<(), ReadError> {
     let (input, len) = open(path).map_err(ReadError::File)?;
-    let reader = FileReader::new(input).map_err(|e| match e {
+    let mut reader = FileReader::new(input).map_err(|e| match e {
         CaptureError::Io(_) => ReadError::File(anyhow::Error::new(e).context("cannot read")),
         e => ReadError::File(e.into()),
-    });
-    let mut reader = reader?;
+    })?;
     let bar = progress_bar(cfg, len);
     let mut io_error = None;
     let mut last_send = Instant::now();
@@ -207,21 +189,16 @@ fn read_file(
         match decoder.decode(frame.link.0, frame.ts.0, frame.orig_len, frame.data) {
             Ok(pkt) => {
                 summary.packets += 1;
-                tracker.packet(frame.ts, frame.orig_len, &pkt, records);
+                shards.push(frame.ts, frame.orig_len, &pkt)?;
             }
             Err(skip) => count_skip(summary, skip),
-        }
-        if records.len() >= BATCH {
-            emit(cfg, sink, records, summary)?;
         }
         if summary.frames % 4096 == 0 {
             if let Some(b) = &bar {
                 b.set_position(reader.bytes_read());
             }
-            // Reading a live pipe (`tcpdump -w - | podwire read -`): do not
-            // sit on records while the input trickles.
             if last_send.elapsed() > SEND_INTERVAL {
-                emit(cfg, sink, records, summary)?;
+                shards.flush()?;
                 last_send = Instant::now();
             }
         }
@@ -241,27 +218,12 @@ fn read_file(
 }
 
 fn count_skip(summary: &mut Summary, skip: Skip) {
-    if skip.is_error() {
-        *summary.warnings.entry(skip.name()).or_default() += 1;
+    let map = if skip.is_error() {
+        &mut summary.warnings
     } else {
-        *summary.skipped.entry(skip.name()).or_default() += 1;
-    }
-}
-
-/// How long records may wait for a batch to fill.
-const SEND_INTERVAL: Duration = Duration::from_millis(200);
-
-fn emit(
-    cfg: &Config,
-    sink: &mut Sink,
-    records: &mut Vec<Record>,
-    summary: &mut Summary,
-) -> Result<(), Stopped> {
-    records.retain(|rec| cfg.wants(rec));
-    for rec in records.iter() {
-        *summary.records.entry(rec.kind).or_default() += 1;
-    }
-    sink.send(records)
+        &mut summary.skipped
+    };
+    *map.entry(skip.name()).or_default() += 1;
 }
 
 fn progress_bar(cfg: &Config, len: Option<u64>) -> Option<ProgressBar> {
@@ -277,48 +239,56 @@ fn progress_bar(cfg: &Config, len: Option<u64>) -> Option<ProgressBar> {
     Some(bar)
 }
 
-fn print_summary(s: &Summary, tracker: &Tracker, took: Duration) {
+fn print_summary(s: &Summary, reports: &[ShardReport], took: Duration) {
     let join = |m: &BTreeMap<&str, u64>| {
         m.iter()
             .map(|(k, v)| format!("{v} {k}"))
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let total: u64 = s.records.values().sum();
+    let mut records = BTreeMap::new();
+    let (mut evicted, mut limit_hits, mut dns_malformed, mut dns_evicted, mut parser_failed) =
+        (0, 0, 0, 0, 0);
+    for r in reports {
+        for (k, v) in &r.records {
+            *records.entry(*k).or_default() += v;
+        }
+        evicted += r.tracker.evicted;
+        limit_hits += r.tracker.reassembly_limit_hits;
+        dns_malformed += r.tracker.dns_malformed;
+        dns_evicted += r.tracker.dns_evicted;
+        parser_failed += r.tracker.parsers.failed;
+    }
+    let total: u64 = records.values().sum();
     eprintln!(
         "podwire: {} frames, {} TCP/UDP packets, {} records ({}) in {:.2}s",
         s.frames,
         s.packets,
         total,
-        join(&s.records),
+        join(&records),
         took.as_secs_f64()
     );
     if !s.warnings.is_empty() {
         let n: u64 = s.warnings.values().sum();
         eprintln!("podwire: {n} warnings: {}", join(&s.warnings));
     }
-    let t = tracker.stats();
     let mut limits = Vec::new();
-    if t.evicted > 0 {
+    if evicted > 0 {
+        limits.push(format!("{evicted} connections reported early (table full)"));
+    }
+    if limit_hits > 0 {
         limits.push(format!(
-            "{} connections reported early (table full)",
-            t.evicted
+            "{limit_hits} reassembly holes given up at the buffer limit"
         ));
     }
-    if t.reassembly_limit_hits > 0 {
-        limits.push(format!(
-            "{} reassembly holes given up at the buffer limit",
-            t.reassembly_limit_hits
-        ));
+    if dns_malformed > 0 {
+        limits.push(format!("{dns_malformed} malformed DNS messages"));
     }
-    if t.dns_malformed > 0 {
-        limits.push(format!("{} malformed DNS messages", t.dns_malformed));
+    if dns_evicted > 0 {
+        limits.push(format!("{dns_evicted} DNS queries pushed out unanswered"));
     }
-    if t.dns_evicted > 0 {
-        limits.push(format!(
-            "{} DNS queries pushed out unanswered",
-            t.dns_evicted
-        ));
+    if parser_failed > 0 {
+        limits.push(format!("{parser_failed} streams a parser gave up on"));
     }
     if !limits.is_empty() {
         eprintln!("podwire: {}", limits.join(", "));

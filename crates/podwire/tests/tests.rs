@@ -1,0 +1,22 @@
+//! Integration tests of the `podwire` binary: one test binary, split by topic
+//! (ripgrep's layout), so the binary is built and linked once.
+//!
+//! - `contract`: exit codes and output shape of `podwire read`;
+//! - `fixtures`: the committed captures of `tests/data` against what the
+//!   clients saw and against tshark (no root needed);
+//! - `lab`: live traffic in network namespaces, captured and read back
+//!   (root and the lab's tools needed, else SKIPPED);
+//! - `corpus`: robustness and tshark conformance over the third-party capture
+//!   corpus in `../shared/pcaps` (when present, else SKIPPED).
+
+#[path = "it/util.rs"]
+mod util;
+
+#[path = "it/contract.rs"]
+mod contract;
+#[path = "it/corpus.rs"]
+mod corpus;
+#[path = "it/fixtures.rs"]
+mod fixtures;
+#[path = "it/lab.rs"]
+mod lab;
