@@ -10,7 +10,7 @@ use podwire_record::Timestamp;
 use podwire_track::{Tracker, TrackerConfig};
 
 /// Link types worth reaching directly, bypassing the file header.
-const LINKS: [u32; 12] = [0, 1, 9, 12, 50, 101, 104, 108, 113, 228, 229, 276];
+const LINKS: [u32; 15] = [0, 1, 9, 12, 50, 101, 104, 108, 113, 178, 228, 229, 239, 242, 276];
 
 fn config() -> TrackerConfig {
     // Small bounds so the fuzzer reaches eviction and limit paths.

@@ -57,6 +57,7 @@ pub(crate) fn strip(link: u32, frame: &[u8]) -> Result<(Net, &[u8]), Skip> {
             ethertype(proto, frame.get(20..).ok_or(Skip::Truncated)?)
         }
         178 => juniper_ether(frame),
+        239 => nflog(frame),
         // IP over InfiniBand: 40 bytes of addresses, then a 2-byte
         // EtherType and 2 reserved bytes (tcpdump's IPOIB_HDRLEN, 44).
         242 => {
@@ -65,6 +66,33 @@ pub(crate) fn strip(link: u32, frame: &[u8]) -> Result<(Net, &[u8]), Skip> {
         }
         _ => Err(Skip::UnsupportedLink),
     }
+}
+
+/// Linux NFLOG: a 4-byte header (address family first), then TLVs whose
+/// length and type are in host byte order (little-endian in practice) and
+/// padded to 4 bytes; TLV type 9 holds the packet, starting at its IP header.
+fn nflog(frame: &[u8]) -> Result<(Net, &[u8]), Skip> {
+    let family = *frame.first().ok_or(Skip::Truncated)?;
+    let net = match family {
+        2 => Net::Ipv4,
+        10 => Net::Ipv6,
+        _ => return Err(Skip::NotIp),
+    };
+    let mut off = 4;
+    while let Some(h) = frame.get(off..off + 4) {
+        let len = u16::from_le_bytes([h[0], h[1]]) as usize;
+        let kind = u16::from_le_bytes([h[2], h[3]]);
+        if len < 4 {
+            return Err(Skip::Malformed);
+        }
+        if kind == 9 {
+            // The value may be cut by the snap length: take what is there.
+            let end = (off + len).min(frame.len());
+            return Ok((net, &frame[off + 4..end]));
+        }
+        off += len.div_ceil(4) * 4;
+    }
+    Err(Skip::Truncated)
 }
 
 /// Juniper's Ethernet capture header: "MGC", a flags byte, optional
@@ -193,6 +221,16 @@ mod tests {
         assert_eq!(strip(108, &[0, 0, 0, 24, 0x60]).unwrap().0, Net::Ipv6);
     }
 
+    /// tcpdump-tests nflog.pcap: DNS answers logged by iptables NFLOG.
+    #[test]
+    fn nflog_payload_tlv_is_found() {
+        let mut f = vec![2, 0, 0, 0x14];
+        f.extend_from_slice(&[8, 0, 1, 0, 0x08, 0, 1, 0]); // packet header TLV
+        f.extend_from_slice(&[5, 0, 0x0a, 0, 0xaa, 0, 0, 0]); // odd length, padded
+        f.extend_from_slice(&[6, 0, 9, 0, 0x45, 0x00, 0, 0]); // payload TLV
+        assert_eq!(strip(239, &f).unwrap(), (Net::Ipv4, &[0x45, 0x00][..]));
+    }
+
     #[test]
     fn sll2_protocol_comes_first() {
         let mut f = vec![0x86, 0xdd];
@@ -203,7 +241,9 @@ mod tests {
 
     #[test]
     fn short_frames_are_truncated_not_panics() {
-        for link in [0, 1, 9, 50, 101, 104, 108, 113, 228, 229, 276] {
+        for link in [
+            0, 1, 9, 50, 101, 104, 108, 113, 178, 228, 229, 239, 242, 276,
+        ] {
             for n in 0..24 {
                 let f = vec![0x81; n];
                 let _ = strip(link, &f).and_then(|(net, d)| {

@@ -47,6 +47,8 @@ pub struct DnsPairer<K> {
     order: VecDeque<((K, u16), u64, Timestamp)>,
     next_seq: u64,
     evicted: u64,
+    /// Messages without a question that could not be named by a query.
+    unnamed: u64,
 }
 
 impl<K: Hash + Eq + Clone> DnsPairer<K> {
@@ -61,6 +63,7 @@ impl<K: Hash + Eq + Clone> DnsPairer<K> {
             order: VecDeque::new(),
             next_seq: 0,
             evicted: 0,
+            unnamed: 0,
         }
     }
 
@@ -72,6 +75,11 @@ impl<K: Hash + Eq + Clone> DnsPairer<K> {
     /// A response is emitted with its pending query (latency = response time
     /// minus query time), or on its own when none matches (latency `None`).
     pub fn message(&mut self, key: K, ts: Timestamp, msg: DnsMessage, out: &mut Vec<DnsEvent<K>>) {
+        if msg.question.is_none() && !msg.response {
+            // A query that asks nothing names nothing: count it, keep nothing.
+            self.unnamed += 1;
+            return;
+        }
         let k = (key, msg.id);
         if !msg.response {
             if let Some(p) = self.pending.get(&k) {
@@ -117,12 +125,18 @@ impl<K: Hash + Eq + Clone> DnsPairer<K> {
             ),
             None => (ts, None, msg.question),
         };
+        let Some(question) = question else {
+            // An unmatched response without a question (a FORMERR to junk,
+            // say) has nothing to name the record by.
+            self.unnamed += 1;
+            return;
+        };
         out.push(DnsEvent {
             key,
             ts: ts0,
             dns: self.record(
                 id,
-                question,
+                Some(question),
                 Some(rcode_name(msg.rcode)),
                 msg.answers,
                 latency_ms,
@@ -162,6 +176,12 @@ impl<K: Hash + Eq + Clone> DnsPairer<K> {
     }
 
     /// Queries pushed out because the table was full, since creation.
+    /// Messages dropped because neither they nor a matching query had a
+    /// question (nothing to name a record by).
+    pub fn unnamed(&self) -> u64 {
+        self.unnamed
+    }
+
     pub fn evicted(&self) -> u64 {
         self.evicted
     }
@@ -202,7 +222,10 @@ impl<K: Hash + Eq + Clone> DnsPairer<K> {
         }
     }
 
-    /// A message without a question (QDCOUNT 0) gives an empty name and type.
+    /// The record of a transaction. Queries without a question are never
+    /// kept, and responses without one are emitted only with their query's,
+    /// so `question` is always there in practice; should it not be, the
+    /// name is the root (`.`), never an empty string.
     fn record(
         &self,
         id: u16,
@@ -213,7 +236,7 @@ impl<K: Hash + Eq + Clone> DnsPairer<K> {
     ) -> Dns {
         let (name, qtype) = match question {
             Some(q) => (q.name, qtype_name(q.qtype)),
-            None => (String::new(), String::new()),
+            None => (".".to_string(), qtype_name(0)),
         };
         Dns {
             transport: self.transport,
@@ -270,5 +293,42 @@ mod tests {
             p.message(1u8, Timestamp(2), msg(id, true), &mut out);
         }
         assert_eq!(p.pending(), 1);
+    }
+
+    /// suricata-verify dns-udp-junkrequest-first: junk with QDCOUNT 0 and
+    /// its FORMERR answer once became records with an empty name and type.
+    #[test]
+    fn messages_without_a_question_make_no_nameless_records() {
+        let mut p = DnsPairer::new(&DnsConfig::default(), DnsTransport::Udp);
+        let mut out = Vec::new();
+        let junk = DnsMessage {
+            question: None,
+            ..msg(7, false)
+        };
+        let formerr = DnsMessage {
+            question: None,
+            rcode: 1,
+            ..msg(7, true)
+        };
+        p.message(0u8, Timestamp(0), junk, &mut out);
+        p.message(0u8, Timestamp(1), formerr, &mut out);
+        p.drain(&mut out);
+        assert!(out.is_empty());
+        assert_eq!(p.unnamed(), 2);
+        // A FORMERR without a question still pairs with a real query.
+        p.message(0u8, Timestamp(2), msg(8, false), &mut out);
+        p.message(
+            0u8,
+            Timestamp(3),
+            DnsMessage {
+                question: None,
+                rcode: 1,
+                ..msg(8, true)
+            },
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].dns.name, "a.test");
+        assert_eq!(out[0].dns.rcode.as_deref(), Some("FORMERR"));
     }
 }
