@@ -100,7 +100,7 @@ impl PcapNgState {
             let head = buf.available();
             let btype = self.u32(head, 0);
             let len = self.u32(head, 4) as usize;
-            if len < 12 || len > MAX_RECORD_BYTES {
+            if !(12..=MAX_RECORD_BYTES).contains(&len) {
                 warnings.add(Warning::BadRecordLength);
                 return Ok(None);
             }
@@ -116,11 +116,9 @@ impl PcapNgState {
             let body = &block[8..len - 4];
             match btype {
                 SHB => {}
-                IDB => {
-                    if self.interfaces.len() < MAX_INTERFACES {
-                        let iface = self.parse_idb(body);
-                        self.interfaces.push(iface);
-                    }
+                IDB if self.interfaces.len() < MAX_INTERFACES => {
+                    let iface = self.parse_idb(body);
+                    self.interfaces.push(iface);
                 }
                 EPB | OBSOLETE_PACKET | SPB => {
                     if let Some((frame_range, meta)) = self.parse_packet(btype, body, warnings) {

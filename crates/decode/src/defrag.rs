@@ -109,7 +109,7 @@ impl Defragmenter {
     ) -> Option<(u8, &[u8])> {
         self.expire(ts);
         let end = offset + data.len() as u32;
-        if end > MAX_DATAGRAM || (more && data.len() % 8 != 0) {
+        if end > MAX_DATAGRAM || (more && !data.len().is_multiple_of(8)) {
             self.stats.bad_fragments += 1;
             return None;
         }

@@ -17,8 +17,10 @@ pub struct ParserConfig {
 
 /// Application protocol state of one TCP connection.
 pub(crate) enum App {
-    /// No client bytes seen yet.
-    Undecided,
+    /// No client bytes seen yet; the server's port helps decide.
+    Undecided {
+        server_port: u16,
+    },
     Tls(Box<TlsParser>),
     Http(Box<HttpParser>),
     Dns(Box<DnsTcpParser>),
@@ -53,14 +55,13 @@ impl App {
     pub fn chunk(
         &mut self,
         cfg: &ParserConfig,
-        server_port: u16,
         dir: Direction,
         ts: Timestamp,
         chunk: Chunk<'_>,
         out: &mut Vec<Parsed>,
         stats: &mut ParserStats,
     ) {
-        if let App::Undecided = self {
+        if let App::Undecided { server_port } = *self {
             let Chunk::Data(first) = chunk else {
                 // A hole before anything was seen: the start of the stream
                 // is lost; the parsers need it to frame messages.
@@ -95,7 +96,7 @@ impl App {
                 ts: e.ts,
                 body: Body::Dns(e.dns),
             }),
-            App::Undecided | App::Off => Status::Continue,
+            App::Undecided { .. } | App::Off => Status::Continue,
         };
         match status {
             Status::Continue => {}
@@ -122,7 +123,7 @@ impl App {
                 ts: e.ts,
                 body: Body::Dns(e.dns),
             }),
-            App::Undecided | App::Off => {}
+            App::Undecided { .. } | App::Off => {}
         }
     }
 }

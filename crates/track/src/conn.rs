@@ -2,7 +2,7 @@
 
 use crate::app::{App, Parsed, ParserStats};
 use crate::key::{likely_server, Addr};
-use crate::stream::{Budget, Stream};
+use crate::stream::{Budget, Segment, Stream};
 use crate::{direction, endpoint, TrackerConfig};
 use podwire_decode::{tcp_flags, Packet, TcpHeader};
 use podwire_parse::Direction;
@@ -90,7 +90,9 @@ impl Conn {
             rst: false,
             retransmits: 0,
             streams: [Stream::default(), Stream::default()],
-            app: App::Undecided,
+            app: App::Undecided {
+                server_port: server.port,
+            },
         };
         Conn {
             client,
@@ -165,7 +167,6 @@ impl Conn {
     ) {
         let dir = direction(self.client, src);
         self.count(ts, frame_len, dir, pkt.payload_len);
-        let server_port = self.server.port;
         let ConnState::Tcp(t) = &mut self.state else {
             return;
         };
@@ -208,13 +209,15 @@ impl Conn {
             Direction::ToServer => (to_server, to_client),
             Direction::ToClient => (to_client, to_server),
         };
-        let mut sink = |c: crate::stream::Chunk<'_>| {
-            app.chunk(&cfg.parsers, server_port, dir, ts, c, out, pstats)
+        let mut sink =
+            |c: crate::stream::Chunk<'_>| app.chunk(&cfg.parsers, dir, ts, c, out, pstats);
+        let seg = Segment {
+            seq: data_seq,
+            len: pkt.payload_len,
+            data: pkt.payload,
         };
         if this.segment(
-            data_seq,
-            pkt.payload_len,
-            pkt.payload,
+            seg,
             keep,
             cfg.max_buffered_per_connection,
             budget,
@@ -224,9 +227,8 @@ impl Conn {
         }
         if ack {
             let odir = dir.reverse();
-            let mut sink = |c: crate::stream::Chunk<'_>| {
-                app.chunk(&cfg.parsers, server_port, odir, ts, c, out, pstats)
-            };
+            let mut sink =
+                |c: crate::stream::Chunk<'_>| app.chunk(&cfg.parsers, odir, ts, c, out, pstats);
             other.acked(h.ack, budget, &mut sink);
         }
         if !app.wants_bytes() {
@@ -244,7 +246,6 @@ impl Conn {
         out: &mut Vec<Parsed>,
         pstats: &mut ParserStats,
     ) {
-        let server_port = self.server.port;
         let ts = self.last_seen;
         let ConnState::Tcp(t) = &mut self.state else {
             return;
@@ -256,9 +257,8 @@ impl Conn {
             } else {
                 Direction::ToClient
             };
-            let mut sink = |c: crate::stream::Chunk<'_>| {
-                app.chunk(&cfg.parsers, server_port, dir, ts, c, out, pstats)
-            };
+            let mut sink =
+                |c: crate::stream::Chunk<'_>| app.chunk(&cfg.parsers, dir, ts, c, out, pstats);
             s.finish(budget, &mut sink);
             s.clear(budget);
         }

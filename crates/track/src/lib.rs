@@ -163,7 +163,7 @@ impl Tracker {
             return;
         }
         match pkt.transport {
-            Transport::Tcp(h) => self.tcp(ts, frame_len, src, dst, h, pkt, out),
+            Transport::Tcp(h) => self.tcp(ts, frame_len, h, pkt, out),
             Transport::Udp { .. } => self.udp(ts, frame_len, src, dst, pkt, out),
         }
     }
@@ -215,12 +215,18 @@ impl Tracker {
         &mut self,
         ts: Timestamp,
         frame_len: u32,
-        src: Addr,
-        dst: Addr,
         h: podwire_decode::TcpHeader,
         pkt: &Packet<'_>,
         out: &mut Vec<Record>,
     ) {
+        let src = Addr {
+            ip: pkt.src,
+            port: h.src_port,
+        };
+        let dst = Addr {
+            ip: pkt.dst,
+            port: h.dst_port,
+        };
         let (key, _) = FlowKey::of(src, dst, true);
         let syn_only = h.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
         // The common case first: a known connection, one lookup.

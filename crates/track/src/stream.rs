@@ -15,6 +15,14 @@ pub(crate) enum Chunk<'a> {
     Gap(u64),
 }
 
+/// A TCP segment's payload: `len` bytes at `seq`, of which `data` were captured.
+#[derive(Clone, Copy)]
+pub(crate) struct Segment<'a> {
+    pub seq: u32,
+    pub len: u32,
+    pub data: &'a [u8],
+}
+
 /// Global reassembly memory, shared by every connection.
 #[derive(Debug, Default)]
 pub(crate) struct Budget {
@@ -58,19 +66,18 @@ impl Stream {
         }
     }
 
-    /// A segment of `len` payload bytes at `seq`, of which `data` were
-    /// captured. `keep`: whether to buffer bytes that arrive ahead of a hole.
-    /// Returns true when the whole segment was seen before (a retransmission).
+    /// A segment. `keep`: whether to buffer bytes that arrive ahead of a
+    /// hole (up to `per_conn_max`). Returns true when the whole segment was
+    /// seen before (a retransmission).
     pub fn segment(
         &mut self,
-        seq: u32,
-        len: u32,
-        data: &[u8],
+        seg: Segment<'_>,
         keep: bool,
         per_conn_max: usize,
         budget: &mut Budget,
         sink: &mut dyn FnMut(Chunk<'_>),
     ) -> bool {
+        let Segment { seq, len, data } = seg;
         if len == 0 {
             return false;
         }
@@ -198,9 +205,11 @@ mod tests {
         out: &mut Vec<String>,
     ) -> bool {
         stream.segment(
-            seq,
-            data.len() as u32,
-            data,
+            Segment {
+                seq,
+                len: data.len() as u32,
+                data,
+            },
             true,
             1 << 20,
             budget,

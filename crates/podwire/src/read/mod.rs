@@ -193,7 +193,7 @@ fn read_file(
             }
             Err(skip) => count_skip(summary, skip),
         }
-        if summary.frames % 4096 == 0 {
+        if summary.frames.is_multiple_of(4096) {
             if let Some(b) = &bar {
                 b.set_position(reader.bytes_read());
             }
