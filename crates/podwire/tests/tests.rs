@@ -1,6 +1,7 @@
 //! Integration tests of the `podwire` binary: one test binary, split by topic
 //! (ripgrep's layout), so the binary is built and linked once.
 //!
+//! - `budget`: a connection flood beyond the table's bound stays in memory;
 //! - `contract`: exit codes and output shape of `podwire read`;
 //! - `fixtures`: the committed captures of `tests/data` against what the
 //!   clients saw and against tshark (no root needed);
@@ -12,6 +13,8 @@
 #[path = "it/util.rs"]
 mod util;
 
+#[path = "it/budget.rs"]
+mod budget;
 #[path = "it/contract.rs"]
 mod contract;
 #[path = "it/corpus.rs"]

@@ -201,14 +201,26 @@ impl Tracker {
 
     /// The input ended: report every connection and pending DNS query.
     pub fn flush(&mut self, out: &mut Vec<Record>) {
-        let keys: Vec<FlowKey> = self.table.keys().copied().collect();
+        while self.flush_some(usize::MAX, out) {}
+    }
+
+    /// Like [`flush`](Self::flush), a piece at a time: reports at most
+    /// `limit` connections and returns whether any are left. Lets the caller
+    /// write records as they come instead of holding them all at once (a
+    /// full table turned into records at once would double its memory).
+    pub fn flush_some(&mut self, limit: usize, out: &mut Vec<Record>) -> bool {
+        let keys: Vec<FlowKey> = self.table.keys().take(limit).copied().collect();
         for k in keys {
             if let Some(c) = self.table.remove(&k) {
                 self.finish(c, None, out);
             }
         }
+        if !self.table.is_empty() {
+            return true;
+        }
         self.dns_udp.drain(&mut self.dns_events);
         self.emit_dns(out);
+        false
     }
 
     fn tcp(

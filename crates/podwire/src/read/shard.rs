@@ -27,6 +27,8 @@ const BATCH_PACKETS: usize = 2048;
 const BATCH_BYTES: usize = 1 << 20;
 /// Batches queued per shard.
 const IN_FLIGHT: usize = 4;
+/// Connections reported per step when the input ends.
+const FLUSH_CHUNK: usize = 4096;
 /// Encoded output a shard gathers before writing it.
 const OUT_BYTES: usize = 256 << 10;
 
@@ -221,9 +223,14 @@ fn run(
             return report;
         }
     }
-    tracker.flush(&mut records);
-    encode(&cfg, &mut records, &mut buf, &mut report);
-    let _ = write(out, &mut buf);
+    // A piece at a time, so a full table does not become records all at once.
+    loop {
+        let more = tracker.flush_some(FLUSH_CHUNK, &mut records);
+        encode(&cfg, &mut records, &mut buf, &mut report);
+        if write(out, &mut buf).is_err() || !more {
+            break;
+        }
+    }
     report.tracker = tracker.stats();
     report
 }
