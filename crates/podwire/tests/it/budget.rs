@@ -12,9 +12,7 @@ use std::time::Duration;
 fn syn_flood(n: u32) -> Vec<u8> {
     let mut f = Vec::with_capacity(24 + n as usize * 56);
     // Global header: magic, version 2.4, zone, sigfigs, snaplen, LINKTYPE_RAW.
-    for v in [0xa1b2_c3d4u32] {
-        f.extend_from_slice(&v.to_le_bytes());
-    }
+    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     f.extend_from_slice(&2u16.to_le_bytes());
     f.extend_from_slice(&4u16.to_le_bytes());
     for v in [0u32, 0, 65_535, 101] {
