@@ -260,15 +260,7 @@ impl Tracker {
                 &mut self.parsed,
                 &mut self.stats.parsers,
             );
-            let (client, server) = (conn.client, conn.server);
-            for p in self.parsed.drain(..) {
-                out.push(Record::new(
-                    p.ts,
-                    endpoint(client),
-                    endpoint(server),
-                    p.body,
-                ));
-            }
+            records_of(&mut self.parsed, conn.client, conn.server, out);
             return;
         }
         if let Some(old) = self.table.remove(&key) {
@@ -288,14 +280,7 @@ impl Tracker {
             &mut self.parsed,
             &mut self.stats.parsers,
         );
-        for p in self.parsed.drain(..) {
-            out.push(Record::new(
-                p.ts,
-                endpoint(conn.client),
-                endpoint(conn.server),
-                p.body,
-            ));
-        }
+        records_of(&mut self.parsed, conn.client, conn.server, out);
         self.table.insert(key, conn);
     }
 
@@ -370,15 +355,7 @@ impl Tracker {
             &mut self.parsed,
             &mut self.stats.parsers,
         );
-        let (client, server) = (conn.client, conn.server);
-        for p in self.parsed.drain(..) {
-            out.push(Record::new(
-                p.ts,
-                endpoint(client),
-                endpoint(server),
-                p.body,
-            ));
-        }
+        records_of(&mut self.parsed, conn.client, conn.server, out);
         out.push(conn.into_record(close));
     }
 
@@ -441,6 +418,18 @@ impl Tracker {
                 self.finish(c, Some(Close::Open), out);
             }
         }
+    }
+}
+
+/// Turns what the parsers found on one connection into records.
+fn records_of(parsed: &mut Vec<Parsed>, client: Addr, server: Addr, out: &mut Vec<Record>) {
+    for p in parsed.drain(..) {
+        out.push(Record::new(
+            p.ts,
+            endpoint(client),
+            endpoint(server),
+            p.body,
+        ));
     }
 }
 
