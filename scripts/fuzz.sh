@@ -36,6 +36,10 @@ seed http crates/parse-http/tests/data/*.bin
 seed dns crates/parse-dns/tests/data/*.bin
 
 for t in "${targets[@]}"; do
+    # Build first, in full view: a compile error must not hide behind `tail`.
+    cargo fuzz build "$t"
+done
+for t in "${targets[@]}"; do
     echo "== fuzz $t for ${secs}s"
     cargo fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=512 -timeout=10 -print_final_stats=1 2>&1 | tail -n 12
 done
