@@ -204,12 +204,13 @@ pub fn compare(reference: &Reference, podwire: &Output) -> Vec<Difference> {
     }
 
     // HTTP requests: exact hosts first, then the requests whose host tshark
-    // could not pin down take whatever is left.
+    // could not pin down take whatever is left. Records of a response whose
+    // request was not seen have no request to offer.
     let mut have = Multiset::new(
         podwire
             .http
             .iter()
-            .map(|h| (h.method.clone(), h.path.clone(), h.host.clone())),
+            .filter_map(|h| Some((h.method.clone()?, h.path.clone()?, h.host.clone()))),
     );
     let mut unknown_host = Vec::new();
     for r in &reference.http_requests {
@@ -697,6 +698,10 @@ mod tests {
             host: HostExpect::Unknown,
             frame: 2,
         });
+        r.http_statuses.push(tshark::HttpStatus {
+            code: 404,
+            frame: 4,
+        });
         let q = |response| DnsQuestion {
             id: 7,
             name: "example.com".into(),
@@ -724,6 +729,10 @@ mod tests {
             ),
             format!(
                 r#"{{"type":"dns","v":1,"ts":"2024-01-01T00:00:00Z",{ep},"transport":"udp","id":7,"name":"example.com.","qtype":"AAAA","rcode":"NXDOMAIN","answers":[]}}"#
+            ),
+            // A response alone: offers a status, no request.
+            format!(
+                r#"{{"type":"http","v":1,"ts":"2024-01-01T00:00:00Z",{ep},"method":null,"host":null,"path":null,"version":"HTTP/1.1","status":404,"request_body_bytes":0,"response_body_bytes":0}}"#
             ),
         ];
         let out = records::parse(&lines.join("\n"));

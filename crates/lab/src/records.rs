@@ -36,14 +36,15 @@ pub struct Tls {
     pub cipher: Option<String>,
 }
 
-/// A `"type":"http"` record.
+/// A `"type":"http"` record. `method` and `path` are `None` (and `host` too)
+/// for a response whose request was not seen.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Http {
     pub client: Addr,
     pub server: Addr,
-    pub method: String,
+    pub method: Option<String>,
     pub host: Option<String>,
-    pub path: String,
+    pub path: Option<String>,
     pub version: String,
     pub status: Option<u16>,
     pub request_body_bytes: Option<u64>,
@@ -157,12 +158,21 @@ fn parse_line(line: &str, out: &mut Output) -> Result<(), String> {
                         .ok_or_else(|| format!("\"status\" is {v}"))?,
                 ),
             };
+            let method = opt_str_field(o, "method")?;
+            let host = opt_str_field(o, "host")?;
+            let path = opt_str_field(o, "path")?;
+            if method.is_some() != path.is_some() {
+                return Err("http \"method\" and \"path\" must be both null or both set".into());
+            }
+            if method.is_none() && (host.is_some() || status.is_none()) {
+                return Err("an http record without a request needs a status and no host".into());
+            }
             out.http.push(Http {
                 client,
                 server,
-                method: str_field(o, "method")?,
-                host: opt_str_field(o, "host")?,
-                path: str_field(o, "path")?,
+                method,
+                host,
+                path,
                 version: str_field(o, "version")?,
                 status,
                 request_body_bytes: opt_u64_field(o, "request_body_bytes")?,
@@ -360,6 +370,25 @@ mod tests {
         ));
         assert_eq!(out.schema_errors.len(), 2, "{:?}", out.schema_errors);
         assert!(out.schema_errors[0].contains("retransmits"));
+    }
+
+    const HTTP_RESPONSE_ONLY: &str = r#"{"type":"http","v":1,"ts":"2024-05-01T12:00:00Z","client":{"ip":"10.0.0.1","port":40000},"server":{"ip":"10.0.0.2","port":80},"method":null,"host":null,"path":null,"version":"HTTP/1.0","status":200,"latency_ms":null,"request_body_bytes":0,"response_body_bytes":12}"#;
+
+    #[test]
+    fn http_record_of_a_response_alone_is_read() {
+        let out = parse(HTTP_RESPONSE_ONLY);
+        assert!(out.schema_errors.is_empty(), "{:?}", out.schema_errors);
+        let h = &out.http[0];
+        assert_eq!((h.method.as_deref(), h.path.as_deref()), (None, None));
+        assert_eq!(h.status, Some(200));
+    }
+
+    #[test]
+    fn http_record_without_request_or_status_is_a_schema_error() {
+        let half = HTTP_RESPONSE_ONLY.replace(r#""method":null"#, r#""method":"GET""#);
+        let no_status = HTTP_RESPONSE_ONLY.replace(r#""status":200"#, r#""status":null"#);
+        let out = parse(&format!("{half}\n{no_status}\n"));
+        assert_eq!(out.schema_errors.len(), 2, "{:?}", out.schema_errors);
     }
 
     #[test]

@@ -108,8 +108,8 @@ impl Expected {
         for e in &self.http {
             let key = |h: &&crate::records::Http| {
                 SocketAddr::new(h.server.ip, h.server.port) == e.server
-                    && h.method == e.method
-                    && h.path == e.target
+                    && h.method.as_deref() == Some(e.method.as_str())
+                    && h.path.as_deref() == Some(e.target.as_str())
                     && h.host.as_deref() == Some(e.host.as_str())
             };
             let full = |h: &&crate::records::Http| {

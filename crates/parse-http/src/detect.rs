@@ -28,8 +28,9 @@ const METHODS: &[&[u8]] = &[
     b"MKCALENDAR",
 ];
 
-/// The prefix every HTTP/1.x status line starts with.
-const STATUS_PREFIX: &[u8] = b"HTTP/1.";
+/// The prefix of every status line, as Wireshark recognises one (it reads
+/// `HTTP/1.2` and `HTTP/2.0` status lines too).
+const STATUS_PREFIX: &[u8] = b"HTTP/";
 
 /// What a prefix of a stream says about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,9 +74,14 @@ pub(crate) fn request_start(bytes: &[u8]) -> Verdict {
     verdict
 }
 
-/// Whether `bytes` starts with `HTTP/1.`, the start of every status line.
-pub(crate) fn looks_like_http_response(bytes: &[u8]) -> bool {
-    bytes.starts_with(STATUS_PREFIX)
+/// Whether `first_server_bytes` starts with `HTTP/`, the start of every
+/// status line.
+///
+/// This is content detection for a connection whose first payload comes from
+/// the server: a capture that began after the request, or lost it. (A server
+/// that really speaks first is not speaking HTTP.)
+pub fn looks_like_http_response(first_server_bytes: &[u8]) -> bool {
+    first_server_bytes.starts_with(STATUS_PREFIX)
 }
 
 #[cfg(test)]
@@ -108,8 +114,10 @@ mod tests {
     }
 
     #[test]
-    fn status_lines_start_with_http_1() {
+    fn status_lines_start_with_http_slash() {
         assert!(looks_like_http_response(b"HTTP/1.1 200 OK\r\n"));
-        assert!(!looks_like_http_response(b"HTTP/2 200\r\n"));
+        assert!(looks_like_http_response(b"HTTP/1.2 200 ok\r\n"));
+        assert!(!looks_like_http_response(b"HTTP"));
+        assert!(!looks_like_http_response(b"ICY 200 OK\r\n"));
     }
 }

@@ -4,8 +4,10 @@
 //! FIFO: each final response belongs to the oldest request still awaiting
 //! one. An exchange is emitted once both its request body and its response
 //! are over, strictly in request order, so records come out in the order the
-//! client asked. The queue is bounded; when a client pipelines more than that
-//! without answers, the oldest exchange is emitted as it stands.
+//! client asked. A response with no request to pair with takes a place of
+//! its own, as if its request had been seen. The queue is bounded; when a
+//! client pipelines more than that without answers, the oldest exchange is
+//! emitted as it stands.
 
 use std::collections::VecDeque;
 
@@ -99,6 +101,22 @@ impl Exchanges {
             request_complete: false,
             reply,
         });
+        (seq, overflow)
+    }
+
+    /// Queues a response seen without its request, being read, and returns
+    /// its sequence number, plus whether the oldest exchange had to be
+    /// emitted early to make room.
+    pub fn push_orphan(
+        &mut self,
+        ts: Timestamp,
+        http: Http,
+        out: &mut Vec<HttpEvent>,
+    ) -> (u64, bool) {
+        let (seq, overflow) = self.push(ts, http, false, false, Reply::Reading, out);
+        if let Some(e) = self.get_mut(seq) {
+            e.request_complete = true;
+        }
         (seq, overflow)
     }
 

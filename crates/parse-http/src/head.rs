@@ -5,13 +5,21 @@
 //! A head split across segments is gathered in a buffer capped at
 //! `max_head_bytes`; it is re-parsed only when newly arrived bytes could end
 //! it, so feeding a head one byte at a time stays linear.
+//!
+//! A head `httparse` rejects is not necessarily lost: Wireshark, the
+//! reference this project is held to, still reads many of them (an odd
+//! version, a bare CR ending a header line, a header name with a space), so
+//! such heads get a second, tolerant reading in `lenient`. Framing headers
+//! are read tolerantly on both paths: a `Content-Length` that is not a number
+//! is ignored, and of several the last one counts, as in Wireshark.
 
 use std::mem::MaybeUninit;
 
 use httparse::{Header, ParserConfig, Request, Response};
-use memchr::memchr_iter;
+use memchr::memchr2_iter;
 use podwire_record::Timestamp;
 
+use crate::lenient;
 use crate::redact;
 use crate::HeaderCapture;
 
@@ -71,7 +79,24 @@ impl HeadBuf {
         parse: impl FnOnce(&[u8]) -> Parsed<T>,
     ) -> Feed<T> {
         if self.buf.is_empty() {
-            return self.feed_in_place(max, ts, bytes, parse);
+            // Line ends between messages (RFC 9112 2.2 lets a recipient
+            // ignore them) are not the next head: its time is that of its
+            // first real byte.
+            let skip = bytes
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+            let Some(head) = bytes.get(skip..).filter(|h| !h.is_empty()) else {
+                return Feed::NeedMore;
+            };
+            return match self.feed_in_place(max, ts, head, parse) {
+                Feed::Complete { head, ts, used } => Feed::Complete {
+                    head,
+                    ts,
+                    used: used + skip,
+                },
+                other => other,
+            };
         }
         let old = self.buf.len();
         let room = max.saturating_sub(old);
@@ -125,16 +150,19 @@ impl HeadBuf {
     }
 }
 
-/// Whether `buf` holds an empty line (LF LF or LF CR LF) ending at or after `from`.
+/// Whether `buf` may hold an empty line ending at or after `from`: a line
+/// end (CR, LF) right after another one, CR LF itself excepted. That covers
+/// `httparse`'s LF LF and LF CR LF and the tolerant reading's lone CRs.
 fn ends_head(buf: &[u8], from: usize) -> bool {
     let Some(tail) = buf.get(from..) else {
         return false;
     };
-    memchr_iter(b'\n', tail).any(|i| {
+    memchr2_iter(b'\n', b'\r', tail).any(|i| {
         let at = from + i;
-        match at.checked_sub(1).and_then(|p| buf.get(p)) {
-            Some(b'\n') => true,
-            Some(b'\r') => at.checked_sub(2).and_then(|p| buf.get(p)) == Some(&b'\n'),
+        let prev = at.checked_sub(1).and_then(|p| buf.get(p));
+        match (prev, buf.get(at)) {
+            (Some(b'\n'), _) | (Some(b'\r'), Some(b'\r')) => true,
+            (Some(b'\r'), _) => at.checked_sub(2).and_then(|p| buf.get(p)) == Some(&b'\n'),
             _ => false,
         }
     })
@@ -143,12 +171,52 @@ fn ends_head(buf: &[u8], from: usize) -> bool {
 /// How a message says its body is delimited.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Framing {
-    /// A valid `Content-Length`.
+    /// The last valid `Content-Length`.
     pub content_length: Option<u64>,
-    /// `Transfer-Encoding` was present.
+    /// `Transfer-Encoding` was present (with at least one coding).
     pub transfer_encoding: bool,
     /// ... and `chunked` was its final coding.
     pub chunked: bool,
+}
+
+impl Framing {
+    /// Takes one header field into account (`name` in any case).
+    ///
+    /// A `Content-Length` that is not a number (or a list of equal numbers)
+    /// is ignored and a later one replaces an earlier one: RFC 9112 would
+    /// fail such a message, but Wireshark frames it this way and podwire
+    /// must find the messages it finds after it. Empty list elements of
+    /// `Transfer-Encoding` (`, chunked,`) are skipped, as RFC 9110 5.6.1 asks.
+    pub fn add(&mut self, name: &[u8], value: &[u8]) {
+        if name.eq_ignore_ascii_case(b"content-length") {
+            if let Some(n) = content_length(value) {
+                self.content_length = Some(n);
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            // Only the last coding of the last field line decides.
+            if let Some(last) = value
+                .rsplit(|&b| b == b',')
+                .map(<[u8]>::trim_ascii)
+                .find(|c| !c.is_empty())
+            {
+                self.transfer_encoding = true;
+                self.chunked = last.eq_ignore_ascii_case(b"chunked");
+            }
+        }
+    }
+}
+
+/// A `Content-Length` value: one number, or a list of equal ones.
+fn content_length(value: &[u8]) -> Option<u64> {
+    let mut seen = None;
+    for item in value.split(|&b| b == b',') {
+        let n = parse_decimal(item.trim_ascii())?;
+        match seen {
+            Some(s) if s != n => return None,
+            _ => seen = Some(n),
+        }
+    }
+    seen
 }
 
 /// What a record keeps of a request head, plus what framing needs.
@@ -166,6 +234,8 @@ pub(crate) struct RequestHead {
 #[derive(Debug)]
 pub(crate) struct ResponseHead {
     pub status: u16,
+    /// For a record of a response whose request was not seen.
+    pub version: &'static str,
     pub headers: Headers,
     pub framing: Framing,
 }
@@ -186,14 +256,12 @@ pub(crate) fn parse_request(bytes: &[u8], capture: HeaderCapture) -> Parsed<Requ
     let len = match config.parse_request_with_uninit_headers(&mut req, bytes, &mut slots) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(_) => return Parsed::Invalid,
+        Err(_) => return lenient::request(bytes, capture),
     };
     let (Some(method), Some(path)) = (req.method, req.path) else {
         return Parsed::Invalid;
     };
-    let Some(framing) = framing(req.headers) else {
-        return Parsed::Invalid;
-    };
+    let framing = framing(req.headers);
     let host = req
         .headers
         .iter()
@@ -222,46 +290,29 @@ pub(crate) fn parse_response(bytes: &[u8], capture: HeaderCapture) -> Parsed<Res
     let len = match config.parse_response_with_uninit_headers(&mut resp, bytes, &mut slots) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(_) => return Parsed::Invalid,
+        Err(_) => return lenient::response(bytes, capture),
     };
     let Some(status) = resp.code else {
-        return Parsed::Invalid;
-    };
-    let Some(framing) = framing(resp.headers) else {
         return Parsed::Invalid;
     };
     Parsed::Complete(
         ResponseHead {
             status,
+            version: version_name(resp.version),
             headers: redact::capture(capture, resp.headers),
-            framing,
+            framing: framing(resp.headers),
         },
         len,
     )
 }
 
-/// Reads the framing headers; `None` when `Content-Length` is unusable
-/// (not a number, or conflicting values), which RFC 9112 treats as fatal.
-fn framing(headers: &[Header<'_>]) -> Option<Framing> {
+/// Reads the framing headers.
+fn framing(headers: &[Header<'_>]) -> Framing {
     let mut framing = Framing::default();
     for h in headers {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            for item in h.value.split(|&b| b == b',') {
-                let n = parse_decimal(item.trim_ascii())?;
-                match framing.content_length {
-                    Some(seen) if seen != n => return None,
-                    _ => framing.content_length = Some(n),
-                }
-            }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            framing.transfer_encoding = true;
-            // Only the last coding of the last field line decides.
-            if let Some(last) = h.value.rsplit(|&b| b == b',').next() {
-                framing.chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
-            }
-        }
+        framing.add(h.name.as_bytes(), h.value);
     }
-    Some(framing)
+    framing
 }
 
 fn parse_decimal(digits: &[u8]) -> Option<u64> {
@@ -295,15 +346,40 @@ mod tests {
         assert_eq!(h.framing.content_length, Some(5));
     }
 
+    fn content_length(head: &[u8]) -> Option<u64> {
+        req(head)
+            .unwrap_or_else(|| panic!("no head"))
+            .0
+            .framing
+            .content_length
+    }
+
     #[test]
-    fn conflicting_content_lengths_are_invalid() {
-        assert!(
-            req(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n").is_none()
+    fn of_conflicting_content_lengths_the_last_counts_as_in_wireshark() {
+        assert_eq!(
+            content_length(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),
+            Some(6)
         );
-        assert!(req(b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n").is_none());
-        assert!(
-            req(b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n").is_none()
+        assert_eq!(
+            content_length(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: x\r\n\r\n"),
+            Some(5)
         );
+    }
+
+    #[test]
+    fn unusable_content_lengths_are_ignored() {
+        for value in ["-1", "99999999999999999999999", "68A", "5, 6", ""] {
+            let head = format!("POST / HTTP/1.1\r\nContent-Length: {value}\r\n\r\n");
+            assert_eq!(content_length(head.as_bytes()), None, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn empty_transfer_coding_list_elements_are_skipped() {
+        // http-chunked (Suricata's corpus): curl-like HEAD with `, chunked,`.
+        let (h, _) = req(b"HEAD / HTTP/1.1\r\nTransfer-Encoding: ,\tchunked,\r\n\r\n")
+            .unwrap_or_else(|| panic!());
+        assert!(h.framing.transfer_encoding && h.framing.chunked);
     }
 
     #[test]
@@ -321,6 +397,10 @@ mod tests {
         assert!(ends_head(b"GET / HTTP/1.1\r\n\r\n", 14));
         assert!(ends_head(b"GET / HTTP/1.1\n\n", 14));
         assert!(!ends_head(b"GET / HTTP/1.1\r\nHost: a\r\n", 0));
+        // Lone CRs, which the tolerant reading takes as line ends.
+        assert!(ends_head(b"HTTP/1.1 200 ok\r\r", 14));
+        assert!(ends_head(b"HTTP/1.1 200 ok\n\rX", 14));
+        assert!(!ends_head(b"HTTP/1.1 200 ok\rA: b\r\n", 0));
     }
 
     #[test]

@@ -2,10 +2,20 @@
 //!
 //! The tracker hands this parser each direction's reassembled bytes; out come
 //! [`HttpEvent`]s, one per request, with its response's status, latency and
-//! body sizes when the response was seen. Framing follows RFC 9112: keep-alive
-//! and pipelined requests, `Content-Length`, chunked and close-delimited
-//! bodies, interim (1xx) responses, `HEAD`, and protocol switches (`101`,
-//! `CONNECT`), after which the parser reports [`Status::Done`].
+//! body sizes when the response was seen, and one per response whose request
+//! was never seen (method and path `None`). Framing follows RFC 9112:
+//! keep-alive and pipelined requests, `Content-Length`, chunked and
+//! close-delimited bodies, interim (1xx) responses, `HEAD`, and protocol
+//! switches (`101`), after which the parser reports [`Status::Done`]. After a
+//! `CONNECT` is accepted the tunnel is followed when its client bytes are
+//! HTTP again (a plain-HTTP proxy chain); anything else ends the parse.
+//!
+//! Heads `httparse` rejects get a second, tolerant reading that follows
+//! Wireshark's dissector (`lenient`), so an odd status line or header line
+//! still yields the status or request Wireshark shows. A client stream that
+//! stops being HTTP after its first request (a body sent without framing) is
+//! skipped up to the next segment that starts like a request, rather than
+//! ending the connection's parse while the server is still answering.
 //!
 //! It is built for volume: a head that arrives whole in one segment is parsed
 //! in place, bodies are counted and never copied, and headers cost nothing
@@ -28,15 +38,16 @@
 //! its next request when that response had not started by the time the next
 //! request was seen. Header values that are not UTF-8 are recorded lossily.
 //!
-//! Modules: `detect` recognises message starts, `head` parses heads, `body`
-//! counts bodies, `exchange` pairs requests with responses, `request` and
-//! `response` drive each direction, `redact` decides which headers a record
-//! carries.
+//! Modules: `detect` recognises message starts, `head` parses heads (and
+//! `lenient` those `httparse` rejects), `body` counts bodies, `exchange`
+//! pairs requests with responses, `request` and `response` drive each
+//! direction, `redact` decides which headers a record carries.
 
 mod body;
 mod detect;
 mod exchange;
 mod head;
+mod lenient;
 mod redact;
 mod request;
 mod response;
@@ -50,7 +61,7 @@ use body::Body;
 use exchange::Exchanges;
 use head::HeadBuf;
 
-pub use detect::looks_like_http_request;
+pub use detect::{looks_like_http_request, looks_like_http_response};
 pub use redact::{is_sensitive, REDACTED};
 
 /// Which headers records carry.
@@ -90,10 +101,11 @@ impl Default for HttpConfig {
     }
 }
 
-/// One request and what was seen of its response.
+/// One request and what was seen of its response, or a response alone.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpEvent {
-    /// Capture time of the packet carrying the first byte of the request.
+    /// Capture time of the packet carrying the first byte of the request (of
+    /// the response, when no request was seen).
     pub ts: Timestamp,
     pub http: Http,
 }
@@ -105,11 +117,13 @@ pub struct HttpStats {
     pub pending_overflows: u64,
     /// Heads (or trailer sections) over `max_head_bytes`.
     pub heads_too_long: u64,
-    /// Bytes that are not HTTP where a message or chunk framing was due.
+    /// Bytes that are not HTTP where a message or chunk framing was due
+    /// (after the first request, the client stream skips them and resyncs).
     pub malformed: u64,
     /// Gaps that lost track of message boundaries in one direction.
     pub desyncs: u64,
-    /// Responses with no request to pair with (ignored).
+    /// Responses with no request to pair with (emitted with method and path
+    /// `None`).
     pub orphan_responses: u64,
     /// Requests emitted with status `None` because lost requests made their
     /// response impossible to identify.
@@ -127,6 +141,9 @@ pub struct HttpParser {
     /// where no response is owed, since the lost ones' responses are yet to
     /// be told apart from theirs.
     requests_lost: bool,
+    /// A request head was parsed: the stream is HTTP, so later bytes that are
+    /// not are skipped instead of failing the connection.
+    requests_seen: bool,
     /// Set once the parser returned `Done`/`Failed` or finished.
     ended: Option<Status>,
     stats: HttpStats,
@@ -148,10 +165,13 @@ enum Phase {
     Start,
     /// Between messages or inside a head.
     Head,
-    /// Counting a body; `seq` is its exchange (`None` for an ignored response).
+    /// Counting a body; `seq` is its exchange.
     Body { body: Body, seq: Option<u64> },
     /// Lost: waiting for a segment that starts like a message.
     Resync,
+    /// A `CONNECT` was accepted: the client's next bytes say whether the
+    /// tunnel carries HTTP (both sides parse on) or not (the parse is done).
+    Tunnel,
 }
 
 impl Side {
@@ -170,9 +190,22 @@ impl HttpParser {
             server: Side::default(),
             exchanges: Exchanges::new(config.max_pending_requests),
             requests_lost: false,
+            requests_seen: false,
             ended: None,
             stats: HttpStats::default(),
         }
+    }
+
+    /// A parser for a connection whose first bytes seen are the server's:
+    /// the capture began after the client's request, or lost it. (An HTTP
+    /// server never speaks first.) Responses before any request are emitted
+    /// alone; the client's stream is picked up at the next segment that
+    /// starts like a request, since the capture may have joined it inside a
+    /// request body.
+    pub fn mid_stream(config: &HttpConfig) -> Self {
+        let mut parser = HttpParser::new(config);
+        parser.client.phase = Phase::Resync;
+        parser
     }
 
     /// Counters of this connection's anomalies so far.
@@ -238,7 +271,7 @@ impl HttpParser {
                 }
             },
             Phase::Resync => side.phase = Phase::Resync,
-            Phase::Start | Phase::Head => self.lose_sync(dir, out),
+            Phase::Start | Phase::Head | Phase::Tunnel => self.lose_sync(dir, out),
         }
     }
 

@@ -27,20 +27,35 @@ pub(crate) fn capture(
     mode: HeaderCapture,
     headers: &[httparse::Header<'_>],
 ) -> Option<Vec<(String, String)>> {
+    capture_with(mode, headers.iter().map(|h| (h.name.as_bytes(), h.value)))
+}
+
+/// [`capture`] for fields the tolerant reading (`lenient`) found.
+pub(crate) fn capture_raw(
+    mode: HeaderCapture,
+    headers: &[(&[u8], &[u8])],
+) -> Option<Vec<(String, String)>> {
+    capture_with(mode, headers.iter().copied())
+}
+
+fn capture_with<'a>(
+    mode: HeaderCapture,
+    headers: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+) -> Option<Vec<(String, String)>> {
     let redact = match mode {
         HeaderCapture::None => return None,
         HeaderCapture::Redacted => true,
         HeaderCapture::All => false,
     };
     let captured = headers
-        .iter()
-        .map(|h| {
-            let value = if redact && is_sensitive(h.name) {
+        .map(|(name, value)| {
+            let name = String::from_utf8_lossy(name).into_owned();
+            let value = if redact && is_sensitive(&name) {
                 REDACTED.to_owned()
             } else {
-                String::from_utf8_lossy(h.value).into_owned()
+                String::from_utf8_lossy(value).into_owned()
             };
-            (h.name.to_owned(), value)
+            (name, value)
         })
         .collect();
     Some(captured)

@@ -3,7 +3,10 @@
 //! Each request head opens an exchange in the queue; its body (if any) is
 //! counted into it. The first bytes of the stream must look like a request,
 //! which is what makes a misdetected connection fail fast instead of being
-//! scanned for heads forever.
+//! scanned for heads forever. Once a request was seen, bytes that are not one
+//! (a body the client did not frame, which the server may answer with a
+//! `400`) are skipped to the next segment that starts like a request, so the
+//! server's side is still read.
 
 use std::mem;
 
@@ -56,18 +59,37 @@ impl HttpParser {
                         self.end_body(Direction::ToServer, seq, out);
                     }
                 }
-                Phase::Start => match first_bytes_verdict(self.client.head.pending(), rest) {
-                    Verdict::No => return self.malformed(),
-                    Verdict::Yes => self.client.phase = Phase::Head,
-                    Verdict::NeedMore => {
-                        // Too short to hold a head yet: gather it, judge again.
-                        self.client.phase = Phase::Start;
-                        let status = self.request_head(ts, &mut rest, out);
-                        if status != Status::Continue {
-                            return status;
+                phase @ (Phase::Start | Phase::Tunnel) => {
+                    let tunnel = matches!(phase, Phase::Tunnel);
+                    if tunnel && self.client.head.pending().is_empty() {
+                        // Stray line ends after the CONNECT's head.
+                        rest = skip_line_ends(rest);
+                        if rest.is_empty() {
+                            self.client.phase = phase;
+                            break;
                         }
                     }
-                },
+                    match first_bytes_verdict(self.client.head.pending(), rest) {
+                        // Not HTTP: a tunnel of something else (TLS, most often).
+                        Verdict::No if tunnel => return Status::Done,
+                        Verdict::No => return self.malformed(),
+                        Verdict::Yes => {
+                            self.client.phase = Phase::Head;
+                            if tunnel {
+                                // HTTP inside the tunnel: the server answers it.
+                                self.server.phase = Phase::Head;
+                            }
+                        }
+                        Verdict::NeedMore => {
+                            // Too short to hold a head yet: gather it, judge again.
+                            self.client.phase = phase;
+                            let status = self.request_head(ts, &mut rest, out);
+                            if status != Status::Continue {
+                                return status;
+                            }
+                        }
+                    }
+                }
                 Phase::Head => {
                     self.client.phase = Phase::Head;
                     let status = self.request_head(ts, &mut rest, out);
@@ -101,6 +123,7 @@ impl HttpParser {
             Feed::Complete { head, ts, used } => {
                 *rest = rest.get(used..).unwrap_or_default();
                 self.client.tentative = false;
+                self.requests_seen = true;
                 self.on_request(head, ts, out)
             }
             Feed::TooLong => {
@@ -114,8 +137,23 @@ impl HttpParser {
                 *rest = &[];
                 Status::Continue
             }
+            Feed::Invalid if self.requests_seen => {
+                self.stats.malformed += 1;
+                *rest = &[];
+                self.skip_client_bytes();
+                Status::Continue
+            }
             Feed::Invalid => self.malformed(),
         }
+    }
+
+    /// The client sent bytes that cannot be framed: look for the next request
+    /// at a segment start. The server may answer what was skipped, so which
+    /// response is whose is no longer certain.
+    fn skip_client_bytes(&mut self) {
+        self.client.head.clear();
+        self.client.phase = Phase::Resync;
+        self.requests_lost = true;
     }
 
     /// A complete request head, first seen at `ts`.
@@ -128,11 +166,14 @@ impl HttpParser {
             headers,
             framing,
         } = head;
-        let body = if framing.transfer_encoding {
-            if !framing.chunked {
-                // RFC 9112 6.3: the length of such a request cannot be known.
-                return self.malformed();
-            }
+        // RFC 9112 6.3: with a final coding other than chunked, the length of
+        // a request cannot be known. It is still a request (the server will
+        // answer it, with a 400 if it follows the RFC), but what follows it
+        // on the client's side is skipped.
+        let unframeable = framing.transfer_encoding && !framing.chunked;
+        let body = if unframeable {
+            None
+        } else if framing.chunked {
             Some(Body::chunked(self.config.max_head_bytes))
         } else {
             framing.content_length.filter(|&n| n > 0).map(Body::Length)
@@ -149,9 +190,9 @@ impl HttpParser {
         let head_request = method == "HEAD";
         let connect = method == "CONNECT";
         let http = Http {
-            method,
+            method: Some(method),
             host,
-            path,
+            path: Some(path),
             version,
             request_headers: headers,
             ..Http::default()
@@ -176,8 +217,21 @@ impl HttpParser {
                 self.client.phase = if connect { Phase::Resync } else { Phase::Head };
             }
         }
+        if unframeable {
+            self.stats.malformed += 1;
+            self.skip_client_bytes();
+        }
         Status::Continue
     }
+}
+
+/// `bytes` without its leading CRs and LFs.
+fn skip_line_ends(bytes: &[u8]) -> &[u8] {
+    let n = bytes
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    bytes.get(n..).unwrap_or_default()
 }
 
 /// Classifies the first bytes of the client stream, `pending` then `rest`.

@@ -3,13 +3,14 @@
 //! A final response completes the oldest request awaiting one; interim
 //! (1xx) responses are skipped. How the body ends depends on the request too
 //! (`HEAD`, `CONNECT`), which is why framing is decided here and not in
-//! `head`. A response nobody asked for (the capture began mid-connection, or
-//! its request was lost) is framed and skipped, never emitted.
+//! `head`. A response nobody asked for (the capture began mid-connection, its
+//! request was lost, or the server answered bytes that were no request) is
+//! emitted on its own, without method and path.
 
 use std::mem;
 
 use podwire_parse::{Direction, Status};
-use podwire_record::Timestamp;
+use podwire_record::{Http, Timestamp};
 
 use crate::body::Body;
 use crate::detect;
@@ -60,6 +61,15 @@ impl HttpParser {
                     if status != Status::Continue {
                         return status;
                     }
+                }
+                Phase::Tunnel => {
+                    // The client has not shown HTTP inside the tunnel yet, and
+                    // an HTTP server does not speak first: another protocol.
+                    if !rest.iter().all(|&b| b == b'\r' || b == b'\n') {
+                        return Status::Done;
+                    }
+                    self.server.phase = Phase::Tunnel;
+                    break;
                 }
             }
         }
@@ -112,6 +122,7 @@ impl HttpParser {
     ) -> Status {
         let ResponseHead {
             status,
+            version,
             headers,
             framing,
         } = head;
@@ -130,13 +141,33 @@ impl HttpParser {
             }
             None => {
                 self.stats.orphan_responses += 1;
-                (None, false, false)
+                let http = Http {
+                    version: version.to_owned(),
+                    status: Some(status),
+                    response_headers: headers,
+                    response_body_bytes: Some(0),
+                    ..Http::default()
+                };
+                let (seq, overflowed) = self.exchanges.push_orphan(ts, http, out);
+                if overflowed {
+                    self.stats.pending_overflows += 1;
+                }
+                (Some(seq), false, false)
             }
         };
-        if status == 101 || (connect && (200..300).contains(&status)) {
-            // The rest of the connection is another protocol (or a tunnel).
+        if status == 101 {
+            // The rest of the connection is another protocol.
             self.end_body(Direction::ToClient, seq, out);
             return Status::Done;
+        }
+        if connect && (200..300).contains(&status) {
+            // A tunnel: its first client bytes tell whether it carries HTTP.
+            self.end_body(Direction::ToClient, seq, out);
+            self.server.phase = Phase::Tunnel;
+            if self.client.idle() {
+                self.client.phase = Phase::Tunnel;
+            }
+            return Status::Continue;
         }
         let body = if head_request || status == 204 || status == 304 {
             None

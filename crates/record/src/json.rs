@@ -153,11 +153,11 @@ fn write_certificate(out: &mut Vec<u8>, c: &Certificate) {
 
 fn write_http(out: &mut Vec<u8>, h: &Http) {
     out.extend_from_slice(b",\"method\":");
-    write_str(out, &h.method);
+    write_opt_str(out, h.method.as_deref());
     out.extend_from_slice(b",\"host\":");
     write_opt_str(out, h.host.as_deref());
     out.extend_from_slice(b",\"path\":");
-    write_str(out, &h.path);
+    write_opt_str(out, h.path.as_deref());
     out.extend_from_slice(b",\"version\":");
     write_str(out, &h.version);
     out.extend_from_slice(b",\"status\":");

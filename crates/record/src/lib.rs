@@ -188,17 +188,24 @@ pub struct Tls {
     pub certificate: Option<Certificate>,
 }
 
-/// One HTTP/1.x request and, when seen, its response.
+/// One HTTP/1.x request and, when seen, its response; or a response whose
+/// request was never seen (the capture began mid-connection, the request was
+/// lost, or the server spoke first), with `method`, `host` and `path` `None`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Http {
-    pub method: String,
+    /// As sent; `None` when only the response was seen.
+    pub method: Option<String>,
     pub host: Option<String>,
-    /// The request target exactly as sent.
-    pub path: String,
-    /// `"HTTP/1.0"` or `"HTTP/1.1"`.
+    /// The request target exactly as sent; `None` when only the response
+    /// was seen.
+    pub path: Option<String>,
+    /// `"HTTP/1.0"` or `"HTTP/1.1"` (any other version is reported as
+    /// `"HTTP/1.1"`, whose rules were applied), `"HTTP/0.9"` for a request
+    /// line without a version; the response's when only it was seen.
     pub version: String,
     pub status: Option<u16>,
-    /// First packet of the request to first packet of the response.
+    /// First packet of the request to first packet of the response; `None`
+    /// without a response or without a request.
     pub latency_ms: Option<f64>,
     pub request_body_bytes: u64,
     pub response_body_bytes: Option<u64>,

@@ -72,8 +72,11 @@ impl App {
             };
             if dir == Direction::ToClient {
                 // Server speaks first (or we joined mid-stream): wait for the
-                // client, unless the port says DNS.
-                if !DNS_PORTS.contains(&server_port) {
+                // client, unless the port says DNS or the bytes are an HTTP
+                // response (the capture began after its request).
+                if !DNS_PORTS.contains(&server_port)
+                    && !podwire_http::looks_like_http_response(first)
+                {
                     return;
                 }
             }
@@ -133,6 +136,8 @@ fn detect(cfg: &ParserConfig, server_port: u16, dir: Direction, first: &[u8]) ->
         App::Tls(Box::new(TlsParser::new(&cfg.tls)))
     } else if dir == Direction::ToServer && podwire_http::looks_like_http_request(first) {
         App::Http(Box::new(HttpParser::new(&cfg.http)))
+    } else if dir == Direction::ToClient && podwire_http::looks_like_http_response(first) {
+        App::Http(Box::new(HttpParser::mid_stream(&cfg.http)))
     } else if DNS_PORTS.contains(&server_port) {
         App::Dns(Box::new(DnsTcpParser::new(&cfg.dns)))
     } else {

@@ -79,7 +79,8 @@ fn gap_in_a_response_head_gives_up_on_that_response_and_resyncs() {
 
 #[test]
 fn gap_in_a_request_head_resyncs_at_the_next_request() {
-    // Keep-alive: /lost's head is missing; its response has nobody to pair with.
+    // Keep-alive: /lost's head is missing; its response has nobody to pair
+    // with and is reported alone.
     let run = Conv::new()
         .client(1, b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
         .server(2, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
@@ -95,7 +96,11 @@ fn gap_in_a_request_head_resyncs_at_the_next_request() {
         .run();
     assert_eq!(
         summary(&run.events),
-        [("GET", "/a", Some(200)), ("GET", "/c", Some(200))]
+        [
+            ("GET", "/a", Some(200)),
+            ("-", "-", Some(500)),
+            ("GET", "/c", Some(200))
+        ]
     );
     assert_eq!(run.stats.orphan_responses, 1);
 }
@@ -103,7 +108,8 @@ fn gap_in_a_request_head_resyncs_at_the_next_request() {
 #[test]
 fn after_lost_pipelined_requests_later_ones_are_not_guessed() {
     // /b is lost while /a still waits: whether the next responses answer /b
-    // or /c cannot be known, so /c gets no status rather than /b's.
+    // or /c cannot be known, so /c gets no status rather than /b's, and the
+    // responses are reported alone.
     let run = Conv::new()
         .client(1, b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
         .gap(ToServer, 28)
@@ -119,6 +125,8 @@ fn after_lost_pipelined_requests_later_ones_are_not_guessed() {
         [
             ("GET", "/a", Some(200)),
             ("GET", "/c", None),
+            ("-", "-", Some(403)),
+            ("-", "-", Some(200)),
             ("GET", "/d", Some(204))
         ]
     );

@@ -2,6 +2,7 @@
 
 mod util;
 
+mod corpus;
 mod framing;
 mod gaps;
 mod limits;

@@ -62,11 +62,20 @@ impl Conv {
     pub fn run(&self) -> Run {
         run(&HttpConfig::default(), &self.steps)
     }
+
+    /// Runs a parser made for a connection joined mid-stream.
+    pub fn run_mid_stream(&self) -> Run {
+        run_parser(HttpParser::mid_stream(&HttpConfig::default()), &self.steps)
+    }
 }
 
 /// Feeds `steps` until the parser stops wanting them, then finishes.
 pub fn run(config: &HttpConfig, steps: &[Step]) -> Run {
-    let mut parser = HttpParser::new(config);
+    run_parser(HttpParser::new(config), steps)
+}
+
+/// [`run`] with a parser already made.
+pub fn run_parser(mut parser: HttpParser, steps: &[Step]) -> Run {
     let mut events = Vec::new();
     let mut status = Status::Continue;
     let mut last_ts = Timestamp(0);
@@ -147,11 +156,18 @@ pub fn fixture(name: &str) -> Vec<Step> {
     steps
 }
 
-/// `(method, path, status)` of each event, for compact assertions.
+/// `(method, path, status)` of each event, for compact assertions; a
+/// response seen without its request shows as `("-", "-", status)`.
 pub fn summary(events: &[HttpEvent]) -> Vec<(&str, &str, Option<u16>)> {
     events
         .iter()
-        .map(|e| (e.http.method.as_str(), e.http.path.as_str(), e.http.status))
+        .map(|e| {
+            (
+                e.http.method.as_deref().unwrap_or("-"),
+                e.http.path.as_deref().unwrap_or("-"),
+                e.http.status,
+            )
+        })
         .collect()
 }
 

@@ -41,11 +41,12 @@ fn detail(rec: &Record) -> String {
             c.retransmits
         )
         .to_lowercase(),
+        // A response seen without its request shows `-` for the request.
         Body::Http(h) => format!(
             "{} {}{} {} {} {}",
-            h.method,
+            h.method.as_deref().unwrap_or("-"),
             h.host.as_deref().unwrap_or(""),
-            h.path,
+            h.path.as_deref().unwrap_or("-"),
             h.status
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "-".into()),

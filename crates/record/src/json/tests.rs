@@ -100,8 +100,8 @@ fn tls_some() -> Tls {
 
 fn http_none() -> Http {
     Http {
-        method: "GET".into(),
-        path: "/".into(),
+        method: Some("GET".into()),
+        path: Some("/".into()),
         version: "HTTP/1.1".into(),
         ..Http::default()
     }
@@ -109,9 +109,9 @@ fn http_none() -> Http {
 
 fn http_some() -> Http {
     Http {
-        method: "POST".into(),
+        method: Some("POST".into()),
         host: Some("api.internal:8080".into()),
-        path: "/v1/items?id=42&q=a%20b".into(),
+        path: Some("/v1/items?id=42&q=a%20b".into()),
         version: "HTTP/1.0".into(),
         status: Some(503),
         latency_ms: Some(12.5),
@@ -170,6 +170,14 @@ fn all_bodies() -> Vec<Body> {
     let mut http_empty_headers = http_some();
     http_empty_headers.request_headers = Some(vec![]);
     http_empty_headers.response_headers = Some(vec![]);
+    // A response whose request was never seen.
+    let http_no_request = Http {
+        version: "HTTP/1.0".into(),
+        status: Some(200),
+        response_body_bytes: Some(12),
+        response_headers: Some(vec![("Server".into(), "x".into())]),
+        ..Http::default()
+    };
     let mut tls_cert_none_dates = tls_some();
     if let Some(c) = &mut tls_cert_none_dates.certificate {
         c.not_before = None;
@@ -187,6 +195,7 @@ fn all_bodies() -> Vec<Body> {
         Body::Http(http_req_only),
         Body::Http(http_resp_only),
         Body::Http(http_empty_headers),
+        Body::Http(http_no_request),
         Body::Dns(dns_none()),
         Body::Dns(dns_some()),
     ]
@@ -301,9 +310,9 @@ fn awkward_strings_in_every_string_field() {
         };
         let server = v4("::1", 2);
         let http = Http {
-            method: s.clone(),
+            method: Some(s.clone()),
             host: Some(s.clone()),
-            path: s.clone(),
+            path: Some(s.clone()),
             version: s.clone(),
             request_headers: Some(vec![(s.clone(), s.clone()), (s.clone(), "x".into())]),
             response_headers: Some(vec![("y".into(), s.clone())]),
@@ -797,9 +806,9 @@ fn random_body(rng: &mut XorShift) -> Body {
             }),
         }),
         2 => Body::Http(Http {
-            method: rng.string(),
+            method: rng.opt_string(),
             host: rng.opt_string(),
-            path: rng.string(),
+            path: rng.opt_string(),
             version: rng.string(),
             status: rng.coin().then(|| rng.next() as u16),
             latency_ms: rng.coin().then(|| rng.f64()),
@@ -868,9 +877,12 @@ fn representative_http(i: u64) -> Record {
         ),
         Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 96, 0, 12)), 8080),
         Body::Http(Http {
-            method: "GET".into(),
+            method: Some("GET".into()),
             host: Some("api.default.svc.cluster.local:8080".into()),
-            path: format!("/api/v1/items/{}?fields=name,price&page=2", i % 1000),
+            path: Some(format!(
+                "/api/v1/items/{}?fields=name,price&page=2",
+                i % 1000
+            )),
             version: "HTTP/1.1".into(),
             status: Some(200),
             latency_ms: Some(1.0 + (i % 997) as f64 / 1000.0),
