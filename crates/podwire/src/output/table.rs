@@ -1,7 +1,7 @@
 //! A table for a terminal: one row per record, fixed columns, written as
 //! records arrive so a long capture shows results at once.
 
-use podwire_record::{Body, Endpoint, Record};
+use podwire_record::{Body, Close, Endpoint, Record, Transport};
 use std::io::Write;
 use std::net::IpAddr;
 
@@ -29,9 +29,17 @@ fn ms(v: Option<f64>) -> String {
 fn detail(rec: &Record) -> String {
     match &rec.body {
         Body::Connection(c) => format!(
-            "{:?} {:?} {}p/{} > {}p/{} {} rtt {} retx {}",
-            c.proto,
-            c.close,
+            "{} {} {}p/{} > {}p/{} {} rtt {} retx {}",
+            match c.proto {
+                Transport::Tcp => "tcp",
+                Transport::Udp => "udp",
+            },
+            match c.close {
+                Close::Fin => "fin",
+                Close::Rst => "rst",
+                Close::Timeout => "timeout",
+                Close::Open => "open",
+            },
             c.client_to_server.packets,
             bytes(c.client_to_server.bytes),
             c.server_to_client.packets,
@@ -39,8 +47,7 @@ fn detail(rec: &Record) -> String {
             ms(Some(c.duration_ms)),
             ms(c.handshake_rtt_ms),
             c.retransmits
-        )
-        .to_lowercase(),
+        ),
         // A response seen without its request shows `-` for the request.
         Body::Http(h) => format!(
             "{} {}{} {} {} {}",
