@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps)
+APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps clang llvm libbpf-dev)
 
 install_packages() {
     local missing=()
@@ -38,6 +38,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== bpf object up to date"; bash scripts/build-bpf.sh --check
 echo "== cargo test"
 cargo test --workspace --locked
 

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The few kernel types conn.bpf.c needs, instead of a generated vmlinux.h
+ * (multi-megabyte and derived from one kernel build). Struct layouts here are
+ * NOT the kernel's: `preserve_access_index` makes clang emit CO-RE
+ * relocations by field name, and the loader (aya) rewrites every offset
+ * against the running kernel's BTF (/sys/kernel/btf/vmlinux). So list only
+ * the fields read, with the kernel's names and types.
+ */
+#ifndef PODWIRE_TYPES_H
+#define PODWIRE_TYPES_H
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+typedef signed char __s8;
+typedef short __s16;
+typedef int __s32;
+typedef long long __s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+
+/* UAPI constants (linux/bpf.h cannot be included with -target bpf alone:
+ * it pulls in the host's asm/types.h). */
+#define BPF_MAP_TYPE_PERCPU_ARRAY 6
+#define BPF_MAP_TYPE_LRU_HASH 9
+#define BPF_MAP_TYPE_RINGBUF 27
+#define BPF_ANY 0
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+/* include/net/tcp_states.h */
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_FIN_WAIT1 4
+#define TCP_CLOSE 7
+#define TCP_LAST_ACK 9
+
+struct trace_entry {
+	unsigned short type;
+	unsigned char flags;
+	unsigned char preempt_count;
+	int pid;
+} __attribute__((preserve_access_index));
+
+/* Context of tracepoint sock/inet_sock_set_state
+ * (/sys/kernel/tracing/events/sock/inet_sock_set_state/format). */
+struct trace_event_raw_inet_sock_set_state {
+	struct trace_entry ent;
+	const void *skaddr;
+	int oldstate;
+	int newstate;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u16 protocol;
+	__u8 saddr[4];
+	__u8 daddr[4];
+	__u8 saddr_v6[16];
+	__u8 daddr_v6[16];
+} __attribute__((preserve_access_index));
+
+/* RFC 4898 counters kept by the kernel per TCP socket. */
+struct tcp_sock {
+	__u64 bytes_received;
+	__u64 bytes_acked;
+	__u32 srtt_us; /* smoothed RTT, microseconds << 3 */
+	__u32 total_retrans;
+} __attribute__((preserve_access_index));
+
+#endif

@@ -1,0 +1,206 @@
+//! Kernel probes for the live agent (the `capture` side of the pipeline, from
+//! the kernel's point of view rather than the wire's).
+//!
+//! Packets tell podwire what was said; they cannot tell which process said
+//! it, and on a node they are often encrypted or on a veth the agent cannot
+//! see. The kernel knows both: [`ConnProbe`] attaches a small BPF program to
+//! the stable tracepoint `sock/inet_sock_set_state` and reports every TCP
+//! connection's start (with pid, comm and cgroup) and end (with the kernel's
+//! own byte, RTT and retransmission counters) as a [`ConnEvent`].
+//!
+//! The BPF side is C (`bpf/conn.bpf.c`), compiled once by
+//! `scripts/build-bpf.sh` into a committed, path-independent object that is
+//! embedded here, so building podwire needs no clang and the loaded bytes are
+//! the reviewed ones. It is CO-RE: field offsets are fixed up at load time
+//! from the running kernel's BTF, so one object runs on many kernels.
+//!
+//! eBPF is an optional capability: [`ConnProbe::load`] returns a typed
+//! [`EbpfError`] (no BTF, no privileges, ...) so the agent can log one line
+//! and carry on without it.
+
+mod event;
+
+pub use event::{ConnEvent, CONN_EVENT_SIZE, KIND_ACCEPT, KIND_CLOSE, KIND_CONNECT};
+
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::TracePoint;
+use aya::Ebpf;
+use std::ffi::CStr;
+use std::io;
+use std::path::Path;
+
+/// The compiled `bpf/conn.bpf.c` (see `scripts/build-bpf.sh`).
+static CONN_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/conn.bpf.o");
+
+const PROGRAM: &str = "inet_sock_set_state";
+const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
+/// Where tracefs lives, in the order aya looks for it.
+const TRACEFS_PATHS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/// Why the probe could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EbpfError {
+    /// The kernel exposes no BTF (`/sys/kernel/btf/vmlinux`), which CO-RE
+    /// needs to fit the program to this kernel (needs CONFIG_DEBUG_INFO_BTF).
+    #[error("kernel has no BTF at {BTF_PATH} (CONFIG_DEBUG_INFO_BTF): eBPF probes unavailable")]
+    NoBtf,
+    /// The kernel refused: not root and without CAP_BPF + CAP_PERFMON (or
+    /// CAP_SYS_ADMIN), or a lockdown/seccomp policy forbids BPF.
+    #[error("not permitted to load eBPF programs (need root or CAP_BPF+CAP_PERFMON): {0}")]
+    PermissionDenied(String),
+    /// tracefs, where tracepoint ids are read, is neither mounted nor
+    /// mountable.
+    #[error("tracefs not available: {0}")]
+    Tracefs(io::Error),
+    /// Parsing, relocating or verifying the object failed.
+    #[error("loading the eBPF object failed: {0}")]
+    Load(String),
+    /// Attaching to the tracepoint failed.
+    #[error("attaching to tracepoint sock/inet_sock_set_state failed: {0}")]
+    Attach(String),
+}
+
+/// The connection-lifecycle probe, attached while this value lives.
+///
+/// Dropping it detaches the program and frees its maps: nothing is pinned,
+/// so nothing outlives the process.
+pub struct ConnProbe {
+    events: RingBuf<MapData>,
+    lost: PerCpuArray<MapData, u64>,
+    // Owns the program and its tracepoint link; dropped last.
+    _ebpf: Ebpf,
+}
+
+impl ConnProbe {
+    /// Loads the program into the kernel and attaches it.
+    ///
+    /// RLIMIT_MEMLOCK is raised by aya only when the kernel charges BPF
+    /// memory to it (before 5.11) and a load fails with EPERM.
+    pub fn load() -> Result<ConnProbe, EbpfError> {
+        if !Path::new(BTF_PATH).exists() {
+            return Err(EbpfError::NoBtf);
+        }
+        ensure_tracefs().map_err(|e| match e.kind() {
+            // Unreadable or unmountable for lack of privileges: the same
+            // cause as a refused BPF load, so report it as that.
+            io::ErrorKind::PermissionDenied => EbpfError::PermissionDenied(e.to_string()),
+            _ => EbpfError::Tracefs(e),
+        })?;
+
+        let mut ebpf = Ebpf::load(CONN_OBJECT).map_err(|e| classify(&e, EbpfError::Load))?;
+        let program: &mut TracePoint = ebpf
+            .program_mut(PROGRAM)
+            .ok_or_else(|| EbpfError::Load(format!("object has no program {PROGRAM}")))?
+            .try_into()
+            .map_err(|e| EbpfError::Load(format!("{PROGRAM}: {e}")))?;
+        program.load().map_err(|e| classify(&e, EbpfError::Load))?;
+        program
+            .attach("sock", "inet_sock_set_state")
+            .map_err(|e| classify(&e, EbpfError::Attach))?;
+
+        let events = take_map(&mut ebpf, "events")?;
+        let events =
+            RingBuf::try_from(events).map_err(|e| EbpfError::Load(format!("events: {e}")))?;
+        let lost = take_map(&mut ebpf, "lost")?;
+        let lost =
+            PerCpuArray::try_from(lost).map_err(|e| EbpfError::Load(format!("lost: {e}")))?;
+        Ok(ConnProbe {
+            events,
+            lost,
+            _ebpf: ebpf,
+        })
+    }
+
+    /// Appends every event waiting in the ring buffer to `out`; never
+    /// blocks. Records too short to be a [`ConnEvent`] are skipped (the size
+    /// assertions on both sides make that a build error in practice).
+    pub fn poll(&mut self, out: &mut Vec<ConnEvent>) {
+        while let Some(item) = self.events.next() {
+            if let Some(ev) = ConnEvent::from_bytes(&item) {
+                out.push(ev);
+            }
+        }
+    }
+
+    /// Events the kernel dropped because the ring buffer was full, since
+    /// load (summed over CPUs).
+    pub fn lost(&self) -> u64 {
+        match self.lost.get(&0, 0) {
+            Ok(per_cpu) => per_cpu.iter().sum(),
+            Err(_) => 0,
+        }
+    }
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map, EbpfError> {
+    ebpf.take_map(name)
+        .ok_or_else(|| EbpfError::Load(format!("object has no map {name}")))
+}
+
+/// Maps an aya error to [`EbpfError::PermissionDenied`] when EPERM is
+/// somewhere in its chain, else to `other`.
+fn classify(e: &(dyn std::error::Error + 'static), other: fn(String) -> EbpfError) -> EbpfError {
+    let text = chain(e);
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            if io.raw_os_error() == Some(libc::EPERM) {
+                return EbpfError::PermissionDenied(text);
+            }
+        }
+        cur = err.source();
+    }
+    other(text)
+}
+
+/// "outer: inner: innermost" (aya's messages often hide the errno below).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        cur = err.source();
+    }
+    text
+}
+
+/// Makes sure tracefs is mounted where aya looks for it: not mounted by
+/// default on many hosts and containers, and tracepoint ids are read there.
+fn ensure_tracefs() -> io::Result<()> {
+    let mounted = |p: &str| {
+        std::fs::read_dir(p)
+            .map(|mut entries| entries.next().is_some())
+            .unwrap_or(false)
+    };
+    if TRACEFS_PATHS.iter().any(|p| mounted(p)) {
+        return Ok(());
+    }
+    let target = TRACEFS_PATHS[0];
+    let source: &CStr = c"tracefs";
+    let path: &CStr = c"/sys/kernel/tracing";
+    debug_assert_eq!(path.to_str(), Ok(target));
+    // SAFETY: all three strings are NUL-terminated literals that outlive the
+    // call, and tracefs takes no mount data (null is allowed).
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            path.as_ptr(),
+            source.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("mount -t tracefs tracefs {target}: {err}"),
+        ));
+    }
+    Ok(())
+}
