@@ -80,6 +80,8 @@ pub struct TrackerStats {
     pub dns_malformed: u64,
     /// DNS queries pushed out of the pairing table unanswered.
     pub dns_evicted: u64,
+    /// DNS messages with no question that no query named (not emitted).
+    pub dns_unnamed: u64,
 }
 
 /// Wall of a sweep: idle entries are looked for once per second of capture time.
@@ -125,12 +127,8 @@ impl Tracker {
         s.reassembly_limit_hits = self.budget.limit_hits;
         s.reassembly_buffered = self.budget.used;
         s.dns_evicted = self.dns_udp.evicted();
+        s.dns_unnamed = self.dns_udp.unnamed();
         s
-    }
-
-    /// Connections and flows tracked right now.
-    pub fn active(&self) -> usize {
-        self.table.len()
     }
 
     /// One decoded packet, captured at `ts`, whose frame was `frame_len`

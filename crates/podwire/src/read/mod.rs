@@ -15,7 +15,7 @@ use crate::output::{self, Output};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use podwire_capture::{CaptureError, FileReader};
-use podwire_decode::{Decoder, Skip};
+use podwire_decode::{Decoder, DefragStats, Skip};
 use podwire_http::{HeaderCapture, HttpConfig};
 use podwire_track::TrackerConfig;
 use shard::{ShardConfig, ShardReport, Shards, Stopped};
@@ -96,6 +96,8 @@ struct Summary {
     skipped: BTreeMap<&'static str, u64>,
     warnings: BTreeMap<&'static str, u64>,
     failed_files: usize,
+    /// IP fragment reassembly, from the decoder.
+    defrag: DefragStats,
 }
 
 pub fn run(args: ReadArgs) -> Result<ExitCode> {
@@ -122,6 +124,7 @@ pub fn run(args: ReadArgs) -> Result<ExitCode> {
         }
     }
     let reports = shards.finish();
+    summary.defrag = decoder.defrag_stats();
     match out.finish() {
         Ok(()) => {}
         // `podwire read x | head`: the reader went away; that is not an error.
@@ -247,8 +250,8 @@ fn print_summary(s: &Summary, reports: &[ShardReport], took: Duration) {
             .join(", ")
     };
     let mut records = BTreeMap::new();
-    let (mut evicted, mut limit_hits, mut dns_malformed, mut dns_evicted, mut parser_failed) =
-        (0, 0, 0, 0, 0);
+    let (mut evicted, mut limit_hits, mut parser_failed) = (0, 0, 0);
+    let (mut dns_malformed, mut dns_evicted, mut dns_unnamed) = (0, 0, 0);
     for r in reports {
         for (k, v) in &r.records {
             *records.entry(*k).or_default() += v;
@@ -257,6 +260,7 @@ fn print_summary(s: &Summary, reports: &[ShardReport], took: Duration) {
         limit_hits += r.tracker.reassembly_limit_hits;
         dns_malformed += r.tracker.dns_malformed;
         dns_evicted += r.tracker.dns_evicted;
+        dns_unnamed += r.tracker.dns_unnamed;
         parser_failed += r.tracker.parsers.failed;
     }
     let total: u64 = records.values().sum();
@@ -286,6 +290,18 @@ fn print_summary(s: &Summary, reports: &[ShardReport], took: Duration) {
     }
     if dns_evicted > 0 {
         limits.push(format!("{dns_evicted} DNS queries pushed out unanswered"));
+    }
+    if dns_unnamed > 0 {
+        limits.push(format!("{dns_unnamed} DNS messages without a question"));
+    }
+    if s.defrag.dropped > 0 {
+        limits.push(format!(
+            "{} IP datagrams left incomplete (fragments timed out or over budget)",
+            s.defrag.dropped
+        ));
+    }
+    if s.defrag.bad_fragments > 0 {
+        limits.push(format!("{} IP fragments refused", s.defrag.bad_fragments));
     }
     if parser_failed > 0 {
         limits.push(format!("{parser_failed} streams a parser gave up on"));
