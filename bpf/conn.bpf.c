@@ -67,7 +67,10 @@ static __always_inline void who(struct sock_info *si)
 	si->pid = pid_tgid >> 32;
 	si->tid = (__u32)pid_tgid;
 	si->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(&si->comm, sizeof(si->comm));
+	/* The process's name, not the thread's; the thread's if that fails. */
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ_STR_INTO(&si->comm, task, group_leader, comm) <= 0)
+		bpf_get_current_comm(&si->comm, sizeof(si->comm));
 }
 
 static __always_inline int emit(struct trace_event_raw_inet_sock_set_state *ctx,

@@ -66,6 +66,14 @@ struct trace_event_raw_inet_sock_set_state {
 } __attribute__((preserve_access_index));
 
 /* RFC 4898 counters kept by the kernel per TCP socket. */
+/* Only for the process name: a thread's comm can differ from its
+ * process's (dig's "isc-net-0000"), the thread group leader's is the
+ * program's. */
+struct task_struct {
+	struct task_struct *group_leader;
+	char comm[16];
+} __attribute__((preserve_access_index));
+
 struct tcp_sock {
 	__u64 bytes_received;
 	__u64 bytes_acked;

@@ -27,6 +27,7 @@ use aya::programs::TracePoint;
 use aya::Ebpf;
 use std::ffi::CStr;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 /// The compiled `bpf/conn.bpf.c` (see `scripts/build-bpf.sh`).
@@ -121,6 +122,22 @@ impl ConnProbe {
                 out.push(ev);
             }
         }
+    }
+
+    /// Waits up to `timeout` for events (returns at once when some are
+    /// queued); false on timeout. Spurious wakeups are harmless: [`poll`]
+    /// (Self::poll) then finds nothing.
+    pub fn wait(&self, timeout: std::time::Duration) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.events.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd that lives across the call; the fd is
+        // owned by `self.events` and open while `self` is borrowed.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        n > 0
     }
 
     /// Events the kernel dropped because the ring buffer was full, since

@@ -43,7 +43,7 @@ fn exchange(ip: IpAddr) -> Exchange {
         s.read_to_end(&mut rest).expect("server read to EOF");
         assert!(rest.is_empty());
     });
-    let comm = std::fs::read_to_string("/proc/thread-self/comm")
+    let comm = std::fs::read_to_string("/proc/self/comm")
         .expect("comm")
         .trim_end()
         .to_string();

@@ -16,12 +16,14 @@
 //! - [`records`] and [`compare`]: podwire's JSON lines and how they must agree
 //!   with the reference;
 //! - [`scenario`]: the standard cluster and traffic of fixtures and lab tests;
+//! - [`agent`]: a running `podwire agent` and its HTTP API;
 //! - [`child`] and [`corrupt`]: running podwire under a time and memory watch,
 //!   and deterministic corruptions of captures for robustness runs.
 //!
 //! Everything here shells out to the real tools on purpose: the point is to
 //! test against them, not against a model of them.
 
+pub mod agent;
 pub mod capture;
 pub mod child;
 pub mod clients;

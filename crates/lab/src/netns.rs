@@ -69,6 +69,8 @@ pub struct Lab {
     id: String,
     switch_ns: String,
     pods: Vec<Pod>,
+    /// Pods ever added: numbers addresses and veths, never reused.
+    added: usize,
     /// Every namespace created so far, deleted on drop (even after a failed setup).
     created: Vec<String>,
 }
@@ -88,6 +90,7 @@ impl Lab {
             id,
             switch_ns: switch_ns.clone(),
             pods: Vec::new(),
+            added: 0,
             created: Vec::new(),
         };
         ip(&["netns", "add", &switch_ns])?;
@@ -132,7 +135,8 @@ impl Lab {
     /// Creates a pod named `name`, wired to the bridge, with the next free
     /// addresses (10.88.0.10, .11, ... and fd00:88::10, ...).
     pub fn add_pod(&mut self, name: &str) -> Result<Pod> {
-        let index = self.pods.len();
+        let index = self.added;
+        self.added += 1;
         let host = u8::try_from(10 + index).map_err(|_| Error::parse("lab", "too many pods"))?;
         let ns = format!("{PREFIX}{}-{name}", self.id);
         ip(&["netns", "add", &ns])?;
@@ -204,6 +208,18 @@ impl Lab {
         };
         self.pods.push(pod.clone());
         Ok(pod)
+    }
+
+    /// Deletes a pod's namespace, which destroys its veth pair (the way a
+    /// CNI plugin lets a pod go). Unknown names are not an error.
+    pub fn remove_pod(&mut self, name: &str) -> Result<()> {
+        let Some(i) = self.pods.iter().position(|p| p.name == name) else {
+            return Ok(());
+        };
+        let pod = self.pods.remove(i);
+        ip(&["netns", "del", &pod.ns])?;
+        self.created.retain(|n| n != &pod.ns);
+        Ok(())
     }
 
     /// A command that runs `program` in the switch namespace.

@@ -19,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Analyse pcap/pcapng files: connections, TLS handshakes, HTTP and DNS.
     Read(ReadArgs),
+    /// Watch this host's traffic live (eBPF and AF_PACKET) and serve it over HTTP.
+    Agent(AgentArgs),
 }
 
 /// Output formats of `podwire read`.
@@ -85,4 +87,103 @@ pub struct ReadArgs {
     /// No summary on standard error.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// `podwire agent`. Every setting is also an environment variable and a key
+/// of the `--config` file (TOML, the flag's name without dashes:
+/// `listen = "0.0.0.0:6676"`); a flag beats the environment, which beats the
+/// file. Defaults are in brackets.
+#[derive(Args, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AgentArgs {
+    /// Configuration file (TOML).
+    #[arg(long, env = "PODWIRE_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address of the HTTP API [127.0.0.1:6676].
+    #[arg(long, env = "PODWIRE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// Capture only interfaces whose name matches one of these patterns
+    /// (`*` matches anything; comma-separated) [all].
+    #[arg(
+        long,
+        env = "PODWIRE_INTERFACES",
+        value_delimiter = ',',
+        value_name = "PATTERNS"
+    )]
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+
+    /// Never capture interfaces matching these patterns [none].
+    #[arg(
+        long,
+        env = "PODWIRE_EXCLUDE_INTERFACES",
+        value_delimiter = ',',
+        value_name = "PATTERNS"
+    )]
+    #[serde(default)]
+    pub exclude_interfaces: Vec<String>,
+
+    /// Capture inside these network namespaces (a path such as
+    /// /var/run/netns/NAME or /proc/PID/ns/net; repeat or comma-separate)
+    /// instead of the agent's own.
+    #[arg(
+        long,
+        env = "PODWIRE_NETNS",
+        value_delimiter = ',',
+        value_name = "PATH"
+    )]
+    #[serde(default)]
+    pub netns: Vec<PathBuf>,
+
+    /// Do not load the eBPF probe (packets only: no process names or kernel counters).
+    #[arg(long, env = "PODWIRE_NO_EBPF")]
+    #[serde(default)]
+    pub no_ebpf: bool,
+
+    /// Memory for stored records, all tables together, MiB [32].
+    #[arg(long, env = "PODWIRE_STORE_MIB", value_name = "MIB")]
+    pub store_mib: Option<usize>,
+
+    /// Share of the store per table, percent
+    /// [connection=40,tls=10,http=35,dns=15].
+    #[arg(long, env = "PODWIRE_STORE_SHARES", value_name = "TABLE=PCT,...")]
+    pub store_shares: Option<String>,
+
+    /// Connections and flows tracked at once; beyond it the least recently
+    /// active are stored early, as open [131072].
+    #[arg(long, env = "PODWIRE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Seconds without a packet after which a TCP connection is closed as timed out [300].
+    #[arg(long, env = "PODWIRE_TCP_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub tcp_idle_timeout: Option<u64>,
+
+    /// Seconds without a packet after which a UDP flow ends [60].
+    #[arg(long, env = "PODWIRE_UDP_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub udp_idle_timeout: Option<u64>,
+
+    /// Out-of-order bytes held for reassembly, all connections together, MiB [16].
+    #[arg(long, env = "PODWIRE_MAX_REASSEMBLY_MIB", value_name = "MIB")]
+    pub max_reassembly_mib: Option<usize>,
+
+    /// Packet ring per network namespace, MiB [8].
+    #[arg(long, env = "PODWIRE_RING_MIB", value_name = "MIB")]
+    pub ring_mib: Option<usize>,
+
+    /// Worker threads for tracking and parsing (0: one per core, up to 8) [0].
+    #[arg(long, env = "PODWIRE_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Include HTTP request headers in records, credentials redacted.
+    #[arg(long, env = "PODWIRE_HTTP_HEADERS")]
+    #[serde(default)]
+    pub http_headers: bool,
+
+    /// With --http-headers: show credential headers verbatim.
+    #[arg(long, env = "PODWIRE_SHOW_SECRETS")]
+    #[serde(default)]
+    pub show_secrets: bool,
 }

@@ -5,8 +5,10 @@
 //! pipeline (capture -> decode -> track -> parse) over capture files and
 //! writes records ([`output`]).
 
+mod agent;
 mod cli;
 mod output;
+mod pipeline;
 mod read;
 
 use clap::Parser;
@@ -16,6 +18,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Read(args) => read::run(args),
+        cli::Command::Agent(args) => agent::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,8 @@
 //! Integration tests of the `podwire` binary: one test binary, split by topic
 //! (ripgrep's layout), so the binary is built and linked once.
 //!
+//! - `agent`: `podwire agent` live in the lab, against clients and tshark
+//!   (root and the lab's tools needed, else SKIPPED);
 //! - `budget`: a connection flood beyond the table's bound stays in memory;
 //! - `contract`: exit codes and output shape of `podwire read`;
 //! - `fixtures`: the committed captures of `tests/data` against what the
@@ -13,6 +15,8 @@
 #[path = "it/util.rs"]
 mod util;
 
+#[path = "it/agent.rs"]
+mod agent;
 #[path = "it/budget.rs"]
 mod budget;
 #[path = "it/contract.rs"]

@@ -30,7 +30,7 @@
 
 use crate::{
     Body, Certificate, Close, Connection, DirectionStats, Dns, DnsTransport, Endpoint, Http,
-    Identity, Record, Timestamp, Tls, Transport,
+    Identity, Record, Side, Timestamp, Tls, Transport,
 };
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -99,6 +99,22 @@ fn write_connection(out: &mut Vec<u8>, c: &Connection) {
     } else {
         b",\"handshake_seen\":false"
     });
+    if let Some(k) = &c.kernel {
+        out.extend_from_slice(b",\"kernel\":{\"side\":");
+        out.extend_from_slice(match k.side {
+            Side::Client => b"\"client\"",
+            Side::Server => b"\"server\"",
+        });
+        out.extend_from_slice(b",\"bytes_acked\":");
+        write_u64(out, k.bytes_acked);
+        out.extend_from_slice(b",\"bytes_received\":");
+        write_u64(out, k.bytes_received);
+        out.extend_from_slice(b",\"srtt_ms\":");
+        write_opt_f64(out, k.srtt_ms);
+        out.extend_from_slice(b",\"retransmits\":");
+        write_u64(out, k.retransmits);
+        out.push(b'}');
+    }
 }
 
 fn write_direction(out: &mut Vec<u8>, d: &DirectionStats) {
@@ -259,6 +275,7 @@ fn write_identity(out: &mut Vec<u8>, id: &Identity) {
         service,
         node,
         process,
+        pid,
         domain,
     } = id;
     let fields: [(&[u8], &Option<String>); 7] = [
@@ -274,6 +291,13 @@ fn write_identity(out: &mut Vec<u8>, id: &Identity) {
         if let Some(v) = value {
             out.extend_from_slice(key);
             write_str(out, v);
+        }
+        if key == b",\"process\":" {
+            // `pid` sits between `process` and `domain`, as declared.
+            if let Some(pid) = pid {
+                out.extend_from_slice(b",\"pid\":");
+                write_u64(out, u64::from(*pid));
+            }
         }
     }
 }

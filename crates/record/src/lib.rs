@@ -77,8 +77,12 @@ pub struct Identity {
     pub service: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The owning process's command name (the kernel's `comm`), live only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub process: Option<String>,
+    /// The owning process's id, as the agent's kernel probe saw it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
     /// A DNS name this address was seen under (DNS answer or TLS SNI).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
@@ -154,6 +158,35 @@ pub struct Connection {
     /// False when the handshake was not captured and the client/server roles
     /// were inferred (ports, first payload).
     pub handshake_seen: bool,
+    /// The kernel's own view of the connection, from the agent's eBPF probe
+    /// on one of its sockets; absent when reading files or without eBPF.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelCounters>,
+}
+
+/// Which end of a connection something describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Client,
+    Server,
+}
+
+/// A TCP socket's counters as the kernel keeps them (RFC 4898), read by the
+/// agent's eBPF probe when the socket closes.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct KernelCounters {
+    /// Whose socket: when both ends are on this host, the client's.
+    pub side: Side,
+    /// Payload bytes this socket sent that the peer acknowledged (the SYN
+    /// and FIN the kernel counts in sequence space are taken out).
+    pub bytes_acked: u64,
+    /// Payload bytes this socket received in order.
+    pub bytes_received: u64,
+    /// Smoothed round-trip time at close; null while open.
+    pub srtt_ms: Option<f64>,
+    /// Segments this socket retransmitted.
+    pub retransmits: u64,
 }
 
 /// Parsed certificate of the server (leaf), when the handshake carried it in

@@ -37,6 +37,14 @@ pub struct ParserStats {
     pub unknown: u64,
 }
 
+impl ParserStats {
+    /// Adds another tracker's counts (shards report separately).
+    pub fn add(&mut self, other: &ParserStats) {
+        self.failed += other.failed;
+        self.unknown += other.unknown;
+    }
+}
+
 /// A parsed record body and when it happened, before endpoints are attached.
 pub(crate) struct Parsed {
     pub ts: Timestamp,

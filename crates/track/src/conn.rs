@@ -266,7 +266,7 @@ impl Conn {
     }
 
     /// The connection record. `close`: why it ends, when not from the packets.
-    pub fn into_record(self, close: Option<Close>) -> Record {
+    pub fn record(&self, close: Option<Close>) -> Record {
         let (proto, close, rtt, retransmits, handshake_seen) = match &self.state {
             ConnState::Tcp(t) => {
                 let from_packets = t.close_reason();
@@ -297,6 +297,7 @@ impl Conn {
             client_to_server: self.dirs[0],
             server_to_client: self.dirs[1],
             handshake_seen,
+            kernel: None,
         };
         Record::new(
             self.first_seen,

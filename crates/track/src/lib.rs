@@ -82,6 +82,8 @@ pub struct TrackerStats {
     pub dns_evicted: u64,
     /// DNS messages with no question that no query named (not emitted).
     pub dns_unnamed: u64,
+    /// Connections and flows tracked right now.
+    pub open: u64,
 }
 
 /// Wall of a sweep: idle entries are looked for once per second of capture time.
@@ -128,6 +130,7 @@ impl Tracker {
         s.reassembly_buffered = self.budget.used;
         s.dns_evicted = self.dns_udp.evicted();
         s.dns_unnamed = self.dns_udp.unnamed();
+        s.open = self.table.len() as u64;
         s
     }
 
@@ -195,6 +198,37 @@ impl Tracker {
             let dir = direction(conn.client, src);
             conn.count(ts, frame_len, dir, pkt.payload_len);
         }
+    }
+
+    /// Live capture: moves the clock to `now` (wall time) when packets are
+    /// quiet, so idle connections still end on time. Ignored when `now` is
+    /// behind the packets already seen.
+    pub fn advance(&mut self, now: Timestamp, out: &mut Vec<Record>) {
+        if now > self.now {
+            self.now = now;
+        }
+        if self.now.0.saturating_sub(self.last_sweep.0) >= SWEEP_INTERVAL_NS {
+            self.last_sweep = self.now;
+            self.sweep(out);
+        }
+    }
+
+    /// Connection records of everything tracked right now, as it stands
+    /// (`close` is `open` unless a FIN or RST was already seen). The table
+    /// is left as it is.
+    pub fn snapshot(&self, out: &mut Vec<Record>) {
+        out.reserve(self.table.len());
+        out.extend(self.table.values().map(|c| c.record(None)));
+    }
+
+    /// Connections and flows tracked right now.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether nothing is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
     }
 
     /// The input ended: report every connection and pending DNS query.
@@ -354,7 +388,7 @@ impl Tracker {
             &mut self.stats.parsers,
         );
         records_of(&mut self.parsed, conn.client, conn.server, out);
-        out.push(conn.into_record(close));
+        out.push(conn.record(close));
     }
 
     /// Ends what has been idle too long (capture time) and expires DNS queries.

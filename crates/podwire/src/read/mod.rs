@@ -5,20 +5,22 @@
 //! reported and skipped; bad records inside a capture are counted and the
 //! rest is read.
 //!
-//! Threads: this one reads and decodes; [`shard`] workers track, parse and
-//! write (see there for why and how).
+//! Threads: this one reads and decodes; [`shard`](crate::pipeline::shard)
+//! workers track, parse and write through a [`sink::WriteSink`].
 
-mod shard;
+mod sink;
 
+use crate::cli::Kind;
 use crate::cli::{Format, ReadArgs};
 use crate::output::{self, Output};
+use crate::pipeline::shard::{Shards, Stopped};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use podwire_capture::{CaptureError, FileReader};
 use podwire_decode::{Decoder, DefragStats, Skip};
 use podwire_http::{HeaderCapture, HttpConfig};
 use podwire_track::TrackerConfig;
-use shard::{ShardConfig, ShardReport, Shards, Stopped};
+use sink::{ShardReport, WriteSink};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
@@ -88,6 +90,13 @@ impl Config {
     }
 }
 
+/// What every shard is told.
+struct ShardConfig {
+    tracker: TrackerConfig,
+    format: Format,
+    only: Vec<Kind>,
+}
+
 /// What a run saw, for the summary.
 #[derive(Default)]
 struct Summary {
@@ -108,7 +117,10 @@ pub fn run(args: ReadArgs) -> Result<ExitCode> {
         // An error here shows up in `finish` below.
         let _ = out.write(h.as_bytes());
     }
-    let mut shards = Shards::start(cfg.shards, &cfg.shard, Arc::clone(&out))
+    let sinks = (0..cfg.shards)
+        .map(|_| WriteSink::new(cfg.shard.format, cfg.shard.only.clone(), Arc::clone(&out)))
+        .collect();
+    let mut shards = Shards::start(sinks, &cfg.shard.tracker, "podwire-shard")
         .context("starting worker threads")?;
     let mut decoder = Decoder::default();
     let mut summary = Summary::default();
@@ -168,7 +180,7 @@ fn read_file(
     cfg: &Config,
     path: &Path,
     decoder: &mut Decoder,
-    shards: &mut Shards,
+    shards: &mut Shards<ShardReport>,
     summary: &mut Summary,
 ) -> Result<(), ReadError> {
     let (input, len) = open(path).map_err(ReadError::File)?;

@@ -4,7 +4,7 @@
 //! today's kernel, today's curl and nginx. Needs root and the lab's tools;
 //! prints SKIPPED otherwise.
 
-use crate::util::{read_jsonl, skip_unless};
+use crate::util::{lab_lock, read_jsonl, skip_unless};
 use podwire_lab::capture::{self, Capture, CaptureOptions};
 use podwire_lab::compare::compare;
 use podwire_lab::scenario::{Cluster, Expected, DECODE_AS, HTTP_ODD_PORT, HTTP_PORT};
@@ -56,6 +56,7 @@ fn live_traffic_on_the_bridge_matches_clients_and_tshark() {
         "live_traffic_on_the_bridge_matches_clients_and_tshark",
         require_lab(TOOLS)
     );
+    let _lab = lab_lock();
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("bridge.pcap");
     let c = Cluster::start().expect("start the lab cluster");
@@ -104,6 +105,7 @@ fn live_cooked_nanosecond_pcapng_matches_clients_and_tshark() {
         "live_cooked_nanosecond_pcapng_matches_clients_and_tshark",
         require_lab(TOOLS)
     );
+    let _lab = lab_lock();
     let dir = tempfile::tempdir().expect("temp dir");
     let raw = dir.path().join("any.pcap");
     let ng = dir.path().join("any.pcapng");

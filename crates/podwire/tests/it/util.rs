@@ -97,3 +97,12 @@ macro_rules! skip_unless {
     };
 }
 pub(crate) use skip_unless;
+
+/// Held by every test that builds a lab. Labs live in their own namespaces,
+/// but the agent's eBPF probe sees every namespace's sockets, and labs reuse
+/// the same pod addresses: an agent test must not meet another lab's
+/// traffic.
+pub fn lab_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -35,6 +35,7 @@ fn full_identity() -> Box<Identity> {
         service: Some("api".into()),
         node: Some("node-1".into()),
         process: Some("nginx".into()),
+        pid: Some(4242),
         domain: Some("api.example.com".into()),
     })
 }
@@ -51,6 +52,7 @@ fn conn_none() -> Connection {
         client_to_server: DirectionStats::default(),
         server_to_client: DirectionStats::default(),
         handshake_seen: false,
+        kernel: None,
     }
 }
 
@@ -74,6 +76,13 @@ fn conn_some() -> Connection {
             payload_bytes: 7,
         },
         handshake_seen: true,
+        kernel: Some(crate::KernelCounters {
+            side: Side::Server,
+            bytes_acked: 123,
+            bytes_received: 0,
+            srtt_ms: Some(0.125),
+            retransmits: 1,
+        }),
     }
 }
 
@@ -302,6 +311,7 @@ fn awkward_strings_in_every_string_field() {
             service: Some(s.clone()),
             node: Some(s.clone()),
             process: Some(s.clone()),
+            pid: Some(u32::MAX),
             domain: Some(s.clone()),
         };
         let client = Endpoint {
@@ -743,6 +753,7 @@ fn random_endpoint(rng: &mut XorShift) -> Endpoint {
             service: rng.opt_string(),
             node: rng.opt_string(),
             process: rng.opt_string(),
+            pid: rng.coin().then(|| rng.next() as u32),
             domain: rng.opt_string(),
         })
     });
@@ -786,6 +797,17 @@ fn random_body(rng: &mut XorShift) -> Body {
                 payload_bytes: rng.u64(),
             },
             handshake_seen: rng.coin(),
+            kernel: rng.coin().then(|| crate::KernelCounters {
+                side: if rng.coin() {
+                    Side::Client
+                } else {
+                    Side::Server
+                },
+                bytes_acked: rng.u64(),
+                bytes_received: rng.u64(),
+                srtt_ms: rng.coin().then(|| rng.f64()),
+                retransmits: rng.u64(),
+            }),
         }),
         1 => Body::Tls(Tls {
             sni: rng.opt_string(),
@@ -922,6 +944,7 @@ fn representative_connection(i: u64) -> Record {
                 payload_bytes: 19_000 + i % 900_000,
             },
             handshake_seen: true,
+            kernel: None,
         }),
     )
 }

@@ -1,0 +1,129 @@
+//! A running `podwire agent` for tests: started with the caller's flags on a
+//! free port, asked over its HTTP API, stopped with SIGTERM.
+//!
+//! The agent prints `serving http://ADDR` on standard error once its API
+//! listens; [`Agent::start`] waits for that line (it passes
+//! `--listen 127.0.0.1:0`, so parallel agents never fight over a port).
+
+use crate::process::Proc;
+use crate::{Error, Result};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+/// An agent process and where its API listens.
+#[derive(Debug)]
+pub struct Agent {
+    proc: Proc,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Agent {
+    /// Starts `binary agent --listen 127.0.0.1:0 ARGS...`, logging to `log`,
+    /// and waits (up to 20 s) until its API listens.
+    pub fn start(binary: &Path, args: &[&str], log: &Path) -> Result<Agent> {
+        let mut cmd = Command::new(binary);
+        cmd.args(["agent", "--listen", "127.0.0.1:0"]).args(args);
+        let mut proc = Proc::spawn("podwire agent", cmd, log)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if let Some(addr) = text
+                .lines()
+                .find_map(|l| l.split("serving http://").nth(1))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|a| a.parse().ok())
+            {
+                return Ok(Agent {
+                    proc,
+                    addr,
+                    log: log.to_path_buf(),
+                });
+            }
+            proc.check_running()?;
+            if Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    what: format!("podwire agent to listen; it said: {text}"),
+                    seconds: 20.0,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.pid()
+    }
+
+    /// What the agent wrote to standard error so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET path`: the status code and body.
+    pub fn get(&self, path: &str) -> Result<(u16, String)> {
+        http_get(self.addr, path)
+    }
+
+    /// `GET path`, which must answer 200 with JSON.
+    pub fn json(&self, path: &str) -> Result<serde_json::Value> {
+        let (status, body) = self.get(path)?;
+        if status != 200 {
+            return Err(Error::parse(
+                "podwire agent",
+                format!("GET {path}: status {status}: {body}"),
+            ));
+        }
+        serde_json::from_str(&body)
+            .map_err(|e| Error::parse("podwire agent", format!("GET {path}: {e}: {body}")))
+    }
+
+    /// SIGTERM, and the exit status (killed after 10 s).
+    pub fn stop(mut self) -> Result<ExitStatus> {
+        self.proc.stop_with(libc::SIGTERM, Duration::from_secs(10))
+    }
+}
+
+/// A minimal HTTP/1.1 GET (no client library: the lab tests the server).
+pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
+    let io = |e| Error::io("http get", path, e);
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(io)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(io)?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(io)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(io)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return Err(Error::parse(
+            "podwire agent",
+            format!("no header end: {text}"),
+        ));
+    };
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::parse("podwire agent", format!("bad status line: {head}")))?;
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Err(Error::parse(
+            "podwire agent",
+            "chunked response (this client reads Content-Length bodies only)",
+        ));
+    }
+    Ok((status, body.to_string()))
+}

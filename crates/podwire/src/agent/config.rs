@@ -1,0 +1,255 @@
+//! `podwire agent`'s settings in two stages: what the user gave (flags,
+//! environment, file: [`AgentArgs`]) and what the agent runs with
+//! ([`AgentConfig`]), validated once, with every default in one place.
+
+use crate::cli::AgentArgs;
+use anyhow::{bail, ensure, Context, Result};
+use podwire_http::{HeaderCapture, HttpConfig};
+use podwire_store::{StoreConfig, Table};
+use podwire_track::TrackerConfig;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:6676";
+const NS: u64 = 1_000_000_000;
+
+/// The agent's validated configuration.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    pub listen: SocketAddr,
+    pub interfaces: Patterns,
+    /// Namespaces to capture in; empty: the agent's own.
+    pub netns: Vec<PathBuf>,
+    pub ebpf: bool,
+    pub store: StoreConfig,
+    pub tracker: TrackerConfig,
+    pub ring_bytes: usize,
+    pub shards: usize,
+}
+
+impl AgentConfig {
+    /// Flags and environment over the file over defaults.
+    pub fn from_args(args: AgentArgs) -> Result<AgentConfig> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<AgentArgs>(&text)
+                    .with_context(|| format!("{}: invalid configuration", path.display()))?
+            }
+            None => AgentArgs::default(),
+        };
+        Self::merge(args, file)
+    }
+
+    fn merge(a: AgentArgs, f: AgentArgs) -> Result<AgentConfig> {
+        let listen = match a.listen.or(f.listen) {
+            Some(l) => l,
+            None => DEFAULT_LISTEN.parse().context("default listen address")?,
+        };
+        let list = |x: Vec<String>, y: Vec<String>| if x.is_empty() { y } else { x };
+        let interfaces = Patterns::new(
+            list(a.interfaces, f.interfaces),
+            list(a.exclude_interfaces, f.exclude_interfaces),
+        )?;
+        let netns = if a.netns.is_empty() { f.netns } else { a.netns };
+
+        let store_mib = a.store_mib.or(f.store_mib).unwrap_or(32);
+        ensure!(store_mib >= 1, "store-mib must be at least 1");
+        let mut store = StoreConfig {
+            budget_bytes: store_mib << 20,
+            ..StoreConfig::default()
+        };
+        if let Some(s) = a.store_shares.or(f.store_shares) {
+            store.shares = parse_shares(&s)?;
+        }
+        store
+            .validate()
+            .map_err(|e| anyhow::anyhow!("store-shares: {e}"))?;
+
+        let max_connections = a.max_connections.or(f.max_connections).unwrap_or(131_072);
+        ensure!(max_connections >= 1, "max-connections must be at least 1");
+        let tcp_idle = a.tcp_idle_timeout.or(f.tcp_idle_timeout).unwrap_or(300);
+        let udp_idle = a.udp_idle_timeout.or(f.udp_idle_timeout).unwrap_or(60);
+        ensure!(
+            tcp_idle >= 1 && udp_idle >= 1,
+            "idle timeouts must be at least 1 second"
+        );
+        let mut tracker = TrackerConfig {
+            tcp_idle_timeout_ns: tcp_idle.saturating_mul(NS),
+            udp_idle_timeout_ns: udp_idle.saturating_mul(NS),
+            max_connections,
+            max_buffered_total: a
+                .max_reassembly_mib
+                .or(f.max_reassembly_mib)
+                .unwrap_or(16)
+                .saturating_mul(1 << 20),
+            ..TrackerConfig::default()
+        };
+        let headers = a.http_headers || f.http_headers;
+        let secrets = a.show_secrets || f.show_secrets;
+        ensure!(!secrets || headers, "show-secrets needs http-headers");
+        tracker.parsers.http = HttpConfig {
+            headers: match (headers, secrets) {
+                (false, _) => HeaderCapture::None,
+                (true, false) => HeaderCapture::Redacted,
+                (true, true) => HeaderCapture::All,
+            },
+            ..HttpConfig::default()
+        };
+        let ring_mib = a.ring_mib.or(f.ring_mib).unwrap_or(8);
+        ensure!((1..=1024).contains(&ring_mib), "ring-mib must be 1 to 1024");
+        let shards = match a.threads.or(f.threads).unwrap_or(0) {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(8),
+            n => n.min(64),
+        };
+        Ok(AgentConfig {
+            listen,
+            interfaces,
+            netns,
+            ebpf: !(a.no_ebpf || f.no_ebpf),
+            store,
+            tracker,
+            ring_bytes: ring_mib << 20,
+            shards,
+        })
+    }
+}
+
+/// `connection=40,tls=10,http=35,dns=15`: every table named once.
+fn parse_shares(s: &str) -> Result<[u8; 4]> {
+    let mut shares = [None; 4];
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((name, pct)) = part.split_once('=') else {
+            bail!("store-shares: expected TABLE=PERCENT, got {part:?}");
+        };
+        let Some(t) = Table::ALL.iter().position(|t| t.name() == name.trim()) else {
+            bail!("store-shares: unknown table {name:?} (connection, tls, http, dns)");
+        };
+        let pct: u8 = pct
+            .trim()
+            .parse()
+            .with_context(|| format!("store-shares: {part:?}"))?;
+        shares[t] = Some(pct);
+    }
+    let mut out = [0u8; 4];
+    for (i, s) in shares.iter().enumerate() {
+        match s {
+            Some(p) => out[i] = *p,
+            None => bail!("store-shares: no share for {}", Table::ALL[i].name()),
+        }
+    }
+    Ok(out)
+}
+
+/// Which interfaces to capture, by name.
+#[derive(Clone, Debug, Default)]
+pub struct Patterns {
+    include: Vec<String>,
+    exclude: Vec<String>,
+}
+
+impl Patterns {
+    pub fn new(include: Vec<String>, exclude: Vec<String>) -> Result<Patterns> {
+        for p in include.iter().chain(&exclude) {
+            ensure!(
+                !p.is_empty() && p.len() <= 64,
+                "interface pattern {p:?}: 1 to 64 characters"
+            );
+        }
+        Ok(Patterns { include, exclude })
+    }
+
+    /// Whether every interface is captured (no filter needed).
+    pub fn all(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|p| glob(p, name)))
+            && !self.exclude.iter().any(|p| glob(p, name))
+    }
+}
+
+/// `*` matches any run of characters; everything else itself.
+fn glob(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == n[ni] {
+            pi += 1;
+            ni += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("veth*", "veth1a2b"));
+        assert!(glob("*", "eth0"));
+        assert!(glob("e*h*", "eth0"));
+        assert!(!glob("veth*", "eth0"));
+        assert!(glob("eth0", "eth0"));
+        assert!(!glob("eth0", "eth01"));
+        assert!(glob("*0", "eth0"));
+    }
+
+    #[test]
+    fn patterns_include_then_exclude() {
+        let p = Patterns::new(vec!["veth*".into(), "eth0".into()], vec!["veth9*".into()]).unwrap();
+        assert!(p.matches("veth1") && p.matches("eth0"));
+        assert!(!p.matches("veth91") && !p.matches("lo"));
+        assert!(Patterns::default().all());
+    }
+
+    #[test]
+    fn flags_beat_the_file_which_beats_defaults() {
+        let file: AgentArgs = toml::from_str(
+            "listen = \"0.0.0.0:7000\"\nstore-mib = 8\nmax-connections = 10\ninterfaces = [\"veth*\"]\n",
+        )
+        .unwrap();
+        let flags = AgentArgs {
+            max_connections: Some(20),
+            ..AgentArgs::default()
+        };
+        let c = AgentConfig::merge(flags, file).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:7000");
+        assert_eq!(c.store.budget_bytes, 8 << 20);
+        assert_eq!(c.tracker.max_connections, 20);
+        assert!(c.interfaces.matches("veth0") && !c.interfaces.matches("lo"));
+        assert_eq!(c.tracker.tcp_idle_timeout_ns, 300 * NS);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_errors() {
+        assert!(toml::from_str::<AgentArgs>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn shares_must_name_every_table() {
+        assert_eq!(
+            parse_shares("connection=25,tls=25,http=25,dns=25").unwrap(),
+            [25; 4]
+        );
+        assert!(parse_shares("connection=50,http=50").is_err());
+        assert!(parse_shares("conn=50").is_err());
+    }
+}

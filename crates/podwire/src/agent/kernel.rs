@@ -1,0 +1,394 @@
+//! The kernel's view of TCP sockets, from the eBPF probe, kept per socket
+//! so connection records built from packets can be given the process on
+//! each end and the kernel's own counters.
+//!
+//! A socket is keyed by (local, remote) address: on one host both ends of a
+//! connection can be local (pod to pod on one node), and then the client's
+//! socket and the server's socket are two entries with mirrored keys.
+//! Closed sockets stay for a while ([`KernelConfig::linger_ns`]), longer
+//! than the tracker lingers over a closed connection, so the packet record
+//! finds them; a closed socket no packet record claimed is reported on its
+//! own (the agent saw no packets of it: another interface, another
+//! namespace, or packets alone were dropped).
+//!
+//! Accepted sockets learn their process only when it closes them (accept
+//! runs in softirq); until then the process of the listening address,
+//! learned from earlier closes, stands in.
+
+use podwire_ebpf::{ConnEvent, KIND_ACCEPT, KIND_CLOSE, KIND_CONNECT};
+use podwire_record::{
+    Body, Close, Connection, DirectionStats, Endpoint, KernelCounters, Record, Side, Timestamp,
+    Transport,
+};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+/// Bounds and timing of the table.
+#[derive(Clone, Debug)]
+pub struct KernelConfig {
+    /// Sockets remembered at once (open and recently closed); beyond it the
+    /// oldest are forgotten and counted.
+    pub max_sockets: usize,
+    /// How long a closed socket waits to be claimed by a packet record.
+    pub linger_ns: u64,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        KernelConfig {
+            max_sockets: 131_072,
+            linger_ns: 15_000_000_000,
+        }
+    }
+}
+
+/// Key of one socket: its local and remote address.
+type SockKey = (SocketAddr, SocketAddr);
+
+#[derive(Clone, Debug)]
+struct Sock {
+    side: Side,
+    pid: u32,
+    comm: String,
+    cgroup_id: u64,
+    /// Wall-clock start (connect or accept).
+    start: Timestamp,
+    closed: Option<Closed>,
+    /// A packet record took its identity and counters.
+    claimed: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Closed {
+    at: Timestamp,
+    bytes_acked: u64,
+    bytes_received: u64,
+    srtt_us: u32,
+    retransmits: u32,
+}
+
+/// What the table counted.
+#[derive(Clone, Debug, Default)]
+pub struct KernelStats {
+    pub events: u64,
+    /// Sockets forgotten because the table was full.
+    pub evicted: u64,
+    /// Closed sockets no packet record claimed, reported on their own.
+    pub unclaimed: u64,
+    /// Sockets known right now.
+    pub sockets: u64,
+}
+
+/// Socket table; see the module docs.
+pub struct KernelTable {
+    cfg: KernelConfig,
+    /// Converts the probe's monotonic clock to wall-clock time.
+    mono_to_wall_ns: i128,
+    socks: FxHashMap<SockKey, Sock>,
+    /// Insertion order, for eviction and expiry; may hold stale keys.
+    order: VecDeque<(SockKey, Timestamp)>,
+    /// Who serves on a local address, learned when they close accepted sockets.
+    listeners: FxHashMap<SocketAddr, (u32, String)>,
+    stats: KernelStats,
+}
+
+impl KernelTable {
+    /// `mono_to_wall_ns`: wall-clock minus monotonic time, in nanoseconds.
+    pub fn new(cfg: KernelConfig, mono_to_wall_ns: i128) -> KernelTable {
+        KernelTable {
+            cfg,
+            mono_to_wall_ns,
+            socks: FxHashMap::default(),
+            order: VecDeque::new(),
+            listeners: FxHashMap::default(),
+            stats: KernelStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> KernelStats {
+        KernelStats {
+            sockets: self.socks.len() as u64,
+            ..self.stats.clone()
+        }
+    }
+
+    fn wall(&self, mono_ns: u64) -> Timestamp {
+        let t = i128::from(mono_ns) + self.mono_to_wall_ns;
+        Timestamp(t.clamp(0, i128::from(u64::MAX)) as u64)
+    }
+
+    /// One event from the probe.
+    pub fn event(&mut self, ev: &ConnEvent) {
+        self.stats.events += 1;
+        let (Some(l), Some(r)) = (ev.local_addr(), ev.remote_addr()) else {
+            return;
+        };
+        // An IPv6 socket talking IPv4 reports v4-mapped addresses; packets
+        // (and every record) carry the IPv4 ones.
+        let (l, r) = (l.to_canonical(), r.to_canonical());
+        let key = (SocketAddr::new(l, ev.sport), SocketAddr::new(r, ev.dport));
+        let comm = ev.comm();
+        match ev.kind {
+            KIND_CONNECT | KIND_ACCEPT => {
+                let side = if ev.kind == KIND_CONNECT {
+                    Side::Client
+                } else {
+                    Side::Server
+                };
+                let start = self.wall(if ev.start_ns != 0 {
+                    ev.start_ns
+                } else {
+                    ev.ts_ns
+                });
+                self.insert(
+                    key,
+                    Sock {
+                        side,
+                        pid: ev.pid,
+                        comm,
+                        cgroup_id: ev.cgroup_id,
+                        start,
+                        closed: None,
+                        claimed: false,
+                    },
+                );
+            }
+            KIND_CLOSE => {
+                let at = self.wall(ev.ts_ns);
+                let closed = Closed {
+                    at,
+                    bytes_acked: ev.bytes_acked,
+                    bytes_received: ev.bytes_received,
+                    srtt_us: ev.srtt_us,
+                    retransmits: ev.total_retrans,
+                };
+                if let Some(s) = self.socks.get_mut(&key) {
+                    s.closed = Some(closed);
+                    if s.pid == 0 && ev.pid != 0 {
+                        s.pid = ev.pid;
+                        s.comm = comm.clone();
+                    }
+                    if s.side == Side::Server && ev.pid != 0 {
+                        self.learn_listener(key.0, ev.pid, comm);
+                    }
+                    // Expiry counts from the close.
+                    self.order.push_back((key, at));
+                } else {
+                    // Opened before the probe was loaded: the side is a guess
+                    // (the ephemeral port is the client's).
+                    let side = if ev.sport > ev.dport {
+                        Side::Client
+                    } else {
+                        Side::Server
+                    };
+                    let start = self.wall(if ev.start_ns != 0 {
+                        ev.start_ns
+                    } else {
+                        ev.ts_ns
+                    });
+                    self.insert(
+                        key,
+                        Sock {
+                            side,
+                            pid: ev.pid,
+                            comm,
+                            cgroup_id: ev.cgroup_id,
+                            start,
+                            closed: Some(closed),
+                            claimed: false,
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn learn_listener(&mut self, local: SocketAddr, pid: u32, comm: String) {
+        if self.listeners.len() >= self.cfg.max_sockets / 4 && !self.listeners.contains_key(&local)
+        {
+            self.listeners.clear();
+        }
+        self.listeners.insert(local, (pid, comm));
+    }
+
+    fn insert(&mut self, key: SockKey, sock: Sock) {
+        while self.socks.len() >= self.cfg.max_sockets.max(1) {
+            let Some((old, _)) = self.order.pop_front() else {
+                break;
+            };
+            if self.socks.remove(&old).is_some() {
+                self.stats.evicted += 1;
+            }
+        }
+        self.order.push_back((key, sock.start));
+        self.socks.insert(key, sock);
+    }
+
+    /// Adds what the kernel knows to a connection record built from
+    /// packets: process on each local end, and the counters of one socket
+    /// (the client's when both are here).
+    pub fn merge(&mut self, rec: &mut Record) {
+        let Body::Connection(conn) = &mut rec.body else {
+            return;
+        };
+        if conn.proto != Transport::Tcp {
+            return;
+        }
+        let c = SocketAddr::new(rec.client.ip, rec.client.port);
+        let s = SocketAddr::new(rec.server.ip, rec.server.port);
+        let open = conn.close == Close::Open;
+        let mut counters = None;
+        if let Some(sock) = self.socks.get_mut(&(c, s)) {
+            name(&mut rec.client, sock.pid, &sock.comm);
+            counters = counters.or(kernel_counters(sock, Side::Client));
+            sock.claimed |= !open;
+        }
+        if let Some(sock) = self.socks.get(&(s, c)) {
+            let (pid, comm) = self.owner(s, sock);
+            name(&mut rec.server, pid, comm);
+            counters = counters.or(kernel_counters(sock, Side::Server));
+        }
+        if let Some(sock) = self.socks.get_mut(&(s, c)) {
+            sock.claimed |= !open;
+        }
+        conn.kernel = counters;
+    }
+
+    /// Open sockets no packet record covers (`covered` says which), as
+    /// connection records: one per connection, even when both its sockets
+    /// are here (the client's record names the server's process too).
+    pub fn open_records(&self, covered: impl Fn(SocketAddr, SocketAddr) -> bool) -> Vec<Record> {
+        let mut out = Vec::new();
+        for (&(l, r), s) in &self.socks {
+            if s.closed.is_some() || covered(l, r) {
+                continue;
+            }
+            let peer = self.socks.get(&(r, l));
+            if s.side == Side::Server && peer.is_some_and(|p| p.side == Side::Client) {
+                continue;
+            }
+            let mut rec = self.record((l, r), s);
+            if let Some(p) = peer.filter(|p| p.side == Side::Server) {
+                let (pid, comm) = self.owner(r, p);
+                name(&mut rec.server, pid, comm);
+            }
+            out.push(rec);
+        }
+        out
+    }
+
+    /// Who owns a local socket: its own process, else its listener's.
+    fn owner<'a>(&'a self, local: SocketAddr, s: &'a Sock) -> (u32, &'a str) {
+        match (s.pid, self.listeners.get(&local)) {
+            (0, Some((pid, comm))) if s.side == Side::Server => (*pid, comm.as_str()),
+            _ => (s.pid, s.comm.as_str()),
+        }
+    }
+
+    /// Ends closed sockets that waited long enough; those no packet record
+    /// claimed become records of their own.
+    pub fn expire(&mut self, now: Timestamp, out: &mut Vec<Record>) {
+        while let Some(&(key, at)) = self.order.front() {
+            if now.0.saturating_sub(at.0) < self.cfg.linger_ns {
+                break;
+            }
+            self.order.pop_front();
+            let done = match self.socks.get(&key) {
+                Some(s) => s.closed.is_some_and(|c| c.at == at),
+                None => false,
+            };
+            if !done {
+                continue;
+            }
+            if let Some(s) = self.socks.remove(&key) {
+                // The peer's socket (both ends here) may have claimed it.
+                let peer_claimed = self.socks.get(&(key.1, key.0)).is_some_and(|p| p.claimed);
+                if !s.claimed && !peer_claimed {
+                    self.stats.unclaimed += 1;
+                    out.push(self.record(key, &s));
+                }
+            }
+        }
+    }
+
+    /// A connection record from one socket alone: no packet counts.
+    fn record(&self, (local, remote): SockKey, s: &Sock) -> Record {
+        let (mut client, mut server) = match s.side {
+            Side::Client => (ep(local), ep(remote)),
+            Side::Server => (ep(remote), ep(local)),
+        };
+        let pid_comm = self.owner(local, s);
+        match s.side {
+            Side::Client => name(&mut client, pid_comm.0, pid_comm.1),
+            Side::Server => name(&mut server, pid_comm.0, pid_comm.1),
+        }
+        let last = s.closed.map(|c| c.at).unwrap_or(s.start);
+        let body = Connection {
+            proto: Transport::Tcp,
+            first_seen: s.start,
+            last_seen: last,
+            duration_ms: s.start.millis_until(last),
+            close: if s.closed.is_some() {
+                Close::Fin
+            } else {
+                Close::Open
+            },
+            handshake_rtt_ms: None,
+            retransmits: s.closed.map(|c| u64::from(c.retransmits)).unwrap_or(0),
+            client_to_server: DirectionStats::default(),
+            server_to_client: DirectionStats::default(),
+            handshake_seen: false,
+            kernel: kernel_counters(s, s.side),
+        };
+        Record::new(s.start, client, server, Body::Connection(body))
+    }
+
+    /// The cgroup id of the process on a local socket, when known.
+    #[allow(dead_code)] // for container and pod naming (the Kubernetes issue)
+    pub fn cgroup_of(&self, local: SocketAddr, remote: SocketAddr) -> Option<u64> {
+        self.socks
+            .get(&(local, remote))
+            .map(|s| s.cgroup_id)
+            .filter(|&c| c != 0)
+    }
+}
+
+fn ep(a: SocketAddr) -> Endpoint {
+    Endpoint::new(a.ip(), a.port())
+}
+
+fn kernel_counters(s: &Sock, side: Side) -> Option<KernelCounters> {
+    if s.side != side {
+        return None;
+    }
+    Some(match s.closed {
+        Some(c) => KernelCounters {
+            side,
+            bytes_acked: c.bytes_acked,
+            bytes_received: c.bytes_received,
+            srtt_ms: Some(f64::from(c.srtt_us) / 1e3),
+            retransmits: u64::from(c.retransmits),
+        },
+        // Counters are read at close; an open socket has none yet.
+        None => return None,
+    })
+}
+
+/// Puts a process on an endpoint (nothing when the probe did not know it).
+fn name(ep: &mut Endpoint, pid: u32, comm: &str) {
+    if pid == 0 && comm.is_empty() {
+        return;
+    }
+    let id = ep.identity.get_or_insert_with(Box::default);
+    if !comm.is_empty() {
+        id.process = Some(comm.to_string());
+    }
+    if pid != 0 {
+        id.pid = Some(pid);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,210 @@
+use super::*;
+use podwire_ebpf::ConnEvent;
+use std::net::Ipv4Addr;
+
+const SEC: u64 = 1_000_000_000;
+
+fn ev(kind: u8, local: [u8; 4], sport: u16, remote: [u8; 4], dport: u16, ts: u64) -> ConnEvent {
+    let mut saddr = [0u8; 16];
+    saddr[..4].copy_from_slice(&local);
+    let mut daddr = [0u8; 16];
+    daddr[..4].copy_from_slice(&remote);
+    ConnEvent {
+        ts_ns: ts,
+        start_ns: 0,
+        skaddr: 1,
+        cgroup_id: 0,
+        bytes_acked: 0,
+        bytes_received: 0,
+        pid: 0,
+        tid: 0,
+        srtt_us: 0,
+        total_retrans: 0,
+        saddr,
+        daddr,
+        sport,
+        dport,
+        family: 2,
+        kind,
+        oldstate: 0,
+        comm: [0; 16],
+    }
+}
+
+fn with_proc(mut e: ConnEvent, pid: u32, comm: &str) -> ConnEvent {
+    e.pid = pid;
+    e.comm[..comm.len()].copy_from_slice(comm.as_bytes());
+    e
+}
+
+fn packet_record(close: Close) -> Record {
+    let client = Endpoint::new(Ipv4Addr::new(10, 0, 0, 1).into(), 40000);
+    let server = Endpoint::new(Ipv4Addr::new(10, 0, 0, 2).into(), 80);
+    let body = Connection {
+        proto: Transport::Tcp,
+        first_seen: Timestamp(SEC),
+        last_seen: Timestamp(2 * SEC),
+        duration_ms: 1000.0,
+        close,
+        handshake_rtt_ms: None,
+        retransmits: 0,
+        client_to_server: DirectionStats::default(),
+        server_to_client: DirectionStats::default(),
+        handshake_seen: true,
+        kernel: None,
+    };
+    Record::new(Timestamp(SEC), client, server, Body::Connection(body))
+}
+
+const C: [u8; 4] = [10, 0, 0, 1];
+const S: [u8; 4] = [10, 0, 0, 2];
+
+#[test]
+fn both_local_ends_name_both_processes_and_client_counters_win() {
+    let mut t = KernelTable::new(KernelConfig::default(), 0);
+    t.event(&with_proc(
+        ev(KIND_CONNECT, C, 40000, S, 80, SEC),
+        7,
+        "curl",
+    ));
+    t.event(&ev(KIND_ACCEPT, S, 80, C, 40000, SEC));
+    let mut close = with_proc(ev(KIND_CLOSE, C, 40000, S, 80, 2 * SEC), 7, "curl");
+    close.bytes_acked = 102;
+    close.bytes_received = 501;
+    close.srtt_us = 250;
+    t.event(&close);
+    t.event(&with_proc(
+        ev(KIND_CLOSE, S, 80, C, 40000, 2 * SEC),
+        9,
+        "nginx",
+    ));
+
+    let mut rec = packet_record(Close::Fin);
+    t.merge(&mut rec);
+    let client = rec.client.identity.as_ref().unwrap();
+    assert_eq!(client.process.as_deref(), Some("curl"));
+    assert_eq!(client.pid, Some(7));
+    let server = rec.server.identity.as_ref().unwrap();
+    assert_eq!(server.process.as_deref(), Some("nginx"));
+    let Body::Connection(c) = &rec.body else {
+        unreachable!()
+    };
+    let k = c.kernel.unwrap();
+    assert_eq!(k.side, Side::Client);
+    assert_eq!((k.bytes_acked, k.bytes_received), (102, 501));
+    assert_eq!(k.srtt_ms, Some(0.25));
+
+    // Claimed: nothing is reported on its own after the linger.
+    let mut out = Vec::new();
+    t.expire(Timestamp(100 * SEC), &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(t.stats().sockets, 0);
+}
+
+#[test]
+fn accepted_socket_takes_the_listeners_process_while_open() {
+    let mut t = KernelTable::new(KernelConfig::default(), 0);
+    // An earlier connection taught the table who serves 10.0.0.2:80.
+    t.event(&ev(KIND_ACCEPT, S, 80, C, 39999, SEC));
+    t.event(&with_proc(ev(KIND_CLOSE, S, 80, C, 39999, SEC), 9, "nginx"));
+    t.event(&ev(KIND_ACCEPT, S, 80, C, 40000, SEC));
+    let mut rec = packet_record(Close::Open);
+    t.merge(&mut rec);
+    let server = rec.server.identity.as_ref().unwrap();
+    assert_eq!(server.process.as_deref(), Some("nginx"));
+    assert_eq!(server.pid, Some(9));
+    assert!(rec.client.identity.is_none());
+}
+
+#[test]
+fn unclaimed_close_becomes_a_record_after_the_linger() {
+    let cfg = KernelConfig {
+        linger_ns: 5 * SEC,
+        ..KernelConfig::default()
+    };
+    let mut t = KernelTable::new(cfg, 1000 * SEC as i128);
+    t.event(&with_proc(
+        ev(KIND_CONNECT, C, 40000, S, 443, SEC),
+        7,
+        "curl",
+    ));
+    let mut close = with_proc(ev(KIND_CLOSE, C, 40000, S, 443, 3 * SEC), 7, "curl");
+    close.bytes_acked = 10;
+    t.event(&close);
+    let mut out = Vec::new();
+    t.expire(Timestamp(1005 * SEC), &mut out);
+    assert!(out.is_empty(), "still lingering");
+    t.expire(Timestamp(1008 * SEC), &mut out);
+    assert_eq!(out.len(), 1);
+    let r = &out[0];
+    assert_eq!(r.server.port, 443);
+    assert_eq!(
+        r.ts,
+        Timestamp(1001 * SEC),
+        "monotonic start made wall-clock"
+    );
+    let Body::Connection(c) = &r.body else {
+        unreachable!()
+    };
+    assert_eq!(c.client_to_server.packets, 0);
+    assert_eq!(c.kernel.unwrap().bytes_acked, 10);
+    assert_eq!(t.stats().unclaimed, 1);
+}
+
+#[test]
+fn open_sockets_not_covered_are_listed() {
+    let mut t = KernelTable::new(KernelConfig::default(), 0);
+    t.event(&with_proc(
+        ev(KIND_CONNECT, C, 40000, S, 80, SEC),
+        7,
+        "curl",
+    ));
+    t.event(&with_proc(
+        ev(KIND_CONNECT, C, 40001, S, 80, SEC),
+        7,
+        "curl",
+    ));
+    let open = t.open_records(|l, _| l.port() == 40000);
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].client.port, 40001);
+}
+
+#[test]
+fn table_is_bounded() {
+    let cfg = KernelConfig {
+        max_sockets: 100,
+        ..KernelConfig::default()
+    };
+    let mut t = KernelTable::new(cfg, 0);
+    for p in 0..1000u16 {
+        t.event(&ev(KIND_CONNECT, C, 10000 + p, S, 80, SEC));
+    }
+    let s = t.stats();
+    assert_eq!(s.sockets, 100);
+    assert_eq!(s.evicted, 900);
+}
+
+#[test]
+fn both_sockets_of_one_open_connection_are_one_record() {
+    let mut t = KernelTable::new(KernelConfig::default(), 0);
+    t.event(&with_proc(
+        ev(KIND_CONNECT, C, 40000, S, 80, SEC),
+        7,
+        "curl",
+    ));
+    t.event(&ev(KIND_ACCEPT, S, 80, C, 40000, SEC));
+    t.event(&ev(KIND_ACCEPT, S, 80, C, 39999, SEC));
+    t.event(&with_proc(ev(KIND_CLOSE, S, 80, C, 39999, SEC), 9, "nginx"));
+    let open = t.open_records(|_, _| false);
+    assert_eq!(open.len(), 1, "{open:?}");
+    let r = &open[0];
+    assert_eq!(r.client.port, 40000);
+    assert_eq!(
+        r.client.identity.as_ref().unwrap().process.as_deref(),
+        Some("curl")
+    );
+    assert_eq!(
+        r.server.identity.as_ref().unwrap().process.as_deref(),
+        Some("nginx")
+    );
+}

@@ -1,0 +1,160 @@
+//! `podwire agent`: the live pipeline on one host.
+//!
+//! Threads: [`packets`] reads the AF_PACKET rings, decodes and deals
+//! packets to the tracker shards (the same [`shard`](crate::pipeline::shard)
+//! code `podwire read` uses); the shards hand finished records to
+//! [`state::Shared::ingest`] (kernel facts merged, names applied, stored);
+//! [`probe`] reads the eBPF probe into the kernel socket table and keeps
+//! the clocks moving; a small tokio runtime serves the [`api`]. Either
+//! capture source may be unavailable (no CAP_NET_RAW, no BTF); the agent
+//! says so in one line and runs on the other.
+//!
+//! SIGTERM or SIGINT stops the capture threads, which drop the rings and
+//! the probe: the probe's programs and maps are tied to file descriptors,
+//! nothing is pinned and no qdisc is added, so nothing outlives the process.
+
+mod api;
+mod config;
+mod dedupe;
+mod kernel;
+mod names;
+mod packets;
+mod probe;
+mod state;
+
+use crate::cli::AgentArgs;
+use crate::pipeline::shard::Shards;
+use anyhow::{bail, Context, Result};
+use config::AgentConfig;
+use kernel::{KernelConfig, KernelTable};
+use names::NameCache;
+use podwire_ebpf::ConnProbe;
+use podwire_store::Store;
+use state::{Counters, Shared, Sources, Status, StoreSink};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Remote addresses named at once.
+const MAX_NAMES: usize = 65_536;
+
+pub fn run(args: AgentArgs) -> Result<ExitCode> {
+    let cfg = AgentConfig::from_args(args)?;
+    let store = Store::new(cfg.store.clone()).map_err(|e| anyhow::anyhow!("store: {e}"))?;
+
+    let probe = if cfg.ebpf {
+        ConnProbe::load().map_err(anyhow::Error::new)
+    } else {
+        Err(anyhow::anyhow!("disabled (--no-ebpf)"))
+    };
+    let sources = packets::open_sources(&cfg);
+    if let Err(e) = &probe {
+        if cfg.ebpf {
+            eprintln!(
+                "podwire: eBPF unavailable, running on packets alone (no process names or kernel counters): {e:#}"
+            );
+        }
+    }
+    if let Err(e) = &sources {
+        eprintln!("podwire: packet capture unavailable, running on eBPF alone: {e:#}");
+    }
+    if probe.is_err() && sources.is_err() {
+        bail!("neither packet capture nor eBPF could start (see above)");
+    }
+
+    let shared = Arc::new(Shared {
+        store: Mutex::new(store),
+        kernel: Mutex::new(KernelTable::new(
+            KernelConfig::default(),
+            probe::mono_to_wall_ns(),
+        )),
+        names: Mutex::new(NameCache::new(MAX_NAMES)),
+        counters: Counters::default(),
+        interfaces: Arc::new(Mutex::new(Vec::new())),
+        control: Mutex::new(None),
+        sources: Mutex::new(Sources {
+            packets: Status::of(&sources),
+            ebpf: Status::of(&probe),
+        }),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+
+    if let Ok(sources) = sources {
+        let sinks = (0..cfg.shards)
+            .map(|_| StoreSink(Arc::clone(&shared)))
+            .collect();
+        let shards = Shards::start(sinks, &cfg.tracker, "podwire-shard")
+            .context("starting tracker threads")?;
+        *state::lock(&shared.control) = Some(shards.control());
+        let (sh, st, patterns) = (
+            Arc::clone(&shared),
+            Arc::clone(&stop),
+            cfg.interfaces.clone(),
+        );
+        threads.push(
+            std::thread::Builder::new()
+                .name("podwire-capture".into())
+                .spawn(move || packets::run(sources, patterns, shards, sh, st))
+                .context("starting the capture thread")?,
+        );
+    }
+    {
+        let (sh, st) = (Arc::clone(&shared), Arc::clone(&stop));
+        threads.push(
+            std::thread::Builder::new()
+                .name("podwire-kernel".into())
+                .spawn(move || probe::run(probe.ok(), sh, st))
+                .context("starting the kernel thread")?,
+        );
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the HTTP runtime")?;
+    let served = rt.block_on(serve(&cfg, Arc::clone(&shared)));
+
+    stop.store(true, Ordering::Relaxed);
+    // The shards end when the capture thread and every control handle let go.
+    state::lock(&shared.control).take();
+    for t in threads {
+        let _ = t.join();
+    }
+    served?;
+    eprintln!("podwire: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(cfg: &AgentConfig, shared: Arc<Shared>) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.listen))?;
+    eprintln!(
+        "podwire: agent serving http://{} ({} tracker threads)",
+        listener.local_addr().unwrap_or(cfg.listen),
+        cfg.shards
+    );
+    axum::serve(listener, api::router(shared))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("serving HTTP")
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {},
+                _ = i.recv() => {},
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Names for remote addresses, from what this host itself looked up.
+//!
+//! Outside Kubernetes an address is named by the DNS answers the host
+//! received (the name it asked for, not the CNAME target) and by the TLS
+//! SNI a client sent to it. Names are learned from records as they pass,
+//! so a record gets the name its host knew at that moment. The cache is
+//! bounded; the oldest names are forgotten first.
+
+use podwire_record::{Body, Endpoint, Record};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
+use std::net::IpAddr;
+
+/// IP -> domain, bounded.
+pub struct NameCache {
+    max: usize,
+    names: FxHashMap<IpAddr, String>,
+    order: VecDeque<IpAddr>,
+    forgotten: u64,
+}
+
+impl NameCache {
+    pub fn new(max: usize) -> NameCache {
+        NameCache {
+            max: max.max(1),
+            names: FxHashMap::default(),
+            order: VecDeque::new(),
+            forgotten: 0,
+        }
+    }
+
+    /// Names forgotten to stay within the bound.
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Learns from a record (DNS answers, TLS SNI), then names its endpoints.
+    pub fn process(&mut self, rec: &mut Record) {
+        match &rec.body {
+            Body::Dns(d) if d.rcode.as_deref() == Some("NOERROR") => {
+                let asked = d.name.trim_end_matches('.').to_string();
+                for a in &d.answers {
+                    if a.rtype == "A" || a.rtype == "AAAA" {
+                        if let Ok(ip) = a.data.parse::<IpAddr>() {
+                            self.learn(ip, &asked);
+                        }
+                    }
+                }
+            }
+            Body::Tls(t) => {
+                if let Some(sni) = &t.sni {
+                    self.learn(rec.server.ip, sni);
+                }
+            }
+            _ => {}
+        }
+        self.name(&mut rec.client);
+        self.name(&mut rec.server);
+    }
+
+    fn learn(&mut self, ip: IpAddr, name: &str) {
+        if name.is_empty() {
+            return;
+        }
+        if let Some(old) = self.names.get_mut(&ip) {
+            if old != name {
+                name.clone_into(old);
+            }
+            return;
+        }
+        while self.names.len() >= self.max {
+            match self.order.pop_front() {
+                Some(old) => {
+                    if self.names.remove(&old).is_some() {
+                        self.forgotten += 1;
+                    }
+                }
+                None => break,
+            }
+        }
+        self.names.insert(ip, name.to_string());
+        self.order.push_back(ip);
+    }
+
+    fn name(&self, ep: &mut Endpoint) {
+        if let Some(n) = self.names.get(&ep.ip) {
+            ep.identity.get_or_insert_with(Box::default).domain = Some(n.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use podwire_record::{Dns, DnsAnswer, DnsTransport, Http, Timestamp, Tls};
+
+    fn rec(server: &str, body: Body) -> Record {
+        Record::new(
+            Timestamp(1),
+            Endpoint::new("10.0.0.1".parse().unwrap(), 40000),
+            Endpoint::new(server.parse().unwrap(), 443),
+            body,
+        )
+    }
+
+    fn dns(name: &str, answers: &[(&str, &str)]) -> Body {
+        Body::Dns(Dns {
+            transport: DnsTransport::Udp,
+            id: 1,
+            name: name.into(),
+            qtype: "A".into(),
+            rcode: Some("NOERROR".into()),
+            answers: answers
+                .iter()
+                .map(|(t, d)| DnsAnswer {
+                    name: "x".into(),
+                    rtype: t.to_string(),
+                    ttl: 60,
+                    data: d.to_string(),
+                })
+                .collect(),
+            latency_ms: None,
+        })
+    }
+
+    fn http() -> Body {
+        Body::Http(Http {
+            version: "HTTP/1.1".into(),
+            ..Http::default()
+        })
+    }
+
+    #[test]
+    fn dns_answer_names_later_records_by_the_asked_name() {
+        let mut n = NameCache::new(10);
+        let mut q = rec(
+            "10.0.0.53",
+            dns(
+                "www.example.com.",
+                &[("CNAME", "edge.cdn.net."), ("A", "93.184.216.34")],
+            ),
+        );
+        n.process(&mut q);
+        let mut r = rec("93.184.216.34", http());
+        n.process(&mut r);
+        let id = r.server.identity.unwrap();
+        assert_eq!(id.domain.as_deref(), Some("www.example.com"));
+        assert!(r.client.identity.is_none());
+    }
+
+    #[test]
+    fn sni_names_the_server() {
+        let mut n = NameCache::new(10);
+        let mut t = rec(
+            "192.0.2.7",
+            Body::Tls(Tls {
+                sni: Some("api.example.org".into()),
+                ..Tls::default()
+            }),
+        );
+        n.process(&mut t);
+        assert_eq!(
+            t.server.identity.unwrap().domain.as_deref(),
+            Some("api.example.org")
+        );
+    }
+
+    #[test]
+    fn nxdomain_and_unparsable_answers_teach_nothing() {
+        let mut n = NameCache::new(10);
+        let mut q = rec("10.0.0.53", dns("a.example.", &[("A", "not-an-ip")]));
+        n.process(&mut q);
+        assert_eq!(n.len(), 0);
+    }
+
+    #[test]
+    fn bounded_oldest_forgotten_first() {
+        let mut n = NameCache::new(3);
+        for i in 0..5u8 {
+            let ip = format!("192.0.2.{i}");
+            let mut q = rec("10.0.0.53", dns(&format!("h{i}."), &[("A", &ip)]));
+            n.process(&mut q);
+        }
+        assert_eq!(n.len(), 3);
+        assert_eq!(n.forgotten(), 2);
+        let mut r = rec("192.0.2.0", http());
+        n.process(&mut r);
+        assert!(r.server.identity.is_none(), "oldest was forgotten");
+        let mut r = rec("192.0.2.4", http());
+        n.process(&mut r);
+        assert_eq!(r.server.identity.unwrap().domain.as_deref(), Some("h4"));
+    }
+}

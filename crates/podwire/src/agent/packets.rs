@@ -1,0 +1,261 @@
+//! The agent's packet side: AF_PACKET rings into the shared pipeline.
+//!
+//! One TPACKET_V3 ring per network namespace watched (by default the
+//! agent's own: on a node, the host namespace, where every pod's veth is),
+//! bound to all its interfaces, so interfaces that come and go need no
+//! socket of their own. A netlink monitor per namespace keeps the
+//! interface table current for the API and, when only some interfaces are
+//! wanted, for the ring's in-kernel ifindex filter. Frames are decoded
+//! here, copies of one packet seen on two interfaces dropped
+//! ([`Dedupe`]), and the rest dealt to the tracker shards.
+
+use super::config::{AgentConfig, Patterns};
+use super::dedupe::Dedupe;
+use super::state::{InterfaceInfo, Shared};
+use crate::pipeline::shard::Shards;
+use anyhow::{Context, Result};
+use podwire_capture_live::{in_netns, LinkEvent, LinkMonitor, Ring, RingConfig};
+use podwire_decode::Decoder;
+use podwire_record::Timestamp;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// `sll_pkttype` of a packet the host sent.
+const PACKET_OUTGOING: u8 = 4;
+/// ARPHRD_LOOPBACK.
+const ARPHRD_LOOPBACK: u16 = 772;
+/// Two copies of one packet are at most this far apart (bridged or routed
+/// within one host: microseconds).
+const DEDUPE_WINDOW_NS: u64 = 2_000_000;
+const DEDUPE_MAX: usize = 65_536;
+/// How often counters and interfaces are published.
+const PUBLISH_EVERY: Duration = Duration::from_millis(500);
+
+/// One watched namespace.
+struct Source {
+    /// `None`: the agent's own.
+    netns: Option<PathBuf>,
+    ring: Ring,
+    links: LinkMonitor,
+}
+
+impl Source {
+    fn open(netns: Option<PathBuf>, cfg: &AgentConfig) -> Result<Source> {
+        let block_size = 1 << 20;
+        let ring_cfg = RingConfig {
+            block_size,
+            block_count: (cfg.ring_bytes / block_size).max(2),
+            ..RingConfig::default()
+        };
+        let (ring, links) = match &netns {
+            None => (Ring::open(&ring_cfg)?, LinkMonitor::open()?),
+            Some(path) => {
+                let c = ring_cfg.clone();
+                in_netns(path, move || -> Result<(Ring, LinkMonitor)> {
+                    Ok((Ring::open(&c)?, LinkMonitor::open()?))
+                })
+                .with_context(|| format!("entering network namespace {}", path.display()))??
+            }
+        };
+        let src = Source { netns, ring, links };
+        Ok(src)
+    }
+
+    fn label(&self) -> String {
+        match &self.netns {
+            None => "host".to_string(),
+            Some(p) => p.display().to_string(),
+        }
+    }
+
+    /// Points the ring's filter at the interfaces that match.
+    fn apply_filter(&self, patterns: &Patterns) -> Result<()> {
+        if patterns.all() {
+            return Ok(self.ring.set_interfaces(None)?);
+        }
+        let wanted: Vec<u32> = self
+            .links
+            .links()
+            .filter(|l| patterns.matches(&l.name))
+            .map(|l| l.index)
+            .collect();
+        Ok(self.ring.set_interfaces(Some(&wanted))?)
+    }
+
+    fn is_loopback(&self, ifindex: u32) -> bool {
+        self.links
+            .get(ifindex)
+            .is_some_and(|l| l.hatype == ARPHRD_LOOPBACK)
+    }
+}
+
+/// Opens a ring and link monitor in every namespace the config names.
+pub fn open_sources(cfg: &AgentConfig) -> Result<Vec<SourceHandle>> {
+    let namespaces: Vec<Option<PathBuf>> = if cfg.netns.is_empty() {
+        vec![None]
+    } else {
+        cfg.netns.iter().cloned().map(Some).collect()
+    };
+    let mut out = Vec::new();
+    for ns in namespaces {
+        let what = ns
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the agent's network namespace".into());
+        let src = Source::open(ns, cfg)
+            .with_context(|| format!("opening a packet socket in {what} (needs CAP_NET_RAW)"))?;
+        src.apply_filter(&cfg.interfaces)?;
+        out.push(SourceHandle(src));
+    }
+    Ok(out)
+}
+
+/// An opened [`Source`], ready for [`run`].
+pub struct SourceHandle(Source);
+
+/// Reads every source until `stop`, dealing packets to the shards.
+pub fn run(
+    sources: Vec<SourceHandle>,
+    patterns: Patterns,
+    mut shards: Shards<()>,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+) {
+    let counters = &shared.counters;
+    let interfaces = &shared.interfaces;
+    let mut sources: Vec<Source> = sources.into_iter().map(|h| h.0).collect();
+    let mut decoder = Decoder::default();
+    let mut dedupe = Dedupe::new(DEDUPE_WINDOW_NS, DEDUPE_MAX);
+    let mut events = Vec::new();
+    let mut last_publish = Instant::now() - PUBLISH_EVERY;
+    // Several rings share the thread: none may block it for long.
+    let wait = Duration::from_millis(if sources.len() == 1 { 100 } else { 10 });
+    publish_interfaces(&sources, interfaces);
+    while !stop.load(Ordering::Relaxed) {
+        for (si, src) in sources.iter_mut().enumerate() {
+            let label = src.label();
+            // Interfaces first, so a new veth's packets are named and filtered.
+            events.clear();
+            if let Err(e) = src.links.poll(&mut events) {
+                counters.add(&counters.netlink_errors, 1);
+                tracing_line(&format!("netlink in {}: {e}", src.label()));
+            }
+            if !events.is_empty() {
+                for ev in &events {
+                    match ev {
+                        LinkEvent::Added(_) => counters.add(&counters.links_added, 1),
+                        LinkEvent::Removed { .. } => counters.add(&counters.links_removed, 1),
+                        #[allow(unreachable_patterns)]
+                        _ => {}
+                    }
+                }
+                if let Err(e) = src.apply_filter(&patterns) {
+                    tracing_line(&format!("interface filter in {}: {e:#}", src.label()));
+                }
+                last_publish = Instant::now() - PUBLISH_EVERY;
+            }
+            let block = match src.ring.next_block(wait) {
+                Ok(Some(b)) => b,
+                Ok(None) => continue,
+                Err(e) => {
+                    counters.add(&counters.ring_errors, 1);
+                    tracing_line(&format!("packet ring in {label}: {e}"));
+                    std::thread::sleep(wait);
+                    continue;
+                }
+            };
+            let mut frames = 0;
+            let mut packets = 0;
+            let mut copies = 0;
+            let mut skipped = 0;
+            for frame in block.frames() {
+                frames += 1;
+                if frame.link == 0
+                    || (frame.pkttype == PACKET_OUTGOING && is_lo(&src.links, frame.ifindex))
+                {
+                    skipped += 1;
+                    continue;
+                }
+                let pkt = match decoder.decode(frame.link, frame.ts_ns, frame.orig_len, frame.data)
+                {
+                    Ok(p) => p,
+                    Err(_) => {
+                        skipped += 1;
+                        continue;
+                    }
+                };
+                let iface = ((si as u64) << 32) | u64::from(frame.ifindex);
+                if dedupe.is_copy(iface, frame.ts_ns, &pkt) {
+                    copies += 1;
+                    continue;
+                }
+                packets += 1;
+                if shards
+                    .push(Timestamp(frame.ts_ns), frame.orig_len, &pkt)
+                    .is_err()
+                {
+                    stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+            counters.add(&counters.frames, frames);
+            counters.add(&counters.packets, packets);
+            counters.add(&counters.copies, copies);
+            counters.add(&counters.skipped, skipped);
+        }
+        // Live input: what came in goes on now, not when a batch fills.
+        if shards.flush().is_err() {
+            break;
+        }
+        if last_publish.elapsed() >= PUBLISH_EVERY {
+            last_publish = Instant::now();
+            let (mut pk, mut dr) = (0, 0);
+            for src in &mut sources {
+                if let Ok(s) = src.ring.stats() {
+                    pk += s.packets;
+                    dr += s.drops;
+                }
+            }
+            counters.set(&counters.ring_packets, pk);
+            counters.set(&counters.ring_drops, dr);
+            counters.set(&counters.defrag_dropped, decoder.defrag_stats().dropped);
+            publish_interfaces(&sources, interfaces);
+        }
+    }
+    // Sources (rings, netlink sockets) close as they drop here.
+    drop(sources);
+    shards.finish();
+}
+
+fn is_lo(links: &LinkMonitor, ifindex: u32) -> bool {
+    links
+        .get(ifindex)
+        .is_some_and(|l| l.hatype == ARPHRD_LOOPBACK)
+}
+
+fn publish_interfaces(sources: &[Source], out: &Mutex<Vec<InterfaceInfo>>) {
+    let mut list = Vec::new();
+    for src in sources {
+        let ns = src.label();
+        for l in src.links.links() {
+            list.push(InterfaceInfo {
+                netns: ns.clone(),
+                index: l.index,
+                name: l.name.clone(),
+                kind: l.kind.clone(),
+                up: l.up,
+                loopback: src.is_loopback(l.index),
+            });
+        }
+    }
+    if let Ok(mut g) = out.lock() {
+        *g = list;
+    }
+}
+
+/// One line on standard error, for conditions that repeat at most rarely.
+fn tracing_line(msg: &str) {
+    eprintln!("podwire: {msg}");
+}

@@ -1,0 +1,4 @@
+//! The parts of the pipeline that files and live capture share inside the
+//! binary: dealing packets to tracker shards.
+
+pub mod shard;

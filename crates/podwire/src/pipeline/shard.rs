@@ -1,0 +1,322 @@
+//! Tracker shards: the cores' share of the pipeline, for files and live.
+//!
+//! The thread that decodes frames deals packets to shards by a hash of
+//! their flow that is the same in both directions, so each connection (and
+//! each DNS query with its answer) lives in exactly one shard's tracker. A
+//! shard tracks and parses, and hands the records it finishes to its
+//! [`Sink`]: `podwire read` encodes and writes them, the agent enriches and
+//! stores them. Packets travel in batches: headers in a vector, payloads
+//! copied into one byte arena, both reused.
+//!
+//! Live, shards also take a clock tick (so idle connections end on time
+//! when no packets come) and snapshot requests (the API's open
+//! connections), through the same queue as packets, so a snapshot never
+//! races a batch.
+
+use podwire_decode::{Packet, Transport};
+use podwire_record::{Record, Timestamp};
+use podwire_track::{Tracker, TrackerConfig, TrackerStats};
+use rustc_hash::FxHasher;
+use std::hash::{Hash, Hasher};
+use std::io;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+
+/// Packets per batch, and payload bytes per batch, before it is sent.
+const BATCH_PACKETS: usize = 2048;
+const BATCH_BYTES: usize = 1 << 20;
+/// Messages queued per shard.
+const IN_FLIGHT: usize = 4;
+/// Connections reported per step when the input ends.
+const FLUSH_CHUNK: usize = 4096;
+
+/// A decoded packet, owned, minus its payload (which is in the arena).
+struct Meta {
+    ts: Timestamp,
+    frame_len: u32,
+    src: IpAddr,
+    dst: IpAddr,
+    transport: Transport,
+    payload: Range<usize>,
+    payload_len: u32,
+    count_only: bool,
+}
+
+#[derive(Default)]
+struct Batch {
+    meta: Vec<Meta>,
+    bytes: Vec<u8>,
+}
+
+impl Batch {
+    fn full(&self) -> bool {
+        self.meta.len() >= BATCH_PACKETS || self.bytes.len() >= BATCH_BYTES
+    }
+}
+
+enum Msg {
+    Batch(Batch),
+    /// Wall-clock time, live only.
+    Tick(Timestamp),
+    /// Open connections as they stand, and the tracker's counters.
+    Snapshot(Sender<(Vec<Record>, TrackerStats)>),
+}
+
+/// Where a shard's records go.
+pub trait Sink: Send + 'static {
+    /// What the sink reports when the shard ends.
+    type Report: Send + 'static;
+    /// Takes (drains) records the tracker finished. `idle`: the input has
+    /// paused (a partial batch or a clock tick), a good moment to write out
+    /// what was gathered. An error stops the shard.
+    fn records(&mut self, records: &mut Vec<Record>, idle: bool) -> Result<(), Stopped>;
+    /// The input ended and everything was flushed.
+    fn finish(self, tracker: TrackerStats) -> Self::Report;
+}
+
+/// The shards stopped taking packets (their sink failed, or they are gone).
+#[derive(Debug)]
+pub struct Stopped;
+
+/// A handle that can ask every shard for its open connections; clonable,
+/// usable from any thread while the shards run.
+#[derive(Clone)]
+pub struct Control {
+    senders: Vec<SyncSender<Msg>>,
+}
+
+impl Control {
+    /// Moves every shard's clock to `now` (ends idle connections).
+    /// Skips a shard whose queue is full: it is busy with packets, whose
+    /// timestamps move its clock anyway.
+    pub fn tick(&self, now: Timestamp) {
+        for s in &self.senders {
+            match s.try_send(Msg::Tick(now)) {
+                Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
+            }
+        }
+    }
+
+    /// Open connections of every shard, with the trackers' counters summed.
+    /// Blocks until every live shard answered.
+    pub fn snapshot(&self) -> (Vec<Record>, TrackerStats) {
+        let (tx, rx) = mpsc::channel();
+        let asked = self
+            .senders
+            .iter()
+            .filter(|s| s.send(Msg::Snapshot(tx.clone())).is_ok())
+            .count();
+        drop(tx);
+        let mut all = Vec::new();
+        let mut stats = TrackerStats::default();
+        for (records, s) in rx.iter().take(asked) {
+            all.extend(records);
+            add_stats(&mut stats, &s);
+        }
+        (all, stats)
+    }
+}
+
+/// Sums shard counters (gauges too: the shards split one table).
+pub fn add_stats(total: &mut TrackerStats, s: &TrackerStats) {
+    total.tcp_connections += s.tcp_connections;
+    total.udp_flows += s.udp_flows;
+    total.evicted += s.evicted;
+    total.reassembly_limit_hits += s.reassembly_limit_hits;
+    total.reassembly_buffered += s.reassembly_buffered;
+    total.dns_malformed += s.dns_malformed;
+    total.dns_evicted += s.dns_evicted;
+    total.dns_unnamed += s.dns_unnamed;
+    total.open += s.open;
+    total.parsers.add(&s.parsers);
+}
+
+/// The dealer's handle on the shards.
+pub struct Shards<R> {
+    control: Control,
+    pending: Vec<Batch>,
+    free: Receiver<Batch>,
+    handles: Vec<JoinHandle<R>>,
+}
+
+impl<R: Send + 'static> Shards<R> {
+    /// Starts one shard per sink; each gets `1/n` of the tracker's bounds.
+    pub fn start<S: Sink<Report = R>>(
+        sinks: Vec<S>,
+        tracker: &TrackerConfig,
+        name: &str,
+    ) -> io::Result<Shards<R>> {
+        let n = sinks.len().max(1);
+        let (free_tx, free) = mpsc::sync_channel(n * (IN_FLIGHT + 2));
+        let mut senders = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for (i, sink) in sinks.into_iter().enumerate() {
+            let (tx, rx) = mpsc::sync_channel::<Msg>(IN_FLIGHT);
+            let mut t = tracker.clone();
+            t.max_connections = (t.max_connections / n).max(1);
+            t.max_buffered_total /= n;
+            let free_tx = free_tx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || run(rx, free_tx, t, sink))?;
+            senders.push(tx);
+            handles.push(handle);
+        }
+        let pending = (0..senders.len()).map(|_| Batch::default()).collect();
+        Ok(Shards {
+            control: Control { senders },
+            pending,
+            free,
+            handles,
+        })
+    }
+
+    /// A handle for ticks and snapshots from other threads.
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    /// Deals one packet to its flow's shard.
+    pub fn push(&mut self, ts: Timestamp, frame_len: u32, pkt: &Packet<'_>) -> Result<(), Stopped> {
+        let i = shard_of(pkt, self.pending.len());
+        let batch = &mut self.pending[i];
+        let start = batch.bytes.len();
+        // Count-only packets are never read past their headers.
+        if !pkt.count_only {
+            batch.bytes.extend_from_slice(pkt.payload);
+        }
+        batch.meta.push(Meta {
+            ts,
+            frame_len,
+            src: pkt.src,
+            dst: pkt.dst,
+            transport: pkt.transport,
+            payload: start..batch.bytes.len(),
+            payload_len: pkt.payload_len,
+            count_only: pkt.count_only,
+        });
+        if batch.full() {
+            self.send(i)?;
+        }
+        Ok(())
+    }
+
+    /// Sends every partly filled batch (so a slow live input is not held back).
+    pub fn flush(&mut self) -> Result<(), Stopped> {
+        for i in 0..self.pending.len() {
+            if !self.pending[i].meta.is_empty() {
+                self.send(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, i: usize) -> Result<(), Stopped> {
+        let spare = self.free.try_recv().unwrap_or_default();
+        let batch = std::mem::replace(&mut self.pending[i], spare);
+        self.control.senders[i]
+            .send(Msg::Batch(batch))
+            .map_err(|_| Stopped)
+    }
+
+    /// Sends what is pending, lets the shards finish and collects their
+    /// reports. Shards end when every [`Control`] handle is gone too.
+    pub fn finish(mut self) -> Vec<R> {
+        let _ = self.flush();
+        self.control.senders.clear();
+        // A shard that panicked reports nothing; its records up to then are out.
+        self.handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .collect()
+    }
+}
+
+/// The shard of a packet's flow: the same for both directions.
+fn shard_of(pkt: &Packet<'_>, n: usize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let (sp, dp) = pkt.transport.ports();
+    let a = (pkt.src, sp);
+    let b = (pkt.dst, dp);
+    let mut h = FxHasher::default();
+    if a <= b {
+        (a, b).hash(&mut h);
+    } else {
+        (b, a).hash(&mut h);
+    }
+    // Fx's low bits are weak; mix the high ones in.
+    let x = h.finish();
+    ((x ^ (x >> 32)) % n as u64) as usize
+}
+
+fn run<S: Sink>(
+    rx: Receiver<Msg>,
+    free: SyncSender<Batch>,
+    cfg: TrackerConfig,
+    mut sink: S,
+) -> S::Report {
+    let mut tracker = Tracker::new(cfg);
+    let mut records = Vec::new();
+    for msg in rx {
+        let res = match msg {
+            Msg::Batch(mut batch) => {
+                let partial = !batch.full();
+                let res = track_batch(&mut tracker, &batch, &mut records, &mut sink);
+                batch.meta.clear();
+                batch.bytes.clear();
+                // The dealer may already have enough spare batches.
+                let _ = free.try_send(batch);
+                res.and_then(|()| sink.records(&mut records, partial))
+            }
+            Msg::Tick(now) => {
+                tracker.advance(now, &mut records);
+                sink.records(&mut records, true)
+            }
+            Msg::Snapshot(reply) => {
+                let mut open = Vec::new();
+                tracker.snapshot(&mut open);
+                let _ = reply.send((open, tracker.stats()));
+                Ok(())
+            }
+        };
+        if res.is_err() {
+            return sink.finish(tracker.stats());
+        }
+    }
+    // A piece at a time, so a full table does not become records all at once.
+    loop {
+        let more = tracker.flush_some(FLUSH_CHUNK, &mut records);
+        if sink.records(&mut records, !more).is_err() || !more {
+            break;
+        }
+    }
+    sink.finish(tracker.stats())
+}
+
+fn track_batch<S: Sink>(
+    tracker: &mut Tracker,
+    batch: &Batch,
+    records: &mut Vec<Record>,
+    sink: &mut S,
+) -> Result<(), Stopped> {
+    for m in &batch.meta {
+        let payload = batch.bytes.get(m.payload.clone()).unwrap_or(&[]);
+        let pkt = Packet {
+            src: m.src,
+            dst: m.dst,
+            transport: m.transport,
+            payload,
+            payload_len: m.payload_len,
+            count_only: m.count_only,
+        };
+        tracker.packet(m.ts, m.frame_len, &pkt, records);
+        if records.len() >= 256 {
+            sink.records(records, false)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! `podwire agent` live in the lab: pods on a bridge, real servers and
+//! clients, the agent capturing inside the lab's switch namespace (as it
+//! would in a node's host namespace) with its eBPF probe loaded. What its
+//! API reports must equal what the clients did and what tcpdump captured
+//! on the same bridge (read by tshark); processes and kernel counters must
+//! match the clients'; a pod that comes and goes mid-run is picked up and
+//! let go; SIGTERM leaves nothing attached. Needs root and the lab's tools.
+
+use crate::util::{lab_lock, podwire, skip_unless};
+use podwire_lab::agent::Agent;
+use podwire_lab::capture::{Capture, CaptureOptions};
+use podwire_lab::clients::{self, CurlOptions, Transfer};
+use podwire_lab::compare::compare;
+use podwire_lab::netns::{SUBNET4, SUBNET6};
+use podwire_lab::records::{self, Output};
+use podwire_lab::scenario::{Cluster, Expected, DECODE_AS, HTTP_ODD_PORT, HTTP_PORT};
+use podwire_lab::skip::{find_tool, require_lab};
+use podwire_lab::tshark;
+use serde_json::Value;
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const TOOLS: &[&str] = &[
+    "ip", "tcpdump", "tshark", "editcap", "nginx", "dnsmasq", "dig", "curl", "openssl",
+];
+const TABLES: [&str; 4] = ["connections", "tls", "http", "dns"];
+
+fn in_lab(r: &Value) -> bool {
+    ["client", "server"].iter().any(|side| {
+        s(r, &[side, "ip"])
+            .and_then(|ip| ip.parse::<IpAddr>().ok())
+            .is_some_and(|ip| match ip {
+                IpAddr::V4(a) => a.octets()[..3] == SUBNET4,
+                IpAddr::V6(a) => a.segments()[..4] == SUBNET6,
+            })
+    })
+}
+
+/// Every table of the agent, as one JSON-lines text and as values.
+fn fetch(agent: &Agent) -> (Output, Vec<Value>) {
+    let mut jsonl = String::new();
+    let mut connections = Vec::new();
+    for t in TABLES {
+        let v = agent
+            .json(&format!("/api/v1/{t}?limit=100000"))
+            .unwrap_or_else(|e| panic!("GET {t}: {e}\nagent log:\n{}", agent.log()));
+        // The host's own sockets (this test asking the agent, say) are the
+        // kernel's too, but not on the bridge: keep the lab's.
+        let items: Vec<Value> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| in_lab(r))
+            .cloned()
+            .collect();
+        for item in &items {
+            jsonl.push_str(&item.to_string());
+            jsonl.push('\n');
+        }
+        if t == "connections" {
+            connections = items;
+        }
+    }
+    (records::parse(&jsonl), connections)
+}
+
+/// Asks until the agent agrees with the clients and tshark (records of
+/// closed connections arrive within the tracker's linger), or 20 s passed.
+fn settle(
+    agent: &Agent,
+    exp: &Expected,
+    reference: &tshark::Reference,
+) -> (Vec<String>, Vec<Value>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (out, conns) = fetch(agent);
+        let mut problems: Vec<String> = out.schema_errors.clone();
+        problems.extend(
+            exp.check(&out)
+                .into_iter()
+                .map(|p| format!("vs clients: {p}")),
+        );
+        problems.extend(
+            compare(reference, &out)
+                .into_iter()
+                .map(|d| format!("vs tshark: {d}")),
+        );
+        if problems.is_empty() || Instant::now() > deadline {
+            return (problems, conns);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn bpf_programs_named(name: &str) -> Option<usize> {
+    let tool = find_tool("bpftool")?;
+    let out = Command::new(tool).args(["prog", "show"]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(text.lines().filter(|l| l.contains(name)).count())
+}
+
+fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_str()
+}
+
+fn u(v: &Value, path: &[&str]) -> u64 {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[p];
+    }
+    cur.as_u64().unwrap_or(u64::MAX)
+}
+
+/// Processes and kernel counters on every TCP connection: the client's
+/// socket knows the client program; once closed, its counters equal the
+/// payload the packets carried plus the SYN and FIN the kernel counts in
+/// sequence space.
+fn check_kernel_view(conns: &[Value]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for c in conns.iter().filter(|c| s(c, &["proto"]) == Some("tcp")) {
+        let what = format!(
+            "{}:{} -> {}:{}",
+            s(c, &["client", "ip"]).unwrap_or("?"),
+            u(c, &["client", "port"]),
+            s(c, &["server", "ip"]).unwrap_or("?"),
+            u(c, &["server", "port"])
+        );
+        let client = s(c, &["client", "process"]);
+        if !matches!(client, Some("curl" | "openssl" | "dig")) {
+            problems.push(format!("{what}: client process {client:?}"));
+        }
+        let server = s(c, &["server", "process"]);
+        if !matches!(server, Some("nginx" | "openssl" | "dnsmasq")) {
+            problems.push(format!("{what}: server process {server:?}"));
+        }
+        if s(c, &["close"]) == Some("open") {
+            continue;
+        }
+        let Some(k) = c.get("kernel") else {
+            problems.push(format!("{what}: closed but no kernel counters"));
+            continue;
+        };
+        if s(k, &["side"]) != Some("client") {
+            problems.push(format!("{what}: kernel side {:?}", k["side"]));
+        }
+        let sent = u(c, &["client_to_server", "payload_bytes"]);
+        let got = u(c, &["server_to_client", "payload_bytes"]);
+        let acked = u(k, &["bytes_acked"]);
+        let received = u(k, &["bytes_received"]);
+        // SYN always, FIN when the client's was acknowledged.
+        if !(acked == sent + 1 || acked == sent + 2) {
+            problems.push(format!(
+                "{what}: kernel bytes_acked {acked}, packets carried {sent} client payload bytes"
+            ));
+        }
+        // FIN from the server, when it came.
+        if !(received == got || received == got + 1) {
+            problems.push(format!(
+                "{what}: kernel bytes_received {received}, packets carried {got} server payload bytes"
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn agent_reports_what_the_clients_did_on_the_bridge() {
+    skip_unless!(
+        "agent_reports_what_the_clients_did_on_the_bridge",
+        require_lab(TOOLS)
+    );
+    let _lab = lab_lock();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut c = Cluster::start().expect("start the lab cluster");
+    let netns = format!("/run/netns/{}", c.lab.switch_ns());
+    let programs_before = bpf_programs_named("inet_sock_set_s");
+    let agent = Agent::start(
+        podwire(),
+        &["--netns", &netns, "--interfaces", "p*"],
+        &dir.path().join("agent.log"),
+    )
+    .expect("start the agent");
+    let status = agent.json("/api/v1/status").expect("status");
+    let ebpf = status["sources"]["ebpf"]["running"] == Value::Bool(true);
+    if !ebpf {
+        eprintln!(
+            "note: eBPF not running ({}): process and kernel checks skipped",
+            status["sources"]["ebpf"]["error"]
+        );
+    }
+    assert_eq!(
+        status["sources"]["packets"]["running"],
+        Value::Bool(true),
+        "{status}"
+    );
+
+    let file = dir.path().join("bridge.pcap");
+    let cap = Capture::start(c.lab.switch_ns(), "br0", &file, &CaptureOptions::default())
+        .expect("start tcpdump on the bridge");
+    // DNS first: its answers name the web pod in the records that follow.
+    let mut exp = c.dns(IpAddr::V4(c.dns.ipv4)).expect("dns over IPv4");
+    exp.extend(c.dns(IpAddr::V6(c.dns.ipv6)).expect("dns over IPv6"));
+    exp.extend(c.http(IpAddr::V4(c.web.ipv4), HTTP_PORT).expect("http v4"));
+    exp.extend(
+        c.http(IpAddr::V6(c.web.ipv6), HTTP_ODD_PORT)
+            .expect("http on an odd port over IPv6"),
+    );
+    exp.extend(c.https(IpAddr::V6(c.web.ipv6)).expect("https over IPv6"));
+    exp.extend(c.tls(IpAddr::V4(c.tls.ipv4)).expect("tls over IPv4"));
+    cap.stop().expect("stop tcpdump");
+    let reference =
+        tshark::reference(&file, DECODE_AS, Duration::from_secs(120)).expect("tshark reference");
+
+    let (problems, conns) = settle(&agent, &exp, &reference);
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}\nagent status: {}\nagent log:\n{}",
+        problems.len(),
+        problems.join("\n"),
+        agent.json("/api/v1/status").unwrap_or_default(),
+        agent.log()
+    );
+    if ebpf {
+        let problems = check_kernel_view(&conns);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+    // Names from the DNS answers and the SNI this host saw.
+    let http = agent.json("/api/v1/http?limit=1000").expect("http");
+    let web4 = c.web.ipv4.to_string();
+    let named = http
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| s(h, &["server", "ip"]) == Some(web4.as_str()))
+        .all(|h| s(h, &["server", "domain"]) == Some("web.lab.test"));
+    assert!(named, "http to {web4} not named web.lab.test: {http}");
+
+    // A pod that arrives while the agent runs is captured, and let go.
+    let late = c.lab.add_pod("late").expect("add a pod");
+    let url = format!("http://{}:{HTTP_PORT}/small.txt", c.web.ipv4);
+    let r = clients::curl(&late, &[Transfer::get(url)], &CurlOptions::default()).expect("curl");
+    assert_eq!(r[0].code, 200);
+    let late_ip = late.ipv4.to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let q = format!("/api/v1/http?client_ip={late_ip}");
+        let found = agent.json(&q).expect("http of the late pod");
+        if found.as_array().is_some_and(|a| a.len() == 1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "late pod's request not seen: {found}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let veths = |agent: &Agent| -> Vec<String> {
+        let v = agent.json("/api/v1/interfaces").expect("interfaces");
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["name"].as_str().map(String::from))
+            .filter(|n| n.starts_with('p'))
+            .collect()
+    };
+    let wait_for = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = veths(&agent);
+            if now.len() == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} pod veths, the agent lists {now:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for(5);
+    c.lab.remove_pod("late").expect("remove the late pod");
+    wait_for(4);
+
+    let status = agent.json("/api/v1/status").expect("status");
+    assert_eq!(status["capture"]["ring_drops"], 0, "{status}");
+    assert!(
+        status["capture"]["copies_dropped"].as_u64() > Some(0),
+        "bridged packets pass two veths, one copy must be dropped: {status}"
+    );
+    assert_eq!(status["capture"]["ring_errors"], 0, "{status}");
+
+    let exit = agent.stop().expect("agent stops on SIGTERM");
+    assert!(exit.success(), "agent exit: {exit:?}");
+    if let (Some(before), Some(after)) = (programs_before, bpf_programs_named("inet_sock_set_s")) {
+        assert_eq!(after, before, "the probe stayed attached after exit");
+    }
+    let _ = Path::new(&netns);
+}

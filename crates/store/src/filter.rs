@@ -1,0 +1,213 @@
+//! Which records a query wants.
+//!
+//! One [`Filter`] serves every table, so the agent's API has one query
+//! language: keys that do not apply to a record type (a connection `state` on
+//! DNS records) match everything. It is matched against records directly, not
+//! an index: the tables are small enough (a few tens of thousands of records)
+//! for a scan, and the same filter applies to records the store does not hold
+//! (open connections the agent snapshots from its trackers).
+//!
+//! [`Filter::parse_query`](crate::Filter::parse_query) builds one from a URL
+//! query string.
+
+use podwire_record::{Body, Close, DnsTransport, Endpoint, Record, Timestamp, Transport};
+use std::net::IpAddr;
+
+/// Conditions a record must all meet; `None` (or [`State::Any`]) means "any".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filter {
+    /// Either endpoint's address. IPv4-mapped IPv6 addresses equal their IPv4
+    /// form here and in `client_ip` and `server_ip`.
+    pub ip: Option<IpAddr>,
+    pub client_ip: Option<IpAddr>,
+    pub server_ip: Option<IpAddr>,
+    /// Either endpoint's port.
+    pub port: Option<u16>,
+    pub server_port: Option<u16>,
+    /// Connections by `proto`, DNS by `transport`; TLS and HTTP are TCP.
+    pub proto: Option<Transport>,
+    /// Connections only: open (`close` is `open`) or closed.
+    pub state: State,
+    /// Substring of an endpoint's `process`.
+    pub process: Option<String>,
+    /// A DNS name or a parent of it (`example.com` matches `api.example.com`,
+    /// not `badexample.com`), ASCII case ignored: an endpoint's `domain`, the
+    /// TLS SNI, the HTTP Host (without its port) or the DNS question name.
+    pub domain: Option<String>,
+    /// Exact `namespace` of an endpoint.
+    pub namespace: Option<String>,
+    /// Exact `pod` of an endpoint.
+    ///
+    /// `process`, `namespace` and `pod` must hold for the same endpoint, so
+    /// `namespace=prod&pod=api-1` is pod `api-1` of namespace `prod`, not a
+    /// conversation between some pod in `prod` and some `api-1` elsewhere.
+    pub pod: Option<String>,
+    /// Records at or after this time. Connections match while active: when
+    /// `[first_seen, last_seen]` overlaps `[since, until]`; other records by `ts`.
+    pub since: Option<Timestamp>,
+    /// Records at or before this time (see `since`).
+    pub until: Option<Timestamp>,
+    /// At most this many records per answer, newest first.
+    pub limit: usize,
+}
+
+/// Whether a connection is still open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum State {
+    #[default]
+    Any,
+    /// `close` is `open`: still running when reported.
+    Open,
+    /// Ended by FIN, RST or idle timeout.
+    Closed,
+}
+
+impl Default for Filter {
+    /// Everything, up to [`Filter::DEFAULT_LIMIT`] records.
+    fn default() -> Self {
+        Filter {
+            ip: None,
+            client_ip: None,
+            server_ip: None,
+            port: None,
+            server_port: None,
+            proto: None,
+            state: State::Any,
+            process: None,
+            domain: None,
+            namespace: None,
+            pod: None,
+            since: None,
+            until: None,
+            limit: Filter::DEFAULT_LIMIT,
+        }
+    }
+}
+
+impl Filter {
+    /// `limit` when the query does not say.
+    pub const DEFAULT_LIMIT: usize = 1000;
+    /// The largest `limit` a query may ask for.
+    pub const MAX_LIMIT: usize = 100_000;
+
+    /// Whether `rec` meets every condition (`limit` aside).
+    pub fn matches(&self, rec: &Record) -> bool {
+        self.addresses(rec)
+            && self.transport(rec)
+            && self.identity(rec)
+            && self.domain(rec)
+            && self.time(rec)
+    }
+
+    fn addresses(&self, r: &Record) -> bool {
+        let (c, s) = (r.client.ip.to_canonical(), r.server.ip.to_canonical());
+        let is = |want: Option<IpAddr>, got: IpAddr| want.is_none_or(|w| w.to_canonical() == got);
+        (is(self.ip, c) || is(self.ip, s))
+            && is(self.client_ip, c)
+            && is(self.server_ip, s)
+            && self
+                .port
+                .is_none_or(|p| r.client.port == p || r.server.port == p)
+            && self.server_port.is_none_or(|p| r.server.port == p)
+    }
+
+    fn transport(&self, r: &Record) -> bool {
+        let (proto, open) = match &r.body {
+            Body::Connection(c) => (c.proto, Some(c.close == Close::Open)),
+            Body::Dns(d) => match d.transport {
+                DnsTransport::Udp => (Transport::Udp, None),
+                DnsTransport::Tcp => (Transport::Tcp, None),
+            },
+            Body::Tls(_) | Body::Http(_) => (Transport::Tcp, None),
+        };
+        let state = match (self.state, open) {
+            (State::Any, _) | (_, None) => true,
+            (State::Open, Some(open)) => open,
+            (State::Closed, Some(open)) => !open,
+        };
+        state && self.proto.is_none_or(|p| p == proto)
+    }
+
+    fn identity(&self, r: &Record) -> bool {
+        if self.process.is_none() && self.namespace.is_none() && self.pod.is_none() {
+            return true;
+        }
+        self.endpoint_identity(&r.client) || self.endpoint_identity(&r.server)
+    }
+
+    fn endpoint_identity(&self, ep: &Endpoint) -> bool {
+        let Some(id) = ep.identity.as_deref() else {
+            return false;
+        };
+        let exact = |want: &Option<String>, got: &Option<String>| {
+            want.as_ref().is_none_or(|w| got.as_ref() == Some(w))
+        };
+        exact(&self.namespace, &id.namespace)
+            && exact(&self.pod, &id.pod)
+            && self.process.as_ref().is_none_or(|w| {
+                id.process
+                    .as_deref()
+                    .is_some_and(|p| p.contains(w.as_str()))
+            })
+    }
+
+    fn domain(&self, r: &Record) -> bool {
+        let Some(want) = self.domain.as_deref() else {
+            return true;
+        };
+        let named = match &r.body {
+            Body::Tls(t) => t.sni.as_deref(),
+            Body::Http(h) => h.host.as_deref().map(host_name),
+            Body::Dns(d) => Some(d.name.as_str()),
+            Body::Connection(_) => None,
+        };
+        [
+            identity_domain(&r.client),
+            identity_domain(&r.server),
+            named,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|name| in_domain(name, want))
+    }
+
+    fn time(&self, r: &Record) -> bool {
+        let (start, end) = match &r.body {
+            Body::Connection(c) => (r.ts.min(c.first_seen), r.ts.max(c.last_seen)),
+            _ => (r.ts, r.ts),
+        };
+        self.since.is_none_or(|since| end >= since) && self.until.is_none_or(|until| start <= until)
+    }
+}
+
+/// The `domain` of an endpoint's identity.
+fn identity_domain(ep: &Endpoint) -> Option<&str> {
+    ep.identity.as_ref().and_then(|id| id.domain.as_deref())
+}
+
+/// Whether `name` is `domain` or a name under it, ASCII case and trailing
+/// dots ignored (leading dots of `domain` too).
+pub(crate) fn in_domain(name: &str, domain: &str) -> bool {
+    let name = name.trim_end_matches('.').as_bytes();
+    let domain = domain.trim_matches('.').as_bytes();
+    let Some(split) = name.len().checked_sub(domain.len()) else {
+        return false;
+    };
+    name[split..].eq_ignore_ascii_case(domain)
+        && (split == 0 || domain.is_empty() || name[split - 1] == b'.')
+}
+
+/// The name in an HTTP Host header: without its port, and an IPv6 literal
+/// without its brackets.
+fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.split_once(':') {
+        Some((name, port)) if !port.contains(':') => name,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests;
