@@ -19,14 +19,39 @@ pub struct Agent {
     proc: Proc,
     addr: SocketAddr,
     log: PathBuf,
+    /// The network namespace the agent runs in, when not the test's.
+    netns: Option<String>,
+}
+
+/// How to start an agent beyond its own flags.
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    /// A program and arguments the agent runs under (`setpriv ... --`).
+    pub wrapper: Vec<String>,
+    /// Run it inside this lab namespace (`ip netns exec`); its API is then
+    /// reached from a thread in that namespace.
+    pub netns: Option<String>,
 }
 
 impl Agent {
     /// Starts `binary agent --listen 127.0.0.1:0 ARGS...`, logging to `log`,
     /// and waits (up to 20 s) until its API listens.
     pub fn start(binary: &Path, args: &[&str], log: &Path) -> Result<Agent> {
-        let mut cmd = Command::new(binary);
-        cmd.args(["agent", "--listen", "127.0.0.1:0"]).args(args);
+        Agent::launch(&Launch::default(), binary, args, log)
+    }
+
+    /// Like [`start`](Self::start), wrapped and placed as `how` says.
+    pub fn launch(how: &Launch, binary: &Path, args: &[&str], log: &Path) -> Result<Agent> {
+        let mut argv: Vec<String> = Vec::new();
+        if let Some(ns) = &how.netns {
+            argv.extend(["ip", "netns", "exec", ns].map(String::from));
+        }
+        argv.extend(how.wrapper.iter().cloned());
+        argv.push(binary.display().to_string());
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .args(["agent", "--listen", "127.0.0.1:0"])
+            .args(args);
         let mut proc = Proc::spawn("podwire agent", cmd, log)?;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -41,6 +66,7 @@ impl Agent {
                     proc,
                     addr,
                     log: log.to_path_buf(),
+                    netns: how.netns.clone(),
                 });
             }
             proc.check_running()?;
@@ -69,7 +95,13 @@ impl Agent {
 
     /// `GET path`: the status code and body.
     pub fn get(&self, path: &str) -> Result<(u16, String)> {
-        http_get(self.addr, path)
+        match &self.netns {
+            None => http_get(self.addr, path),
+            Some(ns) => {
+                let (addr, path) = (self.addr, path.to_string());
+                crate::netns::in_netns(ns, move || http_get(addr, &path))?
+            }
+        }
     }
 
     /// `GET path`, which must answer 200 with JSON.

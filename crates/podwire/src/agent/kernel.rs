@@ -253,7 +253,10 @@ impl KernelTable {
         if let Some(sock) = self.socks.get_mut(&(s, c)) {
             sock.claimed |= !open;
         }
-        conn.kernel = counters;
+        // A record made from the kernel alone already carries its counters.
+        if counters.is_some() {
+            conn.kernel = counters;
+        }
     }
 
     /// Open sockets no packet record covers (`covered` says which), as
@@ -302,13 +305,32 @@ impl KernelTable {
             if !done {
                 continue;
             }
-            if let Some(s) = self.socks.remove(&key) {
-                // The peer's socket (both ends here) may have claimed it.
-                let peer_claimed = self.socks.get(&(key.1, key.0)).is_some_and(|p| p.claimed);
-                if !s.claimed && !peer_claimed {
-                    self.stats.unclaimed += 1;
-                    out.push(self.record(key, &s));
+            let Some(s) = self.socks.remove(&key) else {
+                continue;
+            };
+            // Both ends here: the peer's socket may have been claimed, and
+            // if it closed too, the two are one connection, one record.
+            let rev = (key.1, key.0);
+            let peer = self.socks.get(&rev);
+            if s.claimed || peer.is_some_and(|p| p.claimed) {
+                continue;
+            }
+            self.stats.unclaimed += 1;
+            match peer.filter(|p| p.closed.is_some() && p.side != s.side) {
+                Some(p) => {
+                    let p = p.clone();
+                    self.socks.remove(&rev);
+                    let ((ck, c), (sk, srv)) = if s.side == Side::Client {
+                        ((key, &s), (rev, &p))
+                    } else {
+                        ((rev, &p), (key, &s))
+                    };
+                    let mut rec = self.record(ck, c);
+                    let (pid, comm) = self.owner(sk.0, srv);
+                    name(&mut rec.server, pid, comm);
+                    out.push(rec);
                 }
+                None => out.push(self.record(key, &s)),
             }
         }
     }

@@ -65,7 +65,16 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     let shared = Arc::new(Shared {
         store: Mutex::new(store),
         kernel: Mutex::new(KernelTable::new(
-            KernelConfig::default(),
+            KernelConfig {
+                // Without packets nothing will claim a closed socket: report
+                // it at once.
+                linger_ns: if sources.is_ok() {
+                    KernelConfig::default().linger_ns
+                } else {
+                    0
+                },
+                ..KernelConfig::default()
+            },
             probe::mono_to_wall_ns(),
         )),
         names: Mutex::new(NameCache::new(MAX_NAMES)),

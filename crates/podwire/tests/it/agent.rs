@@ -7,7 +7,7 @@
 //! let go; SIGTERM leaves nothing attached. Needs root and the lab's tools.
 
 use crate::util::{lab_lock, podwire, skip_unless};
-use podwire_lab::agent::Agent;
+use podwire_lab::agent::{Agent, Launch};
 use podwire_lab::capture::{Capture, CaptureOptions};
 use podwire_lab::clients::{self, CurlOptions, Transfer};
 use podwire_lab::compare::compare;
@@ -301,4 +301,119 @@ fn agent_reports_what_the_clients_did_on_the_bridge() {
         assert_eq!(after, before, "the probe stayed attached after exit");
     }
     let _ = Path::new(&netns);
+}
+
+/// Starts the agent under `setpriv` without `drop` capabilities (a
+/// bounding set without them: even root cannot get them back), runs one
+/// HTTP exchange in the lab, and returns the agent's log, status and
+/// connection records of the lab.
+fn run_without(drop: &str, inside_switch: bool) -> (String, Value, Vec<Value>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = Cluster::start().expect("start the lab cluster");
+    let switch = c.lab.switch_ns().to_string();
+    let how = Launch {
+        wrapper: ["setpriv", "--bounding-set", drop, "--"]
+            .map(String::from)
+            .to_vec(),
+        netns: inside_switch.then(|| switch.clone()),
+    };
+    let netns = format!("/run/netns/{switch}");
+    let mut args = vec!["--interfaces", "p*"];
+    if !inside_switch {
+        args.extend(["--netns", netns.as_str()]);
+    }
+    let agent = Agent::launch(&how, podwire(), &args, &dir.path().join("agent.log"))
+        .expect("start the agent");
+    let url = format!("http://{}:{HTTP_PORT}/small.txt", c.web.ipv4);
+    let r = clients::curl(&c.client, &[Transfer::get(url)], &CurlOptions::default()).expect("curl");
+    assert_eq!(r[0].code, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let conns = loop {
+        let v = agent
+            .json("/api/v1/connections?server_port=8080")
+            .expect("connections");
+        let lab: Vec<Value> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| in_lab(r))
+            .cloned()
+            .collect();
+        if !lab.is_empty() || Instant::now() > deadline {
+            break lab;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let status = agent.json("/api/v1/status").expect("status");
+    let log = agent.log();
+    let exit = agent.stop().expect("agent stops on SIGTERM");
+    assert!(exit.success(), "agent exit {exit:?}: {log}");
+    (log, status, conns)
+}
+
+#[test]
+fn agent_without_bpf_capabilities_says_so_once_and_runs_on_packets() {
+    let test = "agent_without_bpf_capabilities_says_so_once_and_runs_on_packets";
+    skip_unless!(test, require_lab(TOOLS));
+    skip_unless!(test, podwire_lab::skip::require_tools(&["setpriv"]));
+    let _lab = lab_lock();
+    // In the switch namespace itself: entering another one needs CAP_SYS_ADMIN.
+    let (log, status, conns) = run_without("-bpf,-perfmon,-sys_admin", true);
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("eBPF")).collect();
+    assert_eq!(lines.len(), 1, "one line about eBPF expected: {log}");
+    assert!(lines[0].contains("running on packets alone"), "{log}");
+    assert_eq!(
+        status["sources"]["ebpf"]["running"],
+        Value::Bool(false),
+        "{status}"
+    );
+    assert_eq!(
+        status["sources"]["packets"]["running"],
+        Value::Bool(true),
+        "{status}"
+    );
+    assert_eq!(conns.len(), 1, "{conns:?}");
+    let c = &conns[0];
+    assert!(u(c, &["client_to_server", "packets"]) > 0, "{c}");
+    assert!(
+        c.get("kernel").is_none() && s(c, &["client", "process"]).is_none(),
+        "{c}"
+    );
+}
+
+#[test]
+fn agent_without_packet_capability_says_so_once_and_runs_on_ebpf() {
+    let test = "agent_without_packet_capability_says_so_once_and_runs_on_ebpf";
+    skip_unless!(test, require_lab(TOOLS));
+    skip_unless!(test, podwire_lab::skip::require_tools(&["setpriv"]));
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("SKIPPED: {test}: kernel has no BTF");
+        return;
+    }
+    let _lab = lab_lock();
+    let (log, status, conns) = run_without("-net_raw", false);
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("packet capture"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line about packets expected: {log}");
+    assert!(lines[0].contains("running on eBPF alone"), "{log}");
+    assert_eq!(
+        status["sources"]["packets"]["running"],
+        Value::Bool(false),
+        "{status}"
+    );
+    assert_eq!(
+        status["sources"]["ebpf"]["running"],
+        Value::Bool(true),
+        "{status}"
+    );
+    // The kernel alone: one connection, the client program named, no packets.
+    assert_eq!(conns.len(), 1, "{conns:?}");
+    let c = &conns[0];
+    assert_eq!(s(c, &["client", "process"]), Some("curl"), "{c}");
+    assert_eq!(s(c, &["server", "process"]), Some("nginx"), "{c}");
+    assert_eq!(u(c, &["client_to_server", "packets"]), 0, "{c}");
+    assert_eq!(s(c, &["kernel", "side"]), Some("client"), "{c}");
+    assert!(u(c, &["kernel", "bytes_received"]) > 0, "{c}");
 }

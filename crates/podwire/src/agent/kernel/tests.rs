@@ -208,3 +208,48 @@ fn both_sockets_of_one_open_connection_are_one_record() {
         Some("nginx")
     );
 }
+
+#[test]
+fn both_closed_sockets_of_one_unclaimed_connection_are_one_record() {
+    let mut t = KernelTable::new(
+        KernelConfig {
+            linger_ns: 0,
+            ..KernelConfig::default()
+        },
+        0,
+    );
+    t.event(&with_proc(
+        ev(KIND_CONNECT, C, 40000, S, 80, SEC),
+        7,
+        "curl",
+    ));
+    t.event(&ev(KIND_ACCEPT, S, 80, C, 40000, SEC));
+    let mut close = with_proc(ev(KIND_CLOSE, S, 80, C, 40000, 2 * SEC), 9, "nginx");
+    close.bytes_acked = 300;
+    t.event(&close);
+    let mut close = with_proc(ev(KIND_CLOSE, C, 40000, S, 80, 2 * SEC), 7, "curl");
+    close.bytes_acked = 101;
+    t.event(&close);
+    let mut out = Vec::new();
+    t.expire(Timestamp(3 * SEC), &mut out);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let r = &out[0];
+    assert_eq!(
+        r.client.identity.as_ref().unwrap().process.as_deref(),
+        Some("curl")
+    );
+    assert_eq!(
+        r.server.identity.as_ref().unwrap().process.as_deref(),
+        Some("nginx")
+    );
+    let Body::Connection(c) = &r.body else {
+        unreachable!()
+    };
+    assert_eq!(c.kernel.unwrap().side, Side::Client);
+    assert_eq!(c.kernel.unwrap().bytes_acked, 101);
+    // Merging a kernel-only record again keeps its counters.
+    let mut again = r.clone();
+    t.merge(&mut again);
+    assert_eq!(&again, r);
+    assert_eq!(t.stats().sockets, 0);
+}
