@@ -66,6 +66,33 @@ struct trace_event_raw_inet_sock_set_state {
 } __attribute__((preserve_access_index));
 
 /* RFC 4898 counters kept by the kernel per TCP socket. */
+/* The socket as tp_btf hands it over: only the fields read, by name
+ * (CO-RE finds them inside the kernel's anonymous unions). */
+struct in6_addr {
+	__u8 s6_addr[16];
+} __attribute__((preserve_access_index));
+
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+	__u16 sk_protocol;
+} __attribute__((preserve_access_index));
+
+/* The local port as the classic tracepoint reads it: skc_num is already
+ * 0 when a socket that went through TIME_WAIT reaches TCP_CLOSE. */
+struct inet_sock {
+	__be16 inet_sport;
+} __attribute__((preserve_access_index));
+
 /* Only for the process name: a thread's comm can differ from its
  * process's (dig's "isc-net-0000"), the thread group leader's is the
  * program's. */

@@ -23,8 +23,8 @@ mod event;
 pub use event::{ConnEvent, CONN_EVENT_SIZE, KIND_ACCEPT, KIND_CLOSE, KIND_CONNECT};
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use aya::programs::TracePoint;
-use aya::Ebpf;
+use aya::programs::{BtfTracePoint, TracePoint};
+use aya::{Btf, Ebpf};
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -34,6 +34,7 @@ use std::path::Path;
 static CONN_OBJECT: &[u8] = aya::include_bytes_aligned!("../../../bpf/conn.bpf.o");
 
 const PROGRAM: &str = "inet_sock_set_state";
+const BTF_PROGRAM: &str = "btf_inet_sock_set_state";
 const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
 /// Where tracefs lives, in the order aya looks for it.
 const TRACEFS_PATHS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
@@ -58,7 +59,7 @@ pub enum EbpfError {
     #[error("loading the eBPF object failed: {0}")]
     Load(String),
     /// Attaching to the tracepoint failed.
-    #[error("attaching to tracepoint sock/inet_sock_set_state failed: {0}")]
+    #[error("attaching to sock/inet_sock_set_state failed: {0}")]
     Attach(String),
 }
 
@@ -69,6 +70,8 @@ pub enum EbpfError {
 pub struct ConnProbe {
     events: RingBuf<MapData>,
     lost: PerCpuArray<MapData, u64>,
+    hook: Hook,
+    fallback: Option<String>,
     // Owns the program and its tracepoint link; dropped last.
     _ebpf: Ebpf,
 }
@@ -78,27 +81,42 @@ impl ConnProbe {
     ///
     /// RLIMIT_MEMLOCK is raised by aya only when the kernel charges BPF
     /// memory to it (before 5.11) and a load fails with EPERM.
+    ///
+    /// Tries the BTF-typed raw tracepoint first and falls back to the
+    /// classic tracepoint when the kernel refuses it ([`hook`](Self::hook)
+    /// says which is attached, [`fallback`](Self::fallback) why).
     pub fn load() -> Result<ConnProbe, EbpfError> {
+        ConnProbe::load_with(None)
+    }
+
+    /// Like [`load`](Self::load), with the hook forced (`Some`) or chosen
+    /// as `load` does (`None`).
+    pub fn load_with(force: Option<Hook>) -> Result<ConnProbe, EbpfError> {
         if !Path::new(BTF_PATH).exists() {
             return Err(EbpfError::NoBtf);
         }
-        ensure_tracefs().map_err(|e| match e.kind() {
-            // Unreadable or unmountable for lack of privileges: the same
-            // cause as a refused BPF load, so report it as that.
-            io::ErrorKind::PermissionDenied => EbpfError::PermissionDenied(e.to_string()),
-            _ => EbpfError::Tracefs(e),
-        })?;
-
         let mut ebpf = Ebpf::load(CONN_OBJECT).map_err(|e| classify(&e, EbpfError::Load))?;
-        let program: &mut TracePoint = ebpf
-            .program_mut(PROGRAM)
-            .ok_or_else(|| EbpfError::Load(format!("object has no program {PROGRAM}")))?
-            .try_into()
-            .map_err(|e| EbpfError::Load(format!("{PROGRAM}: {e}")))?;
-        program.load().map_err(|e| classify(&e, EbpfError::Load))?;
-        program
-            .attach("sock", "inet_sock_set_state")
-            .map_err(|e| classify(&e, EbpfError::Attach))?;
+        let mut fallback = None;
+        let hook = match force {
+            Some(Hook::Tracepoint) => {
+                attach_tracepoint(&mut ebpf)?;
+                Hook::Tracepoint
+            }
+            Some(Hook::BtfTracepoint) => {
+                attach_btf(&mut ebpf)?;
+                Hook::BtfTracepoint
+            }
+            None => match attach_btf(&mut ebpf) {
+                Ok(()) => Hook::BtfTracepoint,
+                // No privileges is no privileges for either hook.
+                Err(e @ EbpfError::PermissionDenied(_)) => return Err(e),
+                Err(e) => {
+                    fallback = Some(e.to_string());
+                    attach_tracepoint(&mut ebpf)?;
+                    Hook::Tracepoint
+                }
+            },
+        };
 
         let events = take_map(&mut ebpf, "events")?;
         let events =
@@ -109,8 +127,21 @@ impl ConnProbe {
         Ok(ConnProbe {
             events,
             lost,
+            hook,
+            fallback,
             _ebpf: ebpf,
         })
+    }
+
+    /// The hook the program is attached with.
+    pub fn hook(&self) -> Hook {
+        self.hook
+    }
+
+    /// Why the preferred hook was refused, when [`load`](Self::load) fell
+    /// back.
+    pub fn fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
 
     /// Appends every event waiting in the ring buffer to `out`; never
@@ -148,6 +179,59 @@ impl ConnProbe {
             Err(_) => 0,
         }
     }
+}
+
+/// Where the program hooks into the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// `tp_btf/inet_sock_set_state`: BTF-typed raw tracepoint (Linux 5.5+).
+    BtfTracepoint,
+    /// `tracepoint/sock/inet_sock_set_state` (Linux 4.16+; needs tracefs).
+    Tracepoint,
+}
+
+impl Hook {
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::BtfTracepoint => "tp_btf/inet_sock_set_state",
+            Hook::Tracepoint => "tracepoint/sock/inet_sock_set_state",
+        }
+    }
+}
+
+fn attach_btf(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
+    let btf = Btf::from_sys_fs().map_err(|e| EbpfError::Load(format!("kernel BTF: {e}")))?;
+    let program: &mut BtfTracePoint = ebpf
+        .program_mut(BTF_PROGRAM)
+        .ok_or_else(|| EbpfError::Load(format!("object has no program {BTF_PROGRAM}")))?
+        .try_into()
+        .map_err(|e| EbpfError::Load(format!("{BTF_PROGRAM}: {e}")))?;
+    program
+        .load("inet_sock_set_state", &btf)
+        .map_err(|e| classify(&e, EbpfError::Load))?;
+    program
+        .attach()
+        .map_err(|e| classify(&e, EbpfError::Attach))?;
+    Ok(())
+}
+
+fn attach_tracepoint(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
+    ensure_tracefs().map_err(|e| match e.kind() {
+        // Unreadable or unmountable for lack of privileges: the same
+        // cause as a refused BPF load, so report it as that.
+        io::ErrorKind::PermissionDenied => EbpfError::PermissionDenied(e.to_string()),
+        _ => EbpfError::Tracefs(e),
+    })?;
+    let program: &mut TracePoint = ebpf
+        .program_mut(PROGRAM)
+        .ok_or_else(|| EbpfError::Load(format!("object has no program {PROGRAM}")))?
+        .try_into()
+        .map_err(|e| EbpfError::Load(format!("{PROGRAM}: {e}")))?;
+    program.load().map_err(|e| classify(&e, EbpfError::Load))?;
+    program
+        .attach("sock", "inet_sock_set_state")
+        .map_err(|e| classify(&e, EbpfError::Attach))?;
+    Ok(())
 }
 
 fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map, EbpfError> {

@@ -2,7 +2,7 @@
 //! kernel's counters and the ports, addresses and process it reports must
 //! match what this test did. Needs root and a kernel with BTF.
 
-use podwire_ebpf::{ConnEvent, ConnProbe, KIND_ACCEPT, KIND_CLOSE, KIND_CONNECT};
+use podwire_ebpf::{ConnEvent, ConnProbe, Hook, KIND_ACCEPT, KIND_CLOSE, KIND_CONNECT};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -162,7 +162,27 @@ fn reports_connect_accept_and_close_with_kernel_counters_v4_and_v6() {
         eprintln!("SKIPPED: {why}");
         return;
     }
-    let mut probe = ConnProbe::load().expect("load conn probe");
+    let probe = ConnProbe::load().expect("load conn probe");
+    // Kernels since 5.5 take the preferred hook; say it when this one did not.
+    if let Some(why) = probe.fallback() {
+        eprintln!("note: fell back to the classic tracepoint: {why}");
+    }
+    run_exchanges(probe);
+}
+
+/// The fallback hook must work on its own (kernels without tp_btf).
+#[test]
+fn classic_tracepoint_reports_the_same() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let probe = ConnProbe::load_with(Some(Hook::Tracepoint)).expect("load on the tracepoint");
+    assert_eq!(probe.hook(), Hook::Tracepoint);
+    run_exchanges(probe);
+}
+
+fn run_exchanges(mut probe: ConnProbe) {
     let runs = [
         exchange(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         exchange(IpAddr::V6(Ipv6Addr::LOCALHOST)),

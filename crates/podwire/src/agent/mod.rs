@@ -48,6 +48,9 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         Err(anyhow::anyhow!("disabled (--no-ebpf)"))
     };
     let sources = packets::open_sources(&cfg);
+    if let Some(why) = probe.as_ref().ok().and_then(|p| p.fallback()) {
+        eprintln!("podwire: eBPF: the BTF tracepoint was refused, using the classic one: {why}");
+    }
     if let Err(e) = &probe {
         if cfg.ebpf {
             eprintln!(
@@ -84,6 +87,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         sources: Mutex::new(Sources {
             packets: Status::of(&sources),
             ebpf: Status::of(&probe),
+            ebpf_hook: probe.as_ref().ok().map(|p| p.hook().name()),
         }),
     });
     let stop = Arc::new(AtomicBool::new(false));

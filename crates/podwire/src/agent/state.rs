@@ -69,6 +69,8 @@ pub struct InterfaceInfo {
 pub struct Sources {
     pub packets: Status,
     pub ebpf: Status,
+    /// Where the eBPF probe is attached.
+    pub ebpf_hook: Option<&'static str>,
 }
 
 /// One capability's state.

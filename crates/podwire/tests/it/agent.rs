@@ -94,11 +94,32 @@ fn settle(
     }
 }
 
-fn bpf_programs_named(name: &str) -> Option<usize> {
+/// Ids of the BPF programs a process holds (from its fds' fdinfo).
+fn bpf_programs_of(pid: u32) -> Vec<u32> {
+    let mut ids = Vec::new();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return ids;
+    };
+    for fd in fds.flatten() {
+        let info = std::fs::read_to_string(fd.path()).unwrap_or_default();
+        ids.extend(
+            info.lines()
+                .filter_map(|l| l.strip_prefix("prog_id:"))
+                .filter_map(|v| v.trim().parse::<u32>().ok()),
+        );
+    }
+    ids
+}
+
+/// Whether the kernel still has a BPF program with this id (`None`:
+/// cannot tell without bpftool).
+fn bpf_program_exists(id: u32) -> Option<bool> {
     let tool = find_tool("bpftool")?;
-    let out = Command::new(tool).args(["prog", "show"]).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    Some(text.lines().filter(|l| l.contains(name)).count())
+    let out = Command::new(tool)
+        .args(["prog", "show", "id", &id.to_string()])
+        .output()
+        .ok()?;
+    Some(out.status.success())
 }
 
 fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -179,7 +200,6 @@ fn agent_reports_what_the_clients_did_on_the_bridge() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut c = Cluster::start().expect("start the lab cluster");
     let netns = format!("/run/netns/{}", c.lab.switch_ns());
-    let programs_before = bpf_programs_named("inet_sock_set_s");
     let agent = Agent::start(
         podwire(),
         &["--netns", &netns, "--interfaces", "p*"],
@@ -295,10 +315,25 @@ fn agent_reports_what_the_clients_did_on_the_bridge() {
     );
     assert_eq!(status["capture"]["ring_errors"], 0, "{status}");
 
+    let programs = bpf_programs_of(agent.pid().expect("agent pid"));
+    assert_eq!(
+        programs.is_empty(),
+        !ebpf,
+        "eBPF programs held: {programs:?}"
+    );
     let exit = agent.stop().expect("agent stops on SIGTERM");
     assert!(exit.success(), "agent exit: {exit:?}");
-    if let (Some(before), Some(after)) = (programs_before, bpf_programs_named("inet_sock_set_s")) {
-        assert_eq!(after, before, "the probe stayed attached after exit");
+    // The kernel frees a program once its last fd and link are gone
+    // (after an RCU grace period).
+    let deadline = Instant::now() + Duration::from_secs(3);
+    for id in programs {
+        while bpf_program_exists(id) == Some(true) {
+            assert!(
+                Instant::now() < deadline,
+                "BPF program {id} outlived the agent"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     let _ = Path::new(&netns);
 }
