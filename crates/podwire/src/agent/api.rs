@@ -105,6 +105,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
             "ring_drops": get(&c.ring_drops),
             "ring_errors": get(&c.ring_errors),
             "netlink_errors": get(&c.netlink_errors),
+            "filter_errors": get(&c.filter_errors),
             "links_added": get(&c.links_added),
             "links_removed": get(&c.links_removed),
             "defrag_dropped": get(&c.defrag_dropped),

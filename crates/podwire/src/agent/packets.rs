@@ -139,20 +139,19 @@ pub fn run(
             // Interfaces first, so a new veth's packets are named and filtered.
             events.clear();
             if let Err(e) = src.links.poll(&mut events) {
-                counters.add(&counters.netlink_errors, 1);
-                tracing_line(&format!("netlink in {}: {e}", src.label()));
+                let n = counters.netlink_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                rare(n, &format!("netlink in {label}: {e}"));
             }
             if !events.is_empty() {
                 for ev in &events {
                     match ev {
                         LinkEvent::Added(_) => counters.add(&counters.links_added, 1),
                         LinkEvent::Removed { .. } => counters.add(&counters.links_removed, 1),
-                        #[allow(unreachable_patterns)]
-                        _ => {}
                     }
                 }
                 if let Err(e) = src.apply_filter(&patterns) {
-                    tracing_line(&format!("interface filter in {}: {e:#}", src.label()));
+                    let n = counters.filter_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                    rare(n, &format!("interface filter in {label}: {e:#}"));
                 }
                 last_publish = Instant::now() - PUBLISH_EVERY;
             }
@@ -160,8 +159,8 @@ pub fn run(
                 Ok(Some(b)) => b,
                 Ok(None) => continue,
                 Err(e) => {
-                    counters.add(&counters.ring_errors, 1);
-                    tracing_line(&format!("packet ring in {label}: {e}"));
+                    let n = counters.ring_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                    rare(n, &format!("packet ring in {label}: {e}"));
                     std::thread::sleep(wait);
                     continue;
                 }
@@ -255,7 +254,11 @@ fn publish_interfaces(sources: &[Source], out: &Mutex<Vec<InterfaceInfo>>) {
     }
 }
 
-/// One line on standard error, for conditions that repeat at most rarely.
-fn tracing_line(msg: &str) {
-    eprintln!("podwire: {msg}");
+/// A line on standard error for the 1st, 2nd, 4th, 8th, ... occurrence of
+/// a condition (its count is in the status either way), so a persistent
+/// fault cannot flood the log.
+fn rare(count: u64, msg: &str) {
+    if count.is_power_of_two() {
+        eprintln!("podwire: {msg} (occurrence {count})");
+    }
 }

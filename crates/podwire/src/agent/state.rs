@@ -32,6 +32,8 @@ pub struct Counters {
     pub ring_drops: AtomicU64,
     pub ring_errors: AtomicU64,
     pub netlink_errors: AtomicU64,
+    /// Interface filter updates the kernel refused.
+    pub filter_errors: AtomicU64,
     pub links_added: AtomicU64,
     pub links_removed: AtomicU64,
     /// IP datagrams whose fragments never completed.
