@@ -27,6 +27,12 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Wake the reader only when the ring is a quarter full: it polls every
+ * few tens of milliseconds anyway, and a wakeup per event would cost more
+ * than the event (on both sides) at thousands of connections a second. */
+#define RING_BYTES (1024 * 1024)
+#define WAKE_AT (RING_BYTES / 4)
+
 /* What is known about a socket between its first event and its close. */
 struct sock_info {
 	__u64 start_ns;
@@ -45,7 +51,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, RING_BYTES);
 } events SEC(".maps");
 
 struct {
@@ -77,18 +83,51 @@ static __always_inline void who(struct sock_info *si)
 		bpf_get_current_comm(&si->comm, sizeof(si->comm));
 }
 
-/* One state change, whichever hook saw it. */
+
+/* One state change, whichever hook saw it: `tp` is the classic
+ * tracepoint's record, or NULL under tp_btf (read the socket instead). */
 struct transition {
 	const void *sk;
+	const struct trace_event_raw_inet_sock_set_state *tp;
 	int oldstate;
 	int newstate;
-	__u16 sport;  /* host byte order */
-	__u16 dport;  /* host byte order */
-	__u16 family;
-	__u16 protocol;
-	__u8 saddr[16];
-	__u8 daddr[16];
 };
+
+static __always_inline void addresses(struct conn_event *ev, const struct transition *t)
+{
+	const struct trace_event_raw_inet_sock_set_state *ctx = t->tp;
+
+	if (ctx) {
+		ev->sport = ctx->sport;
+		ev->dport = ctx->dport;
+		ev->family = ctx->family;
+		if (ev->family == AF_INET) {
+			bpf_probe_read_kernel(&ev->saddr, 4, ctx->saddr);
+			bpf_probe_read_kernel(&ev->daddr, 4, ctx->daddr);
+		} else {
+			bpf_probe_read_kernel(&ev->saddr, 16, ctx->saddr_v6);
+			bpf_probe_read_kernel(&ev->daddr, 16, ctx->daddr_v6);
+		}
+		return;
+	}
+	const struct sock *sk = t->sk;
+
+	/* inet_sport, not skc_num: skc_num is already 0 when a socket that
+	 * went through TIME_WAIT reaches TCP_CLOSE. */
+	ev->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+	ev->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	ev->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (ev->family == AF_INET) {
+		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(ev->saddr, &s, 4);
+		__builtin_memcpy(ev->daddr, &d, 4);
+	} else {
+		BPF_CORE_READ_INTO(&ev->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&ev->daddr, sk, __sk_common.skc_v6_daddr);
+	}
+}
 
 static __always_inline int emit(const struct transition *t, __u8 kind, __u64 now,
 				const struct sock_info *si)
@@ -104,11 +143,7 @@ static __always_inline int emit(const struct transition *t, __u8 kind, __u64 now
 	ev->skaddr = (__u64)t->sk;
 	ev->kind = kind;
 	ev->oldstate = (__u8)t->oldstate;
-	ev->sport = t->sport;
-	ev->dport = t->dport;
-	ev->family = t->family;
-	__builtin_memcpy(ev->saddr, t->saddr, sizeof(ev->saddr));
-	__builtin_memcpy(ev->daddr, t->daddr, sizeof(ev->daddr));
+	addresses(ev, t);
 	if (si) {
 		ev->start_ns = si->start_ns;
 		ev->pid = si->pid;
@@ -124,7 +159,9 @@ static __always_inline int emit(const struct transition *t, __u8 kind, __u64 now
 		ev->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 		ev->total_retrans = BPF_CORE_READ(tp, total_retrans);
 	}
-	bpf_ringbuf_submit(ev, 0);
+	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	bpf_ringbuf_submit(ev, queued >= WAKE_AT ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
@@ -136,9 +173,6 @@ static __always_inline int handle(const struct transition *t)
 	__u64 now = bpf_ktime_get_ns();
 	struct sock_info *known;
 	struct sock_info si = {};
-
-	if (t->protocol != IPPROTO_TCP || (t->family != AF_INET && t->family != AF_INET6))
-		return 0;
 
 	if (newstate == TCP_SYN_SENT) {
 		si.start_ns = now;
@@ -184,31 +218,21 @@ static __always_inline int handle(const struct transition *t)
 
 /* Preferred: a BTF-typed raw tracepoint on the same event. Its arguments
  * are the kernel's own (sk, oldstate, newstate), with no copy into a
- * trace record; the addresses are read from the socket through CO-RE. A
- * kernel without BTF-typed tracepoints (before 5.5) refuses to load it,
- * and the loader falls back to the classic tracepoint below. */
+ * trace record; the addresses are read from the socket through CO-RE, and
+ * only for the transitions that are reported. A kernel without BTF-typed
+ * tracepoints (before 5.5) refuses to load it, and the loader falls back
+ * to the classic tracepoint below. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(btf_inet_sock_set_state, const struct sock *sk, int oldstate, int newstate)
 {
-	struct transition t = {};
+	struct transition t = { .sk = sk, .tp = 0, .oldstate = oldstate, .newstate = newstate };
+	__u16 family;
 
-	t.sk = sk;
-	t.oldstate = oldstate;
-	t.newstate = newstate;
-	t.protocol = BPF_CORE_READ(sk, sk_protocol);
-	t.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	t.sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
-	t.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (t.family == AF_INET) {
-		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-
-		__builtin_memcpy(t.saddr, &s, 4);
-		__builtin_memcpy(t.daddr, &d, 4);
-	} else {
-		BPF_CORE_READ_INTO(&t.saddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&t.daddr, sk, __sk_common.skc_v6_daddr);
-	}
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
 	return handle(&t);
 }
 
@@ -216,21 +240,11 @@ int BPF_PROG(btf_inet_sock_set_state, const struct sock *sk, int oldstate, int n
 SEC("tracepoint/sock/inet_sock_set_state")
 int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 {
-	struct transition t = {};
+	struct transition t = {
+		.sk = ctx->skaddr, .tp = ctx, .oldstate = ctx->oldstate, .newstate = ctx->newstate
+	};
 
-	t.sk = ctx->skaddr;
-	t.oldstate = ctx->oldstate;
-	t.newstate = ctx->newstate;
-	t.protocol = ctx->protocol;
-	t.family = ctx->family;
-	t.sport = ctx->sport;
-	t.dport = ctx->dport;
-	if (t.family == AF_INET) {
-		bpf_probe_read_kernel(&t.saddr, 4, ctx->saddr);
-		bpf_probe_read_kernel(&t.daddr, 4, ctx->daddr);
-	} else {
-		bpf_probe_read_kernel(&t.saddr, 16, ctx->saddr_v6);
-		bpf_probe_read_kernel(&t.daddr, 16, ctx->daddr_v6);
-	}
+	if (ctx->protocol != IPPROTO_TCP || (ctx->family != AF_INET && ctx->family != AF_INET6))
+		return 0;
 	return handle(&t);
 }

@@ -28,6 +28,10 @@ typedef __u32 __wsum;
 #define BPF_MAP_TYPE_LRU_HASH 9
 #define BPF_MAP_TYPE_RINGBUF 27
 #define BPF_ANY 0
+/* bpf_ringbuf_submit flags and bpf_ringbuf_query's question */
+#define BPF_RB_NO_WAKEUP 1
+#define BPF_RB_FORCE_WAKEUP 2
+#define BPF_RB_AVAIL_DATA 0
 
 #define AF_INET 2
 #define AF_INET6 10

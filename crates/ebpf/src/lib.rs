@@ -155,9 +155,10 @@ impl ConnProbe {
         }
     }
 
-    /// Waits up to `timeout` for events (returns at once when some are
-    /// queued); false on timeout. Spurious wakeups are harmless: [`poll`]
-    /// (Self::poll) then finds nothing.
+    /// Waits up to `timeout` for the probe to wake the reader, which it does
+    /// only when its ring is a quarter full (so a busy host is read at once
+    /// and a quiet one costs no wakeups); false on timeout. Call
+    /// [`poll`](Self::poll) either way.
     pub fn wait(&self, timeout: std::time::Duration) -> bool {
         let mut pfd = libc::pollfd {
             fd: self.events.as_raw_fd(),

@@ -38,7 +38,9 @@ impl Default for KernelConfig {
     fn default() -> Self {
         KernelConfig {
             max_sockets: 131_072,
-            linger_ns: 15_000_000_000,
+            // The tracker reports a closed connection 5 s after its last
+            // packet (plus up to 1 s until its sweep).
+            linger_ns: 8_000_000_000,
         }
     }
 }
@@ -90,6 +92,9 @@ pub struct KernelTable {
     order: VecDeque<(SockKey, Timestamp)>,
     /// Who serves on a local address, learned when they close accepted sockets.
     listeners: FxHashMap<SocketAddr, (u32, String)>,
+    /// Closed, unclaimed sockets pushed out by the bound: reported at the
+    /// next [`expire`](Self::expire) rather than lost.
+    pushed_out: Vec<Record>,
     stats: KernelStats,
 }
 
@@ -102,6 +107,7 @@ impl KernelTable {
             socks: FxHashMap::default(),
             order: VecDeque::new(),
             listeners: FxHashMap::default(),
+            pushed_out: Vec::new(),
             stats: KernelStats::default(),
         }
     }
@@ -215,11 +221,24 @@ impl KernelTable {
 
     fn insert(&mut self, key: SockKey, sock: Sock) {
         while self.socks.len() >= self.cfg.max_sockets.max(1) {
-            let Some((old, _)) = self.order.pop_front() else {
+            let Some((old, at)) = self.order.pop_front() else {
                 break;
             };
-            if self.socks.remove(&old).is_some() {
+            // A stale entry (the key was reused since) evicts nothing.
+            let current = self
+                .socks
+                .get(&old)
+                .is_some_and(|s| s.start == at || s.closed.is_some_and(|c| c.at == at));
+            if !current {
+                continue;
+            }
+            if let Some(s) = self.socks.remove(&old) {
                 self.stats.evicted += 1;
+                if s.closed.is_some() && !s.claimed {
+                    self.stats.unclaimed += 1;
+                    let rec = self.record(old, &s);
+                    self.pushed_out.push(rec);
+                }
             }
         }
         self.order.push_back((key, sock.start));
@@ -293,6 +312,7 @@ impl KernelTable {
     /// Ends closed sockets that waited long enough; those no packet record
     /// claimed become records of their own.
     pub fn expire(&mut self, now: Timestamp, out: &mut Vec<Record>) {
+        out.append(&mut self.pushed_out);
         while let Some(&(key, at)) = self.order.front() {
             if now.0.saturating_sub(at.0) < self.cfg.linger_ns {
                 break;

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How often trackers get the time and closed sockets are expired.
 const TICK: Duration = Duration::from_millis(250);
+/// How often the eBPF ring is read. The probe wakes the reader only when
+/// its ring is a quarter full (a wakeup per event would cost more than the
+/// event), so this bounds how late a quiet event is seen.
+const POLL: Duration = Duration::from_millis(50);
 
 /// Wall-clock now.
 pub fn now() -> Timestamp {
@@ -42,7 +46,7 @@ pub fn run(mut probe: Option<ConnProbe>, shared: Arc<Shared>, stop: Arc<AtomicBo
     while !stop.load(Ordering::Relaxed) {
         match probe.as_mut() {
             Some(p) => {
-                p.wait(TICK);
+                p.wait(POLL);
                 p.poll(&mut events);
                 if !events.is_empty() {
                     shared

@@ -253,3 +253,21 @@ fn both_closed_sockets_of_one_unclaimed_connection_are_one_record() {
     assert_eq!(&again, r);
     assert_eq!(t.stats().sockets, 0);
 }
+
+#[test]
+fn closed_sockets_pushed_out_by_the_bound_are_reported_not_lost() {
+    let cfg = KernelConfig {
+        max_sockets: 10,
+        ..KernelConfig::default()
+    };
+    let mut t = KernelTable::new(cfg, 0);
+    for p in 0..30u16 {
+        t.event(&ev(KIND_CONNECT, C, 10000 + p, S, 80, SEC));
+        t.event(&ev(KIND_CLOSE, C, 10000 + p, S, 80, SEC + u64::from(p)));
+    }
+    let mut out = Vec::new();
+    t.expire(Timestamp(SEC), &mut out);
+    assert_eq!(out.len(), 20, "the 20 pushed out, none lingering yet");
+    assert_eq!(t.stats().sockets, 10);
+    assert_eq!(t.stats().unclaimed, 20);
+}
