@@ -218,7 +218,15 @@ impl Tracker {
     /// is left as it is.
     pub fn snapshot(&self, out: &mut Vec<Record>) {
         out.reserve(self.table.len());
-        out.extend(self.table.values().map(|c| c.record(None)));
+        self.for_each_open(|r| out.push(r));
+    }
+
+    /// Like [`snapshot`](Self::snapshot), one record at a time (so a caller
+    /// that keeps few of them never holds them all).
+    pub fn for_each_open(&self, mut f: impl FnMut(Record)) {
+        for c in self.table.values() {
+            f(c.record(None));
+        }
     }
 
     /// Connections and flows tracked right now.

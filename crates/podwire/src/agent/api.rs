@@ -62,12 +62,7 @@ async fn interfaces(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
     let s2 = Arc::clone(&shared);
-    let Ok((open, tracker)) = tokio::task::spawn_blocking(move || {
-        let (open, stats) = s2.open_connections();
-        (open.len(), stats)
-    })
-    .await
-    else {
+    let Ok(tracker) = tokio::task::spawn_blocking(move || s2.tracker_stats()).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let c = &shared.counters;
@@ -112,7 +107,6 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
         },
         "tracker": {
             "open": tracker.open,
-            "open_with_kernel_only": open,
             "tcp_connections": tracker.tcp_connections,
             "udp_flows": tracker.udp_flows,
             "evicted": tracker.evicted,

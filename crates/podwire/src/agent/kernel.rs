@@ -59,6 +59,8 @@ struct Sock {
     closed: Option<Closed>,
     /// A packet record took its identity and counters.
     claimed: bool,
+    /// The last snapshot in which a packet record covered this socket.
+    covered: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -92,6 +94,8 @@ pub struct KernelTable {
     order: VecDeque<(SockKey, Timestamp)>,
     /// Who serves on a local address, learned when they close accepted sockets.
     listeners: FxHashMap<SocketAddr, (u32, String)>,
+    /// Counts snapshots: see [`begin_snapshot`](Self::begin_snapshot).
+    generation: u64,
     /// Closed, unclaimed sockets pushed out by the bound: reported at the
     /// next [`expire`](Self::expire) rather than lost.
     pushed_out: Vec<Record>,
@@ -107,6 +111,7 @@ impl KernelTable {
             socks: FxHashMap::default(),
             order: VecDeque::new(),
             listeners: FxHashMap::default(),
+            generation: 0,
             pushed_out: Vec::new(),
             stats: KernelStats::default(),
         }
@@ -157,6 +162,7 @@ impl KernelTable {
                         start,
                         closed: None,
                         claimed: false,
+                        covered: 0,
                     },
                 );
             }
@@ -203,6 +209,7 @@ impl KernelTable {
                             start,
                             closed: Some(closed),
                             claimed: false,
+                            covered: 0,
                         },
                     );
                 }
@@ -259,10 +266,12 @@ impl KernelTable {
         let s = SocketAddr::new(rec.server.ip, rec.server.port);
         let open = conn.close == Close::Open;
         let mut counters = None;
+        let generation = self.generation;
         if let Some(sock) = self.socks.get_mut(&(c, s)) {
             name(&mut rec.client, sock.pid, &sock.comm);
             counters = counters.or(kernel_counters(sock, Side::Client));
             sock.claimed |= !open;
+            sock.covered = generation;
         }
         if let Some(sock) = self.socks.get(&(s, c)) {
             let (pid, comm) = self.owner(s, sock);
@@ -271,6 +280,7 @@ impl KernelTable {
         }
         if let Some(sock) = self.socks.get_mut(&(s, c)) {
             sock.claimed |= !open;
+            sock.covered = generation;
         }
         // A record made from the kernel alone already carries its counters.
         if counters.is_some() {
@@ -278,13 +288,26 @@ impl KernelTable {
         }
     }
 
-    /// Open sockets no packet record covers (`covered` says which), as
+    /// Starts a snapshot: every socket a packet record is merged with from
+    /// now on counts as covered by packets in it. Returns its generation,
+    /// for [`open_records`](Self::open_records).
+    pub fn begin_snapshot(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+
+    /// Open sockets no packet record covered in snapshot `generation`, as
     /// connection records: one per connection, even when both its sockets
     /// are here (the client's record names the server's process too).
-    pub fn open_records(&self, covered: impl Fn(SocketAddr, SocketAddr) -> bool) -> Vec<Record> {
+    /// `keep` may add to a record and says whether to keep it.
+    pub fn open_records(
+        &self,
+        generation: u64,
+        mut keep: impl FnMut(&mut Record) -> bool,
+    ) -> Vec<Record> {
         let mut out = Vec::new();
         for (&(l, r), s) in &self.socks {
-            if s.closed.is_some() || covered(l, r) {
+            if s.closed.is_some() || s.covered == generation {
                 continue;
             }
             let peer = self.socks.get(&(r, l));
@@ -296,7 +319,9 @@ impl KernelTable {
                 let (pid, comm) = self.owner(r, p);
                 name(&mut rec.server, pid, comm);
             }
-            out.push(rec);
+            if keep(&mut rec) {
+                out.push(rec);
+            }
         }
         out
     }

@@ -64,6 +64,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     if probe.is_err() && sources.is_err() {
         bail!("neither packet capture nor eBPF could start (see above)");
     }
+    release_startup_memory();
 
     let shared = Arc::new(Shared {
         store: Mutex::new(store),
@@ -169,5 +170,17 @@ async fn shutdown() {
         _ => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+/// Loading the probe parses the kernel's BTF (megabytes) and frees it
+/// again; hand those pages back to the system instead of keeping them in
+/// the allocator for the agent's lifetime.
+fn release_startup_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it
+    // has no preconditions and no effect on live allocations.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

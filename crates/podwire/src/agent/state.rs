@@ -5,15 +5,14 @@
 
 use super::kernel::{KernelStats, KernelTable};
 use super::names::NameCache;
-use crate::pipeline::shard::{Control, Sink, Stopped};
+use crate::pipeline::shard::{Control, Select, Sink, Stopped};
 use podwire_record::Record;
 use podwire_store::{Filter, Store, Table};
 use podwire_track::TrackerStats;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Counters the capture side publishes (monotonic unless said otherwise).
 #[derive(Default, Serialize)]
@@ -139,43 +138,43 @@ impl Shared {
         }
     }
 
-    /// The connections open right now: from the trackers (with kernel facts
-    /// and names), plus sockets the kernel knows that no packet showed.
-    pub fn open_connections(&self) -> (Vec<Record>, TrackerStats) {
+    /// The open connections `filter` selects, newest first, at most its
+    /// limit: from the trackers (with kernel facts and names, filtered on
+    /// the shards so only what is kept is ever held), plus sockets the
+    /// kernel knows that no packet showed.
+    pub fn open_connections(self: &Arc<Self>, filter: &Filter) -> Vec<Record> {
         let control = lock(&self.control).clone();
-        let (mut open, stats) = match control {
-            Some(c) => c.snapshot(),
-            None => (Vec::new(), TrackerStats::default()),
+        let generation = lock(&self.kernel).begin_snapshot();
+        let shared = Arc::clone(self);
+        let f = filter.clone();
+        let select: Select = Arc::new(move |rec: &mut Record| {
+            lock(&shared.kernel).merge(rec);
+            lock(&shared.names).process(rec);
+            f.matches(rec)
+        });
+        let mut open = match control {
+            Some(c) => c.snapshot(select, filter.limit),
+            None => Vec::new(),
         };
-        let covered: FxHashSet<(SocketAddr, SocketAddr)> = open
-            .iter()
-            .map(|r| {
-                (
-                    SocketAddr::new(r.client.ip, r.client.port),
-                    SocketAddr::new(r.server.ip, r.server.port),
-                )
-            })
-            .collect();
-        {
-            let mut k = lock(&self.kernel);
-            for r in open.iter_mut() {
-                k.merge(r);
-            }
-            open.extend(
-                k.open_records(|l, r| covered.contains(&(l, r)) || covered.contains(&(r, l))),
-            );
-        }
-        let mut n = lock(&self.names);
-        for r in open.iter_mut() {
-            n.process(r);
-        }
-        (open, stats)
+        // Lock order: kernel, then names (nothing takes them the other way).
+        let only_kernel = lock(&self.kernel).open_records(generation, |r| {
+            lock(&self.names).process(r);
+            filter.matches(r)
+        });
+        open.extend(only_kernel);
+        open
+    }
+
+    /// The trackers' counters (without building any record).
+    pub fn tracker_stats(&self) -> TrackerStats {
+        let control = lock(&self.control).clone();
+        control.map(|c| c.stats()).unwrap_or_default()
     }
 
     /// A table as a JSON array; for connections, the open ones too.
-    pub fn query(&self, table: Table, filter: &Filter) -> Vec<u8> {
+    pub fn query(self: &Arc<Self>, table: Table, filter: &Filter) -> Vec<u8> {
         let open = match table {
-            Table::Connection => self.open_connections().0,
+            Table::Connection => self.open_connections(filter),
             _ => Vec::new(),
         };
         let mut out = Vec::with_capacity(64 << 10);

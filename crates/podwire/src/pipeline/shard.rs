@@ -22,6 +22,7 @@ use std::io;
 use std::net::IpAddr;
 use std::ops::Range;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Packets per batch, and payload bytes per batch, before it is sent.
@@ -60,9 +61,21 @@ enum Msg {
     Batch(Batch),
     /// Wall-clock time, live only.
     Tick(Timestamp),
-    /// Open connections as they stand, and the tracker's counters.
-    Snapshot(Sender<(Vec<Record>, TrackerStats)>),
+    /// Open connections as they stand: those `select` keeps, newest
+    /// `limit` of them.
+    Snapshot {
+        select: Select,
+        limit: usize,
+        reply: Sender<Vec<Record>>,
+    },
+    /// The tracker's counters.
+    Stats(Sender<TrackerStats>),
 }
+
+/// Decides which open connections a snapshot returns, and may add to them
+/// (names, kernel facts) first. Called once per tracked connection, on the
+/// shard's thread.
+pub type Select = Arc<dyn Fn(&mut Record) -> bool + Send + Sync>;
 
 /// Where a shard's records go.
 pub trait Sink: Send + 'static {
@@ -99,23 +112,41 @@ impl Control {
         }
     }
 
-    /// Open connections of every shard, with the trackers' counters summed.
-    /// Blocks until every live shard answered.
-    pub fn snapshot(&self) -> (Vec<Record>, TrackerStats) {
+    /// The open connections `select` keeps, at most `limit` per shard (the
+    /// newest), so an answer's memory is bounded by the limit rather than
+    /// by the table. Blocks until every live shard answered.
+    pub fn snapshot(&self, select: Select, limit: usize) -> Vec<Record> {
         let (tx, rx) = mpsc::channel();
         let asked = self
             .senders
             .iter()
-            .filter(|s| s.send(Msg::Snapshot(tx.clone())).is_ok())
+            .filter(|s| {
+                s.send(Msg::Snapshot {
+                    select: Arc::clone(&select),
+                    limit,
+                    reply: tx.clone(),
+                })
+                .is_ok()
+            })
             .count();
         drop(tx);
-        let mut all = Vec::new();
-        let mut stats = TrackerStats::default();
-        for (records, s) in rx.iter().take(asked) {
-            all.extend(records);
-            add_stats(&mut stats, &s);
+        rx.iter().take(asked).flatten().collect()
+    }
+
+    /// The trackers' counters, summed. Blocks until every live shard answered.
+    pub fn stats(&self) -> TrackerStats {
+        let (tx, rx) = mpsc::channel();
+        let asked = self
+            .senders
+            .iter()
+            .filter(|s| s.send(Msg::Stats(tx.clone())).is_ok())
+            .count();
+        drop(tx);
+        let mut total = TrackerStats::default();
+        for s in rx.iter().take(asked) {
+            add_stats(&mut total, &s);
         }
-        (all, stats)
+        total
     }
 }
 
@@ -276,10 +307,16 @@ fn run<S: Sink>(
                 tracker.advance(now, &mut records);
                 sink.records(&mut records, true)
             }
-            Msg::Snapshot(reply) => {
-                let mut open = Vec::new();
-                tracker.snapshot(&mut open);
-                let _ = reply.send((open, tracker.stats()));
+            Msg::Snapshot {
+                select,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(newest_open(&tracker, &select, limit));
+                Ok(())
+            }
+            Msg::Stats(reply) => {
+                let _ = reply.send(tracker.stats());
                 Ok(())
             }
         };
@@ -295,6 +332,27 @@ fn run<S: Sink>(
         }
     }
     sink.finish(tracker.stats())
+}
+
+/// The newest `limit` open connections `select` keeps, holding at most
+/// twice `limit` records at a time.
+fn newest_open(tracker: &Tracker, select: &Select, limit: usize) -> Vec<Record> {
+    let limit = limit.max(1);
+    let mut keep: Vec<Record> = Vec::new();
+    let trim = |keep: &mut Vec<Record>| {
+        keep.sort_unstable_by(|a, b| b.ts.cmp(&a.ts));
+        keep.truncate(limit);
+    };
+    tracker.for_each_open(|mut rec| {
+        if select(&mut rec) {
+            keep.push(rec);
+            if keep.len() >= 2 * limit {
+                trim(&mut keep);
+            }
+        }
+    });
+    trim(&mut keep);
+    keep
 }
 
 fn track_batch<S: Sink>(

@@ -164,9 +164,19 @@ fn open_sockets_not_covered_are_listed() {
         7,
         "curl",
     ));
-    let open = t.open_records(|l, _| l.port() == 40000);
+    // A snapshot in which packets showed the connection from port 40000.
+    let generation = t.begin_snapshot();
+    t.merge(&mut packet_record(Close::Open));
+    let open = t.open_records(generation, |_| true);
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].client.port, 40001);
+    // The next snapshot did not see it: both are listed.
+    let generation = t.begin_snapshot();
+    assert_eq!(t.open_records(generation, |_| true).len(), 2);
+    assert_eq!(
+        t.open_records(generation, |r| r.client.port == 40000).len(),
+        1
+    );
 }
 
 #[test]
@@ -195,7 +205,7 @@ fn both_sockets_of_one_open_connection_are_one_record() {
     t.event(&ev(KIND_ACCEPT, S, 80, C, 40000, SEC));
     t.event(&ev(KIND_ACCEPT, S, 80, C, 39999, SEC));
     t.event(&with_proc(ev(KIND_CLOSE, S, 80, C, 39999, SEC), 9, "nginx"));
-    let open = t.open_records(|_, _| false);
+    let open = t.open_records(t.generation + 1, |_| true);
     assert_eq!(open.len(), 1, "{open:?}");
     let r = &open[0];
     assert_eq!(r.client.port, 40000);
