@@ -340,7 +340,7 @@ fn newest_open(tracker: &Tracker, select: &Select, limit: usize) -> Vec<Record> 
     let limit = limit.max(1);
     let mut keep: Vec<Record> = Vec::new();
     let trim = |keep: &mut Vec<Record>| {
-        keep.sort_unstable_by(|a, b| b.ts.cmp(&a.ts));
+        keep.sort_unstable_by_key(|r| std::cmp::Reverse(r.ts));
         keep.truncate(limit);
     };
     tracker.for_each_open(|mut rec| {
