@@ -13,7 +13,7 @@ secs="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(pipeline tls http dns)
+    targets=(pipeline tls http dns live filter)
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
 export RUSTC_BOOTSTRAP=1
@@ -34,6 +34,9 @@ done
 seed tls crates/parse-tls/tests/data/*.bin
 seed http crates/parse-http/tests/data/*.bin
 seed dns crates/parse-dns/tests/data/*.bin
+mkdir -p fuzz/corpus/filter fuzz/corpus/live
+printf 'ip=10.0.0.1&port=80&since=5m&limit=10' > fuzz/corpus/filter/basic
+printf 'domain=Example.COM.&state=open&proto=udp&until=2026-11-22T10:00:00%%2B00:00' > fuzz/corpus/filter/encoded
 
 for t in "${targets[@]}"; do
     # Build first, in full view: a compile error must not hide behind `tail`.

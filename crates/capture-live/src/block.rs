@@ -82,8 +82,10 @@ pub(crate) fn num_pkts(block: &[u8]) -> u32 {
 }
 
 impl<'a> Frames<'a> {
-    /// Frames of the block whose memory (of the ring's block size) is `block`.
-    pub(crate) fn new(block: &'a [u8]) -> Frames<'a> {
+    /// Frames of the block whose memory (of the ring's block size) is
+    /// `block`. Public so the walker can be fuzzed over arbitrary bytes: it
+    /// must end the block, never read outside it, whatever the headers say.
+    pub fn new(block: &'a [u8]) -> Frames<'a> {
         let empty = Frames {
             block: &[],
             next: 0,
