@@ -42,17 +42,6 @@ struct sock_info {
 	char comm[16];
 };
 
-/* Per-socket state. Under tp_btf: socket-local storage, a pointer off
- * the socket itself, freed with it, with no hashing and no shared LRU list
- * (the cheapest per-socket state there is). Under the classic tracepoint,
- * whose socket pointer is untyped, an LRU hash keyed by its address. */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sock_info);
-} sk_info SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -176,44 +165,9 @@ static __always_inline int emit(const struct transition *t, __u8 kind, __u64 now
 	return 0;
 }
 
-/* `btf` is a constant at each call site, so each program keeps only its
- * own kind of per-socket state. */
-static __always_inline struct sock_info *info_get(const struct transition *t, int btf)
+static __always_inline int handle(const struct transition *t)
 {
 	__u64 key = (__u64)t->sk;
-
-	if (btf)
-		return bpf_sk_storage_get(&sk_info, (void *)t->sk, 0, 0);
-	return bpf_map_lookup_elem(&socks, &key);
-}
-
-static __always_inline void info_set(const struct transition *t, int btf,
-				     const struct sock_info *si)
-{
-	__u64 key = (__u64)t->sk;
-
-	if (btf) {
-		struct sock_info *p = bpf_sk_storage_get(&sk_info, (void *)t->sk, 0,
-							 BPF_SK_STORAGE_GET_F_CREATE);
-		if (p)
-			*p = *si;
-		return;
-	}
-	bpf_map_update_elem(&socks, &key, si, BPF_ANY);
-}
-
-static __always_inline void info_delete(const struct transition *t, int btf)
-{
-	__u64 key = (__u64)t->sk;
-
-	if (btf)
-		bpf_sk_storage_delete(&sk_info, (void *)t->sk);
-	else
-		bpf_map_delete_elem(&socks, &key);
-}
-
-static __always_inline int handle(const struct transition *t, int btf)
-{
 	int oldstate = t->oldstate;
 	int newstate = t->newstate;
 	__u64 now = bpf_ktime_get_ns();
@@ -223,12 +177,12 @@ static __always_inline int handle(const struct transition *t, int btf)
 	if (newstate == TCP_SYN_SENT) {
 		si.start_ns = now;
 		who(&si);
-		info_set(t, btf, &si);
+		bpf_map_update_elem(&socks, &key, &si, BPF_ANY);
 		return 0;
 	}
 
 	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT) {
-		known = info_get(t, btf);
+		known = bpf_map_lookup_elem(&socks, &key);
 		if (known)
 			si = *known;
 		return emit(t, CONN_EVENT_CONNECT, now, known ? &si : 0);
@@ -236,27 +190,27 @@ static __always_inline int handle(const struct transition *t, int btf)
 
 	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
 		si.start_ns = now;
-		info_set(t, btf, &si);
+		bpf_map_update_elem(&socks, &key, &si, BPF_ANY);
 		return emit(t, CONN_EVENT_ACCEPT, now, &si);
 	}
 
 	/* FIN_WAIT1 and LAST_ACK are entered from close()/shutdown() in process
 	 * context: the first chance to learn who owns an accepted socket. */
 	if (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) {
-		known = info_get(t, btf);
+		known = bpf_map_lookup_elem(&socks, &key);
 		if (known && known->pid == 0)
 			who(known);
 		return 0;
 	}
 
 	if (newstate == TCP_CLOSE) {
-		known = info_get(t, btf);
+		known = bpf_map_lookup_elem(&socks, &key);
 		/* A socket never seen connecting or accepted (e.g. a listener,
 		 * or one that existed before load): nothing to report. */
 		if (!known)
 			return 0;
 		si = *known;
-		info_delete(t, btf);
+		bpf_map_delete_elem(&socks, &key);
 		return emit(t, CONN_EVENT_CLOSE, now, &si);
 	}
 	return 0;
@@ -274,13 +228,12 @@ int BPF_PROG(btf_inet_sock_set_state, const struct sock *sk, int oldstate, int n
 	struct transition t = { .sk = sk, .tp = 0, .oldstate = oldstate, .newstate = newstate };
 	__u16 family;
 
-	/* Typed pointer: plain (CO-RE relocated) loads, no helper calls. */
-	if (sk->sk_protocol != IPPROTO_TCP)
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
-	family = sk->__sk_common.skc_family;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	return handle(&t, 1);
+	return handle(&t);
 }
 
 /* Fallback: the classic tracepoint (stable ABI since 4.16). */
@@ -293,5 +246,5 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 
 	if (ctx->protocol != IPPROTO_TCP || (ctx->family != AF_INET && ctx->family != AF_INET6))
 		return 0;
-	return handle(&t, 0);
+	return handle(&t);
 }
