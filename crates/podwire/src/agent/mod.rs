@@ -51,18 +51,15 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     if let Some(why) = probe.as_ref().ok().and_then(|p| p.fallback()) {
         eprintln!("podwire: eBPF: the BTF tracepoint was refused, using the classic one: {why}");
     }
-    if let Err(e) = &probe {
-        if cfg.ebpf {
-            eprintln!(
-                "podwire: eBPF unavailable, running on packets alone (no process names or kernel counters): {e:#}"
-            );
+    match (&probe, &sources) {
+        (Err(p), Err(s)) => bail!("neither packet capture ({s:#}) nor eBPF ({p:#}) could start"),
+        (Err(e), Ok(_)) if cfg.ebpf => eprintln!(
+            "podwire: eBPF unavailable, running on packets alone (no process names or kernel counters): {e:#}"
+        ),
+        (Ok(_), Err(e)) => {
+            eprintln!("podwire: packet capture unavailable, running on eBPF alone: {e:#}")
         }
-    }
-    if let Err(e) = &sources {
-        eprintln!("podwire: packet capture unavailable, running on eBPF alone: {e:#}");
-    }
-    if probe.is_err() && sources.is_err() {
-        bail!("neither packet capture nor eBPF could start (see above)");
+        _ => {}
     }
     release_startup_memory();
 

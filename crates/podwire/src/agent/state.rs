@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Counters the capture side publishes (monotonic unless said otherwise).
-#[derive(Default, Serialize)]
+#[derive(Default)]
 pub struct Counters {
     /// Frames read from the rings.
     pub frames: AtomicU64,
