@@ -147,24 +147,8 @@ impl KernelTable {
                 } else {
                     Side::Server
                 };
-                let start = self.wall(if ev.start_ns != 0 {
-                    ev.start_ns
-                } else {
-                    ev.ts_ns
-                });
-                self.insert(
-                    key,
-                    Sock {
-                        side,
-                        pid: ev.pid,
-                        comm,
-                        cgroup_id: ev.cgroup_id,
-                        start,
-                        closed: None,
-                        claimed: false,
-                        covered: 0,
-                    },
-                );
+                let sock = self.sock(ev, side, comm, None);
+                self.insert(key, sock);
             }
             KIND_CLOSE => {
                 let at = self.wall(ev.ts_ns);
@@ -194,27 +178,30 @@ impl KernelTable {
                     } else {
                         Side::Server
                     };
-                    let start = self.wall(if ev.start_ns != 0 {
-                        ev.start_ns
-                    } else {
-                        ev.ts_ns
-                    });
-                    self.insert(
-                        key,
-                        Sock {
-                            side,
-                            pid: ev.pid,
-                            comm,
-                            cgroup_id: ev.cgroup_id,
-                            start,
-                            closed: Some(closed),
-                            claimed: false,
-                            covered: 0,
-                        },
-                    );
+                    let sock = self.sock(ev, side, comm, Some(closed));
+                    self.insert(key, sock);
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A socket as its first event describes it.
+    fn sock(&self, ev: &ConnEvent, side: Side, comm: String, closed: Option<Closed>) -> Sock {
+        let start = if ev.start_ns != 0 {
+            ev.start_ns
+        } else {
+            ev.ts_ns
+        };
+        Sock {
+            side,
+            pid: ev.pid,
+            comm,
+            cgroup_id: ev.cgroup_id,
+            start: self.wall(start),
+            closed,
+            claimed: false,
+            covered: 0,
         }
     }
 

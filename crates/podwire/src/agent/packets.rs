@@ -64,10 +64,7 @@ impl Source {
     }
 
     fn label(&self) -> String {
-        match &self.netns {
-            None => "host".to_string(),
-            Some(p) => p.display().to_string(),
-        }
+        label(&self.netns)
     }
 
     /// Points the ring's filter at the interfaces that match.
@@ -82,12 +79,6 @@ impl Source {
             .map(|l| l.index)
             .collect();
         Ok(self.ring.set_interfaces(Some(&wanted))?)
-    }
-
-    fn is_loopback(&self, ifindex: u32) -> bool {
-        self.links
-            .get(ifindex)
-            .is_some_and(|l| l.hatype == ARPHRD_LOOPBACK)
     }
 }
 
@@ -135,12 +126,11 @@ pub fn run(
     publish_interfaces(&sources, interfaces);
     while !stop.load(Ordering::Relaxed) {
         for (si, src) in sources.iter_mut().enumerate() {
-            let label = src.label();
             // Interfaces first, so a new veth's packets are named and filtered.
             events.clear();
             if let Err(e) = src.links.poll(&mut events) {
                 let n = counters.netlink_errors.fetch_add(1, Ordering::Relaxed) + 1;
-                rare(n, &format!("netlink in {label}: {e}"));
+                rare(n, &format!("netlink in {}: {e}", src.label()));
             }
             if !events.is_empty() {
                 for ev in &events {
@@ -151,7 +141,7 @@ pub fn run(
                 }
                 if let Err(e) = src.apply_filter(&patterns) {
                     let n = counters.filter_errors.fetch_add(1, Ordering::Relaxed) + 1;
-                    rare(n, &format!("interface filter in {label}: {e:#}"));
+                    rare(n, &format!("interface filter in {}: {e:#}", src.label()));
                 }
                 last_publish = Instant::now() - PUBLISH_EVERY;
             }
@@ -160,7 +150,8 @@ pub fn run(
                 Ok(None) => continue,
                 Err(e) => {
                     let n = counters.ring_errors.fetch_add(1, Ordering::Relaxed) + 1;
-                    rare(n, &format!("packet ring in {label}: {e}"));
+                    // Only `netns` is read: the ring is still borrowed here.
+                    rare(n, &format!("packet ring in {}: {e}", label(&src.netns)));
                     std::thread::sleep(wait);
                     continue;
                 }
@@ -228,6 +219,14 @@ pub fn run(
     shards.finish();
 }
 
+/// How a watched namespace is named in logs and the API.
+fn label(netns: &Option<PathBuf>) -> String {
+    match netns {
+        None => "host".to_string(),
+        Some(p) => p.display().to_string(),
+    }
+}
+
 fn is_lo(links: &LinkMonitor, ifindex: u32) -> bool {
     links
         .get(ifindex)
@@ -245,7 +244,7 @@ fn publish_interfaces(sources: &[Source], out: &Mutex<Vec<InterfaceInfo>>) {
                 name: l.name.clone(),
                 kind: l.kind.clone(),
                 up: l.up,
-                loopback: src.is_loopback(l.index),
+                loopback: l.hatype == ARPHRD_LOOPBACK,
             });
         }
     }
