@@ -87,6 +87,16 @@ pub struct ReadArgs {
     /// No summary on standard error.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    /// Instead of printing records, keep them and serve them over HTTP at
+    /// ADDR (the agent's API, Grafana endpoints and /metrics) until
+    /// interrupted.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<std::net::SocketAddr>,
+
+    /// With --serve: memory for the kept records, MiB.
+    #[arg(long, default_value_t = 256, value_name = "MIB", requires = "serve")]
+    pub store_mib: usize,
 }
 
 /// `podwire agent`. Every setting is also an environment variable and a key
@@ -186,4 +196,40 @@ pub struct AgentArgs {
     #[arg(long, env = "PODWIRE_SHOW_SECRETS")]
     #[serde(default)]
     pub show_secrets: bool,
+
+    /// Agents to ask for cluster-wide answers, as HOST:PORT (comma-separated;
+    /// list this agent too). A name resolving to many addresses (a headless
+    /// Service) stands for all of them, looked up again every 30 s [none:
+    /// answers are this agent's own].
+    #[arg(
+        long,
+        env = "PODWIRE_PEERS",
+        value_delimiter = ',',
+        value_name = "HOST:PORT"
+    )]
+    #[serde(default)]
+    pub peers: Vec<String>,
+
+    /// How long a cluster answer waits for one peer, milliseconds [2000].
+    #[arg(long, env = "PODWIRE_PEER_TIMEOUT_MS", value_name = "MS")]
+    pub peer_timeout_ms: Option<u64>,
+
+    /// Peers asked at once [16].
+    #[arg(long, env = "PODWIRE_PEER_CONCURRENCY", value_name = "N")]
+    pub peer_concurrency: Option<usize>,
+
+    /// Also export k8spacket's metric names (k8s_packet_*), for its dashboards.
+    #[arg(long, env = "PODWIRE_METRICS_K8SPACKET")]
+    #[serde(default)]
+    pub metrics_k8spacket: bool,
+
+    /// Distinct source/destination pairs in metric labels; later pairs are
+    /// counted as "other" [2000].
+    #[arg(long, env = "PODWIRE_METRICS_MAX_PAIRS", value_name = "N")]
+    pub metrics_max_pairs: Option<usize>,
+
+    /// A connection that lived this many seconds counts as persistent in
+    /// the graph (k8spacket's default) [10].
+    #[arg(long, env = "PODWIRE_PERSISTENT_SECONDS", value_name = "SECONDS")]
+    pub persistent_seconds: Option<f64>,
 }

@@ -62,6 +62,20 @@ impl Serialize for Timestamp {
     }
 }
 
+/// Reads what `Serialize` writes (any RFC 3339 UTC time), for answers one
+/// agent reads from another.
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let t = humantime::parse_rfc3339_weak(&s).map_err(serde::de::Error::custom)?;
+        let ns = t
+            .duration_since(UNIX_EPOCH)
+            .map_err(serde::de::Error::custom)?
+            .as_nanos();
+        Ok(Timestamp(u64::try_from(ns).unwrap_or(u64::MAX)))
+    }
+}
+
 /// Who an endpoint is, where podwire knows. Every field is optional; absent
 /// fields are omitted from the JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

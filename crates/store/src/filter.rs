@@ -38,10 +38,18 @@ pub struct Filter {
     pub namespace: Option<String>,
     /// Exact `pod` of an endpoint.
     ///
-    /// `process`, `namespace` and `pod` must hold for the same endpoint, so
+    /// `process`, `namespace`, `pod`, `workload`, `service` and `node` must
+    /// hold for the same endpoint, so
     /// `namespace=prod&pod=api-1` is pod `api-1` of namespace `prod`, not a
     /// conversation between some pod in `prod` and some `api-1` elsewhere.
     pub pod: Option<String>,
+    /// An endpoint's `workload`: `Deployment/api` exactly, or `api` for any
+    /// kind.
+    pub workload: Option<String>,
+    /// Exact `service` of an endpoint.
+    pub service: Option<String>,
+    /// Exact `node` of an endpoint.
+    pub node: Option<String>,
     /// Records at or after this time. Connections match while active: when
     /// `[first_seen, last_seen]` overlaps `[since, until]`; other records by `ts`.
     pub since: Option<Timestamp>,
@@ -49,6 +57,74 @@ pub struct Filter {
     pub until: Option<Timestamp>,
     /// At most this many records per answer, newest first.
     pub limit: usize,
+    /// Only records listed after this one (the next page of an answer).
+    pub after: Option<Cursor>,
+}
+
+/// A place in the newest-first order of an answer: the `ts` of a record and
+/// a hash of what it is, so it stays valid while records are added and
+/// dropped (and when an open connection ends and moves into the store).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor {
+    pub ts: Timestamp,
+    pub key: u64,
+}
+
+impl Cursor {
+    /// Where `rec` stands in the order.
+    pub fn of(rec: &Record) -> Cursor {
+        Cursor {
+            ts: rec.ts,
+            key: record_key(rec),
+        }
+    }
+
+    /// Parses the `<ts>-<key>` text [`Cursor`]'s `Display` writes.
+    pub fn parse(s: &str) -> Option<Cursor> {
+        let (ts, key) = s.split_once('-')?;
+        Some(Cursor {
+            ts: Timestamp(ts.parse().ok()?),
+            key: u64::from_str_radix(key, 16).ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{:016x}", self.ts.0, self.key)
+    }
+}
+
+/// A hash of a record's identity (type, endpoints and what makes two
+/// records of one connection differ), stable for the process's lifetime.
+fn record_key(r: &Record) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // FNV-1a via `Hasher`: deterministic, unlike `RandomState`, so cursors
+    // survive across requests.
+    struct Fnv(u64);
+    impl Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+    }
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    r.kind.hash(&mut h);
+    r.client.ip.hash(&mut h);
+    r.client.port.hash(&mut h);
+    r.server.ip.hash(&mut h);
+    r.server.port.hash(&mut h);
+    match &r.body {
+        Body::Http(x) => (&x.method, &x.path, x.status).hash(&mut h),
+        Body::Dns(x) => (x.id, &x.name, &x.qtype).hash(&mut h),
+        Body::Tls(x) => (&x.sni, &x.version).hash(&mut h),
+        Body::Connection(_) => {}
+    }
+    h.finish()
 }
 
 /// Whether a connection is still open.
@@ -77,9 +153,13 @@ impl Default for Filter {
             domain: None,
             namespace: None,
             pod: None,
+            workload: None,
+            service: None,
+            node: None,
             since: None,
             until: None,
             limit: Filter::DEFAULT_LIMIT,
+            after: None,
         }
     }
 }
@@ -90,7 +170,7 @@ impl Filter {
     /// The largest `limit` a query may ask for.
     pub const MAX_LIMIT: usize = 100_000;
 
-    /// Whether `rec` meets every condition (`limit` aside).
+    /// Whether `rec` meets every condition (`limit` and `after` aside).
     pub fn matches(&self, rec: &Record) -> bool {
         self.addresses(rec)
             && self.transport(rec)
@@ -129,7 +209,13 @@ impl Filter {
     }
 
     fn identity(&self, r: &Record) -> bool {
-        if self.process.is_none() && self.namespace.is_none() && self.pod.is_none() {
+        if self.process.is_none()
+            && self.namespace.is_none()
+            && self.pod.is_none()
+            && self.workload.is_none()
+            && self.service.is_none()
+            && self.node.is_none()
+        {
             return true;
         }
         self.endpoint_identity(&r.client) || self.endpoint_identity(&r.server)
@@ -144,6 +230,13 @@ impl Filter {
         };
         exact(&self.namespace, &id.namespace)
             && exact(&self.pod, &id.pod)
+            && exact(&self.service, &id.service)
+            && exact(&self.node, &id.node)
+            && self.workload.as_ref().is_none_or(|w| {
+                id.workload.as_deref().is_some_and(|got| {
+                    got == w || got.rsplit_once('/').is_some_and(|(_, name)| name == w)
+                })
+            })
             && self.process.as_ref().is_none_or(|w| {
                 id.process
                     .as_deref()

@@ -6,7 +6,7 @@
 //! answer looks plausible. The messages are for people: the agent returns them
 //! as the body of an HTTP 400.
 
-use crate::filter::{Filter, State};
+use crate::filter::{Cursor, Filter, State};
 use podwire_record::{Timestamp, Transport};
 use std::net::IpAddr;
 use std::time::UNIX_EPOCH;
@@ -14,7 +14,7 @@ use thiserror::Error;
 
 /// Every key [`Filter::parse_query`] knows, as listed in its errors.
 const KEYS: &str = "ip, client_ip, server_ip, port, server_port, proto, state, process, \
-                    domain, namespace, pod, since, until, limit";
+                    domain, namespace, pod, workload, service, node, since, until, limit, after";
 
 /// Why a query string is not a [`Filter`].
 ///
@@ -56,20 +56,34 @@ impl Filter {
     /// [`Filter::DEFAULT_LIMIT`]. Form encoding: `%XX` escapes, `+` for a
     /// space (so write an offset's `+` as `%2B`, or use `Z`).
     pub fn parse_query(query: &str, now: Timestamp) -> Result<Filter, FilterError> {
+        Filter::parse_query_with(query, now, &[]).map(|(f, _)| f)
+    }
+
+    /// [`Filter::parse_query`] for an endpoint that takes keys of its own
+    /// (`extra`): those are returned, decoded, instead of being errors.
+    pub fn parse_query_with(
+        query: &str,
+        now: Timestamp,
+        extra: &[&'static str],
+    ) -> Result<(Filter, Vec<(String, String)>), FilterError> {
         let mut f = Filter::default();
-        let mut seen = [false; 14];
-        let query = query.strip_prefix('?').unwrap_or(query);
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = decode(raw_key)?;
+        let mut own = Vec::new();
+        let mut seen = [false; KEY_NAMES.len()];
+        for (key, value) in pairs(query)? {
             let Some(at) = KEY_NAMES.iter().position(|&k| k == key) else {
+                if let Some(&name) = extra.iter().find(|&&k| k == key) {
+                    if own.iter().any(|(k, _)| *k == key) {
+                        return Err(FilterError::Repeated { key: name });
+                    }
+                    own.push((key, value));
+                    continue;
+                }
                 return Err(FilterError::UnknownKey { key: shorten(&key) });
             };
             let key = KEY_NAMES[at];
             if std::mem::replace(&mut seen[at], true) {
                 return Err(FilterError::Repeated { key });
             }
-            let value = decode(raw_value)?;
             let bad = |reason: &str| FilterError::BadValue {
                 key,
                 value: shorten(&value),
@@ -112,6 +126,15 @@ impl Filter {
                 "process" => f.process = text(),
                 "namespace" => f.namespace = text(),
                 "pod" => f.pod = text(),
+                "workload" => f.workload = text(),
+                "service" => f.service = text(),
+                "node" => f.node = text(),
+                "after" => {
+                    f.after = Some(
+                        Cursor::parse(&value)
+                            .ok_or_else(|| bad("not a cursor from a previous answer"))?,
+                    )
+                }
                 "domain" => {
                     let d = value.trim_matches('.').to_ascii_lowercase();
                     if d.is_empty() {
@@ -136,12 +159,26 @@ impl Filter {
                 return Err(FilterError::EmptyRange { since, until });
             }
         }
-        Ok(f)
+        Ok((f, own))
     }
 }
 
+/// The decoded `(key, value)` pairs of a query string (with or without its
+/// leading `?`), in order; a key without `=` has an empty value.
+pub fn pairs(query: &str) -> Result<Vec<(String, String)>, FilterError> {
+    let query = query.strip_prefix('?').unwrap_or(query);
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
 /// The keys, in the order of `KEYS` (and of the `seen` flags).
-const KEY_NAMES: [&str; 14] = [
+const KEY_NAMES: [&str; 18] = [
     "ip",
     "client_ip",
     "server_ip",
@@ -153,9 +190,13 @@ const KEY_NAMES: [&str; 14] = [
     "domain",
     "namespace",
     "pod",
+    "workload",
+    "service",
+    "node",
     "since",
     "until",
     "limit",
+    "after",
 ];
 
 /// An RFC 3339 time, or a duration before `now`; the error is a reason.

@@ -15,8 +15,8 @@
 //! table's accounted bytes never exceed its budget.
 
 use crate::size::record_bytes;
-use crate::{Filter, StoreConfig, StoreError, Table};
-use podwire_record::{json, Record, Timestamp};
+use crate::{Cursor, Filter, StoreConfig, StoreError, Table};
+use podwire_record::{json, Record};
 use std::collections::VecDeque;
 use std::mem::size_of;
 
@@ -111,44 +111,59 @@ impl Store {
         self.tables[table.index()].records.iter().map(|r| &**r)
     }
 
-    /// Records of `table` and of `extra` that pass `filter`, newest first by
-    /// `ts`, at most `filter.limit` of them.
+    /// Records of `table` and of `extra` that pass `filter`, newest first,
+    /// at most `filter.limit` of them.
     ///
     /// `extra` is for records the store does not hold, such as the open
     /// connections the agent snapshots from its trackers; those of other
-    /// tables are skipped. At equal `ts`, `extra` comes first (in its own
-    /// order), then stored records, last inserted first.
+    /// tables are skipped. The order is by `ts`, then by [`Cursor`] key, so
+    /// the same records always come in the same order, wherever they are
+    /// held.
     pub fn query<'a>(
         &'a self,
         table: Table,
         filter: &Filter,
         extra: &'a [Record],
     ) -> Vec<&'a Record> {
+        self.query_page(table, filter, extra).0
+    }
+
+    /// [`Store::query`], and the cursor of the next page when there is one
+    /// (`filter.after` set to it asks for that page).
+    pub fn query_page<'a>(
+        &'a self,
+        table: Table,
+        filter: &Filter,
+        extra: &'a [Record],
+    ) -> (Vec<&'a Record>, Option<Cursor>) {
         let stored = &self.tables[table.index()].records;
-        // (ts, rank): unique keys, larger is listed first.
-        let mut hits: Vec<(Timestamp, usize, &Record)> = Vec::new();
-        for (i, r) in stored.iter().enumerate() {
-            if filter.matches(r) {
-                hits.push((r.ts, i, r));
+        let mut hits: Vec<(Cursor, &Record)> = Vec::new();
+        let candidates = stored
+            .iter()
+            .map(|r| &**r)
+            .chain(extra.iter().filter(|r| Table::of(r) == table));
+        for r in candidates {
+            // Cheap checks first: most records fail the filter or the time.
+            if filter.after.is_some_and(|a| r.ts > a.ts) || !filter.matches(r) {
+                continue;
             }
-        }
-        let top = stored.len() + extra.len();
-        for (j, r) in extra.iter().enumerate() {
-            if Table::of(r) == table && filter.matches(r) {
-                hits.push((r.ts, top - j, r));
+            let at = Cursor::of(r);
+            if filter.after.is_some_and(|a| at >= a) {
+                continue;
             }
+            hits.push((at, r));
         }
-        let newest_first = |a: &(Timestamp, usize, &Record), b: &(Timestamp, usize, &Record)| {
-            (b.0, b.1).cmp(&(a.0, a.1))
-        };
+        let newest_first = |a: &(Cursor, &Record), b: &(Cursor, &Record)| b.0.cmp(&a.0);
+        let more = hits.len() > filter.limit;
         if filter.limit == 0 {
             hits.clear();
-        } else if hits.len() > filter.limit {
+        } else if more {
             hits.select_nth_unstable_by(filter.limit - 1, newest_first);
             hits.truncate(filter.limit);
         }
         hits.sort_unstable_by(newest_first);
-        hits.into_iter().map(|(_, _, r)| r).collect()
+        let next = if more { hits.last().map(|h| h.0) } else { None };
+        (hits.into_iter().map(|(_, r)| r).collect(), next)
     }
 
     /// Appends the answer of [`Store::query`] to `out` as one JSON array of
@@ -160,7 +175,18 @@ impl Store {
         extra: &[Record],
         out: &mut Vec<u8>,
     ) -> usize {
-        let hits = self.query(table, filter, extra);
+        self.write_json_page(table, filter, extra, out).0
+    }
+
+    /// [`Store::write_json`], and the next page's cursor, if any.
+    pub fn write_json_page(
+        &self,
+        table: Table,
+        filter: &Filter,
+        extra: &[Record],
+        out: &mut Vec<u8>,
+    ) -> (usize, Option<Cursor>) {
+        let (hits, next) = self.query_page(table, filter, extra);
         out.push(b'[');
         for (i, r) in hits.iter().enumerate() {
             if i > 0 {
@@ -169,7 +195,7 @@ impl Store {
             json::write_record(out, r);
         }
         out.push(b']');
-        hits.len()
+        (hits.len(), next)
     }
 
     /// Counters of every table.

@@ -5,10 +5,12 @@
 use crate::cli::AgentArgs;
 use anyhow::{bail, ensure, Context, Result};
 use podwire_http::{HeaderCapture, HttpConfig};
+use podwire_serve::metrics::MetricsConfig;
 use podwire_store::{StoreConfig, Table};
 use podwire_track::TrackerConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:6676";
 const NS: u64 = 1_000_000_000;
@@ -25,6 +27,28 @@ pub struct AgentConfig {
     pub tracker: TrackerConfig,
     pub ring_bytes: usize,
     pub shards: usize,
+    pub serve: ServeConfig,
+}
+
+/// What the HTTP side needs: metrics shape and cluster fan-out.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub metrics: MetricsConfig,
+    /// `HOST:PORT` of every agent of the cluster (this one included).
+    pub peers: Vec<String>,
+    pub peer_timeout: Duration,
+    pub peer_concurrency: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            metrics: MetricsConfig::default(),
+            peers: Vec::new(),
+            peer_timeout: Duration::from_secs(2),
+            peer_concurrency: 16,
+        }
+    }
 }
 
 impl AgentConfig {
@@ -43,6 +67,7 @@ impl AgentConfig {
     }
 
     fn merge(a: AgentArgs, f: AgentArgs) -> Result<AgentConfig> {
+        let serve = serve_config(&a, &f)?;
         let listen = match a.listen.or(f.listen) {
             Some(l) => l,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
@@ -107,6 +132,7 @@ impl AgentConfig {
             n => n.min(64),
         };
         Ok(AgentConfig {
+            serve,
             listen,
             interfaces,
             netns,
@@ -117,6 +143,56 @@ impl AgentConfig {
             shards,
         })
     }
+}
+
+fn serve_config(a: &AgentArgs, f: &AgentArgs) -> Result<ServeConfig> {
+    let d = ServeConfig::default();
+    let peers = if a.peers.is_empty() {
+        f.peers.clone()
+    } else {
+        a.peers.clone()
+    };
+    for p in &peers {
+        ensure!(
+            p.rsplit_once(':')
+                .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok()),
+            "peers: {p:?} is not HOST:PORT"
+        );
+    }
+    let timeout_ms = a.peer_timeout_ms.or(f.peer_timeout_ms).unwrap_or(2000);
+    ensure!(
+        (1..=60_000).contains(&timeout_ms),
+        "peer-timeout-ms must be 1 to 60000"
+    );
+    let concurrency = a.peer_concurrency.or(f.peer_concurrency).unwrap_or(16);
+    ensure!(
+        (1..=1024).contains(&concurrency),
+        "peer-concurrency must be 1 to 1024"
+    );
+    let max_pairs = a
+        .metrics_max_pairs
+        .or(f.metrics_max_pairs)
+        .unwrap_or(d.metrics.max_pairs);
+    ensure!(max_pairs >= 1, "metrics-max-pairs must be at least 1");
+    let persistent = a
+        .persistent_seconds
+        .or(f.persistent_seconds)
+        .unwrap_or(10.0);
+    ensure!(
+        persistent.is_finite() && persistent >= 0.0,
+        "persistent-seconds must be a number of seconds"
+    );
+    Ok(ServeConfig {
+        metrics: MetricsConfig {
+            max_pairs,
+            k8spacket: a.metrics_k8spacket || f.metrics_k8spacket,
+            persistent_ms: persistent * 1e3,
+            ..d.metrics
+        },
+        peers,
+        peer_timeout: Duration::from_millis(timeout_ms),
+        peer_concurrency: concurrency,
+    })
 }
 
 /// `connection=40,tls=10,http=35,dns=15`: every table named once.

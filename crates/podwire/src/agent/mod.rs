@@ -19,8 +19,12 @@ mod dedupe;
 mod kernel;
 mod names;
 mod packets;
+mod peers;
 mod probe;
 mod state;
+
+pub use config::ServeConfig;
+pub use state::{Shared, StoreSink};
 
 use crate::cli::AgentArgs;
 use crate::pipeline::shard::Shards;
@@ -30,13 +34,16 @@ use kernel::{KernelConfig, KernelTable};
 use names::NameCache;
 use podwire_ebpf::ConnProbe;
 use podwire_store::Store;
-use state::{Counters, Shared, Sources, Status, StoreSink};
+use state::{Counters, Sources, Status};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Remote addresses named at once.
-const MAX_NAMES: usize = 65_536;
+pub(crate) const MAX_NAMES: usize = 65_536;
+/// Records queued for each live-stream client before it starts missing some.
+pub(crate) const STREAM_BACKLOG: usize = 4096;
 
 pub fn run(args: AgentArgs) -> Result<ExitCode> {
     let cfg = AgentConfig::from_args(args)?;
@@ -87,6 +94,14 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
             ebpf: Status::of(&probe),
             ebpf_hook: probe.as_ref().ok().map(|p| p.hook().name()),
         }),
+        metrics: podwire_serve::metrics::Metrics::new(cfg.serve.metrics.clone()),
+        stream: tokio::sync::broadcast::channel(STREAM_BACKLOG).0,
+        peers: peers::Peers::new(
+            cfg.serve.peers.clone(),
+            cfg.serve.peer_timeout,
+            cfg.serve.peer_concurrency,
+        ),
+        serve: cfg.serve.clone(),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
@@ -124,7 +139,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the HTTP runtime")?;
-    let served = rt.block_on(serve(&cfg, Arc::clone(&shared)));
+    let served = rt.block_on(serve(cfg.listen, Arc::clone(&shared), "agent"));
 
     stop.store(true, Ordering::Relaxed);
     // The shards end when the capture thread and every control handle let go.
@@ -137,14 +152,15 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(cfg: &AgentConfig, shared: Arc<Shared>) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
+/// Serves the API on `listen` until SIGTERM or SIGINT (`what` names the
+/// server in the log line).
+pub async fn serve(listen: SocketAddr, shared: Arc<Shared>, what: &str) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("listening on {}", cfg.listen))?;
+        .with_context(|| format!("listening on {listen}"))?;
     eprintln!(
-        "podwire: agent serving http://{} ({} tracker threads)",
-        listener.local_addr().unwrap_or(cfg.listen),
-        cfg.shards
+        "podwire: {what} serving http://{}",
+        listener.local_addr().unwrap_or(listen)
     );
     axum::serve(listener, api::router(shared))
         .with_graceful_shutdown(shutdown())

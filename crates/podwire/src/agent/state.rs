@@ -3,16 +3,20 @@
 //! shards and from the kernel side all pass through [`Shared::ingest`]:
 //! kernel facts merged, names applied, then stored.
 
+use super::config::ServeConfig;
 use super::kernel::{KernelStats, KernelTable};
 use super::names::NameCache;
+use super::peers::Peers;
 use crate::pipeline::shard::{Control, Select, Sink, Stopped};
 use podwire_record::Record;
-use podwire_store::{Filter, Store, Table};
+use podwire_serve::metrics::{Health, Metrics};
+use podwire_store::{Cursor, Filter, Store, Table};
 use podwire_track::TrackerStats;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::broadcast;
 
 /// Counters the capture side publishes (monotonic unless said otherwise).
 #[derive(Default)]
@@ -40,6 +44,8 @@ pub struct Counters {
     /// eBPF events the kernel could not queue (ring buffer full).
     pub ebpf_lost: AtomicU64,
     pub ebpf_events: AtomicU64,
+    /// Records a live-stream client missed because it read too slowly.
+    pub stream_lagged: AtomicU64,
 }
 
 impl Counters {
@@ -106,6 +112,12 @@ pub struct Shared {
     pub interfaces: std::sync::Arc<Mutex<Vec<InterfaceInfo>>>,
     pub control: Mutex<Option<Control>>,
     pub sources: Mutex<Sources>,
+    pub metrics: Metrics,
+    /// New records for `/api/v1/stream` clients (nothing is cloned while
+    /// no client listens).
+    pub stream: broadcast::Sender<Arc<Record>>,
+    pub serve: ServeConfig,
+    pub peers: Peers,
 }
 
 /// A poisoned lock means a thread panicked mid-update; the data is still
@@ -115,6 +127,36 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// State for serving records from elsewhere than live capture
+    /// (`podwire read --serve`): no capture sources, no kernel sockets.
+    pub fn offline(store: Store, serve: ServeConfig) -> Shared {
+        let not_live = Status {
+            running: false,
+            error: Some("reading capture files".into()),
+        };
+        Shared {
+            store: Mutex::new(store),
+            kernel: Mutex::new(KernelTable::new(Default::default(), 0)),
+            names: Mutex::new(NameCache::new(super::MAX_NAMES)),
+            counters: Counters::default(),
+            interfaces: Arc::new(Mutex::new(Vec::new())),
+            control: Mutex::new(None),
+            sources: Mutex::new(Sources {
+                packets: not_live.clone(),
+                ebpf: not_live,
+                ebpf_hook: None,
+            }),
+            metrics: Metrics::new(serve.metrics.clone()),
+            stream: broadcast::channel(super::STREAM_BACKLOG).0,
+            peers: Peers::new(
+                serve.peers.clone(),
+                serve.peer_timeout,
+                serve.peer_concurrency,
+            ),
+            serve,
+        }
+    }
+
     /// Merges, names and stores finished records (drains `records`).
     pub fn ingest(&self, records: &mut Vec<Record>) {
         if records.is_empty() {
@@ -132,9 +174,80 @@ impl Shared {
                 n.process(r);
             }
         }
+        let streaming = self.stream.receiver_count() > 0;
+        for r in records.iter() {
+            self.metrics.observe(r);
+            if streaming {
+                // Only fails when every client left meanwhile.
+                let _ = self.stream.send(Arc::new(r.clone()));
+            }
+        }
         let mut s = lock(&self.store);
         for r in records.drain(..) {
             s.insert(r);
+        }
+    }
+
+    /// Calls `each` with every connection record `filter` selects, open
+    /// and stored, each once (`filter.limit` aside: all of them).
+    pub fn each_connection(self: &Arc<Self>, filter: &Filter, mut each: impl FnMut(&Record)) {
+        let all = Filter {
+            limit: Filter::MAX_LIMIT,
+            ..filter.clone()
+        };
+        let open = self.open_connections(&all);
+        let store = lock(&self.store);
+        let open = not_stored(open, &store);
+        for r in &open {
+            each(r);
+        }
+        for r in store.records(Table::Connection) {
+            if filter.matches(r) {
+                each(r);
+            }
+        }
+    }
+
+    /// Calls `each` with every stored record of `table` that `filter`
+    /// selects (`limit` aside).
+    pub fn each_stored(&self, table: Table, filter: &Filter, mut each: impl FnMut(&Record)) {
+        let store = lock(&self.store);
+        for r in store.records(table) {
+            if filter.matches(r) {
+                each(r);
+            }
+        }
+    }
+
+    /// The agent's own figures, for `/metrics`.
+    pub fn health(&self) -> Health {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let tracker = self.tracker_stats();
+        let store = lock(&self.store).stats();
+        Health {
+            packets_total: get(&c.packets),
+            packets_dropped_total: get(&c.ring_drops),
+            packets_duplicate_total: get(&c.copies),
+            ebpf_events_total: get(&c.ebpf_events),
+            ebpf_events_lost_total: get(&c.ebpf_lost),
+            tracked_connections: tracker.open as u64,
+            tracker_evicted_total: tracker.evicted,
+            store: store
+                .tables
+                .iter()
+                .map(|t| {
+                    (
+                        t.table.name(),
+                        t.records as u64,
+                        t.bytes as u64,
+                        t.budget_bytes as u64,
+                        t.dropped_records_total,
+                    )
+                })
+                .collect(),
+            resident_memory_bytes: resident_bytes(),
+            stream_lagged_total: get(&c.stream_lagged),
         }
     }
 
@@ -171,37 +284,53 @@ impl Shared {
         control.map(|c| c.stats()).unwrap_or_default()
     }
 
-    /// A table as a JSON array; for connections, the open ones too.
-    pub fn query(self: &Arc<Self>, table: Table, filter: &Filter) -> Vec<u8> {
+    /// A table as a JSON array, and the next page's cursor; for
+    /// connections, the open ones too.
+    pub fn query(self: &Arc<Self>, table: Table, filter: &Filter) -> (Vec<u8>, Option<Cursor>) {
         let open = match table {
             Table::Connection => self.open_connections(filter),
             _ => Vec::new(),
         };
         let mut out = Vec::with_capacity(64 << 10);
         let store = lock(&self.store);
-        // A connection that ended between the snapshot and now is in both.
-        let open = if open.is_empty() {
-            open
-        } else {
-            let key = |r: &Record| (r.client.ip, r.client.port, r.server.ip, r.server.port, r.ts);
-            let mut keys: FxHashSet<_> = open.iter().map(key).collect();
-            for r in store.records(Table::Connection).rev() {
-                if keys.is_empty() {
-                    break;
-                }
-                keys.remove(&key(r));
-            }
-            open.into_iter()
-                .filter(|r| keys.contains(&key(r)))
-                .collect()
-        };
-        store.write_json(table, filter, &open, &mut out);
-        out
+        let open = not_stored(open, &store);
+        let (_, next) = store.write_json_page(table, filter, &open, &mut out);
+        (out, next)
     }
 
     pub fn kernel_stats(&self) -> KernelStats {
         lock(&self.kernel).stats()
     }
+}
+
+/// `open` without the connections that ended between the snapshot and now
+/// (those are in the store already).
+fn not_stored(open: Vec<Record>, store: &Store) -> Vec<Record> {
+    if open.is_empty() {
+        return open;
+    }
+    let key = |r: &Record| (r.client.ip, r.client.port, r.server.ip, r.server.port, r.ts);
+    let mut keys: FxHashSet<_> = open.iter().map(key).collect();
+    for r in store.records(Table::Connection).rev() {
+        if keys.is_empty() {
+            break;
+        }
+        keys.remove(&key(r));
+    }
+    open.into_iter()
+        .filter(|r| keys.contains(&key(r)))
+        .collect()
+}
+
+/// Resident set size of this process (0 where /proc cannot tell).
+fn resident_bytes() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page).unwrap_or(4096)
 }
 
 /// A shard's sink in the agent: everything goes through [`Shared::ingest`].

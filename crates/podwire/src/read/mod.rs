@@ -10,6 +10,7 @@
 
 mod sink;
 
+use crate::agent::{self, ServeConfig, Shared, StoreSink};
 use crate::cli::Kind;
 use crate::cli::{Format, ReadArgs};
 use crate::output::{self, Output};
@@ -19,11 +20,13 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use podwire_capture::{CaptureError, FileReader};
 use podwire_decode::{Decoder, DefragStats, Skip};
 use podwire_http::{HeaderCapture, HttpConfig};
+use podwire_store::{Store, StoreConfig};
 use podwire_track::TrackerConfig;
 use sink::{ShardReport, WriteSink};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -110,7 +113,11 @@ struct Summary {
 }
 
 pub fn run(args: ReadArgs) -> Result<ExitCode> {
+    let serve = args.serve.map(|addr| (addr, args.store_mib));
     let cfg = Config::from_args(args)?;
+    if let Some((addr, store_mib)) = serve {
+        return serve_files(cfg, addr, store_mib);
+    }
     let started = Instant::now();
     let out = Arc::new(Output::stdout());
     if let Some(h) = output::header(cfg.shard.format) {
@@ -153,6 +160,56 @@ pub fn run(args: ReadArgs) -> Result<ExitCode> {
     })
 }
 
+/// `podwire read --serve`: the files into a store, then the agent's API
+/// over it until SIGTERM or SIGINT.
+fn serve_files(cfg: Config, listen: SocketAddr, store_mib: usize) -> Result<ExitCode> {
+    anyhow::ensure!(store_mib >= 1, "--store-mib must be at least 1");
+    let store = Store::new(StoreConfig {
+        budget_bytes: store_mib << 20,
+        ..StoreConfig::default()
+    })
+    .map_err(|e| anyhow::anyhow!("store: {e}"))?;
+    let shared = Arc::new(Shared::offline(store, ServeConfig::default()));
+    let sinks = (0..cfg.shards)
+        .map(|_| StoreSink(Arc::clone(&shared)))
+        .collect();
+    let mut shards = Shards::start(sinks, &cfg.shard.tracker, "podwire-shard")
+        .context("starting worker threads")?;
+    let mut decoder = Decoder::default();
+    let mut summary = Summary::default();
+    for path in &cfg.files {
+        match read_file(&cfg, path, &mut decoder, &mut shards, &mut summary) {
+            Ok(()) => {}
+            Err(ReadError::Stopped) => break,
+            Err(ReadError::File(e)) => {
+                eprintln!("podwire: {}: {e:#}", path.display());
+                summary.failed_files += 1;
+            }
+        }
+    }
+    shards.finish();
+    if !cfg.quiet {
+        let stored: usize = podwire_store::Table::ALL
+            .iter()
+            .map(|&t| state_lock(&shared.store).stats().get(t).records)
+            .sum();
+        eprintln!(
+            "podwire: {} frames, {} TCP/UDP packets, {stored} records kept",
+            summary.frames, summary.packets
+        );
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the HTTP runtime")?;
+    rt.block_on(agent::serve(listen, shared, "read"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn state_lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn open(path: &Path) -> Result<(Box<dyn Read>, Option<u64>)> {
     if path.as_os_str() == "-" {
         return Ok((Box::new(io::stdin().lock()), None));
@@ -176,11 +233,11 @@ impl From<Stopped> for ReadError {
     }
 }
 
-fn read_file(
+fn read_file<R: Send + 'static>(
     cfg: &Config,
     path: &Path,
     decoder: &mut Decoder,
-    shards: &mut Shards<ShardReport>,
+    shards: &mut Shards<R>,
     summary: &mut Summary,
 ) -> Result<(), ReadError> {
     let (input, len) = open(path).map_err(ReadError::File)?;

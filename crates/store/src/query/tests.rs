@@ -25,7 +25,9 @@ fn every_key_parses() {
     let f = parse(
         "?ip=10.0.0.1&client_ip=10.0.0.2&server_ip=2001:db8::1&port=80&server_port=443\
          &proto=UDP&state=open&process=nginx&domain=Example.COM.&namespace=prod&pod=api-1\
-         &since=2023-11-14T22:13:20Z&until=2023-11-14T22:14:00.5Z&limit=50",
+         &workload=Deployment/api&service=api&node=node-1\
+         &since=2023-11-14T22:13:20Z&until=2023-11-14T22:14:00.5Z&limit=50\
+         &after=1700000000000000000-00000000000000ff",
     )
     .unwrap();
     let expected = Filter {
@@ -40,9 +42,16 @@ fn every_key_parses() {
         domain: Some("example.com".into()),
         namespace: Some("prod".into()),
         pod: Some("api-1".into()),
+        workload: Some("Deployment/api".into()),
+        service: Some("api".into()),
+        node: Some("node-1".into()),
         since: Some(at(0)),
         until: Some(Timestamp(at(40).0 + 500_000_000)),
         limit: 50,
+        after: Some(Cursor {
+            ts: Timestamp(1_700_000_000_000_000_000),
+            key: 0xff,
+        }),
     };
     assert_eq!(f, expected);
     assert_eq!(KEYS, KEY_NAMES.join(", "));
@@ -97,11 +106,42 @@ fn weak_rfc3339_forms_are_utc() {
 }
 
 #[test]
+fn endpoint_keys_are_returned_not_refused() {
+    let (f, own) = Filter::parse_query_with(
+        "level=workload&namespace=prod&x=%20y",
+        at(0),
+        &["level", "x"],
+    )
+    .unwrap();
+    assert_eq!(f.namespace.as_deref(), Some("prod"));
+    assert_eq!(
+        own,
+        [
+            ("level".to_string(), "workload".to_string()),
+            ("x".to_string(), " y".to_string())
+        ]
+    );
+    assert!(matches!(
+        Filter::parse_query_with("x=1&x=2", at(0), &["x"]),
+        Err(FilterError::Repeated { key: "x" })
+    ));
+    assert!(matches!(
+        parse("level=pod"),
+        Err(FilterError::UnknownKey { .. })
+    ));
+    assert!(matches!(
+        parse("after=12"),
+        Err(FilterError::BadValue { key: "after", .. })
+    ));
+}
+
+#[test]
 fn unknown_key_is_named() {
     assert_eq!(
         err("ip=10.0.0.1&prot=udp"),
         "unknown query parameter `prot` (known: ip, client_ip, server_ip, port, server_port, \
-         proto, state, process, domain, namespace, pod, since, until, limit)"
+         proto, state, process, domain, namespace, pod, workload, service, node, since, until, \
+         limit, after)"
     );
     assert!(matches!(parse("IP=10.0.0.1"), Err(FilterError::UnknownKey { key }) if key == "IP"));
 }

@@ -263,6 +263,36 @@ fn filter_applies_before_the_limit() {
 }
 
 #[test]
+fn pages_cover_the_answer_once_while_records_arrive() {
+    let mut s = store(1 << 20);
+    // Five records share a timestamp: the cursor must still split them.
+    for port in 0..20u16 {
+        s.insert(conn(10 + u64::from(port % 4), "10.0.0.2", port));
+    }
+    let mut f = Filter {
+        limit: 3,
+        ..Filter::default()
+    };
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (hits, next) = s.query_page(Table::Connection, &f, &[]);
+        seen.extend(ports(&hits));
+        pages += 1;
+        // Newer records arriving between pages do not shift later pages.
+        s.insert(conn(99, "10.0.0.3", 1000 + pages));
+        match next {
+            Some(c) => f.after = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 7);
+    let mut sorted = seen.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..20).collect::<Vec<u16>>());
+}
+
+#[test]
 fn extra_records_are_merged_filtered_and_sorted() {
     let mut s = store(1 << 20);
     s.insert(conn(10, "10.0.0.2", 1));
@@ -276,11 +306,14 @@ fn extra_records_are_merged_filtered_and_sorted() {
     };
     let extra = [open(20, 11), open(30, 12), open(40, 13), dns(50, "a")];
     let all = Filter::default();
-    // At equal ts, extra first.
-    assert_eq!(
-        ports(&s.query(Table::Connection, &all, &extra)),
-        [13, 12, 2, 11, 1]
-    );
+    // At equal ts (ports 2 and 12), by cursor key.
+    let got = ports(&s.query(Table::Connection, &all, &extra));
+    let tie = if Cursor::of(&open(30, 12)) > Cursor::of(&conn(30, "10.0.0.2", 2)) {
+        [12, 2]
+    } else {
+        [2, 12]
+    };
+    assert_eq!(got, [13, tie[0], tie[1], 11, 1]);
     let open_only = Filter {
         state: State::Open,
         limit: 2,

@@ -1,66 +1,77 @@
-//! The agent's HTTP API (the `serve` stage, standalone part): `/healthz`,
-//! record tables as JSON arrays under `/api/v1/`, the watched interfaces,
-//! and a status document with every counter. Filters are the query string
-//! (see `podwire_store::Filter`); a bad filter is a 400 naming the key.
+//! The agent about itself: `/metrics` (traffic and health, Prometheus),
+//! `/api/v1/status` (every counter, JSON), `/api/v1/interfaces` and
+//! `/api/v1/peers`.
 
-use super::state::{lock, Shared};
-use axum::extract::{RawQuery, State};
-use axum::http::{header, StatusCode};
+use super::json_response;
+use crate::agent::state::{lock, Shared};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
-use podwire_store::{Filter, Table};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/api/v1/connections", get(connections))
-        .route("/api/v1/tls", get(tls))
-        .route("/api/v1/http", get(http))
-        .route("/api/v1/dns", get(dns))
-        .route("/api/v1/interfaces", get(interfaces))
-        .route("/api/v1/status", get(status))
-        .with_state(shared)
-}
-
-async fn connections(s: State<Arc<Shared>>, q: RawQuery) -> Response {
-    table(s, q, Table::Connection).await
-}
-async fn tls(s: State<Arc<Shared>>, q: RawQuery) -> Response {
-    table(s, q, Table::Tls).await
-}
-async fn http(s: State<Arc<Shared>>, q: RawQuery) -> Response {
-    table(s, q, Table::Http).await
-}
-async fn dns(s: State<Arc<Shared>>, q: RawQuery) -> Response {
-    table(s, q, Table::Dns).await
-}
-
-async fn table(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery, t: Table) -> Response {
-    let filter = match Filter::parse_query(q.as_deref().unwrap_or(""), super::probe::now()) {
-        Ok(f) => f,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+/// `GET /metrics`: OpenMetrics text when the scraper asks for it (as
+/// Prometheus does), the classic text format otherwise.
+pub async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let s = Arc::clone(&shared);
+    let Ok(health) = tokio::task::spawn_blocking(move || s.health()).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    // Snapshots wait on the tracker threads: not on the async thread.
-    match tokio::task::spawn_blocking(move || shared.query(t, &filter)).await {
-        Ok(body) => json_response(body),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    let text = shared.metrics.encode(&health);
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    if openmetrics {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            podwire_serve::metrics::to_prometheus_text(&text),
+        )
+            .into_response()
     }
 }
 
-fn json_response(body: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+/// `GET /api/v1/peers`: every peer's status document (`scope=cluster`
+/// semantics: who answered, how fast, and what the others said).
+pub async fn peers(State(shared): State<Arc<Shared>>) -> Response {
+    let answers = shared.peers.ask("/api/v1/status").await;
+    let list: Vec<_> = answers
+        .iter()
+        .map(|a| match &a.body {
+            Ok(body) => json!({
+                "peer": a.peer,
+                "ok": true,
+                "ms": a.elapsed.as_millis() as u64,
+                "status": serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default(),
+            }),
+            Err(e) => {
+                json!({"peer": a.peer, "ok": false, "ms": a.elapsed.as_millis() as u64, "error": e})
+            }
+        })
+        .collect();
+    json_response(serde_json::to_vec(&list).unwrap_or_default())
 }
 
-async fn interfaces(State(shared): State<Arc<Shared>>) -> Response {
+pub async fn interfaces(State(shared): State<Arc<Shared>>) -> Response {
     let list = lock(&shared.interfaces).clone();
     json_response(serde_json::to_vec(&list).unwrap_or_default())
 }
 
-async fn status(State(shared): State<Arc<Shared>>) -> Response {
+pub async fn status(State(shared): State<Arc<Shared>>) -> Response {
     let s2 = Arc::clone(&shared);
     let Ok(tracker) = tokio::task::spawn_blocking(move || s2.tracker_stats()).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -105,6 +116,8 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
             "links_removed": get(&c.links_removed),
             "defrag_dropped": get(&c.defrag_dropped),
         },
+        "stream": { "lagged_records": get(&c.stream_lagged), "clients": shared.stream.receiver_count() },
+        "metrics": { "pairs": shared.metrics.pairs() },
         "tracker": {
             "open": tracker.open,
             "tcp_connections": tracker.tcp_connections,

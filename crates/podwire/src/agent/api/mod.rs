@@ -1,0 +1,129 @@
+//! The agent's HTTP API (the `serve` stage): one port for people, scripts,
+//! Grafana and Prometheus.
+//!
+//! * [`records`]: `/api/v1/{connections,tls,http,dns}`, filtered (see
+//!   `podwire_store::Filter`) and paginated, local or cluster-wide.
+//! * [`graph`]: `/api/v1/graph`, and k8spacket's Grafana data sources
+//!   `/nodegraph/api/...` and `/tlsparser/api/...`.
+//! * [`stream`]: `/api/v1/stream`, new records as server-sent events.
+//! * [`status`]: `/healthz`, `/metrics`, `/api/v1/status`,
+//!   `/api/v1/interfaces`.
+//!
+//! Cluster answers (`scope=cluster`, the default when peers are
+//! configured) ask every peer for its local answer and merge by summing
+//! or concatenating; peers that did not answer are named in the answer
+//! (`X-Podwire-Missing-Peers` on list answers, `missing` in objects).
+
+mod graph;
+mod records;
+mod status;
+mod stream;
+
+use super::state::Shared;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+
+/// The OpenAPI description of this API, served at `/api/v1/openapi.json`.
+const OPENAPI: &str = include_str!("../../../../../docs/openapi.json");
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(status::metrics))
+        .route("/api/v1/connections", get(records::connections))
+        .route("/api/v1/tls", get(records::tls))
+        .route("/api/v1/http", get(records::http))
+        .route("/api/v1/dns", get(records::dns))
+        .route("/api/v1/graph", get(graph::graph))
+        .route("/api/v1/stream", get(stream::stream))
+        .route("/api/v1/interfaces", get(status::interfaces))
+        .route("/api/v1/status", get(status::status))
+        .route("/api/v1/peers", get(status::peers))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { json_response(OPENAPI.as_bytes().to_vec()) }),
+        )
+        .route("/nodegraph/api/health", get(graph::health))
+        .route("/nodegraph/api/graph/fields", get(graph::fields))
+        .route("/nodegraph/api/graph/data", get(graph::data))
+        .route("/nodegraph/api/graph/raw", get(graph::raw))
+        .route("/tlsparser/api/data", get(graph::tls_list))
+        .route("/tlsparser/api/raw", get(graph::tls_raw))
+        .route("/tlsparser/api/data/{id}", get(graph::tls_details))
+        .with_state(shared)
+}
+
+pub(crate) fn json_response(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// JSON for Grafana's data sources, which read it from the browser.
+pub(crate) fn cors_json(body: Vec<u8>) -> Response {
+    let mut r = json_response(body);
+    r.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    r
+}
+
+pub(crate) fn bad_request(e: impl std::fmt::Display) -> Response {
+    (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
+}
+
+pub(crate) fn internal_error() -> Response {
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
+/// Whose data an answer covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// This agent's own records.
+    Local,
+    /// Every peer's local answer, merged.
+    Cluster,
+}
+
+impl Scope {
+    /// `scope=local|cluster`; without it, cluster when peers are configured.
+    pub(crate) fn parse(value: Option<&str>, shared: &Shared) -> Result<Scope, String> {
+        match value {
+            None if shared.peers.configured() => Ok(Scope::Cluster),
+            None | Some("local") => Ok(Scope::Local),
+            Some("cluster") if shared.peers.configured() => Ok(Scope::Cluster),
+            Some("cluster") => Err("scope=cluster: no peers are configured (--peers)".into()),
+            Some(v) => Err(format!(
+                "bad value `{}` for `scope`: expected `local` or `cluster`",
+                v.chars().take(64).collect::<String>()
+            )),
+        }
+    }
+}
+
+/// `query` with `scope=local` in place of any scope, for asking peers.
+pub(crate) fn local_query(path: &str, query: &str) -> String {
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("scope="))
+        .collect();
+    if kept.is_empty() {
+        format!("{path}?scope=local")
+    } else {
+        format!("{path}?{}&scope=local", kept.join("&"))
+    }
+}
+
+/// `[{"peer", "error"}]` of the peers that did not answer.
+pub(crate) fn missing(answers: &[super::peers::Answer]) -> Vec<serde_json::Value> {
+    answers
+        .iter()
+        .filter_map(|a| {
+            a.body.as_ref().err().map(|e| {
+                serde_json::json!({"peer": a.peer, "error": e, "ms": a.elapsed.as_millis() as u64})
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,81 @@
+//! `/api/v1/stream`: new records as server-sent events, as they are stored.
+//!
+//! `table=connection,http` picks record types (default: all); every
+//! filter key of the record endpoints applies (`limit` does not: a stream
+//! has no end). Each event is `event: <type>` and `data: <record JSON>`.
+//! A client that reads too slowly misses records rather than holding the
+//! agent's memory: it receives `event: lagged` with how many it missed,
+//! and the count is exported (`podwire_stream_lagged_records_total`).
+
+use super::bad_request;
+use crate::agent::state::Shared;
+use axum::extract::{RawQuery, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use podwire_record::Record;
+use podwire_store::{Filter, Table};
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::Receiver;
+
+struct Client {
+    rx: Receiver<Arc<Record>>,
+    filter: Filter,
+    tables: [bool; 4],
+    shared: Arc<Shared>,
+}
+
+pub async fn stream(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+    let q = q.unwrap_or_default();
+    let (filter, own) = match Filter::parse_query_with(&q, crate::agent::probe::now(), &["table"]) {
+        Ok(f) => f,
+        Err(e) => return bad_request(e),
+    };
+    let mut tables = [true; 4];
+    if let Some((_, list)) = own.first() {
+        tables = [false; 4];
+        for name in list.split(',').filter(|n| !n.is_empty()) {
+            match Table::from_name(name) {
+                Some(t) => tables[t.index()] = true,
+                None => {
+                    return bad_request(format!(
+                        "bad value `{}` for `table`: expected connection, tls, http or dns",
+                        name.chars().take(64).collect::<String>()
+                    ))
+                }
+            }
+        }
+    }
+    let client = Client {
+        rx: shared.stream.subscribe(),
+        filter,
+        tables,
+        shared,
+    };
+    let events = futures_util::stream::unfold(client, |mut c| async move {
+        loop {
+            match c.rx.recv().await {
+                Ok(rec) => {
+                    if !c.tables[Table::of(&rec).index()] || !c.filter.matches(&rec) {
+                        continue;
+                    }
+                    let mut json = Vec::with_capacity(512);
+                    podwire_record::json::write_record(&mut json, &rec);
+                    let data = String::from_utf8_lossy(&json).into_owned();
+                    let ev = Event::default().event(rec.kind).data(data);
+                    return Some((Ok::<_, Infallible>(ev), c));
+                }
+                Err(RecvError::Lagged(n)) => {
+                    c.shared.counters.add(&c.shared.counters.stream_lagged, n);
+                    let ev = Event::default().event("lagged").data(n.to_string());
+                    return Some((Ok(ev), c));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}

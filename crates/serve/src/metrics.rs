@@ -1,0 +1,743 @@
+//! Prometheus metrics: what the traffic did, per workload pair, and how the
+//! agent itself is doing.
+//!
+//! Names follow one rule, `podwire_<what>_<unit>[_total]`, with units true
+//! to the name (seconds, bytes). Label values are bounded by design: no
+//! client ports, no pod UIDs, no paths, no raw protocol tokens (an HTTP
+//! method or DNS type off the wire is mapped onto a fixed list, the rest is
+//! `OTHER`). Endpoint labels name workloads, not pods, where the names are
+//! known; where they are not (an unnamed external address) the value is the
+//! address, and the number of distinct `(src, dst)` pairs is capped
+//! ([`MetricsConfig::max_pairs`]): pairs past the cap are counted under
+//! `src="other", dst="other"` and in `podwire_metrics_pairs_overflow_total`.
+//!
+//! Connections are observed when they end, requests when they complete: a
+//! counter never goes back, and an open connection's bytes arrive in one step
+//! at its end, as k8spacket's do.
+//!
+//! k8spacket's metric names are available behind [`MetricsConfig::k8spacket`]
+//! for dashboards built on them, with `k8s_packet_duration_seconds` in
+//! seconds (k8spacket observes milliseconds there). They carry addresses as
+//! labels, as k8spacket's do; the same pair cap bounds them.
+
+use crate::names::workload_name;
+use podwire_record::{Body, Close, Endpoint, Record, Transport};
+use prometheus_client::encoding::{text, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::fmt::Write;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// How the metrics are shaped; see the module docs.
+#[derive(Clone, Debug)]
+pub struct MetricsConfig {
+    /// Distinct `(src, dst)` label pairs kept; later ones go to `other`.
+    pub max_pairs: usize,
+    /// Distinct certificates whose expiry is exported.
+    pub max_certificates: usize,
+    /// Also export k8spacket's metric names.
+    pub k8spacket: bool,
+    /// k8spacket's `persistent` label: the connection lived this long.
+    pub persistent_ms: f64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            max_pairs: 2000,
+            max_certificates: 1000,
+            k8spacket: false,
+            persistent_ms: 10_000.0,
+        }
+    }
+}
+
+/// The agent's own state at scrape time; see [`Metrics::encode`].
+#[derive(Clone, Debug, Default)]
+pub struct Health {
+    pub packets_total: u64,
+    /// Packets the kernel dropped because a capture ring was full.
+    pub packets_dropped_total: u64,
+    /// Copies of a packet already seen on another interface.
+    pub packets_duplicate_total: u64,
+    pub ebpf_events_total: u64,
+    /// Events the kernel could not queue to the agent.
+    pub ebpf_events_lost_total: u64,
+    /// Connections the tracker is following now.
+    pub tracked_connections: u64,
+    /// Connections forgotten early because the tracker's table was full.
+    pub tracker_evicted_total: u64,
+    /// Per store table: (name, records, bytes, budget bytes, dropped records).
+    pub store: Vec<(&'static str, u64, u64, u64, u64)>,
+    pub resident_memory_bytes: u64,
+    /// Records live-stream clients missed by reading too slowly.
+    pub stream_lagged_total: u64,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Pair {
+    src_namespace: Arc<str>,
+    src: Arc<str>,
+    dst_namespace: Arc<str>,
+    dst: Arc<str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnLabels {
+    #[prometheus(flatten)]
+    pair: Pair,
+    proto: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClosedLabels {
+    #[prometheus(flatten)]
+    pair: Pair,
+    proto: &'static str,
+    close: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BytesLabels {
+    #[prometheus(flatten)]
+    pair: Pair,
+    proto: &'static str,
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TlsLabels {
+    #[prometheus(flatten)]
+    pair: Pair,
+    version: Arc<str>,
+    cipher: Arc<str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    #[prometheus(flatten)]
+    pair: Pair,
+    method: &'static str,
+    status_class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLatencyLabels {
+    #[prometheus(flatten)]
+    pair: Pair,
+    method: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DnsLabels {
+    #[prometheus(flatten)]
+    pair: Pair,
+    qtype: &'static str,
+    rcode: &'static str,
+}
+
+type Hist<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_buckets() -> Histogram {
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
+}
+
+fn duration_buckets() -> Histogram {
+    Histogram::new([
+        0.001, 0.01, 0.1, 1.0, 10.0, 60.0, 300.0, 1800.0, 3600.0, 21600.0,
+    ])
+}
+
+/// See the module docs.
+pub struct Metrics {
+    cfg: MetricsConfig,
+    registry: Registry,
+    connections: Family<ClosedLabels, Counter>,
+    bytes: Family<BytesLabels, Counter>,
+    duration: Hist<ConnLabels>,
+    rtt: Hist<Pair>,
+    retransmits: Family<Pair, Counter>,
+    tls: Family<TlsLabels, Counter>,
+    http: Family<HttpLabels, Counter>,
+    http_latency: Hist<HttpLatencyLabels>,
+    dns: Family<DnsLabels, Counter>,
+    dns_latency: Hist<Pair>,
+    state: Mutex<State>,
+}
+
+/// What prometheus-client's families cannot hold: the pair cap, gauges
+/// that are replaced (certificate expiry) and k8spacket's summaries.
+#[derive(Default)]
+struct State {
+    pairs: FxHashSet<Pair>,
+    pairs_overflow: u64,
+    /// (dst namespace, dst, domain) -> not_after, Unix seconds.
+    certs: FxHashMap<(Arc<str>, Arc<str>, Arc<str>), f64>,
+    certs_overflow: u64,
+    k8s: K8sCompat,
+}
+
+#[derive(Default)]
+struct K8sCompat {
+    /// Label values in k8spacket's order -> [sent, received, duration] as
+    /// (sum, count).
+    conns: FxHashMap<[Arc<str>; 8], [(f64, u64); 3]>,
+    tls: FxHashMap<[Arc<str>; 9], u64>,
+    certs: FxHashMap<[Arc<str>; 3], f64>,
+}
+
+impl Metrics {
+    pub fn new(cfg: MetricsConfig) -> Metrics {
+        let mut registry = Registry::default();
+        let connections = Family::<ClosedLabels, Counter>::default();
+        registry.register(
+            "podwire_connections",
+            "Connections (TCP) and flows (UDP) that ended, by how they ended",
+            connections.clone(),
+        );
+        let bytes = Family::<BytesLabels, Counter>::default();
+        registry.register_with_unit(
+            "podwire_connection",
+            "Frame bytes of ended connections, by direction",
+            Unit::Bytes,
+            bytes.clone(),
+        );
+        let duration: Hist<ConnLabels> = Family::new_with_constructor(duration_buckets);
+        registry.register_with_unit(
+            "podwire_connection_duration",
+            "How long ended connections lived",
+            Unit::Seconds,
+            duration.clone(),
+        );
+        let rtt: Hist<Pair> = Family::new_with_constructor(latency_buckets);
+        registry.register_with_unit(
+            "podwire_tcp_handshake_rtt",
+            "TCP handshake round-trip time (SYN to the client's ACK)",
+            Unit::Seconds,
+            rtt.clone(),
+        );
+        let retransmits = Family::<Pair, Counter>::default();
+        registry.register(
+            "podwire_tcp_retransmits",
+            "TCP segments retransmitted on ended connections",
+            retransmits.clone(),
+        );
+        let tls = Family::<TlsLabels, Counter>::default();
+        registry.register(
+            "podwire_tls_handshakes",
+            "TLS handshakes by negotiated version and cipher suite",
+            tls.clone(),
+        );
+        let http = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "podwire_http_requests",
+            "HTTP/1.x requests by method and response status class (none: no response)",
+            http.clone(),
+        );
+        let http_latency: Hist<HttpLatencyLabels> = Family::new_with_constructor(latency_buckets);
+        registry.register_with_unit(
+            "podwire_http_request_duration",
+            "HTTP request to response latency",
+            Unit::Seconds,
+            http_latency.clone(),
+        );
+        let dns = Family::<DnsLabels, Counter>::default();
+        registry.register(
+            "podwire_dns_requests",
+            "DNS queries by type and response code (none: no response)",
+            dns.clone(),
+        );
+        let dns_latency: Hist<Pair> = Family::new_with_constructor(latency_buckets);
+        registry.register_with_unit(
+            "podwire_dns_request_duration",
+            "DNS query to response latency",
+            Unit::Seconds,
+            dns_latency.clone(),
+        );
+        Metrics {
+            cfg,
+            registry,
+            connections,
+            bytes,
+            duration,
+            rtt,
+            retransmits,
+            tls,
+            http,
+            http_latency,
+            dns,
+            dns_latency,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The label pair of a record, within the cap.
+    fn pair(&self, st: &mut State, rec: &Record) -> Pair {
+        let (src_namespace, src) = endpoint_label(&rec.client);
+        let (dst_namespace, dst) = endpoint_label(&rec.server);
+        let p = Pair {
+            src_namespace,
+            src,
+            dst_namespace,
+            dst,
+        };
+        if st.pairs.contains(&p) {
+            return p;
+        }
+        if st.pairs.len() < self.cfg.max_pairs {
+            st.pairs.insert(p.clone());
+            return p;
+        }
+        st.pairs_overflow += 1;
+        let other: Arc<str> = Arc::from("other");
+        let empty: Arc<str> = Arc::from("");
+        Pair {
+            src_namespace: empty.clone(),
+            src: other.clone(),
+            dst_namespace: empty,
+            dst: other,
+        }
+    }
+
+    /// Counts one finished record.
+    pub fn observe(&self, rec: &Record) {
+        let mut st = self.state();
+        let pair = self.pair(&mut st, rec);
+        match &rec.body {
+            Body::Connection(c) => {
+                if c.close == Close::Open {
+                    return;
+                }
+                let proto = match c.proto {
+                    Transport::Tcp => "tcp",
+                    Transport::Udp => "udp",
+                };
+                let close = match c.close {
+                    Close::Fin => "fin",
+                    Close::Rst => "rst",
+                    _ => "timeout",
+                };
+                self.connections
+                    .get_or_create(&ClosedLabels {
+                        pair: pair.clone(),
+                        proto,
+                        close,
+                    })
+                    .inc();
+                for (direction, n) in [
+                    ("client_to_server", c.client_to_server.bytes),
+                    ("server_to_client", c.server_to_client.bytes),
+                ] {
+                    self.bytes
+                        .get_or_create(&BytesLabels {
+                            pair: pair.clone(),
+                            proto,
+                            direction,
+                        })
+                        .inc_by(n);
+                }
+                self.duration
+                    .get_or_create(&ConnLabels {
+                        pair: pair.clone(),
+                        proto,
+                    })
+                    .observe(c.duration_ms / 1e3);
+                if let Some(rtt) = c.handshake_rtt_ms {
+                    self.rtt.get_or_create(&pair).observe(rtt / 1e3);
+                }
+                let retrans = c
+                    .retransmits
+                    .max(c.kernel.as_ref().map_or(0, |k| k.retransmits));
+                if c.proto == Transport::Tcp {
+                    self.retransmits.get_or_create(&pair).inc_by(retrans);
+                }
+                if self.cfg.k8spacket && c.proto == Transport::Tcp {
+                    let persistent = c.duration_ms >= self.cfg.persistent_ms;
+                    let key = k8s_conn_labels(rec, persistent);
+                    let e = st.k8s.conns.entry(key).or_default();
+                    for (slot, v) in [
+                        c.client_to_server.payload_bytes as f64,
+                        c.server_to_client.payload_bytes as f64,
+                        c.duration_ms / 1e3,
+                    ]
+                    .into_iter()
+                    .enumerate()
+                    {
+                        e[slot].0 += v;
+                        e[slot].1 += 1;
+                    }
+                }
+            }
+            Body::Tls(t) => {
+                let version = tls_version(t.version.as_deref());
+                let cipher = cipher(t.cipher.as_deref());
+                self.tls
+                    .get_or_create(&TlsLabels {
+                        pair: pair.clone(),
+                        version: version.clone(),
+                        cipher: cipher.clone(),
+                    })
+                    .inc();
+                let domain: Arc<str> = Arc::from(t.sni.as_deref().unwrap_or(""));
+                if let Some(not_after) = t.certificate.as_ref().and_then(|c| c.not_after) {
+                    let secs = not_after.nanos() as f64 / 1e9;
+                    let key = (pair.dst_namespace.clone(), pair.dst.clone(), domain.clone());
+                    if st.certs.len() < self.cfg.max_certificates || st.certs.contains_key(&key) {
+                        st.certs.insert(key, secs);
+                    } else {
+                        st.certs_overflow += 1;
+                    }
+                    if self.cfg.k8spacket {
+                        let key = [
+                            ip(&rec.server),
+                            Arc::from(rec.server.port.to_string()),
+                            domain.clone(),
+                        ];
+                        if st.k8s.certs.len() < self.cfg.max_certificates
+                            || st.k8s.certs.contains_key(&key)
+                        {
+                            st.k8s.certs.insert(key, secs);
+                        }
+                    }
+                }
+                if self.cfg.k8spacket {
+                    let [ns, src, src_name, _, dst, dst_name, dst_port, _] =
+                        k8s_conn_labels(rec, false);
+                    let key = [ns, src, src_name, dst, dst_name, dst_port, domain, version, cipher];
+                    *st.k8s.tls.entry(key).or_default() += 1;
+                }
+            }
+            Body::Http(h) => {
+                let method = http_method(h.method.as_deref());
+                let status_class = match h.status {
+                    None => "none",
+                    Some(100..=199) => "1xx",
+                    Some(200..=299) => "2xx",
+                    Some(300..=399) => "3xx",
+                    Some(400..=499) => "4xx",
+                    Some(500..=599) => "5xx",
+                    Some(_) => "other",
+                };
+                self.http
+                    .get_or_create(&HttpLabels {
+                        pair: pair.clone(),
+                        method,
+                        status_class,
+                    })
+                    .inc();
+                if let (Some(ms), Some(_)) = (h.latency_ms, h.status) {
+                    self.http_latency
+                        .get_or_create(&HttpLatencyLabels { pair, method })
+                        .observe(ms / 1e3);
+                }
+            }
+            Body::Dns(d) => {
+                let rcode = match d.rcode.as_deref() {
+                    None => "none",
+                    Some(r) => known(r, RCODES),
+                };
+                self.dns
+                    .get_or_create(&DnsLabels {
+                        pair: pair.clone(),
+                        qtype: known(&d.qtype, QTYPES),
+                        rcode,
+                    })
+                    .inc();
+                if let (Some(ms), Some(_)) = (d.latency_ms, &d.rcode) {
+                    self.dns_latency.get_or_create(&pair).observe(ms / 1e3);
+                }
+            }
+        }
+    }
+
+    /// The text exposition (OpenMetrics 1.0, which Prometheus reads) of
+    /// every metric, with `health` as the agent's own figures.
+    pub fn encode(&self, health: &Health) -> String {
+        let mut out = String::with_capacity(64 << 10);
+        // Writing into a String cannot fail.
+        let _ = text::encode_registry(&mut out, &self.registry);
+        let st = self.state();
+        let _ = self.encode_state(&st, health, &mut out);
+        drop(st);
+        let _ = text::encode_eof(&mut out);
+        out
+    }
+
+    fn encode_state(&self, st: &State, h: &Health, out: &mut String) -> std::fmt::Result {
+        let family = |out: &mut String, name: &str, kind: &str, unit: Option<&str>, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            if let Some(u) = unit {
+                let _ = writeln!(out, "# UNIT {name} {u}");
+            }
+        };
+        family(
+            out,
+            "podwire_tls_certificate_expiry_timestamp_seconds",
+            "gauge",
+            Some("seconds"),
+            "When the server certificate seen in a handshake expires (Unix time)",
+        );
+        let mut certs: Vec<_> = st.certs.iter().collect();
+        certs.sort_by(|a, b| a.0.cmp(b.0));
+        for ((ns, dst, domain), secs) in certs {
+            writeln!(
+                out,
+                "podwire_tls_certificate_expiry_timestamp_seconds{{dst_namespace=\"{}\",dst=\"{}\",domain=\"{}\"}} {secs}",
+                esc(ns),
+                esc(dst),
+                esc(domain)
+            )?;
+        }
+        let counters: [(&str, &str, u64); 10] = [
+            ("podwire_stream_lagged_records", "Records live-stream clients missed by reading too slowly", h.stream_lagged_total),
+            ("podwire_metrics_pairs_overflow", "Observations counted under src/dst \"other\" because the pair cap was reached", st.pairs_overflow),
+            ("podwire_metrics_certificates_overflow", "Certificates not exported because the certificate cap was reached", st.certs_overflow),
+            ("podwire_capture_packets", "Packets read from the capture rings", h.packets_total),
+            ("podwire_capture_packets_dropped", "Packets the kernel dropped because a capture ring was full", h.packets_dropped_total),
+            ("podwire_capture_packets_duplicate", "Copies of a packet already seen on another interface, skipped", h.packets_duplicate_total),
+            ("podwire_ebpf_events", "Connection events read from the eBPF probe", h.ebpf_events_total),
+            ("podwire_ebpf_events_lost", "Connection events the kernel could not queue to the agent", h.ebpf_events_lost_total),
+            ("podwire_tracker_evicted_connections", "Connections forgotten early because the tracker's table was full", h.tracker_evicted_total),
+            ("podwire_store_dropped_records", "Records dropped from the store (oldest first) to stay within its budget, all tables", h.store.iter().map(|t| t.4).sum()),
+        ];
+        for (name, help, v) in counters {
+            family(out, name, "counter", None, help);
+            writeln!(out, "{name}_total {v}")?;
+        }
+        family(out, "podwire_tracked_connections", "gauge", None, "Connections the tracker follows now");
+        writeln!(out, "podwire_tracked_connections {}", h.tracked_connections)?;
+        family(out, "podwire_resident_memory_bytes", "gauge", Some("bytes"), "The agent's resident memory");
+        writeln!(out, "podwire_resident_memory_bytes {}", h.resident_memory_bytes)?;
+        for (name, help, col) in [
+            ("podwire_store_records", "Records held per store table", 1usize),
+            ("podwire_store_bytes", "Bytes held per store table", 2),
+            ("podwire_store_budget_bytes", "Byte budget per store table", 3),
+        ] {
+            let unit = name.ends_with("_bytes").then_some("bytes");
+            family(out, name, "gauge", unit, help);
+            for t in &h.store {
+                let v = [t.1, t.1, t.2, t.3][col];
+                writeln!(out, "{name}{{table=\"{}\"}} {v}", t.0)?;
+            }
+        }
+        if self.cfg.k8spacket {
+            self.encode_k8spacket(&st.k8s, out)?;
+        }
+        Ok(())
+    }
+
+    fn encode_k8spacket(&self, k: &K8sCompat, out: &mut String) -> std::fmt::Result {
+        const CONN: [&str; 8] = [
+            "ns", "src", "src_name", "src_port", "dst", "dst_name", "dst_port", "persistent",
+        ];
+        const TLS: [&str; 9] = [
+            "ns", "src", "src_name", "dst", "dst_name", "dst_port", "domain", "tls_version",
+            "cipher_suite",
+        ];
+        let labels = |names: &[&str], values: &[Arc<str>]| {
+            let mut s = String::new();
+            for (i, (n, v)) in names.iter().zip(values).enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                let _ = write!(s, "{n}=\"{}\"", esc(v));
+            }
+            s
+        };
+        let mut conns: Vec<_> = k.conns.iter().collect();
+        conns.sort_by(|a, b| a.0.cmp(b.0));
+        for (slot, name, help) in [
+            (0, "k8s_packet_bytes_sent", "Bytes sent by the client per closed TCP connection"),
+            (1, "k8s_packet_bytes_received", "Bytes received by the client per closed TCP connection"),
+            (2, "k8s_packet_duration_seconds", "Duration of closed TCP connections, in seconds"),
+        ] {
+            writeln!(out, "# HELP {name} {help}")?;
+            writeln!(out, "# TYPE {name} summary")?;
+            for (key, v) in &conns {
+                let l = labels(&CONN, &key[..]);
+                writeln!(out, "{name}_sum{{{l}}} {}", v[slot].0)?;
+                writeln!(out, "{name}_count{{{l}}} {}", v[slot].1)?;
+            }
+        }
+        // k8spacket's counter has no `_total`; OpenMetrics would require
+        // one on a `counter`, so it is exposed untyped under its own name.
+        writeln!(out, "# HELP k8s_packet_tls_record TLS handshakes (k8spacket's name)")?;
+        writeln!(out, "# TYPE k8s_packet_tls_record unknown")?;
+        let mut tls: Vec<_> = k.tls.iter().collect();
+        tls.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, n) in tls {
+            writeln!(out, "k8s_packet_tls_record{{{}}} {n}", labels(&TLS, &key[..]))?;
+        }
+        writeln!(out, "# HELP k8s_packet_tls_cert_expiry Certificate expiry, Unix seconds (k8spacket's name)")?;
+        writeln!(out, "# TYPE k8s_packet_tls_cert_expiry gauge")?;
+        let mut certs: Vec<_> = k.certs.iter().collect();
+        certs.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, secs) in certs {
+            writeln!(
+                out,
+                "k8s_packet_tls_cert_expiry{{{}}} {secs}",
+                labels(&["dst", "dst_port", "domain"], &key[..])
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Distinct `(src, dst)` pairs admitted so far.
+    pub fn pairs(&self) -> usize {
+        self.state().pairs.len()
+    }
+}
+
+/// The classic Prometheus text format (0.0.4) of an OpenMetrics text from
+/// [`Metrics::encode`], for scrapers and tools that do not ask for
+/// OpenMetrics (`promtool check metrics`, older Prometheus servers):
+/// counter families are named with their `_total` suffix, `unknown` is
+/// `untyped`, and the `# UNIT` and `# EOF` lines go.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: FxHashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + 1024);
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            Some((p, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let name = if counters.contains(name) {
+                    format!("{name}_total")
+                } else {
+                    name.to_string()
+                };
+                let tail = if p == "# TYPE " && tail == "unknown" {
+                    "untyped"
+                } else {
+                    tail
+                };
+                let _ = writeln!(out, "{p}{name} {tail}");
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// An endpoint's `(namespace, name)` label values: workload, service,
+/// pod, process or domain; the address when none is known.
+pub fn endpoint_label(ep: &Endpoint) -> (Arc<str>, Arc<str>) {
+    let id = ep.identity.as_deref();
+    let ns = id.and_then(|i| i.namespace.as_deref()).unwrap_or("");
+    let name = id.and_then(|i| {
+        i.workload
+            .as_deref()
+            .map(workload_name)
+            .or(i.service.as_deref())
+            .or(i.pod.as_deref())
+            .or(i.process.as_deref())
+            .or(i.domain.as_deref())
+    });
+    let name = match name {
+        Some(n) => Arc::from(n),
+        None => ip(ep),
+    };
+    (Arc::from(ns), name)
+}
+
+fn ip(ep: &Endpoint) -> Arc<str> {
+    Arc::from(ep.ip.to_canonical().to_string())
+}
+
+/// k8spacket's connection labels: ns, src, src_name, src_port, dst,
+/// dst_name, dst_port, persistent. Client ports are always "dynamic".
+fn k8s_conn_labels(rec: &Record, persistent: bool) -> [Arc<str>; 8] {
+    let (src_ns, src_name) = endpoint_label(&rec.client);
+    let (dst_ns, dst_name) = endpoint_label(&rec.server);
+    let ns = if src_ns.is_empty() { dst_ns } else { src_ns };
+    [
+        ns,
+        ip(&rec.client),
+        src_name,
+        Arc::from("dynamic"),
+        ip(&rec.server),
+        dst_name,
+        Arc::from(rec.server.port.to_string()),
+        Arc::from(if persistent { "true" } else { "false" }),
+    ]
+}
+
+/// Label-value escaping of the text formats.
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            '"' => o.push_str("\\\""),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+const QTYPES: &[&str] = &[
+    "A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT", "HTTPS", "SVCB", "CAA", "DS",
+    "DNSKEY", "NAPTR", "ANY",
+];
+const RCODES: &[&str] = &[
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+    "NXRRSET", "NOTAUTH", "NOTZONE", "BADVERS",
+];
+
+fn known(v: &str, list: &[&'static str]) -> &'static str {
+    list.iter().find(|k| **k == v).copied().unwrap_or("OTHER")
+}
+
+fn http_method(m: Option<&str>) -> &'static str {
+    m.map_or("OTHER", |m| known(m, METHODS))
+}
+
+/// Versions as the TLS parser names them; drafts and unknown codes fold.
+fn tls_version(v: Option<&str>) -> Arc<str> {
+    const VERSIONS: &[&str] = &["SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3"];
+    Arc::from(match v {
+        Some(v) => known(v, VERSIONS),
+        None => "unknown",
+    })
+}
+
+/// IANA cipher suite names pass (the parser names every registered suite,
+/// a few hundred); codes it could not name fold into `OTHER`.
+fn cipher(c: Option<&str>) -> Arc<str> {
+    match c {
+        Some(c) if (c.starts_with("TLS_") || c.starts_with("SSL_")) && c.len() <= 64 => {
+            Arc::from(c)
+        }
+        Some(_) => Arc::from("OTHER"),
+        None => Arc::from("unknown"),
+    }
+}
+
+#[cfg(test)]
+mod tests;
