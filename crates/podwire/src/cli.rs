@@ -97,6 +97,14 @@ pub struct ReadArgs {
     /// With --serve: memory for the kept records, MiB.
     #[arg(long, default_value_t = 256, value_name = "MIB", requires = "serve")]
     pub store_mib: usize,
+
+    /// With --serve: answer for these agents too (as `podwire agent --peers`).
+    #[arg(long, value_delimiter = ',', value_name = "HOST:PORT", requires = "serve")]
+    pub peers: Vec<String>,
+
+    /// With --peers: how long to wait for one peer, milliseconds.
+    #[arg(long, default_value_t = 2000, value_name = "MS", requires = "peers")]
+    pub peer_timeout_ms: u64,
 }
 
 /// `podwire agent`. Every setting is also an environment variable and a key

@@ -9,6 +9,8 @@
 //!   clients saw and against tshark (no root needed);
 //! - `lab`: live traffic in network namespaces, captured and read back
 //!   (root and the lab's tools needed, else SKIPPED);
+//! - `serve`: the HTTP API over captures (`podwire read --serve`), and
+//!   cluster answers merged from 20+ peers, some late, one down;
 //! - `corpus`: robustness and tshark conformance over the third-party capture
 //!   corpus in `../shared/pcaps` (when present, else SKIPPED).
 
@@ -27,3 +29,5 @@ mod corpus;
 mod fixtures;
 #[path = "it/lab.rs"]
 mod lab;
+#[path = "it/serve.rs"]
+mod serve;

@@ -113,10 +113,17 @@ struct Summary {
 }
 
 pub fn run(args: ReadArgs) -> Result<ExitCode> {
-    let serve = args.serve.map(|addr| (addr, args.store_mib));
+    let serve = args.serve.map(|addr| {
+        let peers = ServeConfig {
+            peers: args.peers.clone(),
+            peer_timeout: Duration::from_millis(args.peer_timeout_ms.clamp(1, 60_000)),
+            ..ServeConfig::default()
+        };
+        (addr, args.store_mib, peers)
+    });
     let cfg = Config::from_args(args)?;
-    if let Some((addr, store_mib)) = serve {
-        return serve_files(cfg, addr, store_mib);
+    if let Some((addr, store_mib, serve_cfg)) = serve {
+        return serve_files(cfg, addr, store_mib, serve_cfg);
     }
     let started = Instant::now();
     let out = Arc::new(Output::stdout());
@@ -162,14 +169,19 @@ pub fn run(args: ReadArgs) -> Result<ExitCode> {
 
 /// `podwire read --serve`: the files into a store, then the agent's API
 /// over it until SIGTERM or SIGINT.
-fn serve_files(cfg: Config, listen: SocketAddr, store_mib: usize) -> Result<ExitCode> {
+fn serve_files(
+    cfg: Config,
+    listen: SocketAddr,
+    store_mib: usize,
+    serve_cfg: ServeConfig,
+) -> Result<ExitCode> {
     anyhow::ensure!(store_mib >= 1, "--store-mib must be at least 1");
     let store = Store::new(StoreConfig {
         budget_bytes: store_mib << 20,
         ..StoreConfig::default()
     })
     .map_err(|e| anyhow::anyhow!("store: {e}"))?;
-    let shared = Arc::new(Shared::offline(store, ServeConfig::default()));
+    let shared = Arc::new(Shared::offline(store, serve_cfg));
     let sinks = (0..cfg.shards)
         .map(|_| StoreSink(Arc::clone(&shared)))
         .collect();

@@ -1,0 +1,317 @@
+//! Serving: cluster answers from many agents, and the API over committed
+//! captures. Peers are `podwire read --serve` processes, each serving one
+//! of the fixtures (the same HTTP API as the agent, no root needed); some
+//! are only reachable through a proxy that answers too late, one is down.
+//! The merged answer must equal the sum of what each peer says alone.
+
+use crate::util::{data_dir, podwire};
+use podwire_lab::agent::http_get;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `podwire read FILE --serve` process.
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(files: &[PathBuf], extra: &[&str], log: &Path) -> Served {
+    let err = std::fs::File::create(log).expect("log file");
+    let child = Command::new(podwire())
+        .arg("read")
+        .args(files)
+        .args(["--serve", "127.0.0.1:0", "--threads", "1"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .expect("spawn podwire read --serve");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(addr) = text
+            .lines()
+            .find_map(|l| l.split("serving http://").nth(1))
+            .and_then(|a| a.trim().parse().ok())
+        {
+            return Served { child, addr };
+        }
+        assert!(Instant::now() < deadline, "not serving: {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn json(addr: SocketAddr, path: &str) -> Value {
+    let (status, body) = http_get(addr, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
+/// A proxy that forwards to `target` only after `delay`: a peer that is
+/// up but late.
+fn slow_proxy(target: SocketAddr, delay: Duration) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for conn in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                let Ok(up) = TcpStream::connect(target) else {
+                    return;
+                };
+                let (mut a, mut b) = (conn, up);
+                let (mut a2, mut b2) = match (a.try_clone(), b.try_clone()) {
+                    (Ok(x), Ok(y)) => (x, y),
+                    _ => return,
+                };
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut a2, &mut b2);
+                });
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = b.read(&mut buf) {
+                    if n == 0 || a.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Per (source, target): the sums the merged graph must have.
+fn edge_sums(graphs: &[Value]) -> BTreeMap<(String, String), [f64; 6]> {
+    let mut sums: BTreeMap<(String, String), [f64; 6]> = BTreeMap::new();
+    for g in graphs {
+        for e in g["edges"].as_array().expect("edges") {
+            let key = (
+                e["source"].as_str().expect("source").to_string(),
+                e["target"].as_str().expect("target").to_string(),
+            );
+            let s = &e["stats"];
+            let v = sums.entry(key).or_default();
+            for (i, f) in [
+                "connections",
+                "open",
+                "persistent",
+                "client_bytes",
+                "server_bytes",
+                "duration_seconds_sum",
+            ]
+            .iter()
+            .enumerate()
+            {
+                v[i] += s[f].as_f64().expect("number");
+            }
+        }
+    }
+    sums
+}
+
+#[test]
+fn cluster_graph_is_the_sum_of_every_peer_and_names_the_missing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files: Vec<PathBuf> = [
+        "mixed.pcap",
+        "http.pcap",
+        "tls.pcap",
+        "dns.pcap",
+        "vlan.pcap",
+        "qinq.pcap",
+        "sll.pcap",
+        "sll2.pcap",
+        "nano.pcap",
+        "mixed.pcapng",
+    ]
+    .iter()
+    .map(|f| data_dir().join(f))
+    .collect();
+    // 21 answering peers, 2 late ones, 1 down.
+    let peers: Vec<Served> = (0..23)
+        .map(|i| {
+            serve(
+                &[files[i % files.len()].clone()],
+                &[],
+                &dir.path().join(format!("peer{i}.log")),
+            )
+        })
+        .collect();
+    let late: Vec<SocketAddr> = peers[21..]
+        .iter()
+        .map(|p| slow_proxy(p.addr, Duration::from_secs(5)))
+        .collect();
+    let down = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let mut list: Vec<String> = peers[..21].iter().map(|p| p.addr.to_string()).collect();
+    list.extend(late.iter().map(|a| a.to_string()));
+    list.push(down.to_string());
+    let hub = serve(
+        &[files[0].clone()],
+        &["--peers", &list.join(","), "--peer-timeout-ms", "1000"],
+        &dir.path().join("hub.log"),
+    );
+
+    let parts: Vec<Value> = peers[..21]
+        .iter()
+        .map(|p| json(p.addr, "/api/v1/graph?level=ip&scope=local"))
+        .collect();
+    let start = Instant::now();
+    let merged = json(hub.addr, "/api/v1/graph?level=ip");
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "the late peers held the answer for {took:?} (timeout 1 s)"
+    );
+    assert!(took >= Duration::from_millis(900), "answered in {took:?} without waiting for the late peers");
+    assert_eq!(merged["peers"], 24);
+    let mut missing: Vec<String> = merged["missing"]
+        .as_array()
+        .expect("missing")
+        .iter()
+        .map(|m| m["peer"].as_str().unwrap_or("").to_string())
+        .collect();
+    missing.sort();
+    let mut want: Vec<String> = late.iter().map(|a| a.to_string()).collect();
+    want.push(down.to_string());
+    want.sort();
+    assert_eq!(missing, want, "{}", merged["missing"]);
+
+    let expected = edge_sums(&parts);
+    let got = edge_sums(std::slice::from_ref(&merged));
+    // The fixtures share the lab's addresses: edges are summed over many
+    // peers, which is the point.
+    assert!(expected.len() >= 5, "too few edges to mean anything: {expected:?}");
+    let widest = parts
+        .iter()
+        .map(|p| edge_sums(std::slice::from_ref(p)).values().map(|v| v[0]).sum::<f64>())
+        .fold(0.0, f64::max);
+    let all: f64 = expected.values().map(|v| v[0]).sum();
+    assert!(all > 2.0 * widest, "one peer holds most of it: {all} vs {widest}");
+    assert_eq!(
+        expected.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>()
+    );
+    for (k, want) in &expected {
+        let have = got[k];
+        for i in 0..6 {
+            assert!(
+                (want[i] - have[i]).abs() <= 1e-9 * want[i].abs().max(1.0),
+                "{k:?} field {i}: peers sum to {}, merged says {}",
+                want[i],
+                have[i]
+            );
+        }
+    }
+    // Node figures follow the edges: what a node served is what its
+    // inbound edges carried.
+    for n in merged["nodes"].as_array().expect("nodes") {
+        let id = n["id"].as_str().expect("id");
+        let inbound: f64 = expected
+            .iter()
+            .filter(|((_, t), _)| t == id)
+            .map(|(_, v)| v[0])
+            .sum();
+        assert_eq!(n["inbound"]["connections"].as_f64(), Some(inbound), "{n}");
+    }
+
+    // k8spacket's Node Graph, cluster-wide by default.
+    let ng = json(hub.addr, "/nodegraph/api/graph/data?stats-type=connection");
+    for e in ng["edges"].as_array().expect("edges") {
+        let key = (
+            e["source"].as_str().expect("source").to_string(),
+            e["target"].as_str().expect("target").to_string(),
+        );
+        assert_eq!(
+            e["mainStat"].as_str(),
+            Some(format!("all: {}", expected[&key][0]).as_str()),
+            "{e}"
+        );
+    }
+    assert_eq!(ng["edges"].as_array().map(Vec::len), Some(expected.len()));
+
+    // Records are concatenated, newest first.
+    let total: usize = peers[..21]
+        .iter()
+        .map(|p| {
+            json(p.addr, "/api/v1/connections?limit=100000&scope=local")
+                .as_array()
+                .map_or(0, Vec::len)
+        })
+        .sum();
+    let all = json(hub.addr, "/api/v1/connections?limit=100000");
+    let all = all.as_array().expect("array");
+    assert_eq!(all.len(), total);
+    assert!(all
+        .windows(2)
+        .all(|w| w[0]["ts"].as_str() >= w[1]["ts"].as_str()));
+}
+
+#[test]
+fn served_capture_pages_and_filters_like_the_agent() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = serve(&[data_dir().join("mixed.pcap")], &[], &dir.path().join("s.log"));
+    let all = json(s.addr, "/api/v1/http?limit=100000");
+    let all = all.as_array().expect("array").clone();
+    assert!(all.len() > 5, "{all:?}");
+    // Pages of two, following the cursor, give the whole answer once.
+    let mut paged = Vec::new();
+    let mut path = "/api/v1/http?limit=2".to_string();
+    for _ in 0..1000 {
+        let (status, head, body) = get_with_headers(s.addr, &path);
+        assert_eq!(status, 200, "{body}");
+        let page: Vec<Value> = serde_json::from_str(&body).expect("json");
+        paged.extend(page);
+        match head.get("x-podwire-next-cursor") {
+            Some(c) => path = format!("/api/v1/http?limit=2&after={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all);
+    // Unknown keys and bad values name themselves.
+    let (status, body) = http_get(s.addr, "/api/v1/graph?level=pods").expect("get");
+    assert_eq!(status, 400);
+    assert!(body.contains("`level`"), "{body}");
+    let (status, body) = http_get(s.addr, "/nodegraph/api/graph/data?include=(").expect("get");
+    assert_eq!(status, 400);
+    assert!(body.contains("`include`"), "{body}");
+    let (status, _) = http_get(s.addr, "/tlsparser/api/data/123").expect("get");
+    assert_eq!(status, 404);
+    // Without peers there is no cluster to ask.
+    let (status, body) = http_get(s.addr, "/api/v1/connections?scope=cluster").expect("get");
+    assert_eq!(status, 400, "{body}");
+}
+
+/// `GET path` with the response headers (lower-cased names).
+fn get_with_headers(addr: SocketAddr, path: &str) -> (u16, BTreeMap<String, String>, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("response");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
