@@ -7,8 +7,7 @@
 
 use crate::process::Proc;
 use crate::{Error, Result};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -123,39 +122,5 @@ impl Agent {
     }
 }
 
-/// A minimal HTTP/1.1 GET (no client library: the lab tests the server).
-pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
-    let io = |e| Error::io("http get", path, e);
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(io)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(io)?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(io)?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(io)?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        return Err(Error::parse(
-            "podwire agent",
-            format!("no header end: {text}"),
-        ));
-    };
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Error::parse("podwire agent", format!("bad status line: {head}")))?;
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return Err(Error::parse(
-            "podwire agent",
-            "chunked response (this client reads Content-Length bodies only)",
-        ));
-    }
-    Ok((status, body.to_string()))
-}
+/// A minimal HTTP/1.1 GET; kept under this name for existing callers.
+pub use crate::http::get as http_get;

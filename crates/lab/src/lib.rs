@@ -16,7 +16,10 @@
 //! - [`records`] and [`compare`]: podwire's JSON lines and how they must agree
 //!   with the reference;
 //! - [`scenario`]: the standard cluster and traffic of fixtures and lab tests;
-//! - [`agent`]: a running `podwire agent` and its HTTP API;
+//! - [`agent`]: a running `podwire agent` and its HTTP API, asked with the
+//!   minimal client in [`http`];
+//! - [`prometheus`]: a real Prometheus scraping podwire, and `promtool`'s lint
+//!   of its metrics;
 //! - [`child`] and [`corrupt`]: running podwire under a time and memory watch,
 //!   and deterministic corruptions of captures for robustness runs.
 //!
@@ -31,8 +34,10 @@ pub mod cmd;
 pub mod compare;
 pub mod corrupt;
 pub mod error;
+pub mod http;
 pub mod netns;
 pub mod process;
+pub mod prometheus;
 pub mod records;
 pub mod scenario;
 pub mod servers;

@@ -99,7 +99,12 @@ pub struct ReadArgs {
     pub store_mib: usize,
 
     /// With --serve: answer for these agents too (as `podwire agent --peers`).
-    #[arg(long, value_delimiter = ',', value_name = "HOST:PORT", requires = "serve")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "HOST:PORT",
+        requires = "serve"
+    )]
     pub peers: Vec<String>,
 
     /// With --peers: how long to wait for one peer, milliseconds.

@@ -176,7 +176,10 @@ fn cluster_graph_is_the_sum_of_every_peer_and_names_the_missing() {
         took < Duration::from_millis(2500),
         "the late peers held the answer for {took:?} (timeout 1 s)"
     );
-    assert!(took >= Duration::from_millis(900), "answered in {took:?} without waiting for the late peers");
+    assert!(
+        took >= Duration::from_millis(900),
+        "answered in {took:?} without waiting for the late peers"
+    );
     assert_eq!(merged["peers"], 24);
     let mut missing: Vec<String> = merged["missing"]
         .as_array()
@@ -194,13 +197,24 @@ fn cluster_graph_is_the_sum_of_every_peer_and_names_the_missing() {
     let got = edge_sums(std::slice::from_ref(&merged));
     // The fixtures share the lab's addresses: edges are summed over many
     // peers, which is the point.
-    assert!(expected.len() >= 5, "too few edges to mean anything: {expected:?}");
+    assert!(
+        expected.len() >= 5,
+        "too few edges to mean anything: {expected:?}"
+    );
     let widest = parts
         .iter()
-        .map(|p| edge_sums(std::slice::from_ref(p)).values().map(|v| v[0]).sum::<f64>())
+        .map(|p| {
+            edge_sums(std::slice::from_ref(p))
+                .values()
+                .map(|v| v[0])
+                .sum::<f64>()
+        })
         .fold(0.0, f64::max);
     let all: f64 = expected.values().map(|v| v[0]).sum();
-    assert!(all > 2.0 * widest, "one peer holds most of it: {all} vs {widest}");
+    assert!(
+        all > 2.0 * widest,
+        "one peer holds most of it: {all} vs {widest}"
+    );
     assert_eq!(
         expected.keys().collect::<Vec<_>>(),
         got.keys().collect::<Vec<_>>()
@@ -263,7 +277,11 @@ fn cluster_graph_is_the_sum_of_every_peer_and_names_the_missing() {
 #[test]
 fn served_capture_pages_and_filters_like_the_agent() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let s = serve(&[data_dir().join("mixed.pcap")], &[], &dir.path().join("s.log"));
+    let s = serve(
+        &[data_dir().join("mixed.pcap")],
+        &[],
+        &dir.path().join("s.log"),
+    );
     let all = json(s.addr, "/api/v1/http?limit=100000");
     let all = all.as_array().expect("array").clone();
     assert!(all.len() > 5, "{all:?}");
@@ -299,7 +317,11 @@ fn served_capture_pages_and_filters_like_the_agent() {
 fn get_with_headers(addr: SocketAddr, path: &str) -> (u16, BTreeMap<String, String>, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
     let mut raw = String::new();
     s.read_to_string(&mut raw).expect("read");
     let (head, body) = raw.split_once("\r\n\r\n").expect("response");
@@ -314,4 +336,256 @@ fn get_with_headers(addr: SocketAddr, path: &str) -> (u16, BTreeMap<String, Stri
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     (status, headers, body.to_string())
+}
+
+/// Two agents, each watching one client pod's port on the lab's bridge
+/// (so every connection is seen by exactly one of them), scraped by a real
+/// Prometheus: PromQL must count what the clients did, the Grafana
+/// endpoints must show it, and the text must pass `promtool`.
+#[test]
+fn prometheus_and_grafana_answers_match_the_lab_traffic() {
+    use crate::util::{lab_lock, skip_unless};
+    use podwire_lab::agent::Agent;
+    use podwire_lab::clients::{self, CurlOptions, Transfer};
+    use podwire_lab::prometheus::{promtool_check_metrics, require_prometheus, Prometheus};
+    use podwire_lab::scenario::{Cluster, HTTP_PORT};
+    use podwire_lab::skip::require_lab;
+    use std::net::IpAddr;
+    use std::time::SystemTime;
+
+    skip_unless!(
+        "prometheus_and_grafana_answers_match_the_lab_traffic",
+        require_lab(&["ip", "nginx", "curl", "openssl", "dnsmasq", "promtool"])
+            .and_then(|_| require_prometheus())
+    );
+    let _lab = lab_lock();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut c = Cluster::start().expect("start the lab cluster");
+    let client2 = c.lab.add_pod("client2").expect("second client");
+    let netns = format!("/run/netns/{}", c.lab.switch_ns());
+    // p0 is the first client's port on the bridge, p4 the second's.
+    let start = |port: &str, extra: &[&str], log: &str| {
+        let mut args = vec!["--netns", &netns, "--interfaces", port, "--no-ebpf"];
+        args.extend_from_slice(extra);
+        Agent::start(podwire(), &args, &dir.path().join(log)).expect("start an agent")
+    };
+    let b = start("p4", &[], "b.log");
+    let a = start("p0", &["--metrics-k8spacket"], "a.log");
+    let prom =
+        Prometheus::start(&[a.addr(), b.addr()], Duration::from_secs(1)).expect("start prometheus");
+    prom.wait_for_targets_up(Duration::from_secs(30))
+        .expect("both agents scraped");
+
+    let web = c.web.ipv4.to_string();
+    let url = format!("http://{web}:{HTTP_PORT}/small.txt");
+    let (n1, n2) = (5u64, 3u64);
+    for (pod, n) in [(&c.client, n1), (&client2, n2)] {
+        for _ in 0..n {
+            let r = clients::curl(pod, &[Transfer::get(url.clone())], &CurlOptions::default())
+                .expect("curl");
+            assert_eq!(r[0].code, 200);
+        }
+    }
+    let tls_exp = c.tls(IpAddr::V4(c.tls.ipv4)).expect("tls handshakes");
+    assert_eq!(tls_exp.tls.len(), 2);
+
+    // Connections are counted when the tracker lets them go (a little
+    // after their FIN): wait until both agents' stores have all of them,
+    // then for a scrape after that.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stored = |agent: &Agent| {
+        let s = agent.json("/api/v1/status").expect("status");
+        s["store"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["table"] == "connection")
+            .and_then(|t| t["inserted"].as_u64())
+            .unwrap_or(0)
+    };
+    // Each agent also stores the other connections its pod's port carried
+    // (the TLS handshakes on A): at least the web ones.
+    while stored(&a) < n1 + 2 || stored(&b) < n2 {
+        assert!(
+            Instant::now() < deadline,
+            "agents did not store every connection"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    prom.wait_for_scrape_after(SystemTime::now(), Duration::from_secs(20))
+        .expect("fresh scrape");
+
+    let q = |e: &str| {
+        prom.query_scalar(e).unwrap_or_else(|err| {
+            panic!(
+                "{e}: {err}\nagent A says:\n{}",
+                a.get("/metrics").map(|m| m.1).unwrap_or_default()
+            )
+        })
+    };
+    let sel = format!("dst=\"{web}\",proto=\"tcp\"");
+    assert_eq!(
+        q(&format!("sum(podwire_connections_total{{{sel}}})")),
+        (n1 + n2) as f64
+    );
+    assert_eq!(
+        q(&format!(
+            "sum(podwire_connections_total{{{sel},instance=\"{}\"}})",
+            a.addr()
+        )),
+        n1 as f64
+    );
+    assert_eq!(
+        q(&format!(
+            "sum(podwire_http_requests_total{{dst=\"{web}\",method=\"GET\",status_class=\"2xx\"}})"
+        )),
+        (n1 + n2) as f64
+    );
+    assert_eq!(
+        q(&format!(
+            "sum(podwire_http_request_duration_seconds_count{{dst=\"{web}\"}})"
+        )),
+        (n1 + n2) as f64
+    );
+    // Bytes in Prometheus are the bytes of the agents' records.
+    let record_bytes: u64 = [&a, &b]
+        .iter()
+        .flat_map(|ag| {
+            ag.json(&format!("/api/v1/connections?server_ip={web}&limit=100000"))
+                .expect("connections")
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|r| r["server_to_client"]["bytes"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        q(&format!(
+            "sum(podwire_connection_bytes_total{{{sel},direction=\"server_to_client\"}})"
+        )),
+        record_bytes as f64
+    );
+    assert_eq!(
+        q("sum(podwire_tls_handshakes_total{version=\"TLS 1.2\"})"),
+        1.0
+    );
+    assert_eq!(
+        q("sum(podwire_tls_handshakes_total{version=\"TLS 1.3\"})"),
+        1.0
+    );
+    // The certificate's expiry as the handshake carried it.
+    let tls = a.json("/api/v1/tls?limit=100").expect("tls");
+    let not_after = tls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|r| r["certificate"]["not_after"].as_str())
+        .expect("a TLS 1.2 record with a certificate")
+        .to_string();
+    let expiry = q("max(podwire_tls_certificate_expiry_timestamp_seconds)");
+    let want = humantime::parse_rfc3339(&not_after)
+        .expect("rfc3339")
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64();
+    assert!((expiry - want).abs() < 1.0, "{expiry} vs {not_after}");
+    // k8spacket's names, seconds in _seconds.
+    assert_eq!(
+        q(&format!(
+            "sum(k8s_packet_duration_seconds_count{{dst=\"{web}\"}})"
+        )),
+        n1 as f64
+    );
+    assert!(
+        q(&format!(
+            "max(k8s_packet_duration_seconds_sum{{dst=\"{web}\"}})"
+        )) < 10.0
+    );
+
+    // promtool accepts both agents' text, and no client port is a label.
+    for agent in [&a, &b] {
+        let (status, text) = agent.get("/metrics").expect("metrics");
+        assert_eq!(status, 200);
+        promtool_check_metrics(&text).expect("promtool check metrics");
+        let conns = agent
+            .json("/api/v1/connections?limit=100000")
+            .expect("connections");
+        for r in conns.as_array().into_iter().flatten() {
+            let port = r["client"]["port"].as_u64().unwrap_or(0);
+            let needle = format!("\"{port}\"");
+            assert!(
+                port < 1024 || !text.contains(&needle),
+                "client port {port} is a label value"
+            );
+        }
+    }
+
+    // Grafana's Node Graph, from agent A asking both.
+    let hub = serve(
+        &[data_dir().join("nano.pcap")],
+        &["--peers", &format!("{},{}", a.addr(), b.addr())],
+        &dir.path().join("hub.log"),
+    );
+    let ng = json(hub.addr, "/nodegraph/api/graph/data?stats-type=connection");
+    let edge = |src: &str| {
+        ng["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["source"] == src && e["target"] == web.as_str())
+            .unwrap_or_else(|| panic!("no edge {src} -> {web}: {ng}"))
+            .clone()
+    };
+    assert_eq!(
+        edge(&c.client.ipv4.to_string())["mainStat"],
+        format!("all: {n1}")
+    );
+    assert_eq!(
+        edge(&client2.ipv4.to_string())["mainStat"],
+        format!("all: {n2}")
+    );
+    let node = ng["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|n| n["id"] == web.as_str())
+        .expect("web node")
+        .clone();
+    assert_eq!(node["mainStat"], format!("all: {}", n1 + n2));
+    assert_eq!(node["subTitle"], web.as_str());
+    let arcs = node["arc__1"].as_f64().unwrap() + node["arc__2"].as_f64().unwrap();
+    assert!((arcs - 1.0).abs() < 1e-9, "{node}");
+    // Namespace filters exclude everything here (no Kubernetes names), the
+    // include/exclude regular expressions act on addresses.
+    let only_b = json(
+        hub.addr,
+        &format!(
+            "/nodegraph/api/graph/data?include={}",
+            client2.ipv4.to_string().replace('.', "%5C.")
+        ),
+    );
+    assert_eq!(
+        only_b["edges"].as_array().map(Vec::len),
+        Some(1),
+        "{only_b}"
+    );
+    let none = json(hub.addr, "/nodegraph/api/graph/data?namespace=prod");
+    assert_eq!(none["edges"].as_array().map(Vec::len), Some(0), "{none}");
+
+    // The TLS data source: one row per address pair, with the certificate.
+    let rows = json(hub.addr, "/tlsparser/api/data");
+    let row = rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["dst"] == c.tls.ipv4.to_string().as_str())
+        .expect("tls row")
+        .clone();
+    assert_eq!(row["dstPort"], podwire_lab::scenario::TLS_PORT);
+    let details = json(
+        hub.addr,
+        &format!("/tlsparser/api/data/{}", row["id"].as_str().unwrap()),
+    );
+    assert!(details["certificate"]["notAfter"].is_string(), "{details}");
+    assert_eq!(details["certificate"]["notAfter"], not_after.as_str());
 }

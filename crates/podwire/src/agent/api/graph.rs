@@ -34,9 +34,11 @@ pub async fn graph(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> 
         match k.as_str() {
             "level" => match Level::parse(v) {
                 Some(l) => level = l,
-                None => return bad_request(format!(
+                None => {
+                    return bad_request(format!(
                     "bad value `{v}` for `level`: expected `ip`, `pod`, `workload` or `namespace`"
-                )),
+                ))
+                }
             },
             _ => scope = Some(v.as_str()),
         }
