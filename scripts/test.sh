@@ -10,7 +10,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps clang llvm libbpf-dev bpftool)
+APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps clang llvm libbpf-dev bpftool prometheus)
+
+# Grafana's own Node Graph field names (npm's @grafana/data), for the
+# contract test of the k8spacket-compatible endpoints. Fetched once into
+# target/ (a test input, never part of the product).
+GRAFANA_DATA_VERSION=11.6.0
+fetch_grafana_data() {
+    local dir=target/test-data/grafana-data-$GRAFANA_DATA_VERSION
+    [ -f "$dir/package/dist/esm/utils/nodeGraph.mjs" ] && return
+    mkdir -p "$dir"
+    if ! curl -fsSL --max-time 120 \
+        "https://registry.npmjs.org/@grafana/data/-/data-$GRAFANA_DATA_VERSION.tgz" |
+        tar xz -C "$dir" package/dist/esm/utils/nodeGraph.mjs; then
+        echo "note: could not fetch @grafana/data $GRAFANA_DATA_VERSION (its test will be skipped)"
+    fi
+}
 
 install_packages() {
     local missing=()
@@ -32,6 +47,7 @@ install_packages() {
 }
 
 install_packages
+fetch_grafana_data
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 echo "== cargo fmt --check"

@@ -25,9 +25,13 @@ mod budget;
 mod contract;
 #[path = "it/corpus.rs"]
 mod corpus;
+#[path = "it/dashboards.rs"]
+mod dashboards;
 #[path = "it/fixtures.rs"]
 mod fixtures;
 #[path = "it/lab.rs"]
 mod lab;
+#[path = "it/openapi.rs"]
+mod openapi;
 #[path = "it/serve.rs"]
 mod serve;

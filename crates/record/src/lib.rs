@@ -78,7 +78,7 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
 
 /// Who an endpoint is, where podwire knows. Every field is optional; absent
 /// fields are omitted from the JSON.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Identity {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,

@@ -13,9 +13,11 @@
 //! edges.
 
 use crate::names::{display_name, node_key, NodeKey};
-use podwire_record::{Body, Close, Record, Transport};
+use podwire_record::{Body, Close, Endpoint, Record, Transport};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
 
 /// How finely endpoints are grouped into nodes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -134,8 +136,30 @@ pub struct Graph {
 pub struct GraphBuilder {
     level: Level,
     persistent_ms: f64,
-    nodes: FxHashMap<String, NodeKey>,
-    edges: FxHashMap<(String, String), (Stats, [bool; 2])>,
+    /// First fold, without building any string: per pair of (address,
+    /// identity hash), the stats and one copy of each endpoint. Graphs are
+    /// asked for over a hundred thousand records; names are built once per
+    /// distinct endpoint pair in [`GraphBuilder::finish`].
+    pairs: FxHashMap<PairKey, Pending>,
+}
+
+type PairKey = (IpAddr, u64, IpAddr, u64);
+
+struct Pending {
+    client: Endpoint,
+    server: Endpoint,
+    stats: Stats,
+    protos: [bool; 2],
+}
+
+/// A hash of an endpoint's identity (0 without one).
+fn identity_hash(ep: &Endpoint) -> u64 {
+    let Some(id) = ep.identity.as_deref() else {
+        return 0;
+    };
+    let mut h = rustc_hash::FxHasher::default();
+    id.hash(&mut h);
+    h.finish() | 1
 }
 
 impl GraphBuilder {
@@ -145,8 +169,7 @@ impl GraphBuilder {
         GraphBuilder {
             level,
             persistent_ms,
-            nodes: FxHashMap::default(),
-            edges: FxHashMap::default(),
+            pairs: FxHashMap::default(),
         }
     }
 
@@ -155,8 +178,6 @@ impl GraphBuilder {
         let Body::Connection(c) = &rec.body else {
             return;
         };
-        let client = node_key(&rec.client, self.level);
-        let server = node_key(&rec.server, self.level);
         let stats = Stats {
             connections: 1,
             open: u64::from(c.close == Close::Open),
@@ -170,29 +191,50 @@ impl GraphBuilder {
                 .max(c.kernel.as_ref().map_or(0, |k| k.retransmits)),
             last_seen_ms: c.last_seen.nanos() / 1_000_000,
         };
-        let key = (client.id.clone(), server.id.clone());
-        let e = self.edges.entry(key).or_default();
-        e.0.add(&stats);
+        let key = (
+            rec.client.ip.to_canonical(),
+            identity_hash(&rec.client),
+            rec.server.ip.to_canonical(),
+            identity_hash(&rec.server),
+        );
+        let p = self.pairs.entry(key).or_insert_with(|| Pending {
+            client: rec.client.clone(),
+            server: rec.server.clone(),
+            stats: Stats::default(),
+            protos: [false; 2],
+        });
+        p.stats.add(&stats);
         match c.proto {
-            Transport::Tcp => e.1[0] = true,
-            Transport::Udp => e.1[1] = true,
-        }
-        for n in [client, server] {
-            match self.nodes.get_mut(&n.id) {
-                Some(known) => known.absorb(n),
-                None => {
-                    self.nodes.insert(n.id.clone(), n);
-                }
-            }
+            Transport::Tcp => p.protos[0] = true,
+            Transport::Udp => p.protos[1] = true,
         }
     }
 
     /// The graph, nodes and edges sorted by id.
     pub fn finish(self) -> Graph {
+        let mut nodes: FxHashMap<String, NodeKey> = FxHashMap::default();
+        let mut edges: FxHashMap<(String, String), (Stats, [bool; 2])> = FxHashMap::default();
+        for p in self.pairs.into_values() {
+            let client = node_key(&p.client, self.level);
+            let server = node_key(&p.server, self.level);
+            let e = edges
+                .entry((client.id.clone(), server.id.clone()))
+                .or_default();
+            e.0.add(&p.stats);
+            e.1[0] |= p.protos[0];
+            e.1[1] |= p.protos[1];
+            for n in [client, server] {
+                match nodes.get_mut(&n.id) {
+                    Some(known) => known.absorb(n),
+                    None => {
+                        nodes.insert(n.id.clone(), n);
+                    }
+                }
+            }
+        }
         let mut g = Graph {
             level: self.level,
-            nodes: self
-                .nodes
+            nodes: nodes
                 .into_values()
                 .map(|k| Node {
                     title: k.title.unwrap_or_else(|| k.id.clone()),
@@ -203,8 +245,7 @@ impl GraphBuilder {
                     outbound: Stats::default(),
                 })
                 .collect(),
-            edges: self
-                .edges
+            edges: edges
                 .into_iter()
                 .map(|((source, target), (stats, protos))| Edge {
                     id: format!("{source}-{target}"),
@@ -239,13 +280,17 @@ impl Graph {
             self.nodes.drain(..).map(|n| (n.id.clone(), n)).collect();
         for n in other.nodes {
             match nodes.get_mut(&n.id) {
-                // A title that is only the address loses to a name.
-                Some(known) if known.title == known.id && n.title != n.id => {
-                    known.title = n.title;
-                    known.subtitle = n.subtitle;
-                    known.namespace = known.namespace.take().or(n.namespace);
+                Some(known) => {
+                    // A title that is only the address loses to a name.
+                    if known.title == known.id && n.title != n.id {
+                        known.title = n.title;
+                        known.subtitle = n.subtitle;
+                    }
+                    // Whichever agent knew the namespace (as `absorb` does).
+                    if known.namespace.is_none() {
+                        known.namespace = n.namespace;
+                    }
                 }
-                Some(_) => {}
                 None => {
                     nodes.insert(n.id.clone(), n);
                 }
@@ -287,7 +332,8 @@ impl Graph {
             n.outbound = Stats::default();
             index.insert(n.id.clone(), i);
         }
-        self.edges.sort_by(|a, b| (&a.source, &a.target).cmp(&(&b.source, &b.target)));
+        self.edges
+            .sort_by(|a, b| (&a.source, &a.target).cmp(&(&b.source, &b.target)));
         for e in &self.edges {
             if let Some(&i) = index.get(&e.source) {
                 self.nodes[i].outbound.add(&e.stats);
@@ -303,7 +349,11 @@ impl Graph {
             .iter()
             .flat_map(|e| [e.source.as_str(), e.target.as_str()])
             .collect();
-        let keep: Vec<bool> = self.nodes.iter().map(|n| used.contains(n.id.as_str())).collect();
+        let keep: Vec<bool> = self
+            .nodes
+            .iter()
+            .map(|n| used.contains(n.id.as_str()))
+            .collect();
         let mut k = keep.iter();
         self.nodes.retain(|_| *k.next().unwrap_or(&true));
     }

@@ -22,7 +22,7 @@
 
 use crate::names::workload_name;
 use podwire_record::{Body, Close, Endpoint, Record, Transport};
-use prometheus_client::encoding::{text, EncodeLabelSet};
+use prometheus_client::encoding::{text, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
@@ -77,12 +77,24 @@ pub struct Health {
     pub stream_lagged_total: u64,
 }
 
+/// A label value made of names (a process may call itself anything, a
+/// domain comes off the wire): escaped when encoded, since prometheus-client
+/// writes label values as they are.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Name(Arc<str>);
+
+impl EncodeLabelValue for Name {
+    fn encode(&self, e: &mut LabelValueEncoder) -> std::fmt::Result {
+        e.write_str(&esc(&self.0))
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Pair {
-    src_namespace: Arc<str>,
-    src: Arc<str>,
-    dst_namespace: Arc<str>,
-    dst: Arc<str>,
+    src_namespace: Name,
+    src: Name,
+    dst_namespace: Name,
+    dst: Name,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -170,6 +182,9 @@ pub struct Metrics {
     state: Mutex<State>,
 }
 
+/// A certificate's (dst namespace, dst, domain).
+type CertKey = (Arc<str>, Arc<str>, Arc<str>);
+
 /// What prometheus-client's families cannot hold: the pair cap, gauges
 /// that are replaced (certificate expiry) and k8spacket's summaries.
 #[derive(Default)]
@@ -177,7 +192,7 @@ struct State {
     pairs: FxHashSet<Pair>,
     pairs_overflow: u64,
     /// (dst namespace, dst, domain) -> not_after, Unix seconds.
-    certs: FxHashMap<(Arc<str>, Arc<str>, Arc<str>), f64>,
+    certs: FxHashMap<CertKey, f64>,
     certs_overflow: u64,
     k8s: K8sCompat,
 }
@@ -280,43 +295,47 @@ impl Metrics {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The label pair of a record, within the cap.
-    fn pair(&self, st: &mut State, rec: &Record) -> Pair {
+    /// The label pair of a record, within the cap; false when the cap
+    /// turned it into `other`.
+    fn pair(&self, st: &mut State, rec: &Record) -> (Pair, bool) {
         let (src_namespace, src) = endpoint_label(&rec.client);
         let (dst_namespace, dst) = endpoint_label(&rec.server);
         let p = Pair {
-            src_namespace,
-            src,
-            dst_namespace,
-            dst,
+            src_namespace: Name(src_namespace),
+            src: Name(src),
+            dst_namespace: Name(dst_namespace),
+            dst: Name(dst),
         };
         if st.pairs.contains(&p) {
-            return p;
+            return (p, true);
         }
         if st.pairs.len() < self.cfg.max_pairs {
             st.pairs.insert(p.clone());
-            return p;
+            return (p, true);
         }
         st.pairs_overflow += 1;
-        let other: Arc<str> = Arc::from("other");
-        let empty: Arc<str> = Arc::from("");
-        Pair {
+        let other = Name(Arc::from("other"));
+        let empty = Name(Arc::from(""));
+        let p = Pair {
             src_namespace: empty.clone(),
             src: other.clone(),
             dst_namespace: empty,
             dst: other,
-        }
+        };
+        (p, false)
     }
 
     /// Counts one finished record.
     pub fn observe(&self, rec: &Record) {
+        // Open connections are counted when they end; until then they
+        // take no pair (and no overflow).
+        if matches!(&rec.body, Body::Connection(c) if c.close == Close::Open) {
+            return;
+        }
         let mut st = self.state();
-        let pair = self.pair(&mut st, rec);
+        let (pair, admitted) = self.pair(&mut st, rec);
         match &rec.body {
             Body::Connection(c) => {
-                if c.close == Close::Open {
-                    return;
-                }
                 let proto = match c.proto {
                     Transport::Tcp => "tcp",
                     Transport::Udp => "udp",
@@ -362,7 +381,7 @@ impl Metrics {
                 }
                 if self.cfg.k8spacket && c.proto == Transport::Tcp {
                     let persistent = c.duration_ms >= self.cfg.persistent_ms;
-                    let key = k8s_conn_labels(rec, persistent);
+                    let key = k8s_conn_labels(rec, persistent, admitted);
                     let e = st.k8s.conns.entry(key).or_default();
                     for (slot, v) in [
                         c.client_to_server.payload_bytes as f64,
@@ -390,7 +409,11 @@ impl Metrics {
                 let domain: Arc<str> = Arc::from(t.sni.as_deref().unwrap_or(""));
                 if let Some(not_after) = t.certificate.as_ref().and_then(|c| c.not_after) {
                     let secs = not_after.nanos() as f64 / 1e9;
-                    let key = (pair.dst_namespace.clone(), pair.dst.clone(), domain.clone());
+                    let key = (
+                        pair.dst_namespace.0.clone(),
+                        pair.dst.0.clone(),
+                        domain.clone(),
+                    );
                     if st.certs.len() < self.cfg.max_certificates || st.certs.contains_key(&key) {
                         st.certs.insert(key, secs);
                     } else {
@@ -411,8 +434,10 @@ impl Metrics {
                 }
                 if self.cfg.k8spacket {
                     let [ns, src, src_name, _, dst, dst_name, dst_port, _] =
-                        k8s_conn_labels(rec, false);
-                    let key = [ns, src, src_name, dst, dst_name, dst_port, domain, version, cipher];
+                        k8s_conn_labels(rec, false, admitted);
+                    let key = [
+                        ns, src, src_name, dst, dst_name, dst_port, domain, version, cipher,
+                    ];
                     *st.k8s.tls.entry(key).or_default() += 1;
                 }
             }
@@ -498,30 +523,98 @@ impl Metrics {
                 esc(domain)
             )?;
         }
-        let counters: [(&str, &str, u64); 10] = [
-            ("podwire_stream_lagged_records", "Records live-stream clients missed by reading too slowly", h.stream_lagged_total),
-            ("podwire_metrics_pairs_overflow", "Observations counted under src/dst \"other\" because the pair cap was reached", st.pairs_overflow),
-            ("podwire_metrics_certificates_overflow", "Certificates not exported because the certificate cap was reached", st.certs_overflow),
-            ("podwire_capture_packets", "Packets read from the capture rings", h.packets_total),
-            ("podwire_capture_packets_dropped", "Packets the kernel dropped because a capture ring was full", h.packets_dropped_total),
-            ("podwire_capture_packets_duplicate", "Copies of a packet already seen on another interface, skipped", h.packets_duplicate_total),
-            ("podwire_ebpf_events", "Connection events read from the eBPF probe", h.ebpf_events_total),
-            ("podwire_ebpf_events_lost", "Connection events the kernel could not queue to the agent", h.ebpf_events_lost_total),
-            ("podwire_tracker_evicted_connections", "Connections forgotten early because the tracker's table was full", h.tracker_evicted_total),
-            ("podwire_store_dropped_records", "Records dropped from the store (oldest first) to stay within its budget, all tables", h.store.iter().map(|t| t.4).sum()),
+        let counters: [(&str, &str, u64); 9] = [
+            (
+                "podwire_stream_lagged_records",
+                "Records live-stream clients missed by reading too slowly",
+                h.stream_lagged_total,
+            ),
+            (
+                "podwire_metrics_pairs_overflow",
+                "Observations counted under src/dst \"other\" because the pair cap was reached",
+                st.pairs_overflow,
+            ),
+            (
+                "podwire_metrics_certificates_overflow",
+                "Certificates not exported because the certificate cap was reached",
+                st.certs_overflow,
+            ),
+            (
+                "podwire_capture_packets",
+                "Packets read from the capture rings",
+                h.packets_total,
+            ),
+            (
+                "podwire_capture_packets_dropped",
+                "Packets the kernel dropped because a capture ring was full",
+                h.packets_dropped_total,
+            ),
+            (
+                "podwire_capture_packets_duplicate",
+                "Copies of a packet already seen on another interface, skipped",
+                h.packets_duplicate_total,
+            ),
+            (
+                "podwire_ebpf_events",
+                "Connection events read from the eBPF probe",
+                h.ebpf_events_total,
+            ),
+            (
+                "podwire_ebpf_events_lost",
+                "Connection events the kernel could not queue to the agent",
+                h.ebpf_events_lost_total,
+            ),
+            (
+                "podwire_tracker_evicted_connections",
+                "Connections forgotten early because the tracker's table was full",
+                h.tracker_evicted_total,
+            ),
         ];
         for (name, help, v) in counters {
             family(out, name, "counter", None, help);
             writeln!(out, "{name}_total {v}")?;
         }
-        family(out, "podwire_tracked_connections", "gauge", None, "Connections the tracker follows now");
+        for (name, help) in [(
+            "podwire_store_dropped_records",
+            "Records dropped from a store table (oldest first) to stay within its budget",
+        )] {
+            family(out, name, "counter", None, help);
+            for t in &h.store {
+                writeln!(out, "{name}_total{{table=\"{}\"}} {}", t.0, t.4)?;
+            }
+        }
+        family(
+            out,
+            "podwire_tracked_connections",
+            "gauge",
+            None,
+            "Connections the tracker follows now",
+        );
         writeln!(out, "podwire_tracked_connections {}", h.tracked_connections)?;
-        family(out, "podwire_resident_memory_bytes", "gauge", Some("bytes"), "The agent's resident memory");
-        writeln!(out, "podwire_resident_memory_bytes {}", h.resident_memory_bytes)?;
+        family(
+            out,
+            "podwire_resident_memory_bytes",
+            "gauge",
+            Some("bytes"),
+            "The agent's resident memory",
+        );
+        writeln!(
+            out,
+            "podwire_resident_memory_bytes {}",
+            h.resident_memory_bytes
+        )?;
         for (name, help, col) in [
-            ("podwire_store_records", "Records held per store table", 1usize),
+            (
+                "podwire_store_records",
+                "Records held per store table",
+                1usize,
+            ),
             ("podwire_store_bytes", "Bytes held per store table", 2),
-            ("podwire_store_budget_bytes", "Byte budget per store table", 3),
+            (
+                "podwire_store_budget_bytes",
+                "Byte budget per store table",
+                3,
+            ),
         ] {
             let unit = name.ends_with("_bytes").then_some("bytes");
             family(out, name, "gauge", unit, help);
@@ -538,10 +631,24 @@ impl Metrics {
 
     fn encode_k8spacket(&self, k: &K8sCompat, out: &mut String) -> std::fmt::Result {
         const CONN: [&str; 8] = [
-            "ns", "src", "src_name", "src_port", "dst", "dst_name", "dst_port", "persistent",
+            "ns",
+            "src",
+            "src_name",
+            "src_port",
+            "dst",
+            "dst_name",
+            "dst_port",
+            "persistent",
         ];
         const TLS: [&str; 9] = [
-            "ns", "src", "src_name", "dst", "dst_name", "dst_port", "domain", "tls_version",
+            "ns",
+            "src",
+            "src_name",
+            "dst",
+            "dst_name",
+            "dst_port",
+            "domain",
+            "tls_version",
             "cipher_suite",
         ];
         let labels = |names: &[&str], values: &[Arc<str>]| {
@@ -557,9 +664,21 @@ impl Metrics {
         let mut conns: Vec<_> = k.conns.iter().collect();
         conns.sort_by(|a, b| a.0.cmp(b.0));
         for (slot, name, help) in [
-            (0, "k8s_packet_bytes_sent", "Bytes sent by the client per closed TCP connection"),
-            (1, "k8s_packet_bytes_received", "Bytes received by the client per closed TCP connection"),
-            (2, "k8s_packet_duration_seconds", "Duration of closed TCP connections, in seconds"),
+            (
+                0,
+                "k8s_packet_bytes_sent",
+                "Bytes sent by the client per closed TCP connection",
+            ),
+            (
+                1,
+                "k8s_packet_bytes_received",
+                "Bytes received by the client per closed TCP connection",
+            ),
+            (
+                2,
+                "k8s_packet_duration_seconds",
+                "Duration of closed TCP connections, in seconds",
+            ),
         ] {
             writeln!(out, "# HELP {name} {help}")?;
             writeln!(out, "# TYPE {name} summary")?;
@@ -571,14 +690,24 @@ impl Metrics {
         }
         // k8spacket's counter has no `_total`; OpenMetrics would require
         // one on a `counter`, so it is exposed untyped under its own name.
-        writeln!(out, "# HELP k8s_packet_tls_record TLS handshakes (k8spacket's name)")?;
+        writeln!(
+            out,
+            "# HELP k8s_packet_tls_record TLS handshakes (k8spacket's name)"
+        )?;
         writeln!(out, "# TYPE k8s_packet_tls_record unknown")?;
         let mut tls: Vec<_> = k.tls.iter().collect();
         tls.sort_by(|a, b| a.0.cmp(b.0));
         for (key, n) in tls {
-            writeln!(out, "k8s_packet_tls_record{{{}}} {n}", labels(&TLS, &key[..]))?;
+            writeln!(
+                out,
+                "k8s_packet_tls_record{{{}}} {n}",
+                labels(&TLS, &key[..])
+            )?;
         }
-        writeln!(out, "# HELP k8s_packet_tls_cert_expiry Certificate expiry, Unix seconds (k8spacket's name)")?;
+        writeln!(
+            out,
+            "# HELP k8s_packet_tls_cert_expiry Certificate expiry, Unix seconds (k8spacket's name)"
+        )?;
         writeln!(out, "# TYPE k8s_packet_tls_cert_expiry gauge")?;
         let mut certs: Vec<_> = k.certs.iter().collect();
         certs.sort_by(|a, b| a.0.cmp(b.0));
@@ -667,8 +796,23 @@ fn ip(ep: &Endpoint) -> Arc<str> {
 }
 
 /// k8spacket's connection labels: ns, src, src_name, src_port, dst,
-/// dst_name, dst_port, persistent. Client ports are always "dynamic".
-fn k8s_conn_labels(rec: &Record, persistent: bool) -> [Arc<str>; 8] {
+/// dst_name, dst_port, persistent. Client ports are always "dynamic"; a
+/// pair past the cap (`admitted` false) is `other`, as podwire's own are.
+fn k8s_conn_labels(rec: &Record, persistent: bool, admitted: bool) -> [Arc<str>; 8] {
+    let persistent: Arc<str> = Arc::from(if persistent { "true" } else { "false" });
+    if !admitted {
+        let other: Arc<str> = Arc::from("other");
+        return [
+            Arc::from(""),
+            other.clone(),
+            other.clone(),
+            Arc::from("dynamic"),
+            other.clone(),
+            other.clone(),
+            other,
+            persistent,
+        ];
+    }
     let (src_ns, src_name) = endpoint_label(&rec.client);
     let (dst_ns, dst_name) = endpoint_label(&rec.server);
     let ns = if src_ns.is_empty() { dst_ns } else { src_ns };
@@ -680,7 +824,7 @@ fn k8s_conn_labels(rec: &Record, persistent: bool) -> [Arc<str>; 8] {
         ip(&rec.server),
         dst_name,
         Arc::from(rec.server.port.to_string()),
-        Arc::from(if persistent { "true" } else { "false" }),
+        persistent,
     ]
 }
 

@@ -33,14 +33,23 @@ impl StatsType {
     }
 
     /// (mainStat, secondaryStat, (arc__1 color, name), (arc__2 color, name)).
-    fn names(self) -> (&'static str, &'static str, [(&'static str, &'static str); 2]) {
+    fn names(
+        self,
+    ) -> (
+        &'static str,
+        &'static str,
+        [(&'static str, &'static str); 2],
+    ) {
         // The trailing spaces are k8spacket's: they keep Grafana from
         // merging the stat fields with the arc fields of the same name.
         match self {
             StatsType::Connection => (
                 "All connections ",
                 "Persistent connections ",
-                [("green", "Persistent connections"), ("red", "Short-lived connections")],
+                [
+                    ("green", "Persistent connections"),
+                    ("red", "Short-lived connections"),
+                ],
             ),
             StatsType::Bytes => (
                 "Bytes received ",
@@ -96,9 +105,8 @@ impl GraphQuery {
     pub fn parse(q: &str) -> Result<GraphQuery, QueryError> {
         let mut g = GraphQuery::default();
         for (key, value) in query::pairs(q)? {
-            let regex = |v: &str| {
-                Regex::new(v).map_err(|e| QueryError::bad(&key, v, &e.to_string()))
-            };
+            let regex =
+                |v: &str| Regex::new(v).map_err(|e| QueryError::bad(&key, v, &e.to_string()));
             let ms = |v: &str| {
                 v.parse::<u64>()
                     .map_err(|_| QueryError::bad(&key, v, "Unix milliseconds expected"))
@@ -273,12 +281,13 @@ fn edge_stats(s: &Stats, t: StatsType) -> (String, String) {
 /// Decimal (SI) bytes: `512 B`, `1.2 kB`, `3.4 MB`.
 pub fn bytes(n: f64) -> String {
     const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
-    if n < 1000.0 {
+    // Decide on the rounded figure, so 999.6 B is 1.0 kB, not 1000 B.
+    if n.round() < 1000.0 {
         return format!("{} B", n.round() as u64);
     }
     let mut v = n / 1000.0;
     let mut u = 0;
-    while v >= 1000.0 && u + 1 < UNITS.len() {
+    while (v * 10.0).round() >= 10_000.0 && u + 1 < UNITS.len() {
         v /= 1000.0;
         u += 1;
     }
@@ -287,13 +296,15 @@ pub fn bytes(n: f64) -> String {
 
 /// A duration for people: `<0.001s`, `12.3ms`, `4.56s`, `2m5s`, `3h4m`.
 pub fn duration(secs: f64) -> String {
+    // Each unit is chosen on the figure as it will be rounded, so 0.99996 s
+    // is 1.00s, not 1000.0ms, and 59.996 s is 1m0s, not 60.00s.
     if secs < 0.001 {
         "<0.001s".to_string()
-    } else if secs < 1.0 {
+    } else if (secs * 1e4).round() < 10_000.0 {
         format!("{:.1}ms", secs * 1e3)
-    } else if secs < 60.0 {
+    } else if (secs * 100.0).round() < 6000.0 {
         format!("{secs:.2}s")
-    } else if secs < 3600.0 {
+    } else if secs.round() < 3600.0 {
         let s = secs.round() as u64;
         format!("{}m{}s", s / 60, s % 60)
     } else {

@@ -231,7 +231,7 @@ impl Shared {
             packets_duplicate_total: get(&c.copies),
             ebpf_events_total: get(&c.ebpf_events),
             ebpf_events_lost_total: get(&c.ebpf_lost),
-            tracked_connections: tracker.open as u64,
+            tracked_connections: tracker.open,
             tracker_evicted_total: tracker.evicted,
             store: store
                 .tables

@@ -27,9 +27,11 @@ impl Drop for Served {
     }
 }
 
+// The child is waited for by `Served`'s Drop, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn serve(files: &[PathBuf], extra: &[&str], log: &Path) -> Served {
     let err = std::fs::File::create(log).expect("log file");
-    let child = Command::new(podwire())
+    let mut child = Command::new(podwire())
         .arg("read")
         .args(files)
         .args(["--serve", "127.0.0.1:0", "--threads", "1"])
@@ -48,7 +50,11 @@ fn serve(files: &[PathBuf], extra: &[&str], log: &Path) -> Served {
         {
             return Served { child, addr };
         }
-        assert!(Instant::now() < deadline, "not serving: {text}");
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("not serving: {text}");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -588,4 +594,81 @@ fn prometheus_and_grafana_answers_match_the_lab_traffic() {
     );
     assert!(details["certificate"]["notAfter"].is_string(), "{details}");
     assert_eq!(details["certificate"]["notAfter"], not_after.as_str());
+}
+
+/// The Node Graph fields podwire declares are the ones Grafana's own
+/// `@grafana/data` package knows (it matches them case-insensitively;
+/// `arc__*` and `detail__*` are prefixes). `scripts/test.sh` fetches the
+/// package into `target/test-data`.
+#[test]
+fn node_graph_fields_are_grafanas() {
+    let file = crate::util::target_dir()
+        .join("test-data/grafana-data-11.6.0/package/dist/esm/utils/nodeGraph.mjs");
+    let Ok(js) = std::fs::read_to_string(&file) else {
+        println!(
+            "SKIPPED: node_graph_fields_are_grafanas: {} missing (scripts/test.sh fetches it)",
+            file.display()
+        );
+        return;
+    };
+    // `NodeGraphDataFrameFieldNames2["mainStat"] = "mainstat";`
+    let known: Vec<String> = js
+        .lines()
+        .filter_map(|l| l.split("] = \"").nth(1))
+        .filter_map(|v| v.split('"').next())
+        .map(str::to_string)
+        .collect();
+    assert!(known.contains(&"mainstat".to_string()), "{known:?}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = serve(
+        &[data_dir().join("mixed.pcap")],
+        &[],
+        &dir.path().join("s.log"),
+    );
+    for t in ["connection", "bytes", "duration", "nonsense"] {
+        let f = json(
+            s.addr,
+            &format!("/nodegraph/api/graph/fields?stats-type={t}"),
+        );
+        let names: Vec<String> = ["edges_fields", "nodes_fields"]
+            .iter()
+            .flat_map(|k| f[k].as_array().cloned().unwrap_or_default())
+            .map(|x| x["field_name"].as_str().unwrap_or("").to_ascii_lowercase())
+            .collect();
+        assert_eq!(names.len(), 12, "{f}");
+        for n in &names {
+            let ok = known.contains(n)
+                || known
+                    .iter()
+                    .any(|k| k.ends_with("__") && n.starts_with(k.as_str()));
+            assert!(ok, "field {n} is not one Grafana knows: {known:?}");
+        }
+        // The data carries exactly the declared fields.
+        let data = json(s.addr, &format!("/nodegraph/api/graph/data?stats-type={t}"));
+        for (fields, items) in [("nodes_fields", "nodes"), ("edges_fields", "edges")] {
+            let mut declared: Vec<&str> = f[fields]
+                .as_array()
+                .expect("fields")
+                .iter()
+                .filter_map(|x| x["field_name"].as_str())
+                .collect();
+            declared.sort_unstable();
+            for item in data[items].as_array().expect("items") {
+                let mut keys: Vec<&str> = item
+                    .as_object()
+                    .expect("object")
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                keys.sort_unstable();
+                assert_eq!(keys, declared, "{item}");
+            }
+        }
+    }
+    let connection = json(s.addr, "/nodegraph/api/graph/fields");
+    assert_eq!(
+        connection["nodes_fields"][3]["displayName"],
+        "All connections "
+    );
+    assert_eq!(connection["nodes_fields"][5]["color"], "green");
 }

@@ -47,8 +47,11 @@ pub async fn graph(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> 
         Ok(s) => s,
         Err(e) => return bad_request(e),
     };
+    if filter.after.is_some() {
+        return bad_request("`after` pages record lists; a graph is one answer");
+    }
     if scope == Scope::Cluster {
-        let (g, answers, failed) = cluster_graph(&shared, "/api/v1/graph", &q).await;
+        let (g, answers, failed) = cluster_graph(&shared, "/api/v1/graph", &q, level).await;
         return graph_answer(&g, answers, &failed);
     }
     let persistent_ms = shared.serve.metrics.persistent_ms;
@@ -82,26 +85,28 @@ async fn cluster_graph(
     shared: &Shared,
     path: &str,
     q: &str,
+    level: Level,
 ) -> (Graph, usize, Vec<serde_json::Value>) {
     let answers = shared.peers.ask(&local_query(path, q)).await;
     let mut failed = missing(&answers);
-    let mut merged: Option<Graph> = None;
+    let mut merged = Graph {
+        level,
+        ..Graph::default()
+    };
     for a in &answers {
         let Ok(body) = &a.body else { continue };
-        match serde_json::from_slice::<Graph>(body) {
-            Ok(g) => match &mut merged {
-                Some(m) if m.level == g.level => m.merge(g),
-                Some(_) => failed
-                    .push(serde_json::json!({"peer": a.peer, "error": "graph of another level"})),
-                None => merged = Some(g),
-            },
-            Err(e) => failed
-                .push(serde_json::json!({"peer": a.peer, "error": format!("not a graph: {e}")})),
-        }
+        let error = match serde_json::from_slice::<Graph>(body) {
+            Ok(g) if g.level == level => {
+                merged.merge(g);
+                continue;
+            }
+            Ok(_) => "graph of another level".to_string(),
+            Err(e) => format!("not a graph: {e}"),
+        };
+        failed.push(serde_json::json!({"peer": a.peer, "error": error}));
     }
-    let mut g = merged.unwrap_or_default();
-    g.finish();
-    (g, answers.len(), failed)
+    merged.finish();
+    (merged, answers.len(), failed)
 }
 
 pub async fn health() -> Response {
@@ -117,6 +122,7 @@ pub async fn fields(RawQuery(q): RawQuery) -> Response {
 }
 
 /// k8spacket's query, and whether to ask the peers.
+#[allow(clippy::result_large_err)] // an axum Response, returned at once
 fn k8s_query(shared: &Shared, q: &str) -> Result<(GraphQuery, Scope), Response> {
     let gq = GraphQuery::parse(q).map_err(bad_request)?;
     let scope = podwire_store::pairs(q)
@@ -153,7 +159,8 @@ pub async fn data(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> R
     };
     let stats = gq.stats;
     let (g, peers) = if scope == Scope::Cluster {
-        let (g, asked, failed) = cluster_graph(&shared, "/nodegraph/api/graph/raw", &q).await;
+        let (g, asked, failed) =
+            cluster_graph(&shared, "/nodegraph/api/graph/raw", &q, Level::Ip).await;
         (g, Some((asked, failed)))
     } else {
         match local_ip_graph(&shared, gq).await {
@@ -176,7 +183,8 @@ pub async fn raw(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Re
         Err(r) => return r,
     };
     if scope == Scope::Cluster {
-        let (g, asked, failed) = cluster_graph(&shared, "/nodegraph/api/graph/raw", &q).await;
+        let (g, asked, failed) =
+            cluster_graph(&shared, "/nodegraph/api/graph/raw", &q, Level::Ip).await;
         return graph_answer(&g, asked, &failed);
     }
     match local_ip_graph(&shared, gq).await {

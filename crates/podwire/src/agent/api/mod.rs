@@ -30,6 +30,15 @@ use std::sync::Arc;
 const OPENAPI: &str = include_str!("../../../../../docs/openapi.json");
 
 pub fn router(shared: Arc<Shared>) -> Router {
+    let grafana = Router::new()
+        .route("/nodegraph/api/health", get(graph::health))
+        .route("/nodegraph/api/graph/fields", get(graph::fields))
+        .route("/nodegraph/api/graph/data", get(graph::data))
+        .route("/nodegraph/api/graph/raw", get(graph::raw))
+        .route("/tlsparser/api/data", get(graph::tls_list))
+        .route("/tlsparser/api/raw", get(graph::tls_raw))
+        .route("/tlsparser/api/data/{id}", get(graph::tls_details))
+        .layer(axum::middleware::map_response(allow_any_origin));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(status::metrics))
@@ -46,14 +55,18 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/openapi.json",
             get(|| async { json_response(OPENAPI.as_bytes().to_vec()) }),
         )
-        .route("/nodegraph/api/health", get(graph::health))
-        .route("/nodegraph/api/graph/fields", get(graph::fields))
-        .route("/nodegraph/api/graph/data", get(graph::data))
-        .route("/nodegraph/api/graph/raw", get(graph::raw))
-        .route("/tlsparser/api/data", get(graph::tls_list))
-        .route("/tlsparser/api/raw", get(graph::tls_raw))
-        .route("/tlsparser/api/data/{id}", get(graph::tls_details))
+        .merge(grafana)
         .with_state(shared)
+}
+
+/// Grafana's data sources read from the browser: every answer of theirs,
+/// errors included, carries `Access-Control-Allow-Origin: *`.
+async fn allow_any_origin(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    r
 }
 
 pub(crate) fn json_response(body: Vec<u8>) -> Response {

@@ -35,6 +35,9 @@ pub async fn stream(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) ->
     let mut tables = [true; 4];
     if let Some((_, list)) = own.first() {
         tables = [false; 4];
+        if list.split(',').all(|n| n.is_empty()) {
+            return bad_request("bad value `` for `table`: name at least one table");
+        }
         for name in list.split(',').filter(|n| !n.is_empty()) {
             match Table::from_name(name) {
                 Some(t) => tables[t.index()] = true,
