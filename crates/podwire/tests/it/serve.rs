@@ -9,7 +9,7 @@ use podwire_lab::agent::http_get;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -356,7 +356,6 @@ fn prometheus_and_grafana_answers_match_the_lab_traffic() {
     use podwire_lab::prometheus::{promtool_check_metrics, require_prometheus, Prometheus};
     use podwire_lab::scenario::{Cluster, HTTP_PORT};
     use podwire_lab::skip::require_lab;
-    use std::net::IpAddr;
     use std::time::SystemTime;
 
     skip_unless!(
@@ -671,4 +670,73 @@ fn node_graph_fields_are_grafanas() {
         "All connections "
     );
     assert_eq!(connection["nodes_fields"][5]["color"], "green");
+}
+
+/// `/api/v1/stream` delivers a new record as a server-sent event, filtered
+/// by table and by the record filters.
+#[test]
+fn stream_sends_new_records_as_they_are_stored() {
+    use crate::util::{lab_lock, skip_unless};
+    use podwire_lab::agent::Agent;
+    use podwire_lab::clients::{self, CurlOptions, Transfer};
+    use podwire_lab::scenario::{Cluster, HTTP_PORT};
+    use podwire_lab::skip::require_lab;
+    use std::io::{BufRead, BufReader};
+
+    skip_unless!(
+        "stream_sends_new_records_as_they_are_stored",
+        require_lab(&["ip", "nginx", "curl", "openssl", "dnsmasq"])
+    );
+    let _lab = lab_lock();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = Cluster::start().expect("start the lab cluster");
+    let netns = format!("/run/netns/{}", c.lab.switch_ns());
+    let agent = Agent::start(
+        podwire(),
+        &["--netns", &netns, "--interfaces", "p*", "--no-ebpf"],
+        &dir.path().join("agent.log"),
+    )
+    .expect("start the agent");
+    let web = c.web.ipv4.to_string();
+    let mut s = TcpStream::connect(agent.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok();
+    write!(
+        s,
+        "GET /api/v1/stream?table=http&server_ip={web} HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .expect("write");
+    let mut lines = BufReader::new(s).lines();
+    let status = lines.next().expect("status line").expect("read");
+    assert!(status.contains(" 200 "), "{status}");
+    // Headers end before any event; the subscription is live once they came.
+    for l in lines.by_ref() {
+        let l = l.expect("read");
+        if l.is_empty() {
+            break;
+        }
+        if l.to_ascii_lowercase().starts_with("content-type") {
+            assert!(l.contains("text/event-stream"), "{l}");
+        }
+    }
+    // A DNS query (another table) and the HTTP request the filter wants.
+    let _ = c.dns(IpAddr::V4(c.dns.ipv4));
+    let url = format!("http://{web}:{HTTP_PORT}/small.txt");
+    let r = clients::curl(&c.client, &[Transfer::get(url)], &CurlOptions::default()).expect("curl");
+    assert_eq!(r[0].code, 200);
+    let mut event = None;
+    for l in lines.by_ref() {
+        let l = l.expect("an event within 20 s");
+        if let Some(name) = l.strip_prefix("event: ") {
+            event = Some(name.to_string());
+        } else if let Some(data) = l.strip_prefix("data: ") {
+            assert_eq!(event.as_deref(), Some("http"), "{data}");
+            let rec: Value = serde_json::from_str(data).expect("record JSON");
+            assert_eq!(rec["type"], "http");
+            assert_eq!(rec["server"]["ip"], web.as_str());
+            assert_eq!(rec["path"], "/small.txt");
+            assert_eq!(rec["status"], 200);
+            return;
+        }
+    }
+    panic!("the stream ended without the HTTP record");
 }
