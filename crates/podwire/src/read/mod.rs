@@ -138,17 +138,7 @@ pub fn run(args: ReadArgs) -> Result<ExitCode> {
         .context("starting worker threads")?;
     let mut decoder = Decoder::default();
     let mut summary = Summary::default();
-    for path in &cfg.files {
-        match read_file(&cfg, path, &mut decoder, &mut shards, &mut summary) {
-            Ok(()) => {}
-            Err(ReadError::Stopped) => break,
-            Err(ReadError::File(e)) => {
-                // One bad file does not stop the others.
-                eprintln!("podwire: {}: {e:#}", path.display());
-                summary.failed_files += 1;
-            }
-        }
-    }
+    read_files(&cfg, &mut decoder, &mut shards, &mut summary);
     let reports = shards.finish();
     summary.defrag = decoder.defrag_stats();
     match out.finish() {
@@ -189,16 +179,7 @@ fn serve_files(
         .context("starting worker threads")?;
     let mut decoder = Decoder::default();
     let mut summary = Summary::default();
-    for path in &cfg.files {
-        match read_file(&cfg, path, &mut decoder, &mut shards, &mut summary) {
-            Ok(()) => {}
-            Err(ReadError::Stopped) => break,
-            Err(ReadError::File(e)) => {
-                eprintln!("podwire: {}: {e:#}", path.display());
-                summary.failed_files += 1;
-            }
-        }
-    }
+    read_files(&cfg, &mut decoder, &mut shards, &mut summary);
     shards.finish();
     if !cfg.quiet {
         let stored: usize = podwire_store::Table::ALL
@@ -220,6 +201,26 @@ fn serve_files(
 
 fn state_lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every file in order into `shards`, until the output stops.
+fn read_files<R: Send + 'static>(
+    cfg: &Config,
+    decoder: &mut Decoder,
+    shards: &mut Shards<R>,
+    summary: &mut Summary,
+) {
+    for path in &cfg.files {
+        match read_file(cfg, path, decoder, shards, summary) {
+            Ok(()) => {}
+            Err(ReadError::Stopped) => break,
+            Err(ReadError::File(e)) => {
+                // One bad file does not stop the others.
+                eprintln!("podwire: {}: {e:#}", path.display());
+                summary.failed_files += 1;
+            }
+        }
+    }
 }
 
 fn open(path: &Path) -> Result<(Box<dyn Read>, Option<u64>)> {
