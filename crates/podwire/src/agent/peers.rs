@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 /// How long a peer lookup is reused.
 pub const LOOKUP_TTL: Duration = Duration::from_secs(30);
 /// The largest answer read from one peer.
-const MAX_ANSWER: usize = 256 << 20;
+const MAX_ANSWER: usize = 64 << 20;
 
 /// The cluster's agents; see the module docs.
 pub struct Peers {
