@@ -349,13 +349,7 @@ impl Graph {
             .iter()
             .flat_map(|e| [e.source.as_str(), e.target.as_str()])
             .collect();
-        let keep: Vec<bool> = self
-            .nodes
-            .iter()
-            .map(|n| used.contains(n.id.as_str()))
-            .collect();
-        let mut k = keep.iter();
-        self.nodes.retain(|_| *k.next().unwrap_or(&true));
+        self.nodes.retain(|n| used.contains(n.id.as_str()));
     }
 
     /// Total over every edge.

@@ -31,19 +31,18 @@ use crate::pipeline::shard::Shards;
 use anyhow::{bail, Context, Result};
 use config::AgentConfig;
 use kernel::{KernelConfig, KernelTable};
-use names::NameCache;
 use podwire_ebpf::ConnProbe;
 use podwire_store::Store;
-use state::{Counters, Sources, Status};
+use state::{Sources, Status};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Remote addresses named at once.
-pub(crate) const MAX_NAMES: usize = 65_536;
+const MAX_NAMES: usize = 65_536;
 /// Records queued for each live-stream client before it starts missing some.
-pub(crate) const STREAM_BACKLOG: usize = 4096;
+const STREAM_BACKLOG: usize = 4096;
 
 pub fn run(args: AgentArgs) -> Result<ExitCode> {
     let cfg = AgentConfig::from_args(args)?;
@@ -70,39 +69,25 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     }
     release_startup_memory();
 
-    let shared = Arc::new(Shared {
-        store: Mutex::new(store),
-        kernel: Mutex::new(KernelTable::new(
-            KernelConfig {
-                // Without packets nothing will claim a closed socket: report
-                // it at once.
-                linger_ns: if sources.is_ok() {
-                    KernelConfig::default().linger_ns
-                } else {
-                    0
-                },
-                ..KernelConfig::default()
+    let kernel = KernelTable::new(
+        KernelConfig {
+            // Without packets nothing will claim a closed socket: report
+            // it at once.
+            linger_ns: if sources.is_ok() {
+                KernelConfig::default().linger_ns
+            } else {
+                0
             },
-            probe::mono_to_wall_ns(),
-        )),
-        names: Mutex::new(NameCache::new(MAX_NAMES)),
-        counters: Counters::default(),
-        interfaces: Arc::new(Mutex::new(Vec::new())),
-        control: Mutex::new(None),
-        sources: Mutex::new(Sources {
-            packets: Status::of(&sources),
-            ebpf: Status::of(&probe),
-            ebpf_hook: probe.as_ref().ok().map(|p| p.hook().name()),
-        }),
-        metrics: podwire_serve::metrics::Metrics::new(cfg.serve.metrics.clone()),
-        stream: tokio::sync::broadcast::channel(STREAM_BACKLOG).0,
-        peers: peers::Peers::new(
-            cfg.serve.peers.clone(),
-            cfg.serve.peer_timeout,
-            cfg.serve.peer_concurrency,
-        ),
-        serve: cfg.serve.clone(),
-    });
+            ..KernelConfig::default()
+        },
+        probe::mono_to_wall_ns(),
+    );
+    let status = Sources {
+        packets: Status::of(&sources),
+        ebpf: Status::of(&probe),
+        ebpf_hook: probe.as_ref().ok().map(|p| p.hook().name()),
+    };
+    let shared = Arc::new(Shared::new(store, kernel, status, cfg.serve.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
 

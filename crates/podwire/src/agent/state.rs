@@ -134,18 +134,29 @@ impl Shared {
             running: false,
             error: Some("reading capture files".into()),
         };
+        let sources = Sources {
+            packets: not_live.clone(),
+            ebpf: not_live,
+            ebpf_hook: None,
+        };
+        Shared::new(
+            store,
+            KernelTable::new(Default::default(), 0),
+            sources,
+            serve,
+        )
+    }
+
+    /// Everything empty but the given parts.
+    pub fn new(store: Store, kernel: KernelTable, sources: Sources, serve: ServeConfig) -> Shared {
         Shared {
             store: Mutex::new(store),
-            kernel: Mutex::new(KernelTable::new(Default::default(), 0)),
+            kernel: Mutex::new(kernel),
             names: Mutex::new(NameCache::new(super::MAX_NAMES)),
             counters: Counters::default(),
             interfaces: Arc::new(Mutex::new(Vec::new())),
             control: Mutex::new(None),
-            sources: Mutex::new(Sources {
-                packets: not_live.clone(),
-                ebpf: not_live,
-                ebpf_hook: None,
-            }),
+            sources: Mutex::new(sources),
             metrics: Metrics::new(serve.metrics.clone()),
             stream: broadcast::channel(super::STREAM_BACKLOG).0,
             peers: Peers::new(
