@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps clang llvm libbpf-dev bpftool prometheus)
+APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps clang llvm libbpf-dev bpftool prometheus python3 python3-venv)
 
 # Grafana's own Node Graph field names (npm's @grafana/data), for the
 # contract test of the k8spacket-compatible endpoints. Fetched once into
@@ -57,6 +57,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== bpf object up to date"; bash scripts/build-bpf.sh --check
 echo "== cargo test"
 cargo test --workspace --locked
+
+# The Helm chart and plain manifests: helm lint, renders validated against
+# the Kubernetes OpenAPI schemas, least privilege (its own == headers).
+bash scripts/check-deploy.sh
 
 if [ "${PODWIRE_FUZZ_SECONDS:-0}" -gt 0 ]; then
     echo "== fuzz (${PODWIRE_FUZZ_SECONDS}s per target)"

@@ -22,6 +22,9 @@
 //!   of its metrics;
 //! - [`child`] and [`corrupt`]: running podwire under a time and memory watch,
 //!   and deterministic corruptions of captures for robustness runs.
+//! - [`kubeapi`]: a fake Kubernetes API server with honest list/watch
+//!   semantics (resourceVersions, paging, bookmarks, 410 Gone, selectors),
+//!   for testing the agent's Kubernetes naming without a real cluster.
 //!
 //! Everything here shells out to the real tools on purpose: the point is to
 //! test against them, not against a model of them.
@@ -35,6 +38,7 @@ pub mod compare;
 pub mod corrupt;
 pub mod error;
 pub mod http;
+pub mod kubeapi;
 pub mod netns;
 pub mod process;
 pub mod prometheus;

@@ -20,7 +20,7 @@ pub enum Command {
     /// Analyse pcap/pcapng files: connections, TLS handshakes, HTTP and DNS.
     Read(ReadArgs),
     /// Watch this host's traffic live (eBPF and AF_PACKET) and serve it over HTTP.
-    Agent(AgentArgs),
+    Agent(Box<AgentArgs>),
 }
 
 /// Output formats of `podwire read`.
@@ -245,4 +245,29 @@ pub struct AgentArgs {
     /// the graph (k8spacket's default) [10].
     #[arg(long, env = "PODWIRE_PERSISTENT_SECONDS", value_name = "SECONDS")]
     pub persistent_seconds: Option<f64>,
+
+    /// Name endpoints from the Kubernetes API: `auto` (when running in a
+    /// pod or given --kubeconfig), `on`, `off` [auto].
+    #[arg(long, env = "PODWIRE_KUBERNETES", value_name = "MODE")]
+    pub kubernetes: Option<String>,
+
+    /// Kubeconfig to reach the API server with [in-cluster service account,
+    /// else $KUBECONFIG or ~/.kube/config].
+    #[arg(long, env = "PODWIRE_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// This node's name in Kubernetes (its pods keep container ids, to name
+    /// hostNetwork pods) [the host name].
+    #[arg(long, env = "PODWIRE_NODE_NAME", value_name = "NAME")]
+    pub node_name: Option<String>,
+
+    /// The cgroup v2 tree, to map a socket's cgroup to its container
+    /// [/sys/fs/cgroup].
+    #[arg(long, env = "PODWIRE_CGROUP_ROOT", value_name = "DIR")]
+    pub cgroup_root: Option<PathBuf>,
+
+    /// Kubernetes objects of each kind (and addresses with history) kept at
+    /// once; more are refused and counted [200000].
+    #[arg(long, env = "PODWIRE_K8S_MAX_OBJECTS", value_name = "N")]
+    pub k8s_max_objects: Option<usize>,
 }

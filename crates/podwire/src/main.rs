@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Read(args) => read::run(args),
-        cli::Command::Agent(args) => agent::run(args),
+        cli::Command::Agent(args) => agent::run(*args),
     };
     match result {
         Ok(code) => code,

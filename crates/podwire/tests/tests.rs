@@ -7,6 +7,9 @@
 //! - `contract`: exit codes and output shape of `podwire read`;
 //! - `fixtures`: the committed captures of `tests/data` against what the
 //!   clients saw and against tshark (no root needed);
+//! - `kube`: Kubernetes names against the lab's fake API server: pods,
+//!   workloads and services over a rollout and an API outage, hostNetwork
+//!   pods by cgroup (root needed, else SKIPPED);
 //! - `lab`: live traffic in network namespaces, captured and read back
 //!   (root and the lab's tools needed, else SKIPPED);
 //! - `serve`: the HTTP API over captures (`podwire read --serve`), and
@@ -29,6 +32,8 @@ mod corpus;
 mod dashboards;
 #[path = "it/fixtures.rs"]
 mod fixtures;
+#[path = "it/kube.rs"]
+mod kube;
 #[path = "it/lab.rs"]
 mod lab;
 #[path = "it/openapi.rs"]

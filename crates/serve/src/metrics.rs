@@ -75,6 +75,19 @@ pub struct Health {
     pub resident_memory_bytes: u64,
     /// Records live-stream clients missed by reading too slowly.
     pub stream_lagged_total: u64,
+    /// Kubernetes naming, when the agent watches the API server.
+    pub kubernetes: Option<KubeHealth>,
+}
+
+/// How the agent's Kubernetes watches are doing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KubeHealth {
+    /// Per watched resource: (name, events, full lists, errors, synced).
+    pub resources: Vec<(&'static str, u64, u64, u64, bool)>,
+    /// Per kind: objects (and addresses with history) held.
+    pub objects: Vec<(&'static str, u64)>,
+    /// Objects refused because a table was full.
+    pub refused_total: u64,
 }
 
 /// A label value made of names (a process may call itself anything, a
@@ -623,6 +636,9 @@ impl Metrics {
                 writeln!(out, "{name}{{table=\"{}\"}} {v}", t.0)?;
             }
         }
+        if let Some(k) = &h.kubernetes {
+            encode_kube(k, out)?;
+        }
         if self.cfg.k8spacket {
             self.encode_k8spacket(&st.k8s, out)?;
         }
@@ -885,3 +901,67 @@ fn cipher(c: Option<&str>) -> Arc<str> {
 
 #[cfg(test)]
 mod tests;
+
+fn encode_kube(k: &KubeHealth, out: &mut String) -> std::fmt::Result {
+    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+    };
+    for (name, help, col) in [
+        (
+            "podwire_kubernetes_watch_events",
+            "Objects added, changed or deleted, per watched resource",
+            0usize,
+        ),
+        (
+            "podwire_kubernetes_lists",
+            "Full lists per watched resource (the first, then after 410 Gone)",
+            1,
+        ),
+        (
+            "podwire_kubernetes_watch_errors",
+            "Failed list or watch requests per resource (each followed by a backoff)",
+            2,
+        ),
+    ] {
+        family(out, name, "counter", help);
+        for r in &k.resources {
+            let v = [r.1, r.2, r.3][col];
+            writeln!(out, "{name}_total{{resource=\"{}\"}} {v}", r.0)?;
+        }
+    }
+    family(
+        out,
+        "podwire_kubernetes_synced",
+        "gauge",
+        "1 once a resource has been listed completely",
+    );
+    for r in &k.resources {
+        writeln!(
+            out,
+            "podwire_kubernetes_synced{{resource=\"{}\"}} {}",
+            r.0,
+            u8::from(r.4)
+        )?;
+    }
+    family(
+        out,
+        "podwire_kubernetes_objects",
+        "gauge",
+        "Kubernetes objects held for naming, per kind",
+    );
+    for (kind, n) in &k.objects {
+        writeln!(out, "podwire_kubernetes_objects{{kind=\"{kind}\"}} {n}")?;
+    }
+    family(
+        out,
+        "podwire_kubernetes_refused_objects",
+        "counter",
+        "Kubernetes objects not held because a table was full",
+    );
+    writeln!(
+        out,
+        "podwire_kubernetes_refused_objects_total {}",
+        k.refused_total
+    )
+}

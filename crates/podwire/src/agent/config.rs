@@ -28,6 +28,17 @@ pub struct AgentConfig {
     pub ring_bytes: usize,
     pub shards: usize,
     pub serve: ServeConfig,
+    /// Kubernetes naming; `None` when off.
+    pub kubernetes: Option<KubeConfig>,
+}
+
+/// How to reach and mirror the Kubernetes API.
+#[derive(Clone, Debug)]
+pub struct KubeConfig {
+    /// `None`: in-cluster, else `$KUBECONFIG` / `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    pub cluster: podwire_k8s::ClusterConfig,
+    pub cgroup_root: PathBuf,
 }
 
 /// What the HTTP side needs: metrics shape and cluster fan-out.
@@ -68,6 +79,7 @@ impl AgentConfig {
 
     fn merge(a: AgentArgs, f: AgentArgs) -> Result<AgentConfig> {
         let serve = serve_config(&a, &f)?;
+        let kubernetes = kube_config(&a, &f)?;
         let listen = match a.listen.or(f.listen) {
             Some(l) => l,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
@@ -132,6 +144,7 @@ impl AgentConfig {
             n => n.min(64),
         };
         Ok(AgentConfig {
+            kubernetes,
             serve,
             listen,
             interfaces,
@@ -193,6 +206,51 @@ fn serve_config(a: &AgentArgs, f: &AgentArgs) -> Result<ServeConfig> {
         peer_timeout: Duration::from_millis(timeout_ms),
         peer_concurrency: concurrency,
     })
+}
+
+fn kube_config(a: &AgentArgs, f: &AgentArgs) -> Result<Option<KubeConfig>> {
+    let kubeconfig = a.kubeconfig.clone().or(f.kubeconfig.clone());
+    let mode = a
+        .kubernetes
+        .clone()
+        .or(f.kubernetes.clone())
+        .unwrap_or_else(|| "auto".into());
+    let on = match mode.as_str() {
+        "on" => true,
+        "off" => false,
+        "auto" => kubeconfig.is_some() || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
+        m => bail!("kubernetes: {m:?} is not auto, on or off"),
+    };
+    if !on {
+        return Ok(None);
+    }
+    let max_objects = a.k8s_max_objects.or(f.k8s_max_objects).unwrap_or(200_000);
+    ensure!(max_objects >= 1, "k8s-max-objects must be at least 1");
+    let node_name = a
+        .node_name
+        .clone()
+        .or(f.node_name.clone())
+        .or_else(host_name);
+    Ok(Some(KubeConfig {
+        kubeconfig,
+        cluster: podwire_k8s::ClusterConfig {
+            node_name,
+            max_objects,
+            ..podwire_k8s::ClusterConfig::default()
+        },
+        cgroup_root: a
+            .cgroup_root
+            .clone()
+            .or(f.cgroup_root.clone())
+            .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup")),
+    }))
+}
+
+fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
 }
 
 /// `connection=40,tls=10,http=35,dns=15`: every table named once.

@@ -63,6 +63,15 @@ struct Sock {
     covered: u64,
 }
 
+/// Who last closed an accepted socket on a listening address: the owner
+/// of later accepted sockets until they close themselves.
+#[derive(Clone, Debug)]
+struct Listener {
+    pid: u32,
+    comm: String,
+    cgroup_id: u64,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Closed {
     at: Timestamp,
@@ -93,7 +102,7 @@ pub struct KernelTable {
     /// Insertion order, for eviction and expiry; may hold stale keys.
     order: VecDeque<(SockKey, Timestamp)>,
     /// Who serves on a local address, learned when they close accepted sockets.
-    listeners: FxHashMap<SocketAddr, (u32, String)>,
+    listeners: FxHashMap<SocketAddr, Listener>,
     /// Counts snapshots: see [`begin_snapshot`](Self::begin_snapshot).
     generation: u64,
     /// Closed, unclaimed sockets pushed out by the bound: reported at the
@@ -164,9 +173,17 @@ impl KernelTable {
                     if s.pid == 0 && ev.pid != 0 {
                         s.pid = ev.pid;
                         s.comm = comm.clone();
+                        s.cgroup_id = ev.cgroup_id;
                     }
                     if s.side == Side::Server && ev.pid != 0 {
-                        self.learn_listener(key.0, ev.pid, comm);
+                        self.learn_listener(
+                            key.0,
+                            Listener {
+                                pid: ev.pid,
+                                comm,
+                                cgroup_id: ev.cgroup_id,
+                            },
+                        );
                     }
                     // Expiry counts from the close.
                     self.order.push_back((key, at));
@@ -205,12 +222,12 @@ impl KernelTable {
         }
     }
 
-    fn learn_listener(&mut self, local: SocketAddr, pid: u32, comm: String) {
+    fn learn_listener(&mut self, local: SocketAddr, l: Listener) {
         if self.listeners.len() >= self.cfg.max_sockets / 4 && !self.listeners.contains_key(&local)
         {
             self.listeners.clear();
         }
-        self.listeners.insert(local, (pid, comm));
+        self.listeners.insert(local, l);
     }
 
     fn insert(&mut self, key: SockKey, sock: Sock) {
@@ -316,7 +333,7 @@ impl KernelTable {
     /// Who owns a local socket: its own process, else its listener's.
     fn owner<'a>(&'a self, local: SocketAddr, s: &'a Sock) -> (u32, &'a str) {
         match (s.pid, self.listeners.get(&local)) {
-            (0, Some((pid, comm))) if s.side == Side::Server => (*pid, comm.as_str()),
+            (0, Some(l)) if s.side == Side::Server => (l.pid, l.comm.as_str()),
             _ => (s.pid, s.comm.as_str()),
         }
     }
@@ -399,13 +416,23 @@ impl KernelTable {
         Record::new(s.start, client, server, Body::Connection(body))
     }
 
-    /// The cgroup id of the process on a local socket, when known.
-    #[allow(dead_code)] // for container and pod naming (the Kubernetes issue)
+    /// The cgroup id of the process on a local socket, when known (an
+    /// accepted socket's is its listener's until its owner closes it).
     pub fn cgroup_of(&self, local: SocketAddr, remote: SocketAddr) -> Option<u64> {
-        self.socks
-            .get(&(local, remote))
-            .map(|s| s.cgroup_id)
-            .filter(|&c| c != 0)
+        let s = self.socks.get(&(local, remote))?;
+        match (s.cgroup_id, s.side) {
+            (0, Side::Server) => self.listeners.get(&local).map(|l| l.cgroup_id),
+            (id, _) => Some(id),
+        }
+        .filter(|&c| c != 0)
+    }
+
+    /// The cgroup ids of a record's client and server sockets, where they
+    /// are local.
+    pub fn cgroups(&self, rec: &Record) -> (Option<u64>, Option<u64>) {
+        let c = SocketAddr::new(rec.client.ip, rec.client.port);
+        let s = SocketAddr::new(rec.server.ip, rec.server.port);
+        (self.cgroup_of(c, s), self.cgroup_of(s, c))
     }
 }
 

@@ -17,6 +17,7 @@ mod api;
 mod config;
 mod dedupe;
 mod kernel;
+mod kube;
 mod names;
 mod packets;
 mod peers;
@@ -87,7 +88,8 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         ebpf: Status::of(&probe),
         ebpf_hook: probe.as_ref().ok().map(|p| p.hook().name()),
     };
-    let shared = Arc::new(Shared::new(store, kernel, status, cfg.serve.clone()));
+    let kube = cfg.kubernetes.clone().map(kube::Kube::start);
+    let shared = Arc::new(Shared::new(store, kernel, status, cfg.serve.clone()).with_kube(kube));
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
 

@@ -5,6 +5,7 @@
 
 use super::config::ServeConfig;
 use super::kernel::{KernelStats, KernelTable};
+use super::kube::Kube;
 use super::names::NameCache;
 use super::peers::Peers;
 use crate::pipeline::shard::{Control, Select, Sink, Stopped};
@@ -118,6 +119,8 @@ pub struct Shared {
     pub stream: broadcast::Sender<Arc<Record>>,
     pub serve: ServeConfig,
     pub peers: Peers,
+    /// Kubernetes names, when the agent watches the API server.
+    pub kube: Option<Arc<Kube>>,
 }
 
 /// A poisoned lock means a thread panicked mid-update; the data is still
@@ -165,6 +168,26 @@ impl Shared {
                 serve.peer_concurrency,
             ),
             serve,
+            kube: None,
+        }
+    }
+
+    /// Names endpoints from Kubernetes too.
+    pub fn with_kube(mut self, kube: Option<Arc<Kube>>) -> Shared {
+        self.kube = kube;
+        self
+    }
+
+    /// Kubernetes names for records the kernel table has merged: its
+    /// cgroups name local sockets (lock order: kernel before names).
+    fn name_kube(&self, records: &mut [Record]) {
+        let Some(kube) = &self.kube else { return };
+        let cgroups: Vec<_> = {
+            let k = lock(&self.kernel);
+            records.iter().map(|r| k.cgroups(r)).collect()
+        };
+        for (r, cg) in records.iter_mut().zip(cgroups) {
+            kube.name(r, cg);
         }
     }
 
@@ -185,6 +208,7 @@ impl Shared {
                 n.process(r);
             }
         }
+        self.name_kube(records);
         let streaming = self.stream.receiver_count() > 0;
         for r in records.iter() {
             self.metrics.observe(r);
@@ -259,6 +283,7 @@ impl Shared {
                 .collect(),
             resident_memory_bytes: resident_bytes(),
             stream_lagged_total: get(&c.stream_lagged),
+            kubernetes: self.kube.as_ref().map(|k| k.health()),
         }
     }
 
@@ -272,8 +297,15 @@ impl Shared {
         let shared = Arc::clone(self);
         let f = filter.clone();
         let select: Select = Arc::new(move |rec: &mut Record| {
-            lock(&shared.kernel).merge(rec);
+            let cgroups = {
+                let mut k = lock(&shared.kernel);
+                k.merge(rec);
+                k.cgroups(rec)
+            };
             lock(&shared.names).process(rec);
+            if let Some(kube) = &shared.kube {
+                kube.name(rec, cgroups);
+            }
             f.matches(rec)
         });
         let mut open = match control {
@@ -281,10 +313,14 @@ impl Shared {
             None => Vec::new(),
         };
         // Lock order: kernel, then names (nothing takes them the other way).
-        let only_kernel = lock(&self.kernel).open_records(generation, |r| {
+        let mut only_kernel = lock(&self.kernel).open_records(generation, |r| {
             lock(&self.names).process(r);
-            filter.matches(r)
+            self.kube.is_some() || filter.matches(r)
         });
+        if self.kube.is_some() {
+            self.name_kube(&mut only_kernel);
+            only_kernel.retain(|r| filter.matches(r));
+        }
         open.extend(only_kernel);
         open
     }

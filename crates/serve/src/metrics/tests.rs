@@ -757,6 +757,11 @@ fn agent_health_is_exported() {
         store: vec![("connection", 10, 2048, 4096, 5), ("dns", 20, 512, 1024, 6)],
         resident_memory_bytes: 123_456_789,
         stream_lagged_total: 4,
+        kubernetes: Some(KubeHealth {
+            resources: vec![("pods", 12, 2, 1, true), ("nodes", 3, 1, 0, false)],
+            objects: vec![("pods", 10), ("addresses", 14)],
+            refused_total: 8,
+        }),
     };
     let s = parse_exposition(&m.encode(&h));
     for (name, want) in [
@@ -769,6 +774,7 @@ fn agent_health_is_exported() {
         ("podwire_tracker_evicted_connections_total", 9.0),
         ("podwire_resident_memory_bytes", 123_456_789.0),
         ("podwire_stream_lagged_records_total", 4.0),
+        ("podwire_kubernetes_refused_objects_total", 8.0),
     ] {
         assert_eq!(value(&s, name, &[]), want, "{name}");
     }
@@ -785,6 +791,25 @@ fn agent_health_is_exported() {
         assert_eq!(value(&s, "podwire_store_bytes", &t), bytes);
         assert_eq!(value(&s, "podwire_store_budget_bytes", &t), budget);
     }
+    for (res, events, lists, errors, synced) in
+        [("pods", 12.0, 2.0, 1.0, 1.0), ("nodes", 3.0, 1.0, 0.0, 0.0)]
+    {
+        let r = [("resource", res)];
+        assert_eq!(
+            value(&s, "podwire_kubernetes_watch_events_total", &r),
+            events
+        );
+        assert_eq!(value(&s, "podwire_kubernetes_lists_total", &r), lists);
+        assert_eq!(
+            value(&s, "podwire_kubernetes_watch_errors_total", &r),
+            errors
+        );
+        assert_eq!(value(&s, "podwire_kubernetes_synced", &r), synced);
+    }
+    assert_eq!(
+        value(&s, "podwire_kubernetes_objects", &[("kind", "addresses")]),
+        14.0
+    );
 }
 
 // ------------------------------------------------------------- bounds

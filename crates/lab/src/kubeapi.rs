@@ -1,0 +1,388 @@
+//! A fake Kubernetes API server with honest list/watch semantics, for
+//! testing the agent's Kubernetes naming.
+//!
+//! No real kube-apiserver can run where these tests run, and a fake that
+//! only answers "the pods are X" would test nothing that matters: the agent
+//! (kube-rs `watcher` and `metadata_watcher`) lives or dies by the
+//! resourceVersion protocol. So this server keeps what a real one keeps,
+//! and answers the way a real one answers:
+//!
+//! - one global resourceVersion, bumped by every change, with a bounded
+//!   history of changes (compacted automatically, or on demand with
+//!   [`FakeApiServer::compact`]);
+//! - LIST of the current state, or a consistent snapshot across `limit` /
+//!   `continue` pages; `410 Gone` for snapshots compacted away;
+//! - WATCH replaying history after a resourceVersion (or starting with
+//!   synthetic ADDED events), then live events, BOOKMARKs, and a clean end
+//!   at `timeoutSeconds`; an `ERROR` event with a 410 `Status` when the
+//!   resourceVersion is too old;
+//! - `fieldSelector` / `labelSelector`, with objects that move out of (into)
+//!   a watch's selection sent as DELETED (ADDED), as the watch cache does;
+//! - metadata-only (`PartialObjectMetadata`) lists, gets and watches;
+//! - HTTP/1.1 keep-alive, chunked watch streams, and test controls that cut
+//!   connections or take the server down, like a network or control-plane
+//!   failure.
+//!
+//! It serves only GET (objects change through [`FakeApiServer::apply`] and
+//! [`FakeApiServer::delete`]) and only the resources the agent watches:
+//! Pods, Services, Nodes, EndpointSlices, ReplicaSets, Deployments,
+//! StatefulSets, DaemonSets, Jobs and CronJobs. Plain HTTP, std only: one
+//! thread per connection.
+
+mod list;
+mod render;
+mod resource;
+mod select;
+mod serve;
+mod store;
+mod watch;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use resource::{by_kind, RESOURCES};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+use store::{Key, Store};
+
+/// How many request lines [`FakeApiServer::requests`] keeps.
+const REQUEST_LOG: usize = 10_000;
+/// Bookmark interval unless set otherwise (short, so tests are fast).
+const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(1);
+/// The shortest bookmark interval, so bookmarks cannot crowd out events.
+const MIN_BOOKMARK_INTERVAL: Duration = Duration::from_millis(10);
+/// How long a watch without `timeoutSeconds` lasts.
+const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(300);
+/// The token in written kubeconfigs when none is required.
+const DEFAULT_TOKEN: &str = "podwire-lab-token";
+
+/// Cumulative counts of what the server did.
+#[derive(Clone, Debug, Default)]
+pub struct ApiStats {
+    /// LIST requests.
+    pub lists: u64,
+    /// WATCH requests.
+    pub watches: u64,
+    /// GETs of one object.
+    pub gets: u64,
+    /// Everything else (`/version`, 404s, 400s, 401s, 405s).
+    pub other: u64,
+    /// 410 Gone answers and ERROR events.
+    pub gone_410: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Watch events other than bookmarks (ERROR events included).
+    pub events_sent: u64,
+    pub bookmarks_sent: u64,
+    /// Requests per resource plural (`pods`, `services`, ...).
+    pub per_resource: BTreeMap<String, u64>,
+}
+
+/// A running fake API server on 127.0.0.1; dropping it stops it and cuts
+/// every connection.
+pub struct FakeApiServer {
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl FakeApiServer {
+    /// Binds 127.0.0.1 on a free port and serves in background threads.
+    pub fn start() -> io::Result<FakeApiServer> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let shared = Arc::new(Shared::new(listener.local_addr()?));
+        let for_thread = Arc::clone(&shared);
+        let acceptor = thread::Builder::new()
+            .name("kubeapi-accept".into())
+            .spawn(move || accept_loop(listener, for_thread))?;
+        Ok(FakeApiServer {
+            shared,
+            acceptor: Some(acceptor),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.shared.addr)
+    }
+
+    /// Writes a kubeconfig whose current context points at this server,
+    /// namespace `default`, with a bearer-token user (the required token,
+    /// if one is set).
+    pub fn write_kubeconfig(&self, path: &Path) -> io::Result<()> {
+        let token = lock(&self.shared.settings)
+            .token
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TOKEN.to_string());
+        let config = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: podwire-lab\n  cluster:\n    \
+             server: {url}\nusers:\n- name: podwire-lab\n  user:\n    token: {token:?}\n\
+             contexts:\n- name: podwire-lab\n  context:\n    cluster: podwire-lab\n    \
+             user: podwire-lab\n    namespace: default\ncurrent-context: podwire-lab\n\
+             preferences: {{}}\n",
+            url = self.url(),
+        );
+        std::fs::write(path, config)
+    }
+
+    /// Creates or replaces an object, identified by apiVersion, kind,
+    /// namespace and name; its new resourceVersion. Fills in `uid`,
+    /// `creationTimestamp` (kept from the object replaced), the namespace
+    /// of namespaced kinds (`default` if missing) and `resourceVersion`.
+    /// A replacement identical to the stored object is a no-op, as on a
+    /// real server: no event, and the existing resourceVersion.
+    ///
+    /// # Panics
+    ///
+    /// If the object is not a served kind or has no `metadata.name`: a bug
+    /// in the test.
+    pub fn apply(&self, obj: serde_json::Value) -> u64 {
+        let applied = lock(&self.shared.store).apply(obj);
+        self.shared.changed.notify_all();
+        applied.unwrap_or_else(|e| panic!("FakeApiServer::apply: {e}"))
+    }
+
+    /// Deletes an object; the deletion's resourceVersion, or `None` if it
+    /// did not exist. `namespace` `None` means `default` for namespaced
+    /// kinds and is ignored for cluster-scoped ones.
+    ///
+    /// # Panics
+    ///
+    /// If `api_version` and `kind` are not a served kind.
+    pub fn delete(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<u64> {
+        let key = key_of(api_version, kind, namespace, name);
+        let deleted = lock(&self.shared.store).delete(&key);
+        self.shared.changed.notify_all();
+        deleted
+    }
+
+    /// The stored object, as a full-object GET would answer it.
+    ///
+    /// # Panics
+    ///
+    /// If `api_version` and `kind` are not a served kind.
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<serde_json::Value> {
+        let key = key_of(api_version, kind, namespace, name);
+        let found = lock(&self.shared.store).get(&key);
+        found.map(|obj| (*obj).clone())
+    }
+
+    /// The current (latest) resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        lock(&self.shared.store).rv()
+    }
+
+    /// Forgets all history up to now: watches from an older resourceVersion
+    /// and continue tokens of older snapshots get 410 Gone.
+    pub fn compact(&self) {
+        lock(&self.shared.store).compact();
+        self.shared.changed.notify_all();
+    }
+
+    /// How many changes the history keeps (100,000 by default); older ones
+    /// are compacted away.
+    pub fn set_history_limit(&self, events: usize) {
+        lock(&self.shared.store).set_history_limit(events);
+    }
+
+    /// Abruptly closes every open connection (watches mid-stream, without
+    /// their terminating chunk, and idle keep-alive ones), like a network
+    /// cut.
+    pub fn drop_connections(&self) {
+        self.shared.cut_all();
+    }
+
+    /// How often watches that allow bookmarks get one (1 s by default; at
+    /// least every 10 ms).
+    pub fn set_bookmark_interval(&self, interval: Duration) {
+        lock(&self.shared.settings).bookmark_interval = interval.max(MIN_BOOKMARK_INTERVAL);
+        self.shared.changed.notify_all();
+    }
+
+    /// While down, new connections are accepted and closed at once; going
+    /// down cuts every open connection.
+    pub fn set_unavailable(&self, down: bool) {
+        self.shared.unavailable.store(down, Ordering::SeqCst);
+        if down {
+            self.shared.cut_all();
+        }
+    }
+
+    /// Requires `Authorization: Bearer <token>` (answering others 401), or
+    /// with `None` accepts anything again.
+    pub fn require_token(&self, token: Option<&str>) {
+        lock(&self.shared.settings).token = token.map(str::to_string);
+    }
+
+    /// Cumulative counts since start (or the last [`reset_stats`]).
+    ///
+    /// [`reset_stats`]: FakeApiServer::reset_stats
+    pub fn stats(&self) -> ApiStats {
+        lock(&self.shared.stats).clone()
+    }
+
+    pub fn reset_stats(&self) {
+        *lock(&self.shared.stats) = ApiStats::default();
+    }
+
+    /// The request lines received (`GET /api/v1/pods?watch=true&...`), the
+    /// most recent 10,000, oldest first.
+    pub fn requests(&self) -> Vec<String> {
+        lock(&self.shared.requests).iter().cloned().collect()
+    }
+}
+
+impl Drop for FakeApiServer {
+    fn drop(&mut self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        self.shared.cut_all();
+        // Wake the acceptor so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.shared.addr, Duration::from_secs(1));
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+fn key_of(api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Key {
+    let res = by_kind(api_version, kind)
+        .unwrap_or_else(|| panic!("FakeApiServer: unserved kind {kind} of {api_version}"));
+    let namespace = match RESOURCES[res].namespaced {
+        true => namespace.unwrap_or("default").to_string(),
+        false => String::new(),
+    };
+    (res, namespace, name.to_string())
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.stopped.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = stream else {
+            // Out of descriptors or similar: do not spin.
+            thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        if shared.unavailable.load(Ordering::SeqCst) {
+            let _ = stream.shutdown(Shutdown::Both);
+            continue;
+        }
+        let for_thread = Arc::clone(&shared);
+        let _ = thread::Builder::new()
+            .name("kubeapi-conn".into())
+            .spawn(move || serve::connection(for_thread, stream));
+    }
+}
+
+/// Settings tests may change while the server runs.
+struct Settings {
+    bookmark_interval: Duration,
+    watch_timeout: Duration,
+    token: Option<String>,
+}
+
+/// State shared by the handle and every connection thread.
+struct Shared {
+    addr: SocketAddr,
+    store: Mutex<Store>,
+    /// Signalled on every change of the store (and on cuts).
+    changed: Condvar,
+    stats: Mutex<ApiStats>,
+    requests: Mutex<VecDeque<String>>,
+    settings: Mutex<Settings>,
+    /// Open connections, to cut them.
+    conns: Mutex<HashMap<u64, TcpStream>>,
+    next_conn: AtomicU64,
+    /// Bumped by every cut; a watch that sees it change stops.
+    cuts: AtomicU64,
+    stopped: AtomicBool,
+    unavailable: AtomicBool,
+}
+
+impl Shared {
+    fn new(addr: SocketAddr) -> Shared {
+        Shared {
+            addr,
+            store: Mutex::new(Store::new()),
+            changed: Condvar::new(),
+            stats: Mutex::new(ApiStats::default()),
+            requests: Mutex::new(VecDeque::new()),
+            settings: Mutex::new(Settings {
+                bookmark_interval: DEFAULT_BOOKMARK_INTERVAL,
+                watch_timeout: DEFAULT_WATCH_TIMEOUT,
+                token: None,
+            }),
+            conns: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(0),
+            cuts: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
+            unavailable: AtomicBool::new(false),
+        }
+    }
+
+    fn count(&self, update: impl FnOnce(&mut ApiStats)) {
+        update(&mut lock(&self.stats));
+    }
+
+    fn log_request(&self, req: &wire::Request) {
+        let mut log = lock(&self.requests);
+        if log.len() >= REQUEST_LOG {
+            log.pop_front();
+        }
+        log.push_back(format!("{} {}", req.method, req.target));
+    }
+
+    /// Remembers a connection so it can be cut; its id.
+    fn register(&self, stream: &TcpStream) -> Option<u64> {
+        let clone = stream.try_clone().ok()?;
+        let id = self.next_conn.fetch_add(1, Ordering::SeqCst);
+        lock(&self.conns).insert(id, clone);
+        Some(id)
+    }
+
+    fn unregister(&self, id: Option<u64>) {
+        if let Some(id) = id {
+            lock(&self.conns).remove(&id);
+        }
+    }
+
+    /// Shuts every open connection down and wakes every watch to notice.
+    fn cut_all(&self) {
+        self.cuts.fetch_add(1, Ordering::SeqCst);
+        for stream in lock(&self.conns).values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        // Taking the store lock orders the wake-up after any watch's check.
+        let _store = lock(&self.store);
+        self.changed.notify_all();
+    }
+}
+
+/// Locks a mutex, shrugging off poisoning (a panicked connection thread
+/// must not take the server down).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

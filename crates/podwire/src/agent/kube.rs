@@ -1,0 +1,133 @@
+//! Kubernetes names in the agent: the watchers on a thread of their own,
+//! and the naming of each record as it is stored.
+//!
+//! A local socket (one the eBPF probe saw, with its cgroup) is named by its
+//! container's pod: the only way to tell hostNetwork pods apart, and exact
+//! for every other pod too. Any other address is named by who held it when
+//! the connection started ([`Cluster::identity`]). The watchers run on
+//! their own thread and runtime, so a large initial list never delays the
+//! HTTP API, and an unreachable API server never delays capture.
+
+use super::config::KubeConfig;
+use super::state::lock;
+use podwire_k8s::{Cgroups, Cluster, WatchStatus, RESOURCES};
+use podwire_record::{Endpoint, Identity, Record};
+use podwire_serve::metrics::KubeHealth;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+/// The agent's Kubernetes view, shared by the watchers and the naming.
+pub struct Kube {
+    cluster: Arc<RwLock<Cluster>>,
+    cgroups: Mutex<Cgroups>,
+    status: Arc<WatchStatus>,
+}
+
+impl Kube {
+    /// Starts watching (on a thread of its own) and returns the view.
+    pub fn start(cfg: KubeConfig) -> Arc<Kube> {
+        let kube = Arc::new(Kube {
+            cluster: Arc::new(RwLock::new(Cluster::new(cfg.cluster.clone()))),
+            cgroups: Mutex::new(Cgroups::new(cfg.cgroup_root.clone())),
+            status: Arc::new(WatchStatus::default()),
+        });
+        let (cluster, status) = (Arc::clone(&kube.cluster), Arc::clone(&kube.status));
+        let node = cfg.cluster.node_name.clone().unwrap_or_default();
+        let spawned = std::thread::Builder::new()
+            .name("podwire-k8s".into())
+            .spawn(move || watch(cfg, cluster, status, node));
+        if let Err(e) = spawned {
+            eprintln!("podwire: Kubernetes: could not start the watch thread: {e}");
+        }
+        kube
+    }
+
+    /// Names both endpoints of `rec`; `cgroups` are its local sockets'
+    /// cgroup ids ([`KernelTable::cgroups`](super::kernel::KernelTable::cgroups)).
+    pub fn name(&self, rec: &mut Record, cgroups: (Option<u64>, Option<u64>)) {
+        let cluster = self.cluster.read().unwrap_or_else(PoisonError::into_inner);
+        let ts = rec.ts.nanos();
+        for (ep, cg) in [(&mut rec.client, cgroups.0), (&mut rec.server, cgroups.1)] {
+            let id = cg
+                .and_then(|id| self.by_cgroup(&cluster, id))
+                .or_else(|| cluster.identity(ep.ip, ep.port, ts));
+            if let Some(id) = id {
+                fill(ep, id);
+            }
+        }
+    }
+
+    fn by_cgroup(&self, cluster: &Cluster, id: u64) -> Option<Identity> {
+        let owner = lock(&self.cgroups).owner(id).cloned()?;
+        owner
+            .container
+            .and_then(|c| cluster.by_container(&c))
+            .or_else(|| owner.pod_uid.and_then(|u| cluster.by_pod_uid(&u)))
+    }
+
+    /// Watch progress and table sizes, for `/metrics` and the status page.
+    pub fn health(&self) -> KubeHealth {
+        let stats = self
+            .cluster
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stats();
+        KubeHealth {
+            resources: RESOURCES
+                .iter()
+                .zip(&self.status.resources)
+                .map(|(name, r)| {
+                    (
+                        *name,
+                        r.events.load(Ordering::Relaxed),
+                        r.lists.load(Ordering::Relaxed),
+                        r.errors.load(Ordering::Relaxed),
+                        r.synced.load(Ordering::Relaxed),
+                    )
+                })
+                .collect(),
+            objects: vec![
+                ("pods", stats.pods as u64),
+                ("services", stats.services as u64),
+                ("endpointslices", stats.slices as u64),
+                ("nodes", stats.nodes as u64),
+                ("owners", stats.owners as u64),
+                ("addresses", stats.addresses as u64),
+            ],
+            refused_total: stats.refused,
+        }
+    }
+}
+
+/// Adds the Kubernetes fields to an endpoint, keeping what it had
+/// (process, pid, domain).
+fn fill(ep: &mut Endpoint, id: Identity) {
+    let have = ep.identity.get_or_insert_with(Box::default);
+    have.namespace = id.namespace.or(have.namespace.take());
+    have.pod = id.pod.or(have.pod.take());
+    have.workload = id.workload.or(have.workload.take());
+    have.service = id.service.or(have.service.take());
+    have.node = id.node.or(have.node.take());
+}
+
+fn watch(cfg: KubeConfig, cluster: Arc<RwLock<Cluster>>, status: Arc<WatchStatus>, node: String) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("podwire: Kubernetes: no runtime for the watchers: {e}");
+            return;
+        }
+    };
+    rt.block_on(async move {
+        match podwire_k8s::client(cfg.kubeconfig.as_deref()).await {
+            Ok((client, url)) => {
+                eprintln!("podwire: Kubernetes: watching {url} as node {node:?}");
+                podwire_k8s::watch::run(client, cluster, status).await;
+            }
+            Err(e) => eprintln!("podwire: Kubernetes: not naming endpoints by pod: {e}"),
+        }
+    });
+}

