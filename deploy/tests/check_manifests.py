@@ -287,7 +287,7 @@ def check_daemonset(ck, ds, services, service_accounts, expect_env):
         sports = {p.get("name"): p for p in spec.get("ports") or []}
         sp = sports.get("http")
         ck.check(sp is not None and sp.get("port") == port, sw, f"must have port http = {port}, has {spec.get('ports')}")
-        expected = f"{svc['metadata']['name']}.{ns}.svc:{port}"
+        expected = f"k8s://{ns}/{svc['metadata']['name']}:{port}"
         peers = (env.get("PODWIRE_PEERS") or {}).get("value")
         ck.check(peers == expected, cw, f"PODWIRE_PEERS must be {expected!r} (the headless Service), is {peers!r}")
 

@@ -32,6 +32,9 @@ pub struct ClusterConfig {
     pub max_objects: usize,
     /// How long an address's ended holders are remembered, ns.
     pub retention_ns: u64,
+    /// Services (namespace, name) whose endpoint addresses are kept: the
+    /// headless Service through which agents find each other.
+    pub peer_services: Vec<(String, String)>,
 }
 
 impl Default for ClusterConfig {
@@ -40,6 +43,7 @@ impl Default for ClusterConfig {
             node_name: None,
             max_objects: 200_000,
             retention_ns: 3600 * 1_000_000_000,
+            peer_services: Vec::new(),
         }
     }
 }
@@ -260,8 +264,16 @@ impl Cluster {
 
     // ---- endpoint slices
 
-    pub fn apply_slice(&mut self, slice: Slice) {
+    pub fn apply_slice(&mut self, mut slice: Slice) {
         let key = (slice.namespace.clone(), slice.name.clone());
+        let wanted = self
+            .cfg
+            .peer_services
+            .iter()
+            .any(|(ns, svc)| *ns == slice.namespace && *svc == slice.service);
+        if !wanted {
+            slice.addresses = Vec::new();
+        }
         if !admit(&self.slices, &key, self.cfg.max_objects, &mut self.refused) {
             return;
         }
@@ -294,6 +306,20 @@ impl Cluster {
                 }
             }
         }
+    }
+
+    /// Endpoint addresses of a service of
+    /// [`ClusterConfig::peer_services`], from every slice of it.
+    pub fn service_endpoints(&self, namespace: &str, service: &str) -> Vec<IpAddr> {
+        let mut out: Vec<IpAddr> = self
+            .slices
+            .values()
+            .filter(|s| s.namespace == namespace && s.service == service)
+            .flat_map(|s| s.addresses.iter().copied())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     pub fn slice_keys(&self) -> Vec<NsName> {

@@ -68,6 +68,9 @@ pub struct Slice {
     pub service: String,
     /// Backing pods by name (same namespace).
     pub pods: Vec<String>,
+    /// Endpoint addresses (kept only for the services
+    /// [`ClusterConfig::peer_services`](crate::ClusterConfig) names).
+    pub addresses: Vec<IpAddr>,
 }
 
 /// A ReplicaSet's or Job's controller, from its metadata alone.
@@ -227,7 +230,9 @@ impl Slice {
             .collect();
         pods.sort_unstable();
         pods.dedup();
+        let addresses = ips(s.endpoints.iter().flat_map(|e| e.addresses.iter()));
         Slice {
+            addresses,
             namespace: meta.namespace.clone().unwrap_or_default(),
             name: meta.name.clone().unwrap_or_default(),
             service,

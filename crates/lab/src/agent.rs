@@ -30,6 +30,8 @@ pub struct Launch {
     /// Run it inside this lab namespace (`ip netns exec`); its API is then
     /// reached from a thread in that namespace.
     pub netns: Option<String>,
+    /// `--listen` address [127.0.0.1:0].
+    pub listen: Option<String>,
 }
 
 impl Agent {
@@ -49,7 +51,11 @@ impl Agent {
         argv.push(binary.display().to_string());
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
-            .args(["agent", "--listen", "127.0.0.1:0"])
+            .args([
+                "agent",
+                "--listen",
+                how.listen.as_deref().unwrap_or("127.0.0.1:0"),
+            ])
             .args(args);
         let mut proc = Proc::spawn("podwire agent", cmd, log)?;
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -212,8 +212,9 @@ pub struct AgentArgs {
 
     /// Agents to ask for cluster-wide answers, as HOST:PORT (comma-separated;
     /// list this agent too). A name resolving to many addresses (a headless
-    /// Service) stands for all of them, looked up again every 30 s [none:
-    /// answers are this agent's own].
+    /// Service) stands for all of them, looked up again every 30 s; with
+    /// Kubernetes, k8s://NAMESPACE/SERVICE:PORT stands for the endpoints of
+    /// that Service's EndpointSlices [none: answers are this agent's own].
     #[arg(
         long,
         env = "PODWIRE_PEERS",

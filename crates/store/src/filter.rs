@@ -59,6 +59,27 @@ pub struct Filter {
     pub limit: usize,
     /// Only records listed after this one (the next page of an answer).
     pub after: Option<Cursor>,
+    /// Only records node `accounted_by` counts in cluster sums (see
+    /// [`accounted_on`]); set by the agent, never parsed from a query.
+    pub accounted_by: Option<String>,
+}
+
+/// Whether `node` is where `rec` is counted in cluster-wide sums.
+///
+/// A conversation between pods on two nodes is captured by both nodes'
+/// agents; summing their answers would count it twice. It is counted where
+/// its client runs; when the client is on no known node (outside the
+/// cluster, unnamed), where its server runs; when neither is on a known
+/// node, by whoever saw it.
+pub fn accounted_on(rec: &Record, node: &str) -> bool {
+    fn node_of(ep: &Endpoint) -> Option<&str> {
+        ep.identity.as_deref().and_then(|i| i.node.as_deref())
+    }
+    match (node_of(&rec.client), node_of(&rec.server)) {
+        (Some(c), _) => c == node,
+        (None, Some(s)) => s == node,
+        (None, None) => true,
+    }
 }
 
 /// A place in the newest-first order of an answer: the `ts` of a record and
@@ -160,6 +181,7 @@ impl Default for Filter {
             until: None,
             limit: Filter::DEFAULT_LIMIT,
             after: None,
+            accounted_by: None,
         }
     }
 }
@@ -172,7 +194,10 @@ impl Filter {
 
     /// Whether `rec` meets every condition (`limit` and `after` aside).
     pub fn matches(&self, rec: &Record) -> bool {
-        self.addresses(rec)
+        self.accounted_by
+            .as_deref()
+            .is_none_or(|n| accounted_on(rec, n))
+            && self.addresses(rec)
             && self.transport(rec)
             && self.identity(rec)
             && self.domain(rec)

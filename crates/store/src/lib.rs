@@ -58,7 +58,7 @@ mod store;
 mod testutil;
 
 pub use config::{StoreConfig, StoreError};
-pub use filter::{Cursor, Filter, State};
+pub use filter::{accounted_on, Cursor, Filter, State};
 pub use query::{pairs, FilterError};
 pub use size::{record_bytes, record_heap_bytes};
 pub use store::{Store, StoreStats, TableStats};

@@ -116,6 +116,7 @@ fn services_by_cluster_ip_by_slice_and_by_node_port() {
         name: "api-abc".into(),
         service: "api".into(),
         pods: vec!["api-x".into()],
+        addresses: vec![ip("10.1.0.5")],
     });
     let vip = c.identity(ip("10.96.0.10"), 80, 10 * S).unwrap();
     assert_eq!(
@@ -206,4 +207,39 @@ fn tables_are_bounded_and_refusals_counted() {
         2,
         "updates of kept objects are not refused"
     );
+}
+
+#[test]
+fn peer_addresses_are_kept_for_the_peer_service_only() {
+    let mut c = Cluster::new(ClusterConfig {
+        peer_services: vec![("podwire".into(), "podwire-peers".into())],
+        ..ClusterConfig::default()
+    });
+    let slice = |ns: &str, name: &str, svc: &str, ips: &[&str]| Slice {
+        namespace: ns.into(),
+        name: name.into(),
+        service: svc.into(),
+        pods: Vec::new(),
+        addresses: ips.iter().map(|i| ip(i)).collect(),
+    };
+    c.apply_slice(slice(
+        "podwire",
+        "p-1",
+        "podwire-peers",
+        &["192.168.0.2", "192.168.0.1"],
+    ));
+    c.apply_slice(slice(
+        "podwire",
+        "p-2",
+        "podwire-peers",
+        &["192.168.0.3", "192.168.0.1"],
+    ));
+    c.apply_slice(slice("shop", "api-1", "api", &["10.1.0.5"]));
+    assert_eq!(
+        c.service_endpoints("podwire", "podwire-peers"),
+        vec![ip("192.168.0.1"), ip("192.168.0.2"), ip("192.168.0.3")]
+    );
+    assert!(c.service_endpoints("shop", "api").is_empty(), "not kept");
+    c.delete_slice(&("podwire".into(), "p-2".into()));
+    assert_eq!(c.service_endpoints("podwire", "podwire-peers").len(), 2);
 }

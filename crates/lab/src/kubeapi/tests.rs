@@ -643,3 +643,24 @@ fn send_initial_events_ends_with_a_marked_bookmark() {
         "true"
     );
 }
+
+#[test]
+fn resource_versions_from_the_future_time_out_like_a_real_server() {
+    let server = FakeApiServer::start().unwrap();
+    let future = server.resource_version() + 10;
+    for path in [
+        format!("/api/v1/pods?watch=true&resourceVersion={future}"),
+        format!("/api/v1/pods?resourceVersion={future}"),
+        format!("/api/v1/pods?resourceVersion={future}&resourceVersionMatch=Exact"),
+    ] {
+        let (code, body) = get_json(&server, &path);
+        assert_eq!(code, 504, "{path}");
+        assert_eq!(body["reason"], "Timeout");
+        assert_eq!(
+            body["details"]["causes"][0]["reason"],
+            "ResourceVersionTooLarge"
+        );
+    }
+    let (code, _) = get_json(&server, "/api/v1/pods?resourceVersion=0");
+    assert_eq!(code, 200);
+}

@@ -79,7 +79,20 @@ impl AgentConfig {
 
     fn merge(a: AgentArgs, f: AgentArgs) -> Result<AgentConfig> {
         let serve = serve_config(&a, &f)?;
-        let kubernetes = kube_config(&a, &f)?;
+        let mut kubernetes = kube_config(&a, &f)?;
+        let services: Vec<(String, String)> = serve
+            .peers
+            .iter()
+            .filter_map(|p| super::peers::service_spec(p))
+            .map(|(ns, svc, _)| (ns.to_string(), svc.to_string()))
+            .collect();
+        match &mut kubernetes {
+            Some(k) => k.cluster.peer_services = services,
+            None => ensure!(
+                services.is_empty(),
+                "peers: k8s://NAMESPACE/SERVICE:PORT needs Kubernetes (--kubernetes on)"
+            ),
+        }
         let listen = match a.listen.or(f.listen) {
             Some(l) => l,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
@@ -166,6 +179,13 @@ fn serve_config(a: &AgentArgs, f: &AgentArgs) -> Result<ServeConfig> {
         a.peers.clone()
     };
     for p in &peers {
+        if p.starts_with("k8s://") {
+            ensure!(
+                super::peers::service_spec(p).is_some(),
+                "peers: {p:?} is not k8s://NAMESPACE/SERVICE:PORT"
+            );
+            continue;
+        }
         ensure!(
             p.rsplit_once(':')
                 .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok()),

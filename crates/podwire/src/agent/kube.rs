@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// The agent's Kubernetes view, shared by the watchers and the naming.
 pub struct Kube {
+    node: Option<String>,
     cluster: Arc<RwLock<Cluster>>,
     cgroups: Mutex<Cgroups>,
     status: Arc<WatchStatus>,
@@ -27,6 +28,7 @@ impl Kube {
     /// Starts watching (on a thread of its own) and returns the view.
     pub fn start(cfg: KubeConfig) -> Arc<Kube> {
         let kube = Arc::new(Kube {
+            node: cfg.cluster.node_name.clone(),
             cluster: Arc::new(RwLock::new(Cluster::new(cfg.cluster.clone()))),
             cgroups: Mutex::new(Cgroups::new(cfg.cgroup_root.clone())),
             status: Arc::new(WatchStatus::default()),
@@ -40,6 +42,20 @@ impl Kube {
             eprintln!("podwire: Kubernetes: could not start the watch thread: {e}");
         }
         kube
+    }
+
+    /// Endpoint addresses of a peer Service (see
+    /// [`ClusterConfig::peer_services`](podwire_k8s::ClusterConfig)).
+    pub fn service_endpoints(&self, namespace: &str, service: &str) -> Vec<std::net::IpAddr> {
+        self.cluster
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .service_endpoints(namespace, service)
+    }
+
+    /// This node's name.
+    pub fn node_name(&self) -> Option<&str> {
+        self.node.as_deref()
     }
 
     /// Names both endpoints of `rec`; `cgroups` are its local sockets'

@@ -1,21 +1,27 @@
 //! Names for remote addresses, from what this host itself looked up.
 //!
-//! Outside Kubernetes an address is named by the DNS answers the host
-//! received (the name it asked for, not the CNAME target) and by the TLS
-//! SNI a client sent to it. Names are learned from records as they pass,
-//! so a record gets the name its host knew at that moment. The cache is
-//! bounded; the oldest names are forgotten first.
+//! An address outside the cluster is named by the DNS answers clients
+//! received (the name asked for, not the CNAME target) and by the TLS SNI a
+//! client sent to it. One address often serves many names (a CDN, a cloud
+//! load balancer), so the name is first the one *this* client resolved or
+//! sent, and only then the one any client on the host last learned. Names
+//! are learned from records as they pass, so a record gets the name known
+//! at that moment. The cache is bounded; the oldest names are forgotten
+//! first.
 
 use podwire_record::{Body, Endpoint, Record};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
-/// IP -> domain, bounded.
+/// Whose name: one client's (`Some(client)`), or any client's (`None`).
+type Key = (Option<IpAddr>, IpAddr);
+
+/// (client, IP) -> domain, bounded.
 pub struct NameCache {
     max: usize,
-    names: FxHashMap<IpAddr, String>,
-    order: VecDeque<IpAddr>,
+    names: FxHashMap<Key, String>,
+    order: VecDeque<Key>,
     forgotten: u64,
 }
 
@@ -46,23 +52,26 @@ impl NameCache {
                 for a in &d.answers {
                     if a.rtype == "A" || a.rtype == "AAAA" {
                         if let Ok(ip) = a.data.parse::<IpAddr>() {
-                            self.learn(ip, &asked);
+                            self.learn((Some(rec.client.ip), ip), &asked);
+                            self.learn((None, ip), &asked);
                         }
                     }
                 }
             }
             Body::Tls(t) => {
                 if let Some(sni) = &t.sni {
-                    self.learn(rec.server.ip, sni);
+                    self.learn((Some(rec.client.ip), rec.server.ip), sni);
+                    self.learn((None, rec.server.ip), sni);
                 }
             }
             _ => {}
         }
-        self.name(&mut rec.client);
-        self.name(&mut rec.server);
+        let client = rec.client.ip;
+        self.name(None, &mut rec.client);
+        self.name(Some(client), &mut rec.server);
     }
 
-    fn learn(&mut self, ip: IpAddr, name: &str) {
+    fn learn(&mut self, ip: Key, name: &str) {
         if name.is_empty() {
             return;
         }
@@ -86,8 +95,10 @@ impl NameCache {
         self.order.push_back(ip);
     }
 
-    fn name(&self, ep: &mut Endpoint) {
-        if let Some(n) = self.names.get(&ep.ip) {
+    /// Names `ep` as `client` knows it, else as anyone does.
+    fn name(&self, client: Option<IpAddr>, ep: &mut Endpoint) {
+        let own = client.and_then(|c| self.names.get(&(Some(c), ep.ip)));
+        if let Some(n) = own.or_else(|| self.names.get(&(None, ep.ip))) {
             ep.identity.get_or_insert_with(Box::default).domain = Some(n.clone());
         }
     }
@@ -98,10 +109,10 @@ mod tests {
     use super::*;
     use podwire_record::{Dns, DnsAnswer, DnsTransport, Http, Timestamp, Tls};
 
-    fn rec(server: &str, body: Body) -> Record {
+    fn rec(client: &str, server: &str, body: Body) -> Record {
         Record::new(
             Timestamp(1),
-            Endpoint::new("10.0.0.1".parse().unwrap(), 40000),
+            Endpoint::new(client.parse().unwrap(), 40000),
             Endpoint::new(server.parse().unwrap(), 443),
             body,
         )
@@ -138,6 +149,7 @@ mod tests {
     fn dns_answer_names_later_records_by_the_asked_name() {
         let mut n = NameCache::new(10);
         let mut q = rec(
+            "10.0.0.1",
             "10.0.0.53",
             dns(
                 "www.example.com.",
@@ -145,7 +157,7 @@ mod tests {
             ),
         );
         n.process(&mut q);
-        let mut r = rec("93.184.216.34", http());
+        let mut r = rec("10.0.0.1", "93.184.216.34", http());
         n.process(&mut r);
         let id = r.server.identity.unwrap();
         assert_eq!(id.domain.as_deref(), Some("www.example.com"));
@@ -153,9 +165,33 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_address_is_named_as_each_client_resolved_it() {
+        let mut n = NameCache::new(100);
+        let cdn = "151.101.1.1";
+        for (client, name) in [("10.0.0.1", "a.example."), ("10.0.0.2", "b.example.")] {
+            let mut q = rec(client, "10.0.0.53", dns(name, &[("A", cdn)]));
+            n.process(&mut q);
+        }
+        for (client, want) in [
+            ("10.0.0.1", "a.example"),
+            ("10.0.0.2", "b.example"),
+            ("10.0.0.3", "b.example"),
+        ] {
+            let mut r = rec(client, cdn, http());
+            n.process(&mut r);
+            assert_eq!(
+                r.server.identity.unwrap().domain.as_deref(),
+                Some(want),
+                "{client}"
+            );
+        }
+    }
+
+    #[test]
     fn sni_names_the_server() {
         let mut n = NameCache::new(10);
         let mut t = rec(
+            "10.0.0.1",
             "192.0.2.7",
             Body::Tls(Tls {
                 sni: Some("api.example.org".into()),
@@ -172,25 +208,37 @@ mod tests {
     #[test]
     fn nxdomain_and_unparsable_answers_teach_nothing() {
         let mut n = NameCache::new(10);
-        let mut q = rec("10.0.0.53", dns("a.example.", &[("A", "not-an-ip")]));
+        let mut q = rec(
+            "10.0.0.1",
+            "10.0.0.53",
+            dns("a.example.", &[("A", "not-an-ip")]),
+        );
         n.process(&mut q);
         assert_eq!(n.len(), 0);
     }
 
     #[test]
     fn bounded_oldest_forgotten_first() {
-        let mut n = NameCache::new(3);
+        let mut n = NameCache::new(6);
         for i in 0..5u8 {
             let ip = format!("192.0.2.{i}");
-            let mut q = rec("10.0.0.53", dns(&format!("h{i}."), &[("A", &ip)]));
+            let mut q = rec(
+                "10.0.0.1",
+                "10.0.0.53",
+                dns(&format!("h{i}."), &[("A", &ip)]),
+            );
             n.process(&mut q);
         }
-        assert_eq!(n.len(), 3);
-        assert_eq!(n.forgotten(), 2);
-        let mut r = rec("192.0.2.0", http());
+        assert_eq!(
+            n.len(),
+            6,
+            "three answers, each for its client and for anyone"
+        );
+        assert_eq!(n.forgotten(), 4);
+        let mut r = rec("10.0.0.1", "192.0.2.0", http());
         n.process(&mut r);
         assert!(r.server.identity.is_none(), "oldest was forgotten");
-        let mut r = rec("192.0.2.4", http());
+        let mut r = rec("10.0.0.1", "192.0.2.4", http());
         n.process(&mut r);
         assert_eq!(r.server.identity.unwrap().domain.as_deref(), Some("h4"));
     }

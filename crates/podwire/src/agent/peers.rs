@@ -1,9 +1,11 @@
 //! Cluster answers: ask every agent of the cluster the same question.
 //!
 //! Peers are `HOST:PORT` entries; a host name resolving to many addresses
-//! (a Kubernetes headless Service) stands for all of them. Lookups are
-//! cached for [`LOOKUP_TTL`], so a burst of dashboard queries does not
-//! become a burst of DNS queries. Every peer is asked at most
+//! (a Kubernetes headless Service) stands for all of them. In Kubernetes,
+//! `k8s://NAMESPACE/SERVICE:PORT` stands for every endpoint address of that
+//! Service's EndpointSlices, read from the agent's own watch (no request
+//! per question, no pod listing). Lookups are cached for [`LOOKUP_TTL`], so
+//! a burst of dashboard queries does not become a burst of DNS queries. Every peer is asked at most
 //! `concurrency` at a time, each within `timeout`; a peer that fails or
 //! runs late is reported by name in the answer, never waited for beyond
 //! the timeout, and never silently left out.
@@ -11,7 +13,7 @@
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -21,12 +23,26 @@ pub const LOOKUP_TTL: Duration = Duration::from_secs(30);
 /// The largest answer read from one peer.
 const MAX_ANSWER: usize = 64 << 20;
 
+/// Endpoint addresses of a Service (namespace, name), from the agent's
+/// Kubernetes watch.
+pub type Discover = Arc<dyn Fn(&str, &str) -> Vec<IpAddr> + Send + Sync>;
+
 /// The cluster's agents; see the module docs.
 pub struct Peers {
     specs: Vec<String>,
     timeout: Duration,
     concurrency: usize,
     cache: Mutex<Option<(Instant, Vec<Target>)>>,
+    discover: Option<Discover>,
+}
+
+/// `k8s://NAMESPACE/SERVICE:PORT` -> (namespace, service, port).
+pub fn service_spec(spec: &str) -> Option<(&str, &str, u16)> {
+    let rest = spec.strip_prefix("k8s://")?;
+    let (ns_svc, port) = rest.rsplit_once(':')?;
+    let (ns, svc) = ns_svc.split_once('/')?;
+    let port = port.parse().ok()?;
+    (!ns.is_empty() && !svc.is_empty() && !svc.contains('/')).then_some((ns, svc, port))
 }
 
 /// One peer to ask, or a spec that did not resolve.
@@ -52,7 +68,13 @@ impl Peers {
             timeout,
             concurrency: concurrency.max(1),
             cache: Mutex::new(None),
+            discover: None,
         }
+    }
+
+    /// Resolves `k8s://` peers with `discover`.
+    pub fn set_discover(&mut self, discover: Discover) {
+        self.discover = Some(discover);
     }
 
     /// Whether cluster answers are possible (any peer configured).
@@ -68,6 +90,25 @@ impl Peers {
         }
         let mut out = Vec::new();
         for spec in &self.specs {
+            if let Some((ns, svc, port)) = service_spec(spec) {
+                let addrs = match &self.discover {
+                    Some(d) => d(ns, svc),
+                    None => Vec::new(),
+                };
+                if addrs.is_empty() {
+                    out.push(Target::Unresolved {
+                        spec: spec.clone(),
+                        error: "no endpoints known (yet) for this Service".into(),
+                    });
+                }
+                for ip in addrs {
+                    let a = SocketAddr::new(ip, port);
+                    if !out.iter().any(|o| matches!(o, Target::Addr(x) if *x == a)) {
+                        out.push(Target::Addr(a));
+                    }
+                }
+                continue;
+            }
             match tokio::net::lookup_host(spec.as_str()).await {
                 Ok(addrs) => {
                     let before = out.len();

@@ -174,6 +174,11 @@ impl Shared {
 
     /// Names endpoints from Kubernetes too.
     pub fn with_kube(mut self, kube: Option<Arc<Kube>>) -> Shared {
+        if let Some(k) = &kube {
+            let k = Arc::clone(k);
+            self.peers
+                .set_discover(Arc::new(move |ns, svc| k.service_endpoints(ns, svc)));
+        }
         self.kube = kube;
         self
     }

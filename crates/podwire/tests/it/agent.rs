@@ -350,6 +350,7 @@ fn run_without(drop: &str, inside_switch: bool) -> (String, Value, Vec<Value>) {
             .map(String::from)
             .to_vec(),
         netns: inside_switch.then(|| switch.clone()),
+        ..Launch::default()
     };
     let netns = format!("/run/netns/{switch}");
     let mut args = vec!["--interfaces", "p*"];

@@ -210,3 +210,30 @@ fn conditions_combine() {
     });
     assert!(f.matches(&rec));
 }
+
+#[test]
+fn each_conversation_is_accounted_on_exactly_one_node() {
+    let on = |node: &str| Identity {
+        node: Some(node.into()),
+        ..Identity::default()
+    };
+    let both = with_identity(
+        with_identity(conn(0, "10.0.0.2", 80), false, on("a")),
+        true,
+        on("b"),
+    );
+    let server_only = with_identity(conn(0, "10.0.0.2", 80), true, on("b"));
+    let neither = conn(0, "10.0.0.2", 80);
+    for (rec, owner) in [
+        (&both, Some("a")),
+        (&server_only, Some("b")),
+        (&neither, None),
+    ] {
+        for node in ["a", "b", "c"] {
+            let want = owner.is_none_or(|o| o == node);
+            assert_eq!(accounted_on(rec, node), want, "{node}");
+            let f = filter(|f| f.accounted_by = Some(node.into()));
+            assert_eq!(f.matches(rec), want, "{node}");
+        }
+    }
+}

@@ -52,6 +52,7 @@ fn every_key_parses() {
             ts: Timestamp(1_700_000_000_000_000_000),
             key: 0xff,
         }),
+        accounted_by: None,
     };
     assert_eq!(f, expected);
     assert_eq!(KEYS, KEY_NAMES.join(", "));

@@ -23,7 +23,7 @@ use std::sync::Arc;
 /// `GET /api/v1/graph?level=pod|workload|namespace|ip&<filter>`.
 pub async fn graph(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
     let q = q.unwrap_or_default();
-    let (filter, own) =
+    let (mut filter, own) =
         match Filter::parse_query_with(&q, crate::agent::probe::now(), &["level", "scope"]) {
             Ok(f) => f,
             Err(e) => return bad_request(e),
@@ -54,6 +54,7 @@ pub async fn graph(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> 
         let (g, answers, failed) = cluster_graph(&shared, "/api/v1/graph", &q, level).await;
         return graph_answer(&g, answers, &failed);
     }
+    filter.accounted_by = scope.accounted_by(&shared);
     let persistent_ms = shared.serve.metrics.persistent_ms;
     let s = Arc::clone(&shared);
     let Ok(g) = tokio::task::spawn_blocking(move || {
@@ -134,12 +135,16 @@ fn k8s_query(shared: &Shared, q: &str) -> Result<(GraphQuery, Scope), Response> 
 }
 
 /// The k8spacket graph (one node per address) of this agent's records.
-async fn local_ip_graph(shared: &Arc<Shared>, gq: GraphQuery) -> Option<Graph> {
+async fn local_ip_graph(shared: &Arc<Shared>, gq: GraphQuery, scope: Scope) -> Option<Graph> {
     let persistent_ms = shared.serve.metrics.persistent_ms;
     let s = Arc::clone(shared);
+    let filter = Filter {
+        accounted_by: scope.accounted_by(shared),
+        ..Filter::default()
+    };
     tokio::task::spawn_blocking(move || {
         let mut b = GraphBuilder::new(Level::Ip, persistent_ms);
-        s.each_connection(&Filter::default(), |r| {
+        s.each_connection(&filter, |r| {
             if gq.keeps(r) {
                 b.add(r)
             }
@@ -163,7 +168,7 @@ pub async fn data(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> R
             cluster_graph(&shared, "/nodegraph/api/graph/raw", &q, Level::Ip).await;
         (g, Some((asked, failed)))
     } else {
-        match local_ip_graph(&shared, gq).await {
+        match local_ip_graph(&shared, gq, scope).await {
             Some(g) => (g, None),
             None => return internal_error(),
         }
@@ -187,7 +192,7 @@ pub async fn raw(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Re
             cluster_graph(&shared, "/nodegraph/api/graph/raw", &q, Level::Ip).await;
         return graph_answer(&g, asked, &failed);
     }
-    match local_ip_graph(&shared, gq).await {
+    match local_ip_graph(&shared, gq, scope).await {
         Some(g) => cors_json(serde_json::to_vec(&g).unwrap_or_default()),
         None => internal_error(),
     }
@@ -235,9 +240,13 @@ async fn tls_entries(
         return Ok((table.finish(), Some((answers.len(), failed))));
     }
     let s = Arc::clone(shared);
+    let filter = Filter {
+        accounted_by: scope.accounted_by(shared),
+        ..Filter::default()
+    };
     let entries = tokio::task::spawn_blocking(move || {
         let mut table = TlsTable::default();
-        s.each_stored(Table::Tls, &Filter::default(), |r| table.add(r, &gq));
+        s.each_stored(Table::Tls, &filter, |r| table.add(r, &gq));
         table.finish()
     })
     .await

@@ -96,7 +96,10 @@ pub(crate) fn internal_error() -> Response {
 pub(crate) enum Scope {
     /// This agent's own records.
     Local,
-    /// Every peer's local answer, merged.
+    /// The records this agent counts in cluster sums: what peers are
+    /// asked for (see [`podwire_store::accounted_on`]).
+    Node,
+    /// Every peer's `node` answer, merged.
     Cluster,
 }
 
@@ -106,26 +109,39 @@ impl Scope {
         match value {
             None if shared.peers.configured() => Ok(Scope::Cluster),
             None | Some("local") => Ok(Scope::Local),
+            Some("node") => Ok(Scope::Node),
             Some("cluster") if shared.peers.configured() => Ok(Scope::Cluster),
             Some("cluster") => Err("scope=cluster: no peers are configured (--peers)".into()),
             Some(v) => Err(format!(
-                "bad value `{}` for `scope`: expected `local` or `cluster`",
+                "bad value `{}` for `scope`: expected `local`, `node` or `cluster`",
                 v.chars().take(64).collect::<String>()
             )),
         }
     }
 }
 
-/// `query` with `scope=local` in place of any scope, for asking peers.
+impl Scope {
+    /// The node whose share a local answer is cut to (`scope=node` on an
+    /// agent that knows its Kubernetes node).
+    pub(crate) fn accounted_by(self, shared: &Shared) -> Option<String> {
+        match self {
+            Scope::Node => shared.kube.as_ref()?.node_name().map(String::from),
+            _ => None,
+        }
+    }
+}
+
+/// `query` with `scope=node` in place of any scope, for asking peers: each
+/// answers with the records it counts, so the sum counts each once.
 pub(crate) fn local_query(path: &str, query: &str) -> String {
     let kept: Vec<&str> = query
         .split('&')
         .filter(|p| !p.is_empty() && !p.starts_with("scope="))
         .collect();
     if kept.is_empty() {
-        format!("{path}?scope=local")
+        format!("{path}?scope=node")
     } else {
-        format!("{path}?{}&scope=local", kept.join("&"))
+        format!("{path}?{}&scope=node", kept.join("&"))
     }
 }
 

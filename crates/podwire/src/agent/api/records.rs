@@ -32,10 +32,11 @@ pub async fn dns(s: State<Arc<Shared>>, q: RawQuery) -> Response {
 
 async fn table(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery, t: Table) -> Response {
     let q = q.unwrap_or_default();
-    let (filter, own) = match Filter::parse_query_with(&q, crate::agent::probe::now(), &["scope"]) {
-        Ok(f) => f,
-        Err(e) => return bad_request(e),
-    };
+    let (mut filter, own) =
+        match Filter::parse_query_with(&q, crate::agent::probe::now(), &["scope"]) {
+            Ok(f) => f,
+            Err(e) => return bad_request(e),
+        };
     let scope = match Scope::parse(own.first().map(|(_, v)| v.as_str()), &shared) {
         Ok(s) => s,
         Err(e) => return bad_request(e),
@@ -44,6 +45,7 @@ async fn table(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery, t: Tabl
     if scope == Scope::Cluster {
         return cluster(&shared, &path, &q, filter.limit).await;
     }
+    filter.accounted_by = scope.accounted_by(&shared);
     // Snapshots wait on the tracker threads: not on the async thread.
     let Ok((body, next)) = tokio::task::spawn_blocking(move || shared.query(t, &filter)).await
     else {
