@@ -274,44 +274,65 @@ async fn follow<K>(
 {
     let st = &status.resources[K::INDEX];
     let mut listed: Option<FxHashSet<String>> = None;
-    let mut events = std::pin::pin!(watcher(api, cfg).default_backoff());
-    while let Some(ev) = events.next().await {
-        let ev = match ev {
-            Ok(ev) => ev,
-            Err(_) => {
-                st.errors.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-        };
-        let now = now_ns();
-        match ev {
-            Event::Init => {
-                st.lists.fetch_add(1, Ordering::Relaxed);
-                listed = Some(FxHashSet::default());
-            }
-            Event::InitApply(obj) => {
-                st.events.fetch_add(1, Ordering::Relaxed);
-                if let Some(l) = listed.as_mut() {
-                    l.insert(obj.key());
+    let mut cfg = cfg;
+    'watch: loop {
+        let mut events = std::pin::pin!(watcher(api.clone(), cfg.clone()).default_backoff());
+        while let Some(ev) = events.next().await {
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(e) => {
+                    st.errors.fetch_add(1, Ordering::Relaxed);
+                    // A server that does not support the field selector (a
+                    // minimal or older one) gets the unfiltered watch: finished
+                    // pods then arrive too, and hold no address anyway.
+                    if cfg.field_selector.is_some() && selector_refused(&e) {
+                        cfg.field_selector = None;
+                        continue 'watch;
+                    }
+                    continue;
                 }
-                obj.apply(&mut write(cluster), now);
-            }
-            Event::InitDone => {
-                let seen = listed.take().unwrap_or_default();
-                let mut c = write(cluster);
-                for gone in K::keys(&c).into_iter().filter(|k| !seen.contains(k)) {
-                    K::delete(&gone, &mut c, now);
+            };
+            let now = now_ns();
+            match ev {
+                Event::Init => {
+                    st.lists.fetch_add(1, Ordering::Relaxed);
+                    listed = Some(FxHashSet::default());
                 }
-                st.synced.store(true, Ordering::Relaxed);
-            }
-            Event::Apply(obj) => {
-                st.events.fetch_add(1, Ordering::Relaxed);
-                obj.apply(&mut write(cluster), now);
-            }
-            Event::Delete(obj) => {
-                st.events.fetch_add(1, Ordering::Relaxed);
-                K::delete(&obj.key(), &mut write(cluster), now);
+                Event::InitApply(obj) => {
+                    st.events.fetch_add(1, Ordering::Relaxed);
+                    if let Some(l) = listed.as_mut() {
+                        l.insert(obj.key());
+                    }
+                    obj.apply(&mut write(cluster), now);
+                }
+                Event::InitDone => {
+                    let seen = listed.take().unwrap_or_default();
+                    let mut c = write(cluster);
+                    for gone in K::keys(&c).into_iter().filter(|k| !seen.contains(k)) {
+                        K::delete(&gone, &mut c, now);
+                    }
+                    st.synced.store(true, Ordering::Relaxed);
+                }
+                Event::Apply(obj) => {
+                    st.events.fetch_add(1, Ordering::Relaxed);
+                    obj.apply(&mut write(cluster), now);
+                }
+                Event::Delete(obj) => {
+                    st.events.fetch_add(1, Ordering::Relaxed);
+                    K::delete(&obj.key(), &mut write(cluster), now);
+                }
             }
         }
+        return;
+    }
+}
+
+/// Whether the server refused the request itself (400), as it does for a
+/// field selector it does not support.
+fn selector_refused(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s)) => s.code == 400,
+        _ => false,
     }
 }
