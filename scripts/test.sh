@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps clang llvm libbpf-dev bpftool prometheus python3 python3-venv)
+APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps clang llvm libbpf-dev bpftool prometheus python3 python3-venv nftables)
 
 # Grafana's own Node Graph field names (npm's @grafana/data), for the
 # contract test of the k8spacket-compatible endpoints. Fetched once into

@@ -31,6 +31,7 @@
 //! syscalls and the ring mapping.
 
 mod block;
+pub mod conntrack;
 mod filter;
 mod links;
 mod netlink;

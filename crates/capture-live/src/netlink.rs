@@ -128,7 +128,7 @@ fn header(buf: &[u8]) -> Result<(Header, usize), ParseError> {
 }
 
 /// Walks the attributes in `buf`: (type without flag bits, payload).
-fn attrs(buf: &[u8]) -> impl Iterator<Item = Result<(u16, &[u8]), ParseError>> {
+pub(crate) fn attrs(buf: &[u8]) -> impl Iterator<Item = Result<(u16, &[u8]), ParseError>> {
     let mut rest = buf;
     std::iter::from_fn(move || {
         if rest.is_empty() {

@@ -90,6 +90,9 @@ pub struct ApiStats {
 pub struct FakeApiServer {
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
+    /// The listening socket, to wake the acceptor on drop (a connection to
+    /// it would not do when the server listens in another namespace).
+    listener: TcpListener,
 }
 
 impl FakeApiServer {
@@ -97,6 +100,7 @@ impl FakeApiServer {
     pub fn start() -> io::Result<FakeApiServer> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let shared = Arc::new(Shared::new(listener.local_addr()?));
+        let wake = listener.try_clone()?;
         let for_thread = Arc::clone(&shared);
         let acceptor = thread::Builder::new()
             .name("kubeapi-accept".into())
@@ -104,6 +108,7 @@ impl FakeApiServer {
         Ok(FakeApiServer {
             shared,
             acceptor: Some(acceptor),
+            listener: wake,
         })
     }
 
@@ -258,8 +263,15 @@ impl Drop for FakeApiServer {
     fn drop(&mut self) {
         self.shared.stopped.store(true, Ordering::SeqCst);
         self.shared.cut_all();
-        // Wake the acceptor so it sees the flag.
-        let _ = TcpStream::connect_timeout(&self.shared.addr, Duration::from_secs(1));
+        // Wake the acceptor so it sees the flag: shutdown(2) on a listening
+        // socket makes a blocked accept(2) return.
+        // SAFETY: shutdown on a descriptor this handle owns; no memory.
+        unsafe {
+            libc::shutdown(
+                std::os::fd::AsRawFd::as_raw_fd(&self.listener),
+                libc::SHUT_RDWR,
+            );
+        }
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
         }

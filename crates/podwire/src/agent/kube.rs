@@ -4,15 +4,20 @@
 //! A local socket (one the eBPF probe saw, with its cgroup) is named by its
 //! container's pod: the only way to tell hostNetwork pods apart, and exact
 //! for every other pod too. Any other address is named by who held it when
-//! the connection started ([`Cluster::identity`]). The watchers run on
+//! the connection started ([`Cluster::identity`]); a Service's ClusterIP is
+//! named by the Service and, when this node's connection tracking rewrote
+//! the connection (kube-proxy on the client's node), by the backend pod
+//! that answered. The watchers run on
 //! their own thread and runtime, so a large initial list never delays the
 //! HTTP API, and an unreachable API server never delays capture.
 
 use super::config::KubeConfig;
 use super::state::lock;
+use podwire_capture_live::conntrack::{self, Conntrack};
 use podwire_k8s::{Cgroups, Cluster, WatchStatus, RESOURCES};
-use podwire_record::{Endpoint, Identity, Record};
+use podwire_record::{Body, DnsTransport, Endpoint, Identity, Record, Transport};
 use podwire_serve::metrics::KubeHealth;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -22,6 +27,8 @@ pub struct Kube {
     cluster: Arc<RwLock<Cluster>>,
     cgroups: Mutex<Cgroups>,
     status: Arc<WatchStatus>,
+    /// ClusterIP -> backend lookups; `None` once the kernel refused one.
+    nat: Mutex<Option<Conntrack>>,
 }
 
 impl Kube {
@@ -32,6 +39,7 @@ impl Kube {
             cluster: Arc::new(RwLock::new(Cluster::new(cfg.cluster.clone()))),
             cgroups: Mutex::new(Cgroups::new(cfg.cgroup_root.clone())),
             status: Arc::new(WatchStatus::default()),
+            nat: Mutex::new(Conntrack::open().ok()),
         });
         let (cluster, status) = (Arc::clone(&kube.cluster), Arc::clone(&kube.status));
         let node = cfg.cluster.node_name.clone().unwrap_or_default();
@@ -63,13 +71,59 @@ impl Kube {
     pub fn name(&self, rec: &mut Record, cgroups: (Option<u64>, Option<u64>)) {
         let cluster = self.cluster.read().unwrap_or_else(PoisonError::into_inner);
         let ts = rec.ts.nanos();
+        let proto = ip_proto(&rec.body);
+        let client = SocketAddr::new(rec.client.ip, rec.client.port);
         for (ep, cg) in [(&mut rec.client, cgroups.0), (&mut rec.server, cgroups.1)] {
-            let id = cg
-                .and_then(|id| self.by_cgroup(&cluster, id))
-                .or_else(|| cluster.identity(ep.ip, ep.port, ts));
+            let id = match cg.and_then(|id| self.by_cgroup(&cluster, id)) {
+                Some(id) => Some(id),
+                None => cluster
+                    .identity(ep.ip, ep.port, ts)
+                    .map(|id| self.backend(&cluster, id, client, ep, proto, ts)),
+            };
             if let Some(id) = id {
                 fill(ep, id);
             }
+        }
+    }
+
+    /// For a Service's ClusterIP (`id` names a service, no pod): the pod
+    /// that answered, if this node's conntrack rewrote the connection.
+    fn backend(
+        &self,
+        cluster: &Cluster,
+        id: Identity,
+        client: SocketAddr,
+        server: &Endpoint,
+        proto: u8,
+        ts: u64,
+    ) -> Identity {
+        if id.service.is_none() || id.pod.is_some() || id.node.is_some() {
+            return id;
+        }
+        let vip = SocketAddr::new(server.ip, server.port);
+        let answered = {
+            let mut nat = lock(&self.nat);
+            match nat.as_mut().map(|c| c.reply_source(client, vip, proto)) {
+                Some(Ok(found)) => found,
+                Some(Err(e)) => {
+                    if e.kind() == std::io::ErrorKind::PermissionDenied {
+                        eprintln!("podwire: conntrack refused ({e}): ClusterIPs are named by their Service only");
+                        *nat = None;
+                    }
+                    None
+                }
+                None => None,
+            }
+        };
+        let Some(backend) = answered.filter(|b| *b != vip) else {
+            return id;
+        };
+        match cluster.identity(backend.ip(), backend.port(), ts) {
+            Some(mut pod) if pod.pod.is_some() => {
+                pod.service = id.service;
+                pod
+            }
+            _ => id,
         }
     }
 
@@ -112,6 +166,15 @@ impl Kube {
             ],
             refused_total: stats.refused,
         }
+    }
+}
+
+/// The IP protocol a record travelled over.
+fn ip_proto(body: &Body) -> u8 {
+    match body {
+        Body::Connection(c) if c.proto == Transport::Udp => conntrack::UDP,
+        Body::Dns(d) if d.transport == DnsTransport::Udp => conntrack::UDP,
+        _ => conntrack::TCP,
     }
 }
 

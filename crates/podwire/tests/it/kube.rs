@@ -622,3 +622,103 @@ fn cluster_answers_find_peers_by_endpointslice_and_count_each_conversation_once(
         a.stop().expect("stop");
     }
 }
+
+#[test]
+fn a_cluster_ip_is_named_by_its_service_and_the_pod_that_answered() {
+    let test = "a_cluster_ip_is_named_by_its_service_and_the_pod_that_answered";
+    skip_unless!(test, require_lab(TOOLS));
+    skip_unless!(test, require_tools(&["nft"]));
+    let _lab = lab_lock();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = Cluster::start().expect("start the lab cluster");
+    let (web, client) = (c.web.ip(false), c.client.ip(false));
+    // kube-proxy's rewrite, in the client's namespace (standing in for the
+    // node's): the ClusterIP 10.96.0.10:80 goes to the web pod's port.
+    let run = |args: &[&str]| {
+        let ok = c
+            .client
+            .command(args[0])
+            .args(&args[1..])
+            .status()
+            .expect(args[0])
+            .success();
+        assert!(ok, "{args:?}");
+    };
+    run(&["ip", "route", "add", "10.96.0.0/12", "dev", "eth0"]);
+    let rules = format!(
+        "table ip podwire_lab {{\n chain out {{\n  type nat hook output priority -100;\n  ip daddr 10.96.0.10 tcp dport 80 dnat to {web}:{HTTP_PORT}\n }}\n}}\n"
+    );
+    let rules_file = dir.path().join("nat.nft");
+    std::fs::write(&rules_file, rules).expect("write rules");
+    run(&["nft", "-f", &rules_file.display().to_string()]);
+
+    // The agent runs where the rewrite happens (as a hostNetwork agent runs
+    // in its node's namespace), and so does the API server it asks.
+    let api = podwire_lab::netns::in_netns(&c.client.ns, FakeApiServer::start)
+        .expect("enter the namespace")
+        .expect("fake API server");
+    let mut w = pod("web-1", &[web], Some(("StatefulSet", "web")), None);
+    w["spec"]["nodeName"] = json!("node-b");
+    api.apply(w);
+    api.apply(pod(
+        "client-1",
+        &[client],
+        Some(("StatefulSet", "client")),
+        None,
+    ));
+    api.apply(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"], "ports": [{"port": 80}]}}));
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let kc = kubeconfig.display().to_string();
+    let how = Launch {
+        netns: Some(c.client.ns.clone()),
+        ..Launch::default()
+    };
+    let args = [
+        "--kubernetes",
+        "on",
+        "--kubeconfig",
+        &kc,
+        "--node-name",
+        NODE,
+        "--interfaces",
+        "eth0",
+    ];
+    let agent =
+        Agent::launch(&how, podwire(), &args, &dir.path().join("agent.log")).expect("agent");
+    let status = agent.json("/api/v1/status").expect("status");
+    if status["sources"]["ebpf"]["running"] != Value::Bool(true) {
+        eprintln!(
+            "SKIPPED: {test}: eBPF not running: {}",
+            status["sources"]["ebpf"]["error"]
+        );
+        return;
+    }
+    wait_until("every resource listed", &agent, 20, || synced(&agent));
+
+    let r = clients::curl(
+        &c.client,
+        &[Transfer::get("http://10.96.0.10:80/small.txt")],
+        &CurlOptions::default(),
+    )
+    .expect("curl");
+    assert_eq!(r[0].code, 200);
+    let vip: IpAddr = "10.96.0.10".parse().unwrap();
+    let mut seen = Vec::new();
+    wait_until("the connection to the ClusterIP", &agent, 30, || {
+        seen = connections(&agent, client, vip, 80);
+        !seen.is_empty()
+    });
+    let r = &seen[0];
+    assert_eq!(str_at(r, &["server", "service"]), Some("web"), "{r}");
+    assert_eq!(
+        str_at(r, &["server", "pod"]),
+        Some("web-1"),
+        "the backend that answered: {r}"
+    );
+    assert_eq!(str_at(r, &["server", "node"]), Some("node-b"), "{r}");
+    assert_eq!(str_at(r, &["client", "pod"]), Some("client-1"), "{r}");
+    agent.stop().expect("stop");
+}
