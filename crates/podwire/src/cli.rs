@@ -271,4 +271,15 @@ pub struct AgentArgs {
     /// once; more are refused and counted [200000].
     #[arg(long, env = "PODWIRE_K8S_MAX_OBJECTS", value_name = "N")]
     pub k8s_max_objects: Option<usize>,
+
+    /// Name addresses nothing else named by reverse DNS (PTR); sends
+    /// queries of its own, so off by default.
+    #[arg(long, env = "PODWIRE_REVERSE_DNS")]
+    #[serde(default)]
+    pub reverse_dns: bool,
+
+    /// With --reverse-dns: the resolver to ask, IP:PORT [the first
+    /// nameserver of /etc/resolv.conf].
+    #[arg(long, env = "PODWIRE_REVERSE_DNS_SERVER", value_name = "ADDR")]
+    pub reverse_dns_server: Option<std::net::SocketAddr>,
 }

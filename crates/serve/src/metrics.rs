@@ -77,6 +77,9 @@ pub struct Health {
     pub stream_lagged_total: u64,
     /// Kubernetes naming, when the agent watches the API server.
     pub kubernetes: Option<KubeHealth>,
+    /// Reverse DNS, when on: (queries sent, lookups not queued because the
+    /// queue was full).
+    pub reverse_dns: Option<(u64, u64)>,
 }
 
 /// How the agent's Kubernetes watches are doing.
@@ -638,6 +641,24 @@ impl Metrics {
         }
         if let Some(k) = &h.kubernetes {
             encode_kube(k, out)?;
+        }
+        if let Some((queries, dropped)) = h.reverse_dns {
+            family(
+                out,
+                "podwire_reverse_dns_queries",
+                "counter",
+                None,
+                "PTR queries sent (--reverse-dns)",
+            );
+            writeln!(out, "podwire_reverse_dns_queries_total {queries}")?;
+            family(
+                out,
+                "podwire_reverse_dns_dropped",
+                "counter",
+                None,
+                "Addresses not looked up because the lookup queue was full",
+            );
+            writeln!(out, "podwire_reverse_dns_dropped_total {dropped}")?;
         }
         if self.cfg.k8spacket {
             self.encode_k8spacket(&st.k8s, out)?;

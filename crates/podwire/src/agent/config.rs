@@ -30,6 +30,8 @@ pub struct AgentConfig {
     pub serve: ServeConfig,
     /// Kubernetes naming; `None` when off.
     pub kubernetes: Option<KubeConfig>,
+    /// The resolver reverse DNS asks; `None` when off.
+    pub reverse_dns: Option<SocketAddr>,
 }
 
 /// How to reach and mirror the Kubernetes API.
@@ -156,7 +158,19 @@ impl AgentConfig {
                 .min(8),
             n => n.min(64),
         };
+        let reverse_dns = if a.reverse_dns || f.reverse_dns {
+            let server = a
+                .reverse_dns_server
+                .or(f.reverse_dns_server)
+                .or_else(super::rdns::system_resolver);
+            Some(server.context(
+                "reverse-dns: no resolver in /etc/resolv.conf; give --reverse-dns-server",
+            )?)
+        } else {
+            None
+        };
         Ok(AgentConfig {
+            reverse_dns,
             kubernetes,
             serve,
             listen,

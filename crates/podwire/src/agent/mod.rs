@@ -22,6 +22,7 @@ mod names;
 mod packets;
 mod peers;
 mod probe;
+mod rdns;
 mod state;
 
 pub use config::ServeConfig;
@@ -89,7 +90,17 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         ebpf_hook: probe.as_ref().ok().map(|p| p.hook().name()),
     };
     let kube = cfg.kubernetes.clone().map(kube::Kube::start);
-    let shared = Arc::new(Shared::new(store, kernel, status, cfg.serve.clone()).with_kube(kube));
+    let rdns = match cfg.reverse_dns.map(rdns::ReverseDns::start) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            eprintln!("podwire: reverse DNS could not start: {e}");
+            None
+        }
+        None => None,
+    };
+    let mut shared = Shared::new(store, kernel, status, cfg.serve.clone()).with_kube(kube);
+    shared.rdns = rdns;
+    let shared = Arc::new(shared);
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
 

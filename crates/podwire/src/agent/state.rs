@@ -8,6 +8,7 @@ use super::kernel::{KernelStats, KernelTable};
 use super::kube::Kube;
 use super::names::NameCache;
 use super::peers::Peers;
+use super::rdns::ReverseDns;
 use crate::pipeline::shard::{Control, Select, Sink, Stopped};
 use podwire_record::Record;
 use podwire_serve::metrics::{Health, Metrics};
@@ -121,6 +122,8 @@ pub struct Shared {
     pub peers: Peers,
     /// Kubernetes names, when the agent watches the API server.
     pub kube: Option<Arc<Kube>>,
+    /// Reverse DNS names, when asked for (`--reverse-dns`).
+    pub rdns: Option<Arc<ReverseDns>>,
 }
 
 /// A poisoned lock means a thread panicked mid-update; the data is still
@@ -169,6 +172,15 @@ impl Shared {
             ),
             serve,
             kube: None,
+            rdns: None,
+        }
+    }
+
+    /// The last resort: a reverse DNS name for what nothing else named.
+    fn name_reverse(&self, rec: &mut Record) {
+        if let Some(r) = &self.rdns {
+            r.name(&mut rec.client);
+            r.name(&mut rec.server);
         }
     }
 
@@ -214,6 +226,9 @@ impl Shared {
             }
         }
         self.name_kube(records);
+        for r in records.iter_mut() {
+            self.name_reverse(r);
+        }
         let streaming = self.stream.receiver_count() > 0;
         for r in records.iter() {
             self.metrics.observe(r);
@@ -289,6 +304,10 @@ impl Shared {
             resident_memory_bytes: resident_bytes(),
             stream_lagged_total: get(&c.stream_lagged),
             kubernetes: self.kube.as_ref().map(|k| k.health()),
+            reverse_dns: self
+                .rdns
+                .as_ref()
+                .map(|r| (get(&r.queries), get(&r.dropped))),
         }
     }
 
@@ -311,6 +330,7 @@ impl Shared {
             if let Some(kube) = &shared.kube {
                 kube.name(rec, cgroups);
             }
+            shared.name_reverse(rec);
             f.matches(rec)
         });
         let mut open = match control {
@@ -320,12 +340,15 @@ impl Shared {
         // Lock order: kernel, then names (nothing takes them the other way).
         let mut only_kernel = lock(&self.kernel).open_records(generation, |r| {
             lock(&self.names).process(r);
-            self.kube.is_some() || filter.matches(r)
+            true
         });
         if self.kube.is_some() {
             self.name_kube(&mut only_kernel);
-            only_kernel.retain(|r| filter.matches(r));
         }
+        for r in only_kernel.iter_mut() {
+            self.name_reverse(r);
+        }
+        only_kernel.retain(|r| filter.matches(r));
         open.extend(only_kernel);
         open
     }

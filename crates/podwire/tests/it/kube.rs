@@ -722,3 +722,72 @@ fn a_cluster_ip_is_named_by_its_service_and_the_pod_that_answered() {
     assert_eq!(str_at(r, &["client", "pod"]), Some("client-1"), "{r}");
     agent.stop().expect("stop");
 }
+
+#[test]
+fn reverse_dns_names_what_nothing_else_named_when_asked_to() {
+    let test = "reverse_dns_names_what_nothing_else_named_when_asked_to";
+    skip_unless!(test, require_lab(TOOLS));
+    let _lab = lab_lock();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = Cluster::start().expect("start the lab cluster");
+    let (web, client) = (c.web.ip(false), c.client.ip(false));
+    let resolver = format!("{}:{}", c.dns.ipv4, c.dnsmasq.port);
+    let how = Launch {
+        netns: Some(c.client.ns.clone()),
+        ..Launch::default()
+    };
+    let args = [
+        "--kubernetes",
+        "off",
+        "--interfaces",
+        "eth0",
+        "--reverse-dns",
+        "--reverse-dns-server",
+        &resolver,
+    ];
+    let agent =
+        Agent::launch(&how, podwire(), &args, &dir.path().join("agent.log")).expect("agent");
+    let mut named = None;
+    wait_until("a connection named by its PTR record", &agent, 30, || {
+        let url = format!("http://{web}:{HTTP_PORT}/small.txt");
+        let r =
+            clients::curl(&c.client, &[Transfer::get(url)], &CurlOptions::default()).expect("curl");
+        assert_eq!(r[0].code, 200);
+        std::thread::sleep(Duration::from_millis(500));
+        named = connections(&agent, client, web, HTTP_PORT)
+            .into_iter()
+            .find(|r| str_at(r, &["server", "domain"]).is_some());
+        named.is_some()
+    });
+    let r = named.expect("named");
+    assert_eq!(
+        str_at(&r, &["server", "domain"]),
+        Some("web.lab.test"),
+        "{r}"
+    );
+    assert!(metric(&agent, "podwire_reverse_dns_queries_total") >= 1.0);
+    agent.stop().expect("stop");
+
+    // Off by default: the same traffic, no query, no name.
+    let agent = Agent::launch(
+        &how,
+        podwire(),
+        &["--kubernetes", "off", "--interfaces", "eth0"],
+        &dir.path().join("off.log"),
+    )
+    .expect("agent");
+    let url = format!("http://{web}:{HTTP_PORT}/small.txt");
+    clients::curl(&c.client, &[Transfer::get(url)], &CurlOptions::default()).expect("curl");
+    let mut conns = Vec::new();
+    wait_until("the connection", &agent, 25, || {
+        conns = connections(&agent, client, web, HTTP_PORT);
+        !conns.is_empty()
+    });
+    assert_eq!(
+        str_at(&conns[0], &["server", "domain"]),
+        None,
+        "{}",
+        conns[0]
+    );
+    agent.stop().expect("stop");
+}

@@ -762,6 +762,7 @@ fn agent_health_is_exported() {
             objects: vec![("pods", 10), ("addresses", 14)],
             refused_total: 8,
         }),
+        reverse_dns: Some((30, 2)),
     };
     let s = parse_exposition(&m.encode(&h));
     for (name, want) in [
@@ -775,6 +776,8 @@ fn agent_health_is_exported() {
         ("podwire_resident_memory_bytes", 123_456_789.0),
         ("podwire_stream_lagged_records_total", 4.0),
         ("podwire_kubernetes_refused_objects_total", 8.0),
+        ("podwire_reverse_dns_queries_total", 30.0),
+        ("podwire_reverse_dns_dropped_total", 2.0),
     ] {
         assert_eq!(value(&s, name, &[]), want, "{name}");
     }
