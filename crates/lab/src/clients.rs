@@ -100,6 +100,8 @@ pub struct TransferResult {
     /// New connections this transfer opened (0 when it reused one).
     pub num_connects: u64,
     pub remote: Option<SocketAddr>,
+    /// curl's own end of the connection.
+    pub local: Option<SocketAddr>,
 }
 
 /// Options shared by every transfer of one curl invocation.
@@ -132,7 +134,7 @@ pub fn curl(pod: &Pod, transfers: &[Transfer], opts: &CurlOptions) -> Result<Vec
         if opts.http1_1 {
             c.arg("--http1.1");
         }
-        c.args(["-o", "/dev/null", "-w", "%{http_code} %{size_download} %{size_upload} %{num_connects} %{remote_ip} %{remote_port}\\n"]);
+        c.args(["-o", "/dev/null", "-w", "%{http_code} %{size_download} %{size_upload} %{num_connects} %{remote_ip} %{remote_port} %{local_ip} %{local_port}\\n"]);
         match t.method {
             Method::Get => {}
             Method::Head => {
@@ -177,16 +179,19 @@ pub fn curl(pod: &Pod, transfers: &[Transfer], opts: &CurlOptions) -> Result<Vec
 
 fn parse_write_out(line: &str) -> Option<TransferResult> {
     let f: Vec<&str> = line.split_whitespace().collect();
-    let remote = match (f.get(4), f.get(5)) {
+    let addr = |i: usize| match (f.get(i), f.get(i + 1)) {
         (Some(ip), Some(port)) => Some(SocketAddr::new(ip.parse().ok()?, port.parse().ok()?)),
         _ => None,
     };
+    let remote = addr(4);
+    let local = addr(6);
     Some(TransferResult {
         code: f.first()?.parse().ok()?,
         size_download: f.get(1)?.parse().ok()?,
         size_upload: f.get(2)?.parse().ok()?,
         num_connects: f.get(3)?.parse().ok()?,
         remote,
+        local,
     })
 }
 

@@ -103,6 +103,9 @@ pub struct KernelTable {
     order: VecDeque<(SockKey, Timestamp)>,
     /// Who serves on a local address, learned when they close accepted sockets.
     listeners: FxHashMap<SocketAddr, Listener>,
+    /// Client sockets by local address: the remote each connected to, to
+    /// find a socket whose destination this node rewrote (a ClusterIP).
+    client_remote: FxHashMap<SocketAddr, SocketAddr>,
     /// Counts snapshots: see [`begin_snapshot`](Self::begin_snapshot).
     generation: u64,
     /// Closed, unclaimed sockets pushed out by the bound: reported at the
@@ -120,6 +123,7 @@ impl KernelTable {
             socks: FxHashMap::default(),
             order: VecDeque::new(),
             listeners: FxHashMap::default(),
+            client_remote: FxHashMap::default(),
             generation: 0,
             pushed_out: Vec::new(),
             stats: KernelStats::default(),
@@ -244,6 +248,7 @@ impl KernelTable {
                 continue;
             }
             if let Some(s) = self.socks.remove(&old) {
+                self.unindex(old);
                 self.stats.evicted += 1;
                 if s.closed.is_some() && !s.claimed {
                     self.stats.unclaimed += 1;
@@ -253,13 +258,28 @@ impl KernelTable {
             }
         }
         self.order.push_back((key, sock.start));
+        if sock.side == Side::Client {
+            self.client_remote.insert(key.0, key.1);
+        }
         self.socks.insert(key, sock);
+    }
+
+    fn unindex(&mut self, key: SockKey) {
+        if self.client_remote.get(&key.0) == Some(&key.1) {
+            self.client_remote.remove(&key.0);
+        }
     }
 
     /// Adds what the kernel knows to a connection record built from
     /// packets: process on each local end, and the counters of one socket
-    /// (the client's when both are here).
-    pub fn merge(&mut self, rec: &mut Record) {
+    /// (the client's when both are here). `nat(client, dst)` says who
+    /// answered a connection this node rewrote, so that a socket that
+    /// connected to a ClusterIP matches packets that left rewritten.
+    pub fn merge(
+        &mut self,
+        rec: &mut Record,
+        nat: &mut dyn FnMut(SocketAddr, SocketAddr) -> Option<SocketAddr>,
+    ) {
         let Body::Connection(conn) = &mut rec.body else {
             return;
         };
@@ -271,7 +291,15 @@ impl KernelTable {
         let open = conn.close == Close::Open;
         let mut counters = None;
         let generation = self.generation;
-        if let Some(sock) = self.socks.get_mut(&(c, s)) {
+        let client_key = if self.socks.contains_key(&(c, s)) {
+            (c, s)
+        } else {
+            match self.client_remote.get(&c) {
+                Some(&dst) if dst != s && nat(c, dst) == Some(s) => (c, dst),
+                _ => (c, s),
+            }
+        };
+        if let Some(sock) = self.socks.get_mut(&client_key) {
             name(&mut rec.client, sock.pid, &sock.comm);
             counters = counters.or(kernel_counters(sock, Side::Client));
             sock.claimed |= !open;
@@ -357,6 +385,7 @@ impl KernelTable {
             let Some(s) = self.socks.remove(&key) else {
                 continue;
             };
+            self.unindex(key);
             // Both ends here: the peer's socket may have been claimed, and
             // if it closed too, the two are one connection, one record.
             let rev = (key.1, key.0);
@@ -369,6 +398,7 @@ impl KernelTable {
                 Some(p) => {
                     let p = p.clone();
                     self.socks.remove(&rev);
+                    self.unindex(rev);
                     let ((ck, c), (sk, srv)) = if s.side == Side::Client {
                         ((key, &s), (rev, &p))
                     } else {

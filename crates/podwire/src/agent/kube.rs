@@ -12,8 +12,9 @@
 //! HTTP API, and an unreachable API server never delays capture.
 
 use super::config::KubeConfig;
+use super::nat::Nat;
 use super::state::lock;
-use podwire_capture_live::conntrack::{self, Conntrack};
+use podwire_capture_live::conntrack;
 use podwire_k8s::{Cgroups, Cluster, WatchStatus, RESOURCES};
 use podwire_record::{Body, DnsTransport, Endpoint, Identity, Record, Transport};
 use podwire_serve::metrics::KubeHealth;
@@ -27,19 +28,19 @@ pub struct Kube {
     cluster: Arc<RwLock<Cluster>>,
     cgroups: Mutex<Cgroups>,
     status: Arc<WatchStatus>,
-    /// ClusterIP -> backend lookups; `None` once the kernel refused one.
-    nat: Mutex<Option<Conntrack>>,
+    /// ClusterIP -> backend lookups.
+    nat: Arc<Nat>,
 }
 
 impl Kube {
     /// Starts watching (on a thread of its own) and returns the view.
-    pub fn start(cfg: KubeConfig) -> Arc<Kube> {
+    pub fn start(cfg: KubeConfig, nat: Arc<Nat>) -> Arc<Kube> {
         let kube = Arc::new(Kube {
             node: cfg.cluster.node_name.clone(),
             cluster: Arc::new(RwLock::new(Cluster::new(cfg.cluster.clone()))),
             cgroups: Mutex::new(Cgroups::new(cfg.cgroup_root.clone())),
             status: Arc::new(WatchStatus::default()),
-            nat: Mutex::new(Conntrack::open().ok()),
+            nat,
         });
         let (cluster, status) = (Arc::clone(&kube.cluster), Arc::clone(&kube.status));
         let node = cfg.cluster.node_name.clone().unwrap_or_default();
@@ -101,21 +102,7 @@ impl Kube {
             return id;
         }
         let vip = SocketAddr::new(server.ip, server.port);
-        let answered = {
-            let mut nat = lock(&self.nat);
-            match nat.as_mut().map(|c| c.reply_source(client, vip, proto)) {
-                Some(Ok(found)) => found,
-                Some(Err(e)) => {
-                    if e.kind() == std::io::ErrorKind::PermissionDenied {
-                        eprintln!("podwire: conntrack refused ({e}): ClusterIPs are named by their Service only");
-                        *nat = None;
-                    }
-                    None
-                }
-                None => None,
-            }
-        };
-        let Some(backend) = answered.filter(|b| *b != vip) else {
+        let Some(backend) = self.nat.reply_source(client, vip, proto) else {
             return id;
         };
         match cluster.identity(backend.ip(), backend.port(), ts) {

@@ -19,6 +19,7 @@ mod dedupe;
 mod kernel;
 mod kube;
 mod names;
+mod nat;
 mod packets;
 mod peers;
 mod probe;
@@ -89,7 +90,11 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         ebpf: Status::of(&probe),
         ebpf_hook: probe.as_ref().ok().map(|p| p.hook().name()),
     };
-    let kube = cfg.kubernetes.clone().map(kube::Kube::start);
+    let nat = Arc::new(nat::Nat::open());
+    let kube = cfg
+        .kubernetes
+        .clone()
+        .map(|k| kube::Kube::start(k, Arc::clone(&nat)));
     let rdns = match cfg.reverse_dns.map(rdns::ReverseDns::start) {
         Some(Ok(r)) => Some(r),
         Some(Err(e)) => {
@@ -100,6 +105,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     };
     let mut shared = Shared::new(store, kernel, status, cfg.serve.clone()).with_kube(kube);
     shared.rdns = rdns;
+    shared.nat = Some(nat);
     let shared = Arc::new(shared);
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();

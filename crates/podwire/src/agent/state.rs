@@ -7,9 +7,11 @@ use super::config::ServeConfig;
 use super::kernel::{KernelStats, KernelTable};
 use super::kube::Kube;
 use super::names::NameCache;
+use super::nat::Nat;
 use super::peers::Peers;
 use super::rdns::ReverseDns;
 use crate::pipeline::shard::{Control, Select, Sink, Stopped};
+use podwire_capture_live::conntrack;
 use podwire_record::Record;
 use podwire_serve::metrics::{Health, Metrics};
 use podwire_store::{Cursor, Filter, Store, Table};
@@ -124,6 +126,8 @@ pub struct Shared {
     pub kube: Option<Arc<Kube>>,
     /// Reverse DNS names, when asked for (`--reverse-dns`).
     pub rdns: Option<Arc<ReverseDns>>,
+    /// This node's address rewrites (live agents only).
+    pub nat: Option<Arc<Nat>>,
 }
 
 /// A poisoned lock means a thread panicked mid-update; the data is still
@@ -173,7 +177,14 @@ impl Shared {
             serve,
             kube: None,
             rdns: None,
+            nat: None,
         }
+    }
+
+    /// Merges kernel facts into `rec`, following this node's rewrites.
+    fn merge_kernel(&self, k: &mut KernelTable, rec: &mut Record) {
+        let nat = self.nat.as_deref();
+        k.merge(rec, &mut |c, s| nat?.reply_source(c, s, conntrack::TCP));
     }
 
     /// The last resort: a reverse DNS name for what nothing else named.
@@ -216,7 +227,7 @@ impl Shared {
         {
             let mut k = lock(&self.kernel);
             for r in records.iter_mut() {
-                k.merge(r);
+                self.merge_kernel(&mut k, r);
             }
         }
         {
@@ -323,7 +334,7 @@ impl Shared {
         let select: Select = Arc::new(move |rec: &mut Record| {
             let cgroups = {
                 let mut k = lock(&shared.kernel);
-                k.merge(rec);
+                shared.merge_kernel(&mut k, rec);
                 k.cgroups(rec)
             };
             lock(&shared.names).process(rec);

@@ -676,18 +676,37 @@ fn a_cluster_ip_is_named_by_its_service_and_the_pod_that_answered() {
         netns: Some(c.client.ns.clone()),
         ..Launch::default()
     };
-    let args = [
-        "--kubernetes",
-        "on",
-        "--kubeconfig",
-        &kc,
-        "--node-name",
-        NODE,
-        "--interfaces",
-        "eth0",
-    ];
-    let agent =
-        Agent::launch(&how, podwire(), &args, &dir.path().join("agent.log")).expect("agent");
+    let start = |interfaces: &str, log: &str| {
+        let args = [
+            "--kubernetes",
+            "on",
+            "--kubeconfig",
+            &kc,
+            "--node-name",
+            NODE,
+            "--interfaces",
+            interfaces,
+        ];
+        let agent = Agent::launch(&how, podwire(), &args, &dir.path().join(log)).expect("agent");
+        wait_until("every resource listed", &agent, 20, || synced(&agent));
+        agent
+    };
+    let curl = || {
+        let r = clients::curl(
+            &c.client,
+            &[Transfer::get("http://10.96.0.10:80/small.txt")],
+            &CurlOptions::default(),
+        )
+        .expect("curl");
+        assert_eq!(r[0].code, 200);
+        r[0].local.expect("curl's local address").port()
+    };
+    let vip: IpAddr = "10.96.0.10".parse().unwrap();
+
+    // 1. The socket alone (no packets of eth0): the connection to the
+    //    ClusterIP is named by its Service and the pod conntrack says
+    //    answered.
+    let agent = start("lo", "socket-only.log");
     let status = agent.json("/api/v1/status").expect("status");
     if status["sources"]["ebpf"]["running"] != Value::Bool(true) {
         eprintln!(
@@ -696,16 +715,7 @@ fn a_cluster_ip_is_named_by_its_service_and_the_pod_that_answered() {
         );
         return;
     }
-    wait_until("every resource listed", &agent, 20, || synced(&agent));
-
-    let r = clients::curl(
-        &c.client,
-        &[Transfer::get("http://10.96.0.10:80/small.txt")],
-        &CurlOptions::default(),
-    )
-    .expect("curl");
-    assert_eq!(r[0].code, 200);
-    let vip: IpAddr = "10.96.0.10".parse().unwrap();
+    curl();
     let mut seen = Vec::new();
     wait_until("the connection to the ClusterIP", &agent, 30, || {
         seen = connections(&agent, client, vip, 80);
@@ -720,6 +730,36 @@ fn a_cluster_ip_is_named_by_its_service_and_the_pod_that_answered() {
     );
     assert_eq!(str_at(r, &["server", "node"]), Some("node-b"), "{r}");
     assert_eq!(str_at(r, &["client", "pod"]), Some("client-1"), "{r}");
+    agent.stop().expect("stop");
+
+    // 2. Socket and packets: the packets left rewritten (to the pod), the
+    //    socket connected to the ClusterIP; conntrack joins them into one
+    //    record with the process, not two records of one conversation.
+    let agent = start("eth0", "packets.log");
+    let port = curl();
+    let mut joined = None;
+    wait_until(
+        "the rewritten connection with its process",
+        &agent,
+        30,
+        || {
+            joined = connections(&agent, client, web, HTTP_PORT)
+                .into_iter()
+                .find(|r| r["client"]["port"] == port);
+            joined.is_some()
+        },
+    );
+    let r = joined.expect("record");
+    assert_eq!(str_at(&r, &["client", "process"]), Some("curl"), "{r}");
+    assert_eq!(str_at(&r, &["server", "pod"]), Some("web-1"), "{r}");
+    // The socket was claimed: it never becomes a record of its own (the
+    // kernel's linger is 8 s).
+    std::thread::sleep(Duration::from_secs(10));
+    let alone: Vec<Value> = connections(&agent, client, vip, 80)
+        .into_iter()
+        .filter(|r| r["client"]["port"] == port)
+        .collect();
+    assert!(alone.is_empty(), "counted twice: {alone:?}");
     agent.stop().expect("stop");
 }
 

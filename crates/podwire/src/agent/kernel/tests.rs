@@ -80,7 +80,7 @@ fn both_local_ends_name_both_processes_and_client_counters_win() {
     ));
 
     let mut rec = packet_record(Close::Fin);
-    t.merge(&mut rec);
+    t.merge(&mut rec, &mut |_, _| None);
     let client = rec.client.identity.as_ref().unwrap();
     assert_eq!(client.process.as_deref(), Some("curl"));
     assert_eq!(client.pid, Some(7));
@@ -109,7 +109,7 @@ fn accepted_socket_takes_the_listeners_process_while_open() {
     t.event(&with_proc(ev(KIND_CLOSE, S, 80, C, 39999, SEC), 9, "nginx"));
     t.event(&ev(KIND_ACCEPT, S, 80, C, 40000, SEC));
     let mut rec = packet_record(Close::Open);
-    t.merge(&mut rec);
+    t.merge(&mut rec, &mut |_, _| None);
     let server = rec.server.identity.as_ref().unwrap();
     assert_eq!(server.process.as_deref(), Some("nginx"));
     assert_eq!(server.pid, Some(9));
@@ -166,7 +166,7 @@ fn open_sockets_not_covered_are_listed() {
     ));
     // A snapshot in which packets showed the connection from port 40000.
     let generation = t.begin_snapshot();
-    t.merge(&mut packet_record(Close::Open));
+    t.merge(&mut packet_record(Close::Open), &mut |_, _| None);
     let open = t.open_records(generation, |_| true);
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].client.port, 40001);
@@ -259,7 +259,7 @@ fn both_closed_sockets_of_one_unclaimed_connection_are_one_record() {
     assert_eq!(c.kernel.unwrap().bytes_acked, 101);
     // Merging a kernel-only record again keeps its counters.
     let mut again = r.clone();
-    t.merge(&mut again);
+    t.merge(&mut again, &mut |_, _| None);
     assert_eq!(&again, r);
     assert_eq!(t.stats().sockets, 0);
 }
@@ -280,4 +280,43 @@ fn closed_sockets_pushed_out_by_the_bound_are_reported_not_lost() {
     assert_eq!(out.len(), 20, "the 20 pushed out, none lingering yet");
     assert_eq!(t.stats().sockets, 10);
     assert_eq!(t.stats().unclaimed, 20);
+}
+
+#[test]
+fn a_socket_to_a_rewritten_destination_matches_the_rewritten_packets() {
+    // curl connected to a ClusterIP; its packets left rewritten to the
+    // backend 10.0.0.2:80 (the packet record), and conntrack says so.
+    const VIP: [u8; 4] = [10, 96, 0, 10];
+    let mut t = KernelTable::new(KernelConfig::default(), 0);
+    t.event(&with_proc(
+        ev(KIND_CONNECT, C, 40000, VIP, 8080, SEC),
+        7,
+        "curl",
+    ));
+    let mut asked = Vec::new();
+    let mut nat = |c: SocketAddr, dst: SocketAddr| {
+        asked.push((c, dst));
+        (dst.port() == 8080).then(|| "10.0.0.2:80".parse().unwrap())
+    };
+    let mut rec = packet_record(Close::Open);
+    t.merge(&mut rec, &mut nat);
+    assert_eq!(
+        rec.client
+            .identity
+            .as_ref()
+            .and_then(|i| i.process.as_deref()),
+        Some("curl")
+    );
+    assert_eq!(asked.len(), 1, "asked once, for the one candidate socket");
+
+    // A socket whose destination was not rewritten to this server is not taken.
+    let mut t = KernelTable::new(KernelConfig::default(), 0);
+    t.event(&with_proc(
+        ev(KIND_CONNECT, C, 40000, VIP, 8080, SEC),
+        7,
+        "curl",
+    ));
+    let mut rec = packet_record(Close::Open);
+    t.merge(&mut rec, &mut |_, _| None);
+    assert!(rec.client.identity.is_none());
 }
