@@ -35,6 +35,9 @@ pub struct ClusterConfig {
     /// Services (namespace, name) whose endpoint addresses are kept: the
     /// headless Service through which agents find each other.
     pub peer_services: Vec<(String, String)>,
+    /// Pods are watched on this node only: other nodes' pods are known
+    /// from EndpointSlices (name, service, node; no workload).
+    pub node_pods_only: bool,
 }
 
 impl Default for ClusterConfig {
@@ -44,6 +47,7 @@ impl Default for ClusterConfig {
             max_objects: 200_000,
             retention_ns: 3600 * 1_000_000_000,
             peer_services: Vec::new(),
+            node_pods_only: false,
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct Cluster {
     node_ports: FxHashMap<u16, Arc<Service>>,
     nodes: FxHashMap<String, Arc<Node>>,
     node_ips: IpHistory<Arc<Node>>,
+    /// Pod addresses from EndpointSlices (with `node_pods_only`).
+    slice_ips: IpHistory<Arc<Identity>>,
     slices: FxHashMap<NsName, Slice>,
     /// (namespace, pod) -> services listing it, with a count of slices.
     pod_services: FxHashMap<NsName, BTreeMap<String, u32>>,
@@ -95,6 +101,7 @@ impl Cluster {
             pod_ips: IpHistory::new(max, keep),
             service_ips: IpHistory::new(max, keep),
             node_ips: IpHistory::new(max, keep),
+            slice_ips: IpHistory::new(max, keep),
             cfg,
             pods: FxHashMap::default(),
             services: FxHashMap::default(),
@@ -124,11 +131,15 @@ impl Cluster {
             nodes: self.nodes.len(),
             slices: self.slices.len(),
             owners: self.owners.len(),
-            addresses: self.pod_ips.len() + self.service_ips.len() + self.node_ips.len(),
+            addresses: self.pod_ips.len()
+                + self.service_ips.len()
+                + self.node_ips.len()
+                + self.slice_ips.len(),
             refused: self.refused
                 + self.pod_ips.refused
                 + self.service_ips.refused
-                + self.node_ips.refused,
+                + self.node_ips.refused
+                + self.slice_ips.refused,
         }
     }
 
@@ -264,7 +275,13 @@ impl Cluster {
 
     // ---- endpoint slices
 
-    pub fn apply_slice(&mut self, mut slice: Slice) {
+    pub fn apply_slice(&mut self, slice: Slice) {
+        self.apply_slice_at(slice, 0);
+    }
+
+    /// A slice added or changed at `now` (its endpoints' addresses are held
+    /// from then; addresses it no longer lists are released then).
+    pub fn apply_slice_at(&mut self, mut slice: Slice, now: u64) {
         let key = (slice.namespace.clone(), slice.name.clone());
         let wanted = self
             .cfg
@@ -274,10 +291,41 @@ impl Cluster {
         if !wanted {
             slice.addresses = Vec::new();
         }
+        if !self.cfg.node_pods_only {
+            slice.endpoints = Vec::new();
+        }
         if !admit(&self.slices, &key, self.cfg.max_objects, &mut self.refused) {
             return;
         }
-        self.delete_slice(&key);
+        // Addresses the slice no longer lists are released; those it still
+        // lists keep their interval.
+        if let Some(old) = self.unlist_slice(&key) {
+            for e in &old.endpoints {
+                let k = key_of("", &format!("{}/{}", old.namespace, e.pod));
+                for ip in &e.ips {
+                    let kept = slice
+                        .endpoints
+                        .iter()
+                        .any(|n| n.pod == e.pod && n.ips.contains(ip));
+                    if !kept {
+                        self.slice_ips.release(*ip, k, now);
+                    }
+                }
+            }
+        }
+        for e in &slice.endpoints {
+            let id = Arc::new(Identity {
+                namespace: Some(slice.namespace.clone()),
+                pod: Some(e.pod.clone()),
+                service: Some(slice.service.clone()).filter(|s| !s.is_empty()),
+                node: e.node.clone(),
+                ..Identity::default()
+            });
+            let k = key_of("", &format!("{}/{}", slice.namespace, e.pod));
+            for ip in &e.ips {
+                self.slice_ips.hold(*ip, k, Arc::clone(&id), now);
+            }
+        }
         for pod in &slice.pods {
             let services = self
                 .pod_services
@@ -289,9 +337,22 @@ impl Cluster {
     }
 
     pub fn delete_slice(&mut self, key: &NsName) {
-        let Some(old) = self.slices.remove(key) else {
-            return;
-        };
+        self.delete_slice_at(key, 0);
+    }
+
+    /// A slice gone at `now`: its endpoints' addresses are released then.
+    pub fn delete_slice_at(&mut self, key: &NsName, now: u64) {
+        if let Some(old) = self.unlist_slice(key) {
+            for e in &old.endpoints {
+                let k = key_of("", &format!("{}/{}", old.namespace, e.pod));
+                self.slice_ips.release_all(&e.ips, k, now);
+            }
+        }
+    }
+
+    /// Removes a slice and its pods' service counts; returns it.
+    fn unlist_slice(&mut self, key: &NsName) -> Option<Slice> {
+        let old = self.slices.remove(key)?;
         for pod in &old.pods {
             let k = (old.namespace.clone(), pod.clone());
             if let Some(services) = self.pod_services.get_mut(&k) {
@@ -306,6 +367,7 @@ impl Cluster {
                 }
             }
         }
+        Some(old)
     }
 
     /// Endpoint addresses of a service of
@@ -358,6 +420,9 @@ impl Cluster {
         }
         if let Some(svc) = self.service_ips.at(ip, ts) {
             return Some(service_identity(svc));
+        }
+        if let Some(id) = self.slice_ips.at(ip, ts) {
+            return Some(Identity::clone(id));
         }
         let node = self.node_ips.at(ip, ts)?;
         let mut id = match self.node_ports.get(&port) {
@@ -428,6 +493,7 @@ impl Cluster {
         self.pod_ips.prune(now);
         self.service_ips.prune(now);
         self.node_ips.prune(now);
+        self.slice_ips.prune(now);
     }
 }
 

@@ -71,6 +71,17 @@ pub struct Slice {
     /// Endpoint addresses (kept only for the services
     /// [`ClusterConfig::peer_services`](crate::ClusterConfig) names).
     pub addresses: Vec<IpAddr>,
+    /// Each backing pod's addresses and node: the cluster's pod addresses
+    /// "in brief", for agents that watch only their own node's pods.
+    pub endpoints: Vec<SliceEndpoint>,
+}
+
+/// One pod behind a Service, as its EndpointSlice lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SliceEndpoint {
+    pub pod: String,
+    pub node: Option<String>,
+    pub ips: Vec<IpAddr>,
 }
 
 /// A ReplicaSet's or Job's controller, from its metadata alone.
@@ -231,8 +242,22 @@ impl Slice {
         pods.sort_unstable();
         pods.dedup();
         let addresses = ips(s.endpoints.iter().flat_map(|e| e.addresses.iter()));
+        let endpoints = s
+            .endpoints
+            .iter()
+            .filter_map(|e| {
+                let t = e.target_ref.as_ref()?;
+                (t.kind.as_deref() == Some("Pod")).then_some(())?;
+                Some(SliceEndpoint {
+                    pod: t.name.clone()?,
+                    node: e.node_name.clone(),
+                    ips: ips(e.addresses.iter()),
+                })
+            })
+            .collect();
         Slice {
             addresses,
+            endpoints,
             namespace: meta.namespace.clone().unwrap_or_default(),
             name: meta.name.clone().unwrap_or_default(),
             service,

@@ -152,12 +152,12 @@ impl Follow for EndpointSlice {
     fn key(&self) -> String {
         ns_name(self)
     }
-    fn apply(self, c: &mut Cluster, _now: u64) {
-        c.apply_slice(Slice::from_api(&self));
+    fn apply(self, c: &mut Cluster, now: u64) {
+        c.apply_slice_at(Slice::from_api(&self), now);
     }
-    fn delete(key: &str, c: &mut Cluster, _now: u64) {
+    fn delete(key: &str, c: &mut Cluster, now: u64) {
         let (ns, name) = split(key);
-        c.delete_slice(&(ns.to_string(), name.to_string()));
+        c.delete_slice_at(&(ns.to_string(), name.to_string()), now);
     }
     fn keys(c: &Cluster) -> Vec<String> {
         c.slice_keys()
@@ -210,11 +210,20 @@ follow_owned!(ReplicaSet, 4, "ReplicaSet");
 follow_owned!(Job, 5, "Job");
 
 /// Watches every kind until the runtime stops; names go into `cluster`.
-pub async fn run(client: Client, cluster: Arc<RwLock<Cluster>>, status: Arc<WatchStatus>) {
+/// `node`: watch only this node's pods (other nodes' pods are then known
+/// from EndpointSlices).
+pub async fn run(
+    client: Client,
+    cluster: Arc<RwLock<Cluster>>,
+    status: Arc<WatchStatus>,
+    node: Option<&str>,
+) {
     let base = watcher::Config::default().list_semantic(ListSemantic::Any);
-    let pods = base
-        .clone()
-        .fields("status.phase!=Succeeded,status.phase!=Failed");
+    let mut selector = "status.phase!=Succeeded,status.phase!=Failed".to_string();
+    if let Some(node) = node {
+        selector.push_str(&format!(",spec.nodeName={node}"));
+    }
+    let pods = base.clone().fields(&selector);
     tokio::join!(
         follow(Api::<KPod>::all(client.clone()), pods, &cluster, &status),
         follow(

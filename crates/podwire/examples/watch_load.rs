@@ -4,7 +4,7 @@
 //! cluster it mirrors.
 //!
 //! ```text
-//! cargo run --release --example watch_load -p podwire -- [--pods 5000] [--seconds 60] [--churn 10]
+//! cargo run --release --example watch_load -p podwire -- [--pods 5000] [--seconds 60] [--churn 10] [--k8s-pods all|node]
 //! ```
 //!
 //! Needs root (the agent captures on `lo`). The cluster: `--pods` pods on
@@ -112,6 +112,13 @@ fn main() {
     let pods = arg("--pods", 5000);
     let secs = arg("--seconds", 60);
     let churn = arg("--churn", 10);
+    let scope = {
+        let args: Vec<String> = std::env::args().collect();
+        args.iter()
+            .position(|a| a == "--k8s-pods")
+            .and_then(|i| args.get(i + 1).cloned())
+            .unwrap_or_else(|| "all".into())
+    };
     let bin = std::env::current_exe()
         .ok()
         .and_then(|p| Some(p.parent()?.parent()?.join("podwire")))
@@ -138,6 +145,8 @@ fn main() {
             "--interfaces",
             "lo",
             "--no-ebpf",
+            "--k8s-pods",
+            &scope,
         ],
         &dir.path().join("agent.log"),
     )
@@ -152,6 +161,7 @@ fn main() {
     }
     let sync = started.elapsed();
     let s = api.stats();
+    println!("agent: --k8s-pods {scope}");
     println!(
         "cluster: {pods} pods, {} nodes, {} services + slices, {} replicasets, 50 jobs",
         (pods / 50).max(1),

@@ -272,6 +272,13 @@ pub struct AgentArgs {
     #[arg(long, env = "PODWIRE_K8S_MAX_OBJECTS", value_name = "N")]
     pub k8s_max_objects: Option<usize>,
 
+    /// Which pods to watch: `all` (every pod: exact names everywhere) or
+    /// `node` (this node's only, other pods named from EndpointSlices: far
+    /// less API traffic in large clusters, but pods behind no Service stay
+    /// unnamed) [all].
+    #[arg(long, env = "PODWIRE_K8S_PODS", value_name = "SCOPE")]
+    pub k8s_pods: Option<String>,
+
     /// Name addresses nothing else named by reverse DNS (PTR); sends
     /// queries of its own, so off by default.
     #[arg(long, env = "PODWIRE_REVERSE_DNS")]

@@ -117,6 +117,7 @@ fn services_by_cluster_ip_by_slice_and_by_node_port() {
         service: "api".into(),
         pods: vec!["api-x".into()],
         addresses: vec![ip("10.1.0.5")],
+        endpoints: Vec::new(),
     });
     let vip = c.identity(ip("10.96.0.10"), 80, 10 * S).unwrap();
     assert_eq!(
@@ -221,6 +222,7 @@ fn peer_addresses_are_kept_for_the_peer_service_only() {
         service: svc.into(),
         pods: Vec::new(),
         addresses: ips.iter().map(|i| ip(i)).collect(),
+        endpoints: Vec::new(),
     };
     c.apply_slice(slice(
         "podwire",
@@ -242,4 +244,61 @@ fn peer_addresses_are_kept_for_the_peer_service_only() {
     assert!(c.service_endpoints("shop", "api").is_empty(), "not kept");
     c.delete_slice(&("podwire".into(), "p-2".into()));
     assert_eq!(c.service_endpoints("podwire", "podwire-peers").len(), 2);
+}
+
+#[test]
+fn other_nodes_pods_by_endpointslice_in_node_mode_correct_in_time() {
+    use crate::objects::SliceEndpoint;
+    let mut c = Cluster::new(ClusterConfig {
+        node_pods_only: true,
+        ..ClusterConfig::default()
+    });
+    let slice = |pods: &[(&str, &str)]| Slice {
+        namespace: "shop".into(),
+        name: "api-x".into(),
+        service: "api".into(),
+        pods: pods.iter().map(|p| p.0.to_string()).collect(),
+        addresses: Vec::new(),
+        endpoints: pods
+            .iter()
+            .map(|(pod, addr)| SliceEndpoint {
+                pod: pod.to_string(),
+                node: Some("n2".into()),
+                ips: vec![ip(addr)],
+            })
+            .collect(),
+    };
+    c.apply_slice_at(
+        slice(&[("api-1", "10.2.0.5"), ("api-2", "10.2.0.6")]),
+        100 * S,
+    );
+    // An unrelated update keeps api-1's interval; then api-1 goes and its
+    // address comes back as api-3.
+    c.apply_slice_at(
+        slice(&[("api-1", "10.2.0.5"), ("api-2", "10.2.0.6")]),
+        150 * S,
+    );
+    c.apply_slice_at(slice(&[("api-2", "10.2.0.6")]), 200 * S);
+    c.apply_slice_at(
+        slice(&[("api-2", "10.2.0.6"), ("api-3", "10.2.0.5")]),
+        300 * S,
+    );
+    let at = |ts| c.identity(ip("10.2.0.5"), 80, ts);
+    let old = at(120 * S).unwrap();
+    assert_eq!(
+        (
+            old.pod.as_deref(),
+            old.service.as_deref(),
+            old.node.as_deref(),
+            old.namespace.as_deref()
+        ),
+        (Some("api-1"), Some("api"), Some("n2"), Some("shop"))
+    );
+    assert_eq!(at(199 * S).unwrap().pod.as_deref(), Some("api-1"));
+    assert_eq!(at(400 * S).unwrap().pod.as_deref(), Some("api-3"));
+
+    // Without node mode, slices name no addresses (pods are watched).
+    let mut all = Cluster::new(ClusterConfig::default());
+    all.apply_slice_at(slice(&[("api-1", "10.2.0.5")]), 100 * S);
+    assert!(all.identity(ip("10.2.0.5"), 80, 120 * S).is_none());
 }

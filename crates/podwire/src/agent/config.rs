@@ -265,11 +265,21 @@ fn kube_config(a: &AgentArgs, f: &AgentArgs) -> Result<Option<KubeConfig>> {
         .clone()
         .or(f.node_name.clone())
         .or_else(host_name);
+    let node_pods_only = match a.k8s_pods.as_deref().or(f.k8s_pods.as_deref()) {
+        None | Some("all") => false,
+        Some("node") => true,
+        Some(p) => bail!("k8s-pods: {p:?} is not all or node"),
+    };
+    ensure!(
+        !node_pods_only || node_name.is_some(),
+        "k8s-pods node needs the node's name (--node-name)"
+    );
     Ok(Some(KubeConfig {
         kubeconfig,
         cluster: podwire_k8s::ClusterConfig {
             node_name,
             max_objects,
+            node_pods_only,
             ..podwire_k8s::ClusterConfig::default()
         },
         cgroup_root: a

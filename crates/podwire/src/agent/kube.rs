@@ -191,7 +191,8 @@ fn watch(cfg: KubeConfig, cluster: Arc<RwLock<Cluster>>, status: Arc<WatchStatus
         match podwire_k8s::client(cfg.kubeconfig.as_deref()).await {
             Ok((client, url)) => {
                 eprintln!("podwire: Kubernetes: watching {url} as node {node:?}");
-                podwire_k8s::watch::run(client, cluster, status).await;
+                let only = cfg.cluster.node_pods_only.then_some(node.as_str());
+                podwire_k8s::watch::run(client, cluster, status, only).await;
             }
             Err(e) => eprintln!("podwire: Kubernetes: not naming endpoints by pod: {e}"),
         }

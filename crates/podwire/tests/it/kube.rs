@@ -831,3 +831,76 @@ fn reverse_dns_names_what_nothing_else_named_when_asked_to() {
     );
     agent.stop().expect("stop");
 }
+
+#[test]
+fn node_scoped_agents_watch_their_own_pods_and_name_others_by_endpointslice() {
+    let test = "node_scoped_agents_watch_their_own_pods_and_name_others_by_endpointslice";
+    skip_unless!(test, require_lab(TOOLS));
+    let _lab = lab_lock();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = Cluster::start().expect("start the lab cluster");
+    let api = FakeApiServer::start().expect("fake API server");
+    let (web, client) = (c.web.ip(false), c.client.ip(false));
+    let mut w = pod("web-1", &[web], Some(("StatefulSet", "web")), None);
+    w["spec"]["nodeName"] = json!("node-b");
+    api.apply(w);
+    api.apply(pod(
+        "client-1",
+        &[client],
+        Some(("StatefulSet", "client")),
+        None,
+    ));
+    api.apply(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+        "metadata": {"name": "web-x1", "namespace": "shop", "labels": {"kubernetes.io/service-name": "web"}},
+        "endpoints": [{"addresses": [web.to_string()], "nodeName": "node-b",
+            "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "shop"}}]}));
+    let netns = format!("/run/netns/{}", c.lab.switch_ns());
+    let agent = start_agent(
+        &api,
+        dir.path(),
+        &[
+            "--netns",
+            &netns,
+            "--interfaces",
+            "p*",
+            "--k8s-pods",
+            "node",
+        ],
+    );
+    wait_until("every resource listed", &agent, 20, || synced(&agent));
+    assert!(
+        api.requests().iter().any(|r| r.contains("/api/v1/pods?")
+            && (r.contains("spec.nodeName%3D") || r.contains("spec.nodeName="))),
+        "pods watched on this node only: {:?}",
+        api.requests()
+    );
+    assert_eq!(
+        metric(&agent, "podwire_kubernetes_objects{kind=\"pods\"}"),
+        1.0,
+        "only this node's pod"
+    );
+
+    let url = format!("http://{web}:{HTTP_PORT}/small.txt");
+    let r = clients::curl(&c.client, &[Transfer::get(url)], &CurlOptions::default()).expect("curl");
+    assert_eq!(r[0].code, 200);
+    let mut seen = Vec::new();
+    wait_until("the connection", &agent, 25, || {
+        seen = connections(&agent, client, web, HTTP_PORT);
+        !seen.is_empty()
+    });
+    let r = &seen[0];
+    assert_eq!(str_at(r, &["server", "pod"]), Some("web-1"), "{r}");
+    assert_eq!(str_at(r, &["server", "service"]), Some("web"), "{r}");
+    assert_eq!(str_at(r, &["server", "node"]), Some("node-b"), "{r}");
+    assert_eq!(
+        str_at(r, &["server", "workload"]),
+        None,
+        "known from the slice, not the pod: {r}"
+    );
+    assert_eq!(
+        str_at(r, &["client", "workload"]),
+        Some("StatefulSet/client"),
+        "{r}"
+    );
+    agent.stop().expect("stop");
+}
