@@ -91,6 +91,9 @@ pub struct KubeHealth {
     pub objects: Vec<(&'static str, u64)>,
     /// Objects refused because a table was full.
     pub refused_total: u64,
+    /// ClusterIP copies of conversations also captured rewritten to a pod
+    /// on this node, not kept.
+    pub rewritten_copies_total: u64,
 }
 
 /// A label value made of names (a process may call itself anything, a
@@ -984,5 +987,16 @@ fn encode_kube(k: &KubeHealth, out: &mut String) -> std::fmt::Result {
         out,
         "podwire_kubernetes_refused_objects_total {}",
         k.refused_total
+    )?;
+    family(
+        out,
+        "podwire_kubernetes_rewritten_copies",
+        "counter",
+        "Records of a conversation to a ClusterIP not kept because this node also captured it rewritten to the backend pod (counted once, there)",
+    );
+    writeln!(
+        out,
+        "podwire_kubernetes_rewritten_copies_total {}",
+        k.rewritten_copies_total
     )
 }

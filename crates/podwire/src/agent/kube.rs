@@ -19,7 +19,7 @@ use podwire_k8s::{Cgroups, Cluster, WatchStatus, RESOURCES};
 use podwire_record::{Body, DnsTransport, Endpoint, Identity, Record, Transport};
 use podwire_serve::metrics::KubeHealth;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// The agent's Kubernetes view, shared by the watchers and the naming.
@@ -30,6 +30,9 @@ pub struct Kube {
     status: Arc<WatchStatus>,
     /// ClusterIP -> backend lookups.
     nat: Arc<Nat>,
+    /// Records not kept: the ClusterIP copy of a conversation this node
+    /// also captured rewritten to the backend.
+    copies: AtomicU64,
 }
 
 impl Kube {
@@ -41,6 +44,7 @@ impl Kube {
             cgroups: Mutex::new(Cgroups::new(cfg.cgroup_root.clone())),
             status: Arc::new(WatchStatus::default()),
             nat,
+            copies: AtomicU64::new(0),
         });
         let (cluster, status) = (Arc::clone(&kube.cluster), Arc::clone(&kube.status));
         let node = cfg.cluster.node_name.clone().unwrap_or_default();
@@ -69,26 +73,46 @@ impl Kube {
 
     /// Names both endpoints of `rec`; `cgroups` are its local sockets'
     /// cgroup ids ([`KernelTable::cgroups`](super::kernel::KernelTable::cgroups)).
-    pub fn name(&self, rec: &mut Record, cgroups: (Option<u64>, Option<u64>)) {
+    ///
+    /// Returns whether to keep it: not when it is packets' copy of a
+    /// conversation to a ClusterIP that this node rewrote to a pod on this
+    /// node, whose veth (`packets` captured) shows the same conversation
+    /// rewritten: that copy, named by the pod, is the one counted.
+    pub fn name(
+        &self,
+        rec: &mut Record,
+        cgroups: (Option<u64>, Option<u64>),
+        packets: bool,
+    ) -> bool {
         let cluster = self.cluster.read().unwrap_or_else(PoisonError::into_inner);
         let ts = rec.ts.nanos();
         let proto = ip_proto(&rec.body);
         let client = SocketAddr::new(rec.client.ip, rec.client.port);
+        let mut rewritten_here = false;
         for (ep, cg) in [(&mut rec.client, cgroups.0), (&mut rec.server, cgroups.1)] {
             let id = match cg.and_then(|id| self.by_cgroup(&cluster, id)) {
                 Some(id) => Some(id),
-                None => cluster
-                    .identity(ep.ip, ep.port, ts)
-                    .map(|id| self.backend(&cluster, id, client, ep, proto, ts)),
+                None => cluster.identity(ep.ip, ep.port, ts).map(|id| {
+                    let (id, to_pod) = self.backend(&cluster, id, client, ep, proto, ts);
+                    rewritten_here |=
+                        to_pod && id.node.is_some() && id.node.as_deref() == cluster.node_name();
+                    id
+                }),
             };
             if let Some(id) = id {
                 fill(ep, id);
             }
         }
+        let copy = rewritten_here && packets && !kernel_only(rec);
+        if copy {
+            self.copies.fetch_add(1, Ordering::Relaxed);
+        }
+        !copy
     }
 
     /// For a Service's ClusterIP (`id` names a service, no pod): the pod
-    /// that answered, if this node's conntrack rewrote the connection.
+    /// that answered, if this node's conntrack rewrote the connection (and
+    /// whether it did).
     fn backend(
         &self,
         cluster: &Cluster,
@@ -97,20 +121,20 @@ impl Kube {
         server: &Endpoint,
         proto: u8,
         ts: u64,
-    ) -> Identity {
+    ) -> (Identity, bool) {
         if id.service.is_none() || id.pod.is_some() || id.node.is_some() {
-            return id;
+            return (id, false);
         }
         let vip = SocketAddr::new(server.ip, server.port);
         let Some(backend) = self.nat.reply_source(client, vip, proto) else {
-            return id;
+            return (id, false);
         };
         match cluster.identity(backend.ip(), backend.port(), ts) {
             Some(mut pod) if pod.pod.is_some() => {
                 pod.service = id.service;
-                pod
+                (pod, true)
             }
-            _ => id,
+            _ => (id, false),
         }
     }
 
@@ -152,8 +176,15 @@ impl Kube {
                 ("addresses", stats.addresses as u64),
             ],
             refused_total: stats.refused,
+            rewritten_copies_total: self.copies.load(Ordering::Relaxed),
         }
     }
+}
+
+/// A connection record made from the kernel alone (no packet seen).
+fn kernel_only(rec: &Record) -> bool {
+    matches!(&rec.body, Body::Connection(c)
+        if c.client_to_server.packets == 0 && c.server_to_client.packets == 0)
 }
 
 /// The IP protocol a record travelled over.

@@ -208,15 +208,21 @@ impl Shared {
 
     /// Kubernetes names for records the kernel table has merged: its
     /// cgroups name local sockets (lock order: kernel before names).
-    fn name_kube(&self, records: &mut [Record]) {
+    /// Drops the ClusterIP copies of conversations counted rewritten (see
+    /// [`Kube::name`]).
+    fn name_kube(&self, records: &mut Vec<Record>) {
         let Some(kube) = &self.kube else { return };
         let cgroups: Vec<_> = {
             let k = lock(&self.kernel);
             records.iter().map(|r| k.cgroups(r)).collect()
         };
-        for (r, cg) in records.iter_mut().zip(cgroups) {
-            kube.name(r, cg);
-        }
+        let packets = self.capturing_packets();
+        let mut keep = cgroups.into_iter();
+        records.retain_mut(|r| keep.next().is_none_or(|cg| kube.name(r, cg, packets)));
+    }
+
+    fn capturing_packets(&self) -> bool {
+        lock(&self.sources).packets.running
     }
 
     /// Merges, names and stores finished records (drains `records`).
@@ -339,7 +345,9 @@ impl Shared {
             };
             lock(&shared.names).process(rec);
             if let Some(kube) = &shared.kube {
-                kube.name(rec, cgroups);
+                if !kube.name(rec, cgroups, shared.capturing_packets()) {
+                    return false;
+                }
             }
             shared.name_reverse(rec);
             f.matches(rec)

@@ -761,6 +761,7 @@ fn agent_health_is_exported() {
             resources: vec![("pods", 12, 2, 1, true), ("nodes", 3, 1, 0, false)],
             objects: vec![("pods", 10), ("addresses", 14)],
             refused_total: 8,
+            rewritten_copies_total: 5,
         }),
         reverse_dns: Some((30, 2)),
     };
@@ -776,6 +777,7 @@ fn agent_health_is_exported() {
         ("podwire_resident_memory_bytes", 123_456_789.0),
         ("podwire_stream_lagged_records_total", 4.0),
         ("podwire_kubernetes_refused_objects_total", 8.0),
+        ("podwire_kubernetes_rewritten_copies_total", 5.0),
         ("podwire_reverse_dns_queries_total", 30.0),
         ("podwire_reverse_dns_dropped_total", 2.0),
     ] {
