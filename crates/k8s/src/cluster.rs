@@ -75,6 +75,10 @@ pub struct Cluster {
     services: FxHashMap<String, Arc<Service>>,
     service_ips: IpHistory<Arc<Service>>,
     node_ports: FxHashMap<u16, Arc<Service>>,
+    /// Services by (namespace, name), and ExternalName targets: names for
+    /// endpoints known only by a DNS name.
+    services_by_name: FxHashMap<NsName, Arc<Service>>,
+    external_names: FxHashMap<String, Arc<Service>>,
     nodes: FxHashMap<String, Arc<Node>>,
     node_ips: IpHistory<Arc<Node>>,
     /// Pod addresses from EndpointSlices (with `node_pods_only`).
@@ -106,6 +110,8 @@ impl Cluster {
             pods: FxHashMap::default(),
             services: FxHashMap::default(),
             node_ports: FxHashMap::default(),
+            services_by_name: FxHashMap::default(),
+            external_names: FxHashMap::default(),
             nodes: FxHashMap::default(),
             slices: FxHashMap::default(),
             pod_services: FxHashMap::default(),
@@ -222,6 +228,18 @@ impl Cluster {
         for p in &svc.node_ports {
             self.node_ports.insert(*p, Arc::clone(&svc));
         }
+        if let Some(old) = self
+            .services
+            .get(&uid)
+            .and_then(|o| o.external_name.clone())
+        {
+            self.external_names.remove(&old);
+        }
+        if let Some(n) = &svc.external_name {
+            self.external_names.insert(n.clone(), Arc::clone(&svc));
+        }
+        self.services_by_name
+            .insert((svc.namespace.clone(), svc.name.clone()), Arc::clone(&svc));
         self.services.insert(uid, svc);
     }
 
@@ -234,6 +252,11 @@ impl Cluster {
                     self.node_ports.remove(p);
                 }
             }
+            if let Some(n) = &old.external_name {
+                self.external_names.remove(n);
+            }
+            self.services_by_name
+                .remove(&(old.namespace.clone(), old.name.clone()));
         }
     }
 
@@ -431,6 +454,24 @@ impl Cluster {
         };
         id.node = Some(node.name.clone());
         Some(id)
+    }
+
+    /// The Service a DNS name stands for: `NAME.NAMESPACE.svc[.DOMAIN]`, or
+    /// an ExternalName service's target (the name a client asked for, for
+    /// an address outside the cluster).
+    pub fn by_domain(&self, domain: &str) -> Option<Identity> {
+        let d = domain.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(svc) = self.external_names.get(&d) {
+            return Some(service_identity(svc));
+        }
+        let mut labels = d.split('.');
+        let (name, ns, svc) = (labels.next()?, labels.next()?, labels.next()?);
+        if svc != "svc" {
+            return None;
+        }
+        self.services_by_name
+            .get(&(ns.to_string(), name.to_string()))
+            .map(|s| service_identity(s))
     }
 
     /// The pod running container `id` (runtime prefix stripped), on this

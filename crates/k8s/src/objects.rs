@@ -48,6 +48,8 @@ pub struct Service {
     /// ClusterIPs (none for headless and ExternalName services).
     pub ips: Vec<IpAddr>,
     pub node_ports: Vec<u16>,
+    /// An ExternalName service's DNS name (lowercase, no trailing dot).
+    pub external_name: Option<String>,
     pub created: u64,
 }
 
@@ -200,6 +202,10 @@ impl Service {
             name: meta.name.clone().unwrap_or_default(),
             ips: ips(texts.into_iter()),
             node_ports,
+            external_name: spec
+                .and_then(|s| s.external_name.as_deref())
+                .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
+                .filter(|n| !n.is_empty()),
             created: nanos(meta),
         }
     }

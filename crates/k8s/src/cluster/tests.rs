@@ -97,6 +97,7 @@ fn services_by_cluster_ip_by_slice_and_by_node_port() {
             name: "api".into(),
             ips: vec![ip("10.96.0.10")],
             node_ports: vec![30080],
+            external_name: None,
             created: S,
         },
         S,
@@ -301,4 +302,30 @@ fn other_nodes_pods_by_endpointslice_in_node_mode_correct_in_time() {
     let mut all = Cluster::new(ClusterConfig::default());
     all.apply_slice_at(slice(&[("api-1", "10.2.0.5")]), 100 * S);
     assert!(all.identity(ip("10.2.0.5"), 80, 120 * S).is_none());
+}
+
+#[test]
+fn services_by_cluster_dns_name_and_external_name() {
+    let mut c = Cluster::new(ClusterConfig::default());
+    c.apply_service(
+        Service {
+            uid: "s1".into(),
+            namespace: "shop".into(),
+            name: "payments".into(),
+            external_name: Some("api.stripe.example".into()),
+            ..Service::default()
+        },
+        S,
+    );
+    let id = c.by_domain("API.stripe.example.").unwrap();
+    assert_eq!(
+        (id.namespace.as_deref(), id.service.as_deref()),
+        (Some("shop"), Some("payments"))
+    );
+    let id = c.by_domain("payments.shop.svc.cluster.local").unwrap();
+    assert_eq!(id.service.as_deref(), Some("payments"));
+    assert!(c.by_domain("payments.other.svc.cluster.local").is_none());
+    assert!(c.by_domain("example.com").is_none());
+    c.delete_service("s1", 2 * S);
+    assert!(c.by_domain("api.stripe.example").is_none());
 }

@@ -99,6 +99,12 @@ impl Kube {
                     id
                 }),
             };
+            // Known only by a DNS name: an ExternalName service's target,
+            // or a service's own cluster name.
+            let id = id.or_else(|| {
+                let domain = ep.identity.as_deref()?.domain.as_deref()?;
+                cluster.by_domain(domain)
+            });
             if let Some(id) = id {
                 fill(ep, id);
             }
