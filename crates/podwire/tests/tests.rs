@@ -9,7 +9,9 @@
 //!   clients saw and against tshark (no root needed);
 //! - `kube`: Kubernetes names against the lab's fake API server: pods,
 //!   workloads and services over a rollout and an API outage, hostNetwork
-//!   pods by cgroup (root needed, else SKIPPED);
+//!   pods by cgroup, node-scoped watches, reverse DNS; `kube_cluster`:
+//!   peers by EndpointSlice, each conversation counted once; `kube_nat`:
+//!   ClusterIPs through real DNAT (root needed, else SKIPPED);
 //! - `lab`: live traffic in network namespaces, captured and read back
 //!   (root and the lab's tools needed, else SKIPPED);
 //! - `serve`: the HTTP API over captures (`podwire read --serve`), and
@@ -34,6 +36,10 @@ mod dashboards;
 mod fixtures;
 #[path = "it/kube.rs"]
 mod kube;
+#[path = "it/kube_cluster.rs"]
+mod kube_cluster;
+#[path = "it/kube_nat.rs"]
+mod kube_nat;
 #[path = "it/lab.rs"]
 mod lab;
 #[path = "it/openapi.rs"]
