@@ -109,11 +109,12 @@ impl Kube {
                 fill(ep, id);
             }
         }
-        let copy = rewritten_here && packets && !kernel_only(rec);
-        if copy {
-            self.copies.fetch_add(1, Ordering::Relaxed);
-        }
-        !copy
+        !(rewritten_here && packets && !kernel_only(rec))
+    }
+
+    /// Counts records [`name`](Self::name) said not to keep, once stored.
+    pub fn count_copies(&self, n: u64) {
+        self.copies.fetch_add(n, Ordering::Relaxed);
     }
 
     /// For a Service's ClusterIP (`id` names a service, no pod): the pod

@@ -217,8 +217,10 @@ impl Shared {
             records.iter().map(|r| k.cgroups(r)).collect()
         };
         let packets = self.capturing_packets();
+        let before = records.len();
         let mut keep = cgroups.into_iter();
         records.retain_mut(|r| keep.next().is_none_or(|cg| kube.name(r, cg, packets)));
+        kube.count_copies((before - records.len()) as u64);
     }
 
     fn capturing_packets(&self) -> bool {
