@@ -249,8 +249,14 @@ impl Shared {
             self.name_reverse(r);
         }
         let streaming = self.stream.receiver_count() > 0;
+        // Prometheus sums every agent's counters: each conversation is
+        // counted on the one node that accounts for it (its client's), as
+        // cluster answers do. Records and the stream keep everything seen.
+        let node = self.kube.as_ref().and_then(|k| k.node_name());
         for r in records.iter() {
-            self.metrics.observe(r);
+            if node.is_none_or(|n| podwire_store::accounted_on(r, n)) {
+                self.metrics.observe(r);
+            }
             if streaming {
                 // Only fails when every client left meanwhile.
                 let _ = self.stream.send(Arc::new(r.clone()));

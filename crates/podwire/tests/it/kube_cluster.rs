@@ -152,6 +152,21 @@ fn cluster_answers_find_peers_by_endpointslice_and_count_each_conversation_once(
             .count();
         assert_eq!(closed, 2, "records listed once: {list}");
     }
+    // Prometheus sums the agents' counters: the conversation is counted by
+    // the client's node only (once the records are stored, a few seconds
+    // after the connections closed).
+    let counted = |a: &Agent| -> f64 {
+        let (_, text) = a.get("/metrics").expect("metrics");
+        text.lines()
+            .filter(|l| l.starts_with("podwire_connections_total{") && l.contains("dst=\"web\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    wait_until("node-a's counters", &agents[0], 25, || {
+        counted(&agents[0]) >= 2.0
+    });
+    assert_eq!(counted(&agents[0]), 2.0, "the client's node counts both");
+    assert_eq!(counted(&agents[1]), 0.0, "the server's node counts none");
     for a in agents {
         a.stop().expect("stop");
     }
