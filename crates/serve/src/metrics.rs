@@ -646,22 +646,21 @@ impl Metrics {
             encode_kube(k, out)?;
         }
         if let Some((queries, dropped)) = h.reverse_dns {
-            family(
-                out,
-                "podwire_reverse_dns_queries",
-                "counter",
-                None,
-                "PTR queries sent (--reverse-dns)",
-            );
-            writeln!(out, "podwire_reverse_dns_queries_total {queries}")?;
-            family(
-                out,
-                "podwire_reverse_dns_dropped",
-                "counter",
-                None,
-                "Addresses not looked up because the lookup queue was full",
-            );
-            writeln!(out, "podwire_reverse_dns_dropped_total {dropped}")?;
+            for (name, help, v) in [
+                (
+                    "podwire_reverse_dns_queries",
+                    "PTR queries sent (--reverse-dns)",
+                    queries,
+                ),
+                (
+                    "podwire_reverse_dns_dropped",
+                    "Addresses not looked up because the lookup queue was full",
+                    dropped,
+                ),
+            ] {
+                family(out, name, "counter", None, help);
+                writeln!(out, "{name}_total {v}")?;
+            }
         }
         if self.cfg.k8spacket {
             self.encode_k8spacket(&st.k8s, out)?;
