@@ -460,17 +460,21 @@ impl Cluster {
     /// an ExternalName service's target (the name a client asked for, for
     /// an address outside the cluster).
     pub fn by_domain(&self, domain: &str) -> Option<Identity> {
-        let d = domain.trim_end_matches('.').to_ascii_lowercase();
-        if let Some(svc) = self.external_names.get(&d) {
-            return Some(service_identity(svc));
+        // Called for every record with an external endpoint: allocate
+        // only when the name can match.
+        let d = domain.trim_end_matches('.');
+        if !self.external_names.is_empty() {
+            if let Some(svc) = self.external_names.get(&d.to_ascii_lowercase()) {
+                return Some(service_identity(svc));
+            }
         }
         let mut labels = d.split('.');
         let (name, ns, svc) = (labels.next()?, labels.next()?, labels.next()?);
-        if svc != "svc" {
+        if !svc.eq_ignore_ascii_case("svc") {
             return None;
         }
         self.services_by_name
-            .get(&(ns.to_string(), name.to_string()))
+            .get(&(ns.to_ascii_lowercase(), name.to_ascii_lowercase()))
             .map(|s| service_identity(s))
     }
 

@@ -345,6 +345,7 @@ impl Shared {
         let generation = lock(&self.kernel).begin_snapshot();
         let shared = Arc::clone(self);
         let f = filter.clone();
+        let packets = self.capturing_packets();
         let select: Select = Arc::new(move |rec: &mut Record| {
             let cgroups = {
                 let mut k = lock(&shared.kernel);
@@ -353,7 +354,7 @@ impl Shared {
             };
             lock(&shared.names).process(rec);
             if let Some(kube) = &shared.kube {
-                if !kube.name(rec, cgroups, shared.capturing_packets()) {
+                if !kube.name(rec, cgroups, packets) {
                     return false;
                 }
             }
