@@ -145,6 +145,10 @@ fn a_cluster_ip_is_named_by_its_service_and_the_pod_that_answered() {
     //    record with the process, not two records of one conversation.
     let agent = start("eth0", "packets.log");
     let port = curl();
+    // Wait for the stored record: a record listed from the trackers right
+    // after the close may be merged before the probe's events are read
+    // (every 50 ms); the stored one, ingested seconds later, must carry
+    // the process.
     let mut joined = None;
     wait_until(
         "the rewritten connection with its process",
@@ -154,7 +158,9 @@ fn a_cluster_ip_is_named_by_its_service_and_the_pod_that_answered() {
             joined = connections(&agent, client, web, HTTP_PORT)
                 .into_iter()
                 .find(|r| r["client"]["port"] == port);
-            joined.is_some()
+            joined
+                .as_ref()
+                .is_some_and(|r| str_at(r, &["client", "process"]).is_some())
         },
     );
     let r = joined.expect("record");
