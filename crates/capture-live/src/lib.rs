@@ -36,6 +36,8 @@ mod filter;
 mod links;
 mod netlink;
 mod netns;
+pub mod pcap_filter;
+pub mod podnet;
 mod ring;
 mod sys;
 
@@ -44,6 +46,8 @@ pub use filter::MAX_FILTER_INTERFACES;
 pub use links::{LinkEvent, LinkMonitor};
 pub use netlink::{parse_link_message, Link, LinkMessage, ParseError};
 pub use netns::in_netns;
+pub use pcap_filter::{FilterError, Insn, Program};
+pub use podnet::HostSide;
 pub use ring::{Block, Ring, RingConfig, RingStats};
 
 use std::io;

@@ -30,6 +30,9 @@ pub struct Link {
     pub master: Option<u32>,
     /// For a veth: the namespace id (as seen from this namespace) holding its peer.
     pub link_netnsid: Option<i32>,
+    /// `IFLA_LINK`: for a veth, its peer's index (in the namespace
+    /// `link_netnsid` names, or this one); for a VLAN, its parent.
+    pub link: Option<u32>,
 }
 
 /// What one rtnetlink link message says.
@@ -206,6 +209,7 @@ pub fn parse_link_message(msg: &[u8]) -> Result<Option<LinkMessage>, ParseError>
         mtu: 0,
         master: None,
         link_netnsid: None,
+        link: None,
     };
     let mut named = false;
     for attr in attrs(&msg[NLMSG_HDRLEN + IFINFO_LEN..]) {
@@ -218,6 +222,8 @@ pub fn parse_link_message(msg: &[u8]) -> Result<Option<LinkMessage>, ParseError>
             libc::IFLA_MTU => link.mtu = attr_u32(kind, payload)?,
             libc::IFLA_MASTER => link.master = Some(attr_u32(kind, payload)?),
             libc::IFLA_LINK_NETNSID => link.link_netnsid = Some(attr_u32(kind, payload)? as i32),
+            // 0 means "none" (a veth whose peer is gone).
+            libc::IFLA_LINK => link.link = Some(attr_u32(kind, payload)?).filter(|&i| i > 0),
             libc::IFLA_LINKINFO => {
                 for info in attrs(payload) {
                     let (info_kind, info_payload) = info?;

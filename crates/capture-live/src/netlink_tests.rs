@@ -43,6 +43,7 @@ fn veth() -> Vec<u8> {
             attr(libc::IFLA_MTU, &1450u32.to_ne_bytes()),
             attr(libc::IFLA_MASTER, &4u32.to_ne_bytes()),
             attr(libc::IFLA_LINK_NETNSID, &3i32.to_ne_bytes()),
+            attr(libc::IFLA_LINK, &2u32.to_ne_bytes()),
             // An attribute we do not read, with the nested flag set.
             attr(
                 libc::IFLA_AF_SPEC | libc::NLA_F_NESTED as u16,
@@ -74,6 +75,7 @@ fn new_veth_link() {
             mtu: 1450,
             master: Some(4),
             link_netnsid: Some(3),
+            link: Some(2),
         }
     );
 }

@@ -138,7 +138,40 @@ impl Ring {
     /// namespace (wrap in [`in_netns`](crate::in_netns) to choose another).
     /// Needs CAP_NET_RAW.
     pub fn open(cfg: &RingConfig) -> Result<Ring, CaptureError> {
+        Ring::open_with(cfg, 0, None)
+    }
+
+    /// Opens a ring on one interface (by index, in the calling thread's
+    /// namespace) with a classic BPF program of the caller's (for example a
+    /// compiled tcpdump expression) in place before the first frame. The
+    /// program's return value is the snap length, so `cfg.snaplen` is not
+    /// used. Needs CAP_NET_RAW.
+    pub fn open_on(
+        cfg: &RingConfig,
+        ifindex: u32,
+        program: &[libc::sock_filter],
+    ) -> Result<Ring, CaptureError> {
+        if ifindex == 0 {
+            return Err(CaptureError::InvalidConfig(
+                "interface index 0 means every interface",
+            ));
+        }
+        Ring::open_with(cfg, ifindex, Some(program))
+    }
+
+    fn open_with(
+        cfg: &RingConfig,
+        ifindex: u32,
+        program: Option<&[libc::sock_filter]>,
+    ) -> Result<Ring, CaptureError> {
         let req = validate(cfg)?;
+        if let Some(p) = program {
+            if p.is_empty() || p.len() > libc::BPF_MAXINSNS as usize {
+                return Err(CaptureError::InvalidConfig(
+                    "a socket filter has 1 to 4096 instructions",
+                ));
+            }
+        }
         // Protocol 0: the socket receives nothing until `bind`, so no frame
         // lands in the plain receive queue before the ring exists.
         let fd = sys::socket(
@@ -194,13 +227,17 @@ impl Ring {
         };
         // The snap length is a filter's return value, so it is in place before
         // the first frame arrives.
-        ring.set_interfaces(None)?;
+        match program {
+            None => ring.set_interfaces(None)?,
+            Some(p) => ring.attach(p)?,
+        }
 
         // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
         let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         addr.sll_family = libc::AF_PACKET as u16;
         addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-        addr.sll_ifindex = 0;
+        addr.sll_ifindex = i32::try_from(ifindex)
+            .map_err(|_| CaptureError::InvalidConfig("interface index out of range"))?;
         // SAFETY: `addr` is a valid sockaddr_ll and the length matches it.
         cvt(unsafe {
             libc::bind(
@@ -238,8 +275,13 @@ impl Ring {
                 };
             }
         };
+        self.attach(&prog)
+    }
+
+    /// Attaches `prog` (at most BPF_MAXINSNS instructions) as the socket filter.
+    fn attach(&self, prog: &[libc::sock_filter]) -> Result<(), CaptureError> {
         let fprog = libc::sock_fprog {
-            // The builders stay within BPF_MAXINSNS, far below u16::MAX.
+            // Callers stay within BPF_MAXINSNS, far below u16::MAX.
             len: prog.len() as u16,
             filter: prog.as_ptr().cast_mut(),
         };

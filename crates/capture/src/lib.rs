@@ -14,11 +14,13 @@
 mod buffer;
 mod pcap;
 mod pcapng;
+mod write;
 
 use podwire_record::Timestamp;
 use std::io::Read;
 
 pub use buffer::MAX_RECORD_BYTES;
+pub use write::{InterfaceInfo, PcapNgWriter};
 
 /// A link-layer header type, as numbered by tcpdump.org's LINKTYPE_ registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -191,6 +191,14 @@ impl Cluster {
     }
 
     /// Keys of known pods (to find which a relist no longer lists).
+    /// The pod named `name` in `namespace`, if it is known now.
+    pub fn pod_by_name(&self, namespace: &str, name: &str) -> Option<Arc<Pod>> {
+        self.pods
+            .values()
+            .find(|p| p.name == name && p.namespace == namespace)
+            .cloned()
+    }
+
     pub fn pod_keys(&self) -> Vec<String> {
         self.pods.keys().cloned().collect()
     }

@@ -11,6 +11,8 @@
 //! The picture is pure data ([`Cluster`]) so that naming is tested without
 //! a server; the watchers are tested against the lab's fake API server.
 
+pub mod access;
+pub mod auth;
 pub mod cgroup;
 pub mod cluster;
 pub mod history;
@@ -19,6 +21,7 @@ pub mod watch;
 
 pub use cgroup::{CgroupOwner, Cgroups};
 pub use cluster::{Cluster, ClusterConfig, ClusterStats};
+pub use kube::Client;
 pub use watch::{WatchStatus, RESOURCES};
 
 use std::path::Path;

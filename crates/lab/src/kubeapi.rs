@@ -23,15 +23,36 @@
 //!   connections or take the server down, like a network or control-plane
 //!   failure.
 //!
-//! It serves only GET (objects change through [`FakeApiServer::apply`] and
-//! [`FakeApiServer::delete`]) and only the resources the agent watches:
-//! Pods, Services, Nodes, EndpointSlices, ReplicaSets, Deployments,
-//! StatefulSets, DaemonSets, Jobs and CronJobs. Plain HTTP, std only: one
-//! thread per connection.
+//! Objects change only through [`FakeApiServer::apply`] and
+//! [`FakeApiServer::delete`]: the watched resources (Pods, Services, Nodes,
+//! EndpointSlices, ReplicaSets, Deployments, StatefulSets, DaemonSets, Jobs
+//! and CronJobs) are served to GET only.
+//!
+//! What `podwire sniff` needs of a cluster is served too, because its
+//! security rests on the real server's behaviour:
+//!
+//! - bearer tokens that authenticate as users with groups
+//!   ([`FakeApiServer::add_token`]) and RBAC-like rules
+//!   ([`FakeApiServer::allow`]), with 401 and 403 answered as a real server
+//!   words them;
+//! - POST of TokenReviews and SubjectAccessReviews (how the agent checks
+//!   its callers), answered from those tokens and rules;
+//! - the pod proxy (`GET .../pods/{name}[:port]/proxy/{path}`, how the
+//!   client reaches an agent), which authorizes `get` on `pods/proxy`,
+//!   deletes the caller's `Authorization` header as the real server does,
+//!   and streams the pod's answer back as it comes, closing the connection
+//!   to the pod when the client goes away.
+//!
+//! The watched resources stay open to anyone authenticated (or to anyone
+//! at all when no token is required): rules govern only the reviews and the
+//! proxy. Plain HTTP, std only: one thread per connection.
 
+mod auth;
 mod list;
+mod proxy;
 mod render;
 mod resource;
+mod review;
 mod select;
 mod serve;
 mod store;
@@ -40,7 +61,10 @@ mod wire;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_auth;
 
+use auth::{Identity, Policy, Rule};
 use resource::{by_kind, RESOURCES};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
@@ -72,8 +96,14 @@ pub struct ApiStats {
     pub watches: u64,
     /// GETs of one object.
     pub gets: u64,
-    /// Everything else (`/version`, 404s, 400s, 401s, 405s).
+    /// Everything else (`/version`, 404s, 400s, 401s, 405s, 413s).
     pub other: u64,
+    /// TokenReview requests (refused ones included).
+    pub token_reviews: u64,
+    /// SubjectAccessReview requests (refused ones included).
+    pub access_reviews: u64,
+    /// Pod proxy requests (refused ones included).
+    pub proxied: u64,
     /// 410 Gone answers and ERROR events.
     pub gone_410: u64,
     pub bytes_sent: u64,
@@ -123,12 +153,22 @@ impl FakeApiServer {
 
     /// Writes a kubeconfig whose current context points at this server,
     /// namespace `default`, with a bearer-token user (the required token,
-    /// if one is set).
+    /// if one is set). Its token authenticates as the cluster admin
+    /// (`kubernetes-admin` in `system:masters`).
     pub fn write_kubeconfig(&self, path: &Path) -> io::Result<()> {
         let token = lock(&self.shared.settings)
             .token
             .clone()
             .unwrap_or_else(|| DEFAULT_TOKEN.to_string());
+        self.write_kubeconfig_with_token(path, &token)
+    }
+
+    /// Writes a kubeconfig like [`write_kubeconfig`] with another token,
+    /// e.g. one of [`add_token`], to act as a less privileged user.
+    ///
+    /// [`write_kubeconfig`]: FakeApiServer::write_kubeconfig
+    /// [`add_token`]: FakeApiServer::add_token
+    pub fn write_kubeconfig_with_token(&self, path: &Path, token: &str) -> io::Result<()> {
         let config = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: podwire-lab\n  cluster:\n    \
              server: {url}\nusers:\n- name: podwire-lab\n  user:\n    token: {token:?}\n\
@@ -235,10 +275,54 @@ impl FakeApiServer {
         }
     }
 
-    /// Requires `Authorization: Bearer <token>` (answering others 401), or
-    /// with `None` accepts anything again.
+    /// Requires `Authorization: Bearer <token>` or a token of
+    /// [`add_token`] (answering others 401), or with `None` accepts anything
+    /// again for the watched resources (the reviews and the pod proxy always
+    /// want a known token).
+    ///
+    /// [`add_token`]: FakeApiServer::add_token
     pub fn require_token(&self, token: Option<&str>) {
         lock(&self.shared.settings).token = token.map(str::to_string);
+    }
+
+    /// Registers (or replaces) a bearer token that authenticates as `user`,
+    /// with uid `uid-<user>`, in `groups` and `system:authenticated`.
+    pub fn add_token(&self, token: &str, user: &str, groups: &[&str]) {
+        let identity = Identity::new(user, groups);
+        lock(&self.shared.settings)
+            .policy
+            .add_token(token, identity);
+    }
+
+    /// Lets `subject` (a user or group name) do `verb` on `resource` of API
+    /// group `group` (`""` for the core group) in `namespace`, or in every
+    /// namespace and at the cluster scope with `None` (a cluster role
+    /// binding). `resource` is a plural (`pods`) or a subresource
+    /// (`pods/proxy`), which a rule on the resource does not cover, as in
+    /// RBAC; `"*"` matches any verb, group or resource, and `"*/proxy"` the
+    /// `proxy` subresource of any resource. Rules only add: there is no
+    /// denying.
+    ///
+    /// The agent's rights are `allow("agent", "create",
+    /// "authentication.k8s.io", "tokenreviews", None)` and the same for
+    /// `subjectaccessreviews` in `authorization.k8s.io`; a client's are
+    /// `allow("alice", "get", "", "pods/proxy", Some("podwire"))`.
+    pub fn allow(
+        &self,
+        subject: &str,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+    ) {
+        let rule = Rule {
+            subject: subject.to_string(),
+            verb: verb.to_string(),
+            group: group.to_string(),
+            resource: resource.to_string(),
+            namespace: namespace.map(str::to_string),
+        };
+        lock(&self.shared.settings).policy.allow(rule);
     }
 
     /// Cumulative counts since start (or the last [`reset_stats`]).
@@ -252,8 +336,9 @@ impl FakeApiServer {
         *lock(&self.shared.stats) = ApiStats::default();
     }
 
-    /// The request lines received (`GET /api/v1/pods?watch=true&...`), the
-    /// most recent 10,000, oldest first.
+    /// The request lines received (`GET /api/v1/pods?watch=true&...`,
+    /// `POST /apis/authentication.k8s.io/v1/tokenreviews`, pod proxy GETs),
+    /// the most recent 10,000, oldest first.
     pub fn requests(&self) -> Vec<String> {
         lock(&self.shared.requests).iter().cloned().collect()
     }
@@ -314,6 +399,8 @@ struct Settings {
     bookmark_interval: Duration,
     watch_timeout: Duration,
     token: Option<String>,
+    /// Registered tokens and authorization rules.
+    policy: Policy,
 }
 
 /// State shared by the handle and every connection thread.
@@ -346,6 +433,7 @@ impl Shared {
                 bookmark_interval: DEFAULT_BOOKMARK_INTERVAL,
                 watch_timeout: DEFAULT_WATCH_TIMEOUT,
                 token: None,
+                policy: Policy::default(),
             }),
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),

@@ -21,6 +21,102 @@ pub enum Command {
     Read(ReadArgs),
     /// Watch this host's traffic live (eBPF and AF_PACKET) and serve it over HTTP.
     Agent(Box<AgentArgs>),
+    /// Capture pods' packets through the podwire agents into one pcapng
+    /// (for Wireshark); nothing is copied into the pods.
+    Sniff(Box<SniffArgs>),
+}
+
+/// `podwire sniff` (also `kubectl podwire sniff`).
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  podwire sniff -n shop web-1 -f 'tcp port 443' -o web.pcapng
+  podwire sniff -n shop -l app=web -o - | wireshark -k -i -
+  podwire sniff --agent http://127.0.0.1:6676 -i eth0 --token-file tok -o - | tshark -r -
+
+In Kubernetes the agents are reached through the API server's pod proxy with
+your kubeconfig; you need `get pods/proxy` on the agent pods and the verb
+`capture` on the pods you capture (see docs/capture.md).")]
+pub struct SniffArgs {
+    /// Pods to capture (several pods give one file with one interface each).
+    #[arg(value_name = "POD")]
+    pub pods: Vec<String>,
+
+    /// Namespace of the pods [the kubeconfig context's].
+    #[arg(long, short = 'n', value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Also capture every pod matching this label selector.
+    #[arg(long, short = 'l', value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Container of the pod (containers share the pod's network, so this
+    /// checks the container exists; the capture is the pod's).
+    #[arg(long, short = 'c', value_name = "CONTAINER")]
+    pub container: Option<String>,
+
+    /// Capture filter in tcpdump's syntax (pcap-filter(7)).
+    #[arg(long, short = 'f', value_name = "FILTER")]
+    pub filter: Option<String>,
+
+    /// Bytes kept of each packet [262144].
+    #[arg(long, short = 's', value_name = "BYTES")]
+    pub snaplen: Option<u32>,
+
+    /// Where to write pcapng: a file, or `-` for standard output [on a
+    /// terminal: start Wireshark if installed].
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Stop after this long (`30s`, `5m`) [until interrupted, up to the agent's limit].
+    #[arg(long, short = 'd', value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Stop after this many packets from each pod.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Talk to this agent directly (standalone, or a port-forwarded agent)
+    /// instead of finding agents through Kubernetes.
+    #[arg(long, value_name = "URL", env = "PODWIRE_AGENT")]
+    pub agent: Option<String>,
+
+    /// With --agent: capture this interface of the agent's host.
+    #[arg(long, short = 'i', value_name = "INTERFACE", requires = "agent")]
+    pub interface: Option<String>,
+
+    /// Bearer token for the agent [the kubeconfig user's token].
+    #[arg(
+        long,
+        env = "PODWIRE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// Read the bearer token from this file.
+    #[arg(long, value_name = "FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+
+    /// Kubeconfig [$KUBECONFIG or ~/.kube/config].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context [the current one].
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Namespace the podwire agents run in.
+    #[arg(
+        long,
+        default_value = "podwire",
+        env = "PODWIRE_AGENT_NAMESPACE",
+        value_name = "NAMESPACE"
+    )]
+    pub agent_namespace: String,
+
+    /// No summary on standard error.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// Output formats of `podwire read`.
@@ -289,4 +385,32 @@ pub struct AgentArgs {
     /// nameserver of /etc/resolv.conf].
     #[arg(long, env = "PODWIRE_REVERSE_DNS_SERVER", value_name = "ADDR")]
     pub reverse_dns_server: Option<std::net::SocketAddr>,
+
+    /// Without Kubernetes: tokens that may capture packets
+    /// (`/api/v1/capture`), one per line, `TOKEN [NAME]`; re-read on every
+    /// request. In Kubernetes the API server decides (TokenReview and
+    /// SubjectAccessReview) [capture off].
+    #[arg(long, env = "PODWIRE_CAPTURE_TOKEN_FILE", value_name = "FILE")]
+    pub capture_token_file: Option<PathBuf>,
+
+    /// Packet captures running at once [4].
+    #[arg(long, env = "PODWIRE_CAPTURE_MAX_STREAMS", value_name = "N")]
+    pub capture_max_streams: Option<usize>,
+
+    /// Longest packet capture, seconds [3600].
+    #[arg(long, env = "PODWIRE_CAPTURE_MAX_DURATION", value_name = "SECONDS")]
+    pub capture_max_duration: Option<u64>,
+
+    /// Most one packet capture streams, MiB [2048].
+    #[arg(long, env = "PODWIRE_CAPTURE_MAX_MIB", value_name = "MIB")]
+    pub capture_max_mib: Option<u64>,
+
+    /// Bandwidth of all packet captures together, MiB/s; packets beyond it
+    /// are dropped and counted in the stream [32].
+    #[arg(long, env = "PODWIRE_CAPTURE_RATE_MIB", value_name = "MIB")]
+    pub capture_rate_mib: Option<u64>,
+
+    /// Kernel packet ring of each capture, MiB [4].
+    #[arg(long, env = "PODWIRE_CAPTURE_RING_MIB", value_name = "MIB")]
+    pub capture_ring_mib: Option<u64>,
 }

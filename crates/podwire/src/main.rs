@@ -10,6 +10,7 @@ mod cli;
 mod output;
 mod pipeline;
 mod read;
+mod sniff;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Read(args) => read::run(args),
         cli::Command::Agent(args) => agent::run(*args),
+        cli::Command::Sniff(args) => sniff::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -14,6 +14,9 @@
 //!   ClusterIPs through real DNAT (root needed, else SKIPPED);
 //! - `lab`: live traffic in network namespaces, captured and read back
 //!   (root and the lab's tools needed, else SKIPPED);
+//! - `sniff`: `podwire sniff` against tcpdump on the same interface, two
+//!   pods through the fake API server's proxy, TokenReview and RBAC (root
+//!   and the lab's tools needed, else SKIPPED);
 //! - `serve`: the HTTP API over captures (`podwire read --serve`), and
 //!   cluster answers merged from 20+ peers, some late, one down;
 //! - `corpus`: robustness and tshark conformance over the third-party capture
@@ -46,3 +49,5 @@ mod lab;
 mod openapi;
 #[path = "it/serve.rs"]
 mod serve;
+#[path = "it/sniff.rs"]
+mod sniff;

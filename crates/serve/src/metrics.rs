@@ -80,6 +80,23 @@ pub struct Health {
     /// Reverse DNS, when on: (queries sent, lookups not queued because the
     /// queue was full).
     pub reverse_dns: Option<(u64, u64)>,
+    /// Packet captures (`/api/v1/capture`), on live agents.
+    pub captures: Option<CaptureHealth>,
+}
+
+/// What packet captures did since start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaptureHealth {
+    /// Captures running now.
+    pub active: u64,
+    pub started_total: u64,
+    /// Requests refused (unauthenticated, forbidden, invalid, busy).
+    pub refused_total: u64,
+    pub packets_total: u64,
+    /// pcapng bytes streamed to clients.
+    pub bytes_total: u64,
+    /// Packets dropped by the kernel or over the rate cap.
+    pub dropped_total: u64,
 }
 
 /// How the agent's Kubernetes watches are doing.
@@ -656,6 +673,46 @@ impl Metrics {
                     "podwire_reverse_dns_dropped",
                     "Addresses not looked up because the lookup queue was full",
                     dropped,
+                ),
+            ] {
+                family(out, name, "counter", None, help);
+                writeln!(out, "{name}_total {v}")?;
+            }
+        }
+        if let Some(c) = &h.captures {
+            family(
+                out,
+                "podwire_sniff_active",
+                "gauge",
+                None,
+                "Packet captures streaming now",
+            );
+            writeln!(out, "podwire_sniff_active {}", c.active)?;
+            for (name, help, v) in [
+                (
+                    "podwire_sniff_started",
+                    "Packet captures started",
+                    c.started_total,
+                ),
+                (
+                    "podwire_sniff_refused",
+                    "Capture requests refused (unauthenticated, forbidden, invalid, too many)",
+                    c.refused_total,
+                ),
+                (
+                    "podwire_sniff_packets",
+                    "Packets streamed by captures",
+                    c.packets_total,
+                ),
+                (
+                    "podwire_sniff_bytes",
+                    "pcapng bytes streamed by captures",
+                    c.bytes_total,
+                ),
+                (
+                    "podwire_sniff_dropped_packets",
+                    "Packets captures lost: ring full, or over the capture rate cap",
+                    c.dropped_total,
                 ),
             ] {
                 family(out, name, "counter", None, help);

@@ -5,4 +5,5 @@
 mod churn;
 mod lab;
 mod links;
+mod podnet;
 mod ring;

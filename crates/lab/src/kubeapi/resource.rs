@@ -1,4 +1,5 @@
-//! The resources the fake serves, and how request paths name them.
+//! The resources the fake serves, and how request paths name them: the
+//! watched resources, the two reviews, and the pod proxy.
 
 use super::wire::percent_decode;
 
@@ -67,6 +68,9 @@ pub(super) const RESOURCES: &[Resource] = &[
 /// An index into [`RESOURCES`].
 pub(super) type ResourceId = usize;
 
+/// Pods, which the pod proxy looks up.
+pub(super) const PODS: ResourceId = 0;
+
 /// The resource of an object's `apiVersion` and `kind`.
 pub(super) fn by_kind(api_version: &str, kind: &str) -> Option<ResourceId> {
     RESOURCES
@@ -96,7 +100,24 @@ pub(super) enum Route {
         namespace: Option<String>,
         name: String,
     },
+    /// `/apis/authentication.k8s.io/v1/tokenreviews`.
+    TokenReviews,
+    /// `/apis/authorization.k8s.io/v1/subjectaccessreviews`.
+    AccessReviews,
+    /// `/api/v1/namespaces/{ns}/pods/{id}/proxy[/{rest}]`.
+    PodProxy(ProxyPath),
     NotFound,
+}
+
+/// What a pod proxy path names.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct ProxyPath {
+    pub namespace: String,
+    /// `name`, `name:port` or `scheme:name:port`, decoded.
+    pub id: String,
+    /// The path to ask the pod for, as sent (still percent-encoded), with
+    /// its leading `/`.
+    pub rest: String,
 }
 
 /// Maps a request path (without the query) to what it names.
@@ -113,6 +134,16 @@ pub(super) fn route(path: &str) -> Route {
         .map(|s| percent_decode(s, false))
         .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match segs.as_slice() {
+        ["apis", "authentication.k8s.io", "v1", "tokenreviews"] => return Route::TokenReviews,
+        ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"] => {
+            return Route::AccessReviews
+        }
+        ["api", "v1", "namespaces", ns, "pods", id, "proxy", ..] => {
+            return proxy_route(path, ns, id)
+        }
+        _ => {}
+    }
     let (group, version, rest) = match segs.as_slice() {
         ["api", version, rest @ ..] => ("", *version, rest),
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
@@ -132,6 +163,20 @@ pub(super) fn route(path: &str) -> Route {
         return Route::NotFound;
     };
     resolve(res, namespace, name)
+}
+
+/// A pod proxy path: the rest of `path` after its eighth segment (`proxy`)
+/// is the pod's path, kept as sent.
+fn proxy_route(path: &str, namespace: &str, id: &str) -> Route {
+    if namespace.is_empty() || id.is_empty() {
+        return Route::NotFound;
+    }
+    let rest: Vec<&str> = path.split('/').skip(8).collect();
+    Route::PodProxy(ProxyPath {
+        namespace: namespace.to_string(),
+        id: id.to_string(),
+        rest: format!("/{}", rest.join("/")),
+    })
 }
 
 /// Checks scope: a namespaced path for a cluster-scoped resource names
@@ -200,6 +245,42 @@ mod tests {
         assert_eq!(route("/api/v1/secrets"), Route::NotFound);
         assert_eq!(route("/"), Route::NotFound);
         assert_eq!(route("/version"), Route::Version);
+    }
+
+    #[test]
+    fn reviews_and_pod_proxies_have_their_routes() {
+        assert_eq!(
+            route("/apis/authentication.k8s.io/v1/tokenreviews"),
+            Route::TokenReviews
+        );
+        assert_eq!(
+            route("/apis/authorization.k8s.io/v1/subjectaccessreviews"),
+            Route::AccessReviews
+        );
+        let proxy = |id: &str, rest: &str| {
+            Route::PodProxy(ProxyPath {
+                namespace: "ns".into(),
+                id: id.into(),
+                rest: rest.into(),
+            })
+        };
+        assert_eq!(
+            route("/api/v1/namespaces/ns/pods/p:8080/proxy/a%20b/c/"),
+            proxy("p:8080", "/a%20b/c/")
+        );
+        assert_eq!(route("/api/v1/namespaces/ns/pods/p/proxy"), proxy("p", "/"));
+        assert_eq!(
+            route("/api/v1/namespaces/ns/pods/http:p:80/proxy/"),
+            proxy("http:p:80", "/")
+        );
+        assert_eq!(route("/api/v1/namespaces//pods/p/proxy/"), Route::NotFound);
+        assert_eq!(route("/api/v1/namespaces/ns/pods/p/log"), Route::NotFound);
+    }
+
+    #[test]
+    fn pods_are_where_the_proxy_looks() {
+        assert_eq!(RESOURCES[PODS].plural, "pods");
+        assert_eq!(RESOURCES[PODS].group, "");
     }
 
     #[test]

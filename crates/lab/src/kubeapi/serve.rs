@@ -1,12 +1,14 @@
 //! One connection: requests read in a loop (keep-alive), each routed to a
-//! get, a list or a watch, until the client closes or the test cuts it.
+//! get, a list, a watch, a review or the pod proxy, until the client closes
+//! or the test cuts it.
 
+use super::auth::{self, Attributes, Decision, Identity};
 use super::render::{self, Shape};
 use super::resource::{route, ResourceId, Route, RESOURCES};
 use super::store::Key;
 use super::watch::{self, is_true, Ending};
 use super::wire::{Conn, ReadError, Request};
-use super::{list, lock, Shared};
+use super::{list, lock, proxy, review, Shared};
 use std::io;
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -25,6 +27,13 @@ pub(super) fn connection(shared: Arc<Shared>, stream: TcpStream) {
                 let _ = conn.respond_json(400, &body, false);
                 break;
             }
+            Err(ReadError::TooLarge(message)) => {
+                // The body is left unread, so the connection cannot go on.
+                shared.count(|s| s.other += 1);
+                let body = render::status(413, "RequestEntityTooLarge", &message);
+                let _ = conn.respond_json(413, &body, false);
+                break;
+            }
         };
         shared.log_request(&req);
         match handle(&mut conn, &shared, &req) {
@@ -37,20 +46,30 @@ pub(super) fn connection(shared: Arc<Shared>, stream: TcpStream) {
 
 /// Answers one request; whether the connection may go on.
 fn handle(conn: &mut Conn, shared: &Shared, req: &Request) -> io::Result<bool> {
-    if !authorized(shared, req) {
+    let (caller, required) = {
+        let settings = lock(&shared.settings);
+        (auth::authenticate(&settings, req), settings.token.is_some())
+    };
+    if required && caller.is_none() {
         shared.count(|s| s.other += 1);
-        let body = render::status(401, "Unauthorized", "Unauthorized");
-        conn.respond_json(401, &body, req.keep_alive)?;
+        unauthorized(conn, req)?;
         return Ok(true);
     }
-    if req.method != "GET" {
-        shared.count(|s| s.other += 1);
-        let message = format!("the fake API server only serves GET, not {}", req.method);
-        let body = render::status(405, "MethodNotAllowed", &message);
-        conn.respond_json(405, &body, req.keep_alive)?;
-        return Ok(true);
+    let route = route(&req.path);
+    match &route {
+        Route::TokenReviews => return review::token(conn, shared, req, caller),
+        Route::AccessReviews => return review::access(conn, shared, req, caller),
+        Route::PodProxy(path) => return proxy::serve(conn, shared, req, caller, path),
+        Route::NotFound => {}
+        _ if req.method != "GET" => {
+            shared.count(|s| s.other += 1);
+            let message = format!("the fake API server only serves GET, not {}", req.method);
+            method_not_allowed(conn, req, &message)?;
+            return Ok(true);
+        }
+        _ => {}
     }
-    match route(&req.path) {
+    match route {
         Route::Version => {
             shared.count(|s| s.other += 1);
             conn.respond_json(200, &render::version(), req.keep_alive)?;
@@ -78,6 +97,8 @@ fn handle(conn: &mut Conn, shared: &Shared, req: &Request) -> io::Result<bool> {
             shared.count(|s| s.lists += 1);
             list::serve(conn, shared, req, res, ns)?;
         }
+        // Served above.
+        Route::TokenReviews | Route::AccessReviews | Route::PodProxy(_) => {}
         Route::Object {
             res,
             namespace,
@@ -104,16 +125,40 @@ fn count_resource(shared: &Shared, res: ResourceId) {
     });
 }
 
-/// Any credentials pass unless a token is required; then only
-/// `Authorization: Bearer <token>` does.
-fn authorized(shared: &Shared, req: &Request) -> bool {
-    match &lock(&shared.settings).token {
-        None => true,
-        Some(token) => req
-            .header("authorization")
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .is_some_and(|t| t.trim() == token),
+/// The caller's identity if it is known and may do `attrs`; otherwise
+/// answers 401 (anonymous, or an unknown token) or 403 and gives `None`.
+/// Authentication before authorization, as on a real server.
+pub(super) fn admit(
+    conn: &mut Conn,
+    shared: &Shared,
+    req: &Request,
+    caller: Option<Identity>,
+    attrs: &Attributes,
+) -> io::Result<Option<Identity>> {
+    let Some(caller) = caller else {
+        unauthorized(conn, req)?;
+        return Ok(None);
+    };
+    let decision = lock(&shared.settings)
+        .policy
+        .authorize(&caller.user, &caller.groups, attrs);
+    match decision {
+        Decision::Allow(_) => Ok(Some(caller)),
+        Decision::NoOpinion(_) => {
+            conn.respond_json(403, &attrs.forbidden(&caller.user), req.keep_alive)?;
+            Ok(None)
+        }
     }
+}
+
+fn unauthorized(conn: &mut Conn, req: &Request) -> io::Result<()> {
+    let body = render::status(401, "Unauthorized", "Unauthorized");
+    conn.respond_json(401, &body, req.keep_alive)
+}
+
+pub(super) fn method_not_allowed(conn: &mut Conn, req: &Request, message: &str) -> io::Result<()> {
+    let body = render::status(405, "MethodNotAllowed", message);
+    conn.respond_json(405, &body, req.keep_alive)
 }
 
 fn get(

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::io::{ErrorKind, Read, Write};
 use std::time::Instant;
 
-fn pod(ns: &str, name: &str, node: &str) -> Value {
+pub(super) fn pod(ns: &str, name: &str, node: &str) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -47,13 +47,13 @@ fn eventually(cond: impl Fn() -> bool) {
 }
 
 /// A raw HTTP/1.1 client connection.
-struct Raw {
-    stream: TcpStream,
+pub(super) struct Raw {
+    pub(super) stream: TcpStream,
     buf: Vec<u8>,
 }
 
 impl Raw {
-    fn connect(server: &FakeApiServer) -> Raw {
+    pub(super) fn connect(server: &FakeApiServer) -> Raw {
         let stream = TcpStream::connect(server.addr()).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(3)))
@@ -64,13 +64,13 @@ impl Raw {
         }
     }
 
-    fn send(&mut self, path: &str, headers: &str) {
+    pub(super) fn send(&mut self, path: &str, headers: &str) {
         let req = format!("GET {path} HTTP/1.1\r\nHost: fake\r\n{headers}\r\n");
         self.stream.write_all(req.as_bytes()).unwrap();
     }
 
     /// More bytes; 0 at end of stream.
-    fn fill(&mut self) -> io::Result<usize> {
+    pub(super) fn fill(&mut self) -> io::Result<usize> {
         let mut chunk = [0u8; 4096];
         let n = self.stream.read(&mut chunk)?;
         self.buf.extend_from_slice(&chunk[..n]);
@@ -78,7 +78,7 @@ impl Raw {
     }
 
     /// Up to and without `delim`, consumed.
-    fn until(&mut self, delim: &[u8]) -> io::Result<Vec<u8>> {
+    pub(super) fn until(&mut self, delim: &[u8]) -> io::Result<Vec<u8>> {
         loop {
             if let Some(at) = self.buf.windows(delim.len()).position(|w| w == delim) {
                 let out = self.buf[..at].to_vec();
@@ -91,7 +91,7 @@ impl Raw {
         }
     }
 
-    fn exactly(&mut self, n: usize) -> io::Result<Vec<u8>> {
+    pub(super) fn exactly(&mut self, n: usize) -> io::Result<Vec<u8>> {
         while self.buf.len() < n {
             if self.fill()? == 0 {
                 return Err(io::Error::new(ErrorKind::UnexpectedEof, "closed"));
@@ -101,14 +101,14 @@ impl Raw {
     }
 
     /// The status code and head of the next response.
-    fn head(&mut self) -> (u16, String) {
+    pub(super) fn head(&mut self) -> (u16, String) {
         let head = String::from_utf8(self.until(b"\r\n\r\n").unwrap()).unwrap();
         let code = head.split(' ').nth(1).unwrap().parse().unwrap();
         (code, head)
     }
 
     /// A sized response's code and JSON body.
-    fn response(&mut self) -> (u16, Value) {
+    pub(super) fn response(&mut self) -> (u16, Value) {
         let (code, head) = self.head();
         let len: usize = head
             .lines()
@@ -121,7 +121,7 @@ impl Raw {
     }
 
     /// The next chunk; `None` for the terminating one.
-    fn chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+    pub(super) fn chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
         let size = String::from_utf8(self.until(b"\r\n")?).unwrap();
         let size = usize::from_str_radix(&size, 16).unwrap();
         let data = self.exactly(size + 2)?;
@@ -130,7 +130,7 @@ impl Raw {
     }
 
     /// Starts a watch and checks the streaming head.
-    fn watch(server: &FakeApiServer, path: &str, headers: &str) -> Raw {
+    pub(super) fn watch(server: &FakeApiServer, path: &str, headers: &str) -> Raw {
         let mut raw = Raw::connect(server);
         raw.send(path, headers);
         let (code, head) = raw.head();
@@ -141,14 +141,14 @@ impl Raw {
     }
 
     /// The next watch event (each is one chunk ending in a newline).
-    fn event(&mut self) -> Value {
+    pub(super) fn event(&mut self) -> Value {
         let data = self.chunk().unwrap().expect("an event, not the end");
         assert_eq!(data.last(), Some(&b'\n'));
         serde_json::from_slice(&data).unwrap()
     }
 
     /// The next event that is not a bookmark.
-    fn change(&mut self) -> (String, Value) {
+    pub(super) fn change(&mut self) -> (String, Value) {
         loop {
             let e = self.event();
             if e["type"] != "BOOKMARK" {

@@ -1,16 +1,16 @@
-//! HTTP/1.1 on one connection: reading requests (keep-alive, bodies
-//! drained), writing sized responses and chunked watch streams, and counting
-//! the bytes both ways.
+//! HTTP/1.1 on one connection: reading requests (keep-alive, bodies of at
+//! most 1 MiB kept), writing sized responses and chunked streams (watches,
+//! relayed pod answers), and counting the bytes both ways.
 
 use super::Shared;
 use serde_json::Value;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{IpAddr, TcpStream};
 use std::sync::Arc;
 
-/// The most header bytes a request may have.
-const MAX_HEAD: usize = 64 * 1024;
-/// The largest request body drained (and ignored).
+/// The most header bytes a request (or a relayed response) may have.
+pub(super) const MAX_HEAD: usize = 64 * 1024;
+/// The largest request body read; larger ones get 413.
 const MAX_BODY: usize = 1 << 20;
 
 /// One parsed request.
@@ -23,6 +23,8 @@ pub(super) struct Request {
     pub path: String,
     query: Vec<(String, String)>,
     headers: Vec<(String, String)>,
+    /// The body (at most 1 MiB), empty without `Content-Length`.
+    pub body: Vec<u8>,
     /// Whether the connection may carry another request after this one.
     pub keep_alive: bool,
 }
@@ -43,6 +45,16 @@ impl Request {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// Every header as sent, in order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The query string as sent (still percent-encoded), if any.
+    pub fn raw_query(&self) -> Option<&str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
 }
 
 /// Why no request could be read.
@@ -52,6 +64,8 @@ pub(super) enum ReadError {
     Closed,
     /// Bytes that are not an acceptable HTTP/1.x request.
     Bad(String),
+    /// A body over 1 MiB (left unread).
+    TooLarge(String),
 }
 
 /// A server-side connection with its unread bytes.
@@ -72,7 +86,7 @@ impl Conn {
         }
     }
 
-    /// Reads the next request, draining any body.
+    /// Reads the next request and its body.
     pub fn read_request(&mut self) -> Result<Request, ReadError> {
         let end = loop {
             if let Some(end) = find(&self.buf, b"\r\n\r\n") {
@@ -87,8 +101,8 @@ impl Conn {
         };
         let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
         self.buf.drain(..end + 4);
-        let req = parse_head(&head).map_err(ReadError::Bad)?;
-        self.drain_body(&req)?;
+        let mut req = parse_head(&head).map_err(ReadError::Bad)?;
+        req.body = self.read_body(&req)?;
         Ok(req)
     }
 
@@ -109,7 +123,7 @@ impl Conn {
         }
     }
 
-    fn drain_body(&mut self, req: &Request) -> Result<(), ReadError> {
+    fn read_body(&mut self, req: &Request) -> Result<Vec<u8>, ReadError> {
         if req.header("transfer-encoding").is_some() {
             return Err(ReadError::Bad(
                 "chunked request bodies are not supported".into(),
@@ -123,8 +137,8 @@ impl Conn {
                 .map_err(|_| ReadError::Bad(format!("bad Content-Length: {v}")))?,
         };
         if len > MAX_BODY {
-            return Err(ReadError::Bad(format!(
-                "request body of {len} bytes is too large"
+            return Err(ReadError::TooLarge(format!(
+                "Request entity too large: limit is {MAX_BODY}"
             )));
         }
         while self.buf.len() < len {
@@ -132,8 +146,12 @@ impl Conn {
                 return Err(ReadError::Closed);
             }
         }
-        self.buf.drain(..len);
-        Ok(())
+        Ok(self.buf.drain(..len).collect())
+    }
+
+    /// The client's address, for `X-Forwarded-For`.
+    pub fn peer_ip(&self) -> Option<IpAddr> {
+        self.stream.peer_addr().ok().map(|a| a.ip())
     }
 
     /// Writes all of `bytes`, counting them.
@@ -185,6 +203,29 @@ impl Conn {
         )
     }
 
+    /// The head of a relayed response: its status line and `headers`, then
+    /// chunked framing unless the status has no body (1xx, 204, 304).
+    pub fn start_relay(
+        &mut self,
+        code: u16,
+        reason: &str,
+        headers: &[(String, String)],
+        keep_alive: bool,
+    ) -> io::Result<()> {
+        let mut head = format!("HTTP/1.1 {code} {reason}\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if has_body(code) {
+            head.push_str("Transfer-Encoding: chunked\r\n");
+        }
+        if !keep_alive {
+            head.push_str("Connection: close\r\n");
+        }
+        head.push_str("\r\n");
+        self.send(head.as_bytes())
+    }
+
     /// One chunk, written (and flushed) at once.
     pub fn send_chunk(&mut self, data: &[u8]) -> io::Result<()> {
         if data.is_empty() {
@@ -217,7 +258,12 @@ impl Conn {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+/// Whether a response with this status carries a body.
+pub(super) fn has_body(code: u16) -> bool {
+    !matches!(code, 100..=199 | 204 | 304)
+}
+
+pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
@@ -253,6 +299,7 @@ fn parse_head(head: &str) -> Result<Request, String> {
         path: path.to_string(),
         query: parse_query(query),
         headers,
+        body: Vec::new(),
         keep_alive: false,
     };
     let connection = req.header("connection").unwrap_or("").to_ascii_lowercase();
@@ -304,14 +351,18 @@ pub(super) fn percent_decode(s: &str, plus_is_space: bool) -> String {
 fn reason_phrase(code: u16) -> &'static str {
     match code {
         200 => "OK",
+        201 => "Created",
         400 => "Bad Request",
         401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         410 => "Gone",
-        504 => "Gateway Timeout",
+        413 => "Request Entity Too Large",
+        422 => "Unprocessable Entity",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         _ => "Unknown",
     }
 }
@@ -341,6 +392,9 @@ mod tests {
         assert!(!old.keep_alive);
         let closing = parse_head("GET / HTTP/1.1\r\nConnection: close").unwrap();
         assert!(!closing.keep_alive);
+        assert_eq!(closing.raw_query(), None);
+        let raw = parse_head("GET /p?a=%20&b HTTP/1.1").unwrap();
+        assert_eq!(raw.raw_query(), Some("a=%20&b"));
     }
 
     #[test]

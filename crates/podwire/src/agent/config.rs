@@ -32,6 +32,9 @@ pub struct AgentConfig {
     pub kubernetes: Option<KubeConfig>,
     /// The resolver reverse DNS asks; `None` when off.
     pub reverse_dns: Option<SocketAddr>,
+    pub capture: super::capture::CaptureConfig,
+    /// Standalone capture tokens (with Kubernetes, the API server decides).
+    pub capture_token_file: Option<PathBuf>,
 }
 
 /// How to reach and mirror the Kubernetes API.
@@ -81,6 +84,11 @@ impl AgentConfig {
 
     fn merge(a: AgentArgs, f: AgentArgs) -> Result<AgentConfig> {
         let serve = serve_config(&a, &f)?;
+        let capture = capture_config(&a, &f)?;
+        let capture_token_file = a
+            .capture_token_file
+            .clone()
+            .or(f.capture_token_file.clone());
         let mut kubernetes = kube_config(&a, &f)?;
         let services: Vec<(String, String)> = serve
             .peers
@@ -170,6 +178,8 @@ impl AgentConfig {
             None
         };
         Ok(AgentConfig {
+            capture,
+            capture_token_file,
             reverse_dns,
             kubernetes,
             serve,
@@ -288,6 +298,54 @@ fn kube_config(a: &AgentArgs, f: &AgentArgs) -> Result<Option<KubeConfig>> {
             .or(f.cgroup_root.clone())
             .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup")),
     }))
+}
+
+fn capture_config(a: &AgentArgs, f: &AgentArgs) -> Result<super::capture::CaptureConfig> {
+    let d = super::capture::CaptureConfig::default();
+    let max_streams = a
+        .capture_max_streams
+        .or(f.capture_max_streams)
+        .unwrap_or(d.max_streams);
+    let seconds = a
+        .capture_max_duration
+        .or(f.capture_max_duration)
+        .unwrap_or(d.max_duration.as_secs());
+    let mib = a
+        .capture_max_mib
+        .or(f.capture_max_mib)
+        .unwrap_or(d.max_bytes >> 20);
+    let rate = a
+        .capture_rate_mib
+        .or(f.capture_rate_mib)
+        .unwrap_or(d.rate_bytes >> 20);
+    let ring = a
+        .capture_ring_mib
+        .or(f.capture_ring_mib)
+        .unwrap_or(d.ring_bytes as u64 >> 20);
+    ensure!(
+        seconds >= 1,
+        "capture-max-duration must be at least 1 second"
+    );
+    ensure!(
+        mib >= 1 && rate >= 1,
+        "capture limits must be at least 1 MiB"
+    );
+    ensure!(
+        (2..=256).contains(&ring),
+        "capture-ring-mib must be 2 to 256"
+    );
+    Ok(super::capture::CaptureConfig {
+        netns: if a.netns.is_empty() {
+            f.netns.clone()
+        } else {
+            a.netns.clone()
+        },
+        max_streams,
+        max_duration: Duration::from_secs(seconds),
+        max_bytes: mib << 20,
+        rate_bytes: rate << 20,
+        ring_bytes: (ring as usize) << 20,
+    })
 }
 
 fn host_name() -> Option<String> {

@@ -66,6 +66,14 @@ impl Kube {
             .service_endpoints(namespace, service)
     }
 
+    /// The pod `namespace/name` as the watchers know it now.
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<Arc<podwire_k8s::objects::Pod>> {
+        self.cluster
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pod_by_name(namespace, name)
+    }
+
     /// This node's name.
     pub fn node_name(&self) -> Option<&str> {
         self.node.as_deref()

@@ -14,6 +14,7 @@
 //! nothing is pinned and no qdisc is added, so nothing outlives the process.
 
 mod api;
+mod capture;
 mod config;
 mod dedupe;
 mod kernel;
@@ -106,6 +107,12 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     let mut shared = Shared::new(store, kernel, status, cfg.serve.clone()).with_kube(kube);
     shared.rdns = rdns;
     shared.nat = Some(nat);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the HTTP runtime")?;
+    let auth = rt.block_on(capture_auth(&cfg));
+    shared.captures = Some(Arc::new(capture::Captures::new(cfg.capture.clone(), auth)));
     let shared = Arc::new(shared);
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
@@ -139,10 +146,6 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         );
     }
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the HTTP runtime")?;
     let served = rt.block_on(serve(cfg.listen, Arc::clone(&shared), "agent"));
 
     stop.store(true, Ordering::Relaxed);
@@ -166,10 +169,39 @@ pub async fn serve(listen: SocketAddr, shared: Arc<Shared>, what: &str) -> Resul
         "podwire: {what} serving http://{}",
         listener.local_addr().unwrap_or(listen)
     );
+    let captures = shared.captures.clone();
     axum::serve(listener, api::router(shared))
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(async move {
+            shutdown().await;
+            // Streams would otherwise hold the graceful shutdown open.
+            if let Some(c) = captures {
+                c.stop_all();
+            }
+        })
         .await
         .context("serving HTTP")
+}
+
+/// How capture callers are checked: the API server in Kubernetes, a token
+/// file standalone, else capture is off.
+async fn capture_auth(cfg: &AgentConfig) -> capture::Auth {
+    if let Some(k) = &cfg.kubernetes {
+        return match podwire_k8s::client(k.kubeconfig.as_deref()).await {
+            Ok((client, _)) => capture::Auth::Kubernetes(client),
+            Err(e) => {
+                eprintln!("podwire: capture is off: no Kubernetes client for token reviews: {e}");
+                capture::Auth::Off(
+                    "capture is off: the agent has no Kubernetes client to review tokens with",
+                )
+            }
+        };
+    }
+    match &cfg.capture_token_file {
+        Some(path) => capture::Auth::TokenFile(path.clone()),
+        None => capture::Auth::Off(
+            "capture is off on this agent: start it with --capture-token-file (or in Kubernetes)",
+        ),
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -128,6 +128,8 @@ pub struct Shared {
     pub rdns: Option<Arc<ReverseDns>>,
     /// This node's address rewrites (live agents only).
     pub nat: Option<Arc<Nat>>,
+    /// Packet captures on demand (live agents only).
+    pub captures: Option<Arc<super::capture::Captures>>,
 }
 
 /// A poisoned lock means a thread panicked mid-update; the data is still
@@ -178,6 +180,7 @@ impl Shared {
             kube: None,
             rdns: None,
             nat: None,
+            captures: None,
         }
     }
 
@@ -333,6 +336,7 @@ impl Shared {
                 .rdns
                 .as_ref()
                 .map(|r| (get(&r.queries), get(&r.dropped))),
+            captures: self.captures.as_ref().map(|c| c.health()),
         }
     }
 

@@ -764,6 +764,14 @@ fn agent_health_is_exported() {
             rewritten_copies_total: 5,
         }),
         reverse_dns: Some((30, 2)),
+        captures: Some(CaptureHealth {
+            active: 1,
+            started_total: 6,
+            refused_total: 3,
+            packets_total: 700,
+            bytes_total: 90_000,
+            dropped_total: 11,
+        }),
     };
     let s = parse_exposition(&m.encode(&h));
     for (name, want) in [
@@ -771,6 +779,12 @@ fn agent_health_is_exported() {
         ("podwire_capture_packets_dropped_total", 7.0),
         ("podwire_capture_packets_duplicate_total", 3.0),
         ("podwire_ebpf_events_total", 55.0),
+        ("podwire_sniff_active", 1.0),
+        ("podwire_sniff_started_total", 6.0),
+        ("podwire_sniff_refused_total", 3.0),
+        ("podwire_sniff_packets_total", 700.0),
+        ("podwire_sniff_bytes_total", 90_000.0),
+        ("podwire_sniff_dropped_packets_total", 11.0),
         ("podwire_ebpf_events_lost_total", 2.0),
         ("podwire_tracked_connections", 42.0),
         ("podwire_tracker_evicted_connections_total", 9.0),

@@ -48,6 +48,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/dns", get(records::dns))
         .route("/api/v1/graph", get(graph::graph))
         .route("/api/v1/stream", get(stream::stream))
+        .route("/api/v1/capture", get(super::capture::capture))
         .route("/api/v1/interfaces", get(status::interfaces))
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/peers", get(status::peers))
