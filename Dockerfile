@@ -31,6 +31,20 @@ RUN --mount=type=cache,id=podwire-cargo-registry,target=/usr/local/cargo/registr
     cargo build --release --locked -p podwire \
  && install -D -m 0755 target/release/podwire /out/podwire
 
+# libpcap, for capture filters in tcpdump's syntax (`podwire sniff -f`): the
+# agent loads it at run time (dlopen), so it is copied with the libraries it
+# needs, found by ldd, into a directory the loader searches by default.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpcap0.8=1.10.3-1 \
+ && rm -rf /var/lib/apt/lists/* \
+ && lib="$(dpkg -L libpcap0.8 | grep -E '/libpcap\.so\.0\.8$')" \
+ && mkdir -p /out/lib \
+ && cp -L "$lib" /out/lib/ \
+ && ldd "$lib" | awk '$3 ~ /^\// { print $3 }' \
+      | grep -v -E '/(libc|libm|libgcc_s|libpthread|libdl|ld-linux[^/]*)\.so' \
+      | xargs -r cp -L -t /out/lib/
+
 # glibc, libgcc and CA certificates, no shell, no package manager. The
 # default (root) variant: the agent runs as uid 0 with all capabilities
 # dropped but BPF, PERFMON, NET_RAW and NET_ADMIN (see
@@ -44,6 +58,9 @@ LABEL org.opencontainers.image.title="podwire" \
       org.opencontainers.image.vendor="podwire" \
       org.opencontainers.image.base.name="gcr.io/distroless/cc-debian12"
 COPY --from=build /out/podwire /usr/local/bin/podwire
+# libpcap and what it links to, beside (not over) the base image's glibc.
+COPY --from=build /out/lib/ /usr/local/lib/podwire/
+ENV LD_LIBRARY_PATH=/usr/local/lib/podwire
 # The API and /metrics (PODWIRE_LISTEN; the binary's own default is
 # 127.0.0.1:6676, the chart sets 0.0.0.0:6676).
 EXPOSE 6676

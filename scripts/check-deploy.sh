@@ -163,6 +163,7 @@ RENDERS=(
     "default|podwire|podwire||"
     "servicemonitor|podwire|podwire|--set serviceMonitor.enabled=true --set serviceMonitor.labels.release=prometheus|--expect-servicemonitor"
     "k8spacket|podwire|podwire|--set metrics.k8spacket=true|--expect-env PODWIRE_METRICS_K8SPACKET=true"
+    "nocapture|podwire|podwire|--set capture.enabled=false|--expect-env PODWIRE_NO_CAPTURE=true"
     "custom|netwatch|observability|--set listenAddress=\$(NODE_IP):7000 --set storeMiB=64 --set priorityClassName= --set tracefs.enabled=false --set serviceMonitor.enabled=true --set image.digest=sha256:0000000000000000000000000000000000000000000000000000000000000000|--expect-servicemonitor --expect-env PODWIRE_STORE_MIB=64 --expect-env PODWIRE_LISTEN=\$(NODE_IP):7000"
 )
 
@@ -308,6 +309,24 @@ negative "secrets in the ClusterRole" "$OUT/bad-secrets.yaml" "must not grant ac
 sed '/mountPath: \/sys\/kernel\/tracing/{n;s/readOnly: true/readOnly: false/}' \
     "$OUT/default.yaml" >"$OUT/bad-writable.yaml"
 negative "writable tracefs mount" "$OUT/bad-writable.yaml" "must be mounted readOnly"
+sed '0,/verbs: \["capture"\]/s//verbs: ["capture", "delete"]/' \
+    "$OUT/default.yaml" >"$OUT/bad-capture-role.yaml"
+negative "a capture role granting more" "$OUT/bad-capture-role.yaml" "must grant exactly"
+
+echo "== deploy: krew manifest (deploy/krew/podwire.yaml, as kubectl podwire)"
+# The plugin is the podwire binary under another name: package this
+# machine's build, fill the manifest, install it as krew would, run it.
+if cargo build --quiet -p podwire; then
+    arch=$(uname -m | sed 's/x86_64/amd64/; s/aarch64/arm64/')
+    if ! { scripts/krew-package.sh 0.1.0 "$OUT/krew" "$arch=target/debug/podwire" >/dev/null &&
+        "$PY" deploy/tests/check_krew.py "$OUT/krew/podwire.yaml" "$OUT/krew"; }; then
+        echo "FAIL: krew manifest"
+        fail=1
+    fi
+else
+    echo "FAIL: cannot build podwire for the krew check"
+    fail=1
+fi
 
 echo "== deploy: hadolint Dockerfile"
 if ! "$VENV/bin/hadolint" --no-color Dockerfile; then

@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps clang llvm libbpf-dev bpftool prometheus python3 python3-venv nftables)
+# kubectl runs the krew-installed plugin in check-deploy; any kubectl will do
+# (Debian's is old but has plugins), so only install one when none is here.
+command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
 
 # Grafana's own Node Graph field names (npm's @grafana/data), for the
 # contract test of the k8spacket-compatible endpoints. Fetched once into
@@ -56,6 +59,11 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== bpf object up to date"; bash scripts/build-bpf.sh --check
 echo "== cargo test"
+# tcpdump (installed above) brings libpcap: the filter compiler's tests must
+# then run, not skip.
+if dpkg-query -W -f='${Status}' libpcap0.8 2>/dev/null | grep -q "install ok installed"; then
+    export PODWIRE_REQUIRE_LIBPCAP=1
+fi
 cargo test --workspace --locked
 
 # The Helm chart and plain manifests: helm lint, renders validated against

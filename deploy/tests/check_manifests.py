@@ -37,6 +37,18 @@ EXPECTED_RBAC = {
     ("apps", "replicasets"),
     ("batch", "jobs"),
 }
+# With capture on: the reviews the agent asks the API server for, create only.
+EXPECTED_REVIEWS = {
+    ("authentication.k8s.io", "tokenreviews"),
+    ("authorization.k8s.io", "subjectaccessreviews"),
+}
+# The roles for people who capture, exactly, by name suffix: (kind, suffix)
+# -> {(apiGroup, resource, verb)}. The chart binds them to no one.
+CAPTURE_ROLES = {
+    ("ClusterRole", "-capture"): {("", "pods", "capture")},
+    ("ClusterRole", "-capture-nodes"): {("", "nodes", "capture")},
+    ("Role", "-capture-proxy"): {("", "pods", "list"), ("", "pods/proxy", "get")},
+}
 
 # Host paths the agent may mount (read-only): the cgroup filesystem and
 # tracefs. Anything else (/, /proc, a runtime socket, /var/lib/kubelet) is a
@@ -49,6 +61,7 @@ KNOWN_KINDS = {
     "Namespace",
     "ServiceAccount",
     "ClusterRole",
+    "Role",
     "ClusterRoleBinding",
     "Service",
     "DaemonSet",
@@ -296,36 +309,88 @@ def check_daemonset(ck, ds, services, service_accounts, expect_env):
         ck.check(got == want, cw, f"env {name} must be {want!r}, is {got!r}")
 
 
+def rule_grants(rule):
+    return {
+        (g, r, v)
+        for g in rule.get("apiGroups") or []
+        for r in rule.get("resources") or []
+        for v in rule.get("verbs") or []
+    }
+
+
+def capture_role_key(doc):
+    name = doc["metadata"]["name"]
+    # Longest suffix first, so a name is matched by its most specific role.
+    for kind, suffix in sorted(CAPTURE_ROLES, key=lambda k: -len(k[1])):
+        if doc.get("kind") == kind and name.endswith(suffix):
+            return (kind, suffix)
+    return None
+
+
 def check_rbac(ck, docs):
     roles = [d for d in docs if d.get("kind") in ("ClusterRole", "Role")]
-    role_names = {(d.get("kind"), d["metadata"]["name"]) for d in roles}
+    agent_roles = [d for d in roles if capture_role_key(d) is None]
+    capture_roles = [d for d in roles if capture_role_key(d) is not None]
     ck.check(
-        [d.get("kind") for d in roles] == ["ClusterRole"],
+        [d.get("kind") for d in agent_roles] == ["ClusterRole"],
         "rbac",
-        f"expected exactly one ClusterRole and no Role, found {[name_of(d) for d in roles]}",
+        f"expected exactly one agent ClusterRole and no other Role, found {[name_of(d) for d in agent_roles]}",
     )
-    for role in roles:
+    agent_role_names = {(d.get("kind"), d["metadata"]["name"]) for d in agent_roles}
+    for role in agent_roles:
         where = name_of(role)
-        granted = set()
+        granted, reviews = set(), set()
         for i, rule in enumerate(role.get("rules") or []):
             rw = f"{where} rule {i}"
             verbs = set(rule.get("verbs") or [])
-            ck.check(verbs <= ALLOWED_VERBS, rw, f"verbs {sorted(verbs)} must be a subset of {sorted(ALLOWED_VERBS)}")
-            ck.check(not rule.get("nonResourceURLs"), rw, f"nonResourceURLs not allowed: {rule.get('nonResourceURLs')}")
             resources = rule.get("resources") or []
+            groups = rule.get("apiGroups") or []
+            is_review = {(g, r) for g in groups for r in resources} <= EXPECTED_REVIEWS and groups and resources
+            if is_review:
+                ck.check(verbs == {"create"}, rw, f"reviews are created, nothing else: {sorted(verbs)}")
+            else:
+                ck.check(verbs <= ALLOWED_VERBS, rw, f"verbs {sorted(verbs)} must be a subset of {sorted(ALLOWED_VERBS)}")
+            ck.check(not rule.get("nonResourceURLs"), rw, f"nonResourceURLs not allowed: {rule.get('nonResourceURLs')}")
             ck.check("secrets" not in resources, rw, "must not grant access to secrets")
             for r in resources:
                 ck.check("*" not in r, rw, f"wildcard resource {r!r}")
                 ck.check("/" not in r, rw, f"subresource {r!r} not allowed")
-            for g in rule.get("apiGroups") or []:
+            for g in groups:
                 ck.check(g != "*", rw, "wildcard apiGroup")
                 for r in resources:
-                    granted.add((g, r))
+                    (reviews if is_review else granted).add((g, r))
         ck.check(
             granted == EXPECTED_RBAC,
             where,
             f"must grant exactly {sorted(EXPECTED_RBAC)}; extra {sorted(granted - EXPECTED_RBAC)}, missing {sorted(EXPECTED_RBAC - granted)}",
         )
+        ck.check(
+            reviews in (set(), EXPECTED_REVIEWS),
+            where,
+            f"reviews must be all of {sorted(EXPECTED_REVIEWS)} or none, are {sorted(reviews)}",
+        )
+        ck.check(
+            bool(reviews) == bool(capture_roles),
+            where,
+            "the agent may create reviews exactly when the capture roles are rendered",
+        )
+    for role in capture_roles:
+        key = capture_role_key(role)
+        granted = set()
+        for rule in role.get("rules") or []:
+            granted |= rule_grants(rule)
+        ck.check(
+            granted == CAPTURE_ROLES[key],
+            name_of(role),
+            f"must grant exactly {sorted(CAPTURE_ROLES[key])}, grants {sorted(granted)}",
+        )
+    if capture_roles:
+        ck.check(
+            {capture_role_key(d) for d in capture_roles} == set(CAPTURE_ROLES),
+            "rbac",
+            f"capture roles must be all of {sorted(CAPTURE_ROLES)}",
+        )
+    role_names = agent_role_names
     sas = {(d["metadata"]["name"], d["metadata"].get("namespace")) for d in docs if d.get("kind") == "ServiceAccount"}
     for b in [d for d in docs if d.get("kind") in ("ClusterRoleBinding", "RoleBinding")]:
         where = name_of(b)

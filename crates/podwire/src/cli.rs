@@ -386,6 +386,11 @@ pub struct AgentArgs {
     #[arg(long, env = "PODWIRE_REVERSE_DNS_SERVER", value_name = "ADDR")]
     pub reverse_dns_server: Option<std::net::SocketAddr>,
 
+    /// Refuse every packet capture (`/api/v1/capture`).
+    #[arg(long, env = "PODWIRE_NO_CAPTURE")]
+    #[serde(default)]
+    pub no_capture: bool,
+
     /// Without Kubernetes: tokens that may capture packets
     /// (`/api/v1/capture`), one per line, `TOKEN [NAME]`; re-read on every
     /// request. In Kubernetes the API server decides (TokenReview and

@@ -12,11 +12,11 @@ mod pipeline;
 mod read;
 mod sniff;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = parse();
     let result = match cli.command {
         cli::Command::Read(args) => read::run(args),
         cli::Command::Agent(args) => agent::run(*args),
@@ -29,4 +29,24 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The command line; run as `kubectl-podwire` (the kubectl plugin: a copy
+/// or link of this binary under that name, as krew installs it), help and
+/// errors say `kubectl podwire`.
+fn parse() -> cli::Cli {
+    let plugin = std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .is_some_and(|n| n == "kubectl-podwire");
+    let mut cmd = cli::Cli::command();
+    if plugin {
+        cmd = cmd.name("kubectl podwire").bin_name("kubectl podwire");
+    }
+    let matches = cmd.get_matches();
+    cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

@@ -35,6 +35,8 @@ pub struct AgentConfig {
     pub capture: super::capture::CaptureConfig,
     /// Standalone capture tokens (with Kubernetes, the API server decides).
     pub capture_token_file: Option<PathBuf>,
+    /// `--no-capture`: every capture refused.
+    pub no_capture: bool,
 }
 
 /// How to reach and mirror the Kubernetes API.
@@ -180,6 +182,7 @@ impl AgentConfig {
         Ok(AgentConfig {
             capture,
             capture_token_file,
+            no_capture: a.no_capture || f.no_capture,
             reverse_dns,
             kubernetes,
             serve,

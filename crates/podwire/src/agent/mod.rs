@@ -185,6 +185,9 @@ pub async fn serve(listen: SocketAddr, shared: Arc<Shared>, what: &str) -> Resul
 /// How capture callers are checked: the API server in Kubernetes, a token
 /// file standalone, else capture is off.
 async fn capture_auth(cfg: &AgentConfig) -> capture::Auth {
+    if cfg.no_capture {
+        return capture::Auth::Off("capture is disabled on this agent (--no-capture)");
+    }
     if let Some(k) = &cfg.kubernetes {
         return match podwire_k8s::client(k.kubeconfig.as_deref()).await {
             Ok((client, _)) => capture::Auth::Kubernetes(client),
