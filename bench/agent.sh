@@ -12,6 +12,8 @@
 #   3  agent RSS idle and with 100k tracked connections (tcpreplay of SYNs)
 #   4  1M-connection SYN flood with default bounds
 #   5  interface churn: veth pairs added and deleted, fds/RSS/interface table
+#   6  podwire sniff: one capture stream (agent + client) vs tcpdump -w, the
+#      engine ksniff runs, on the same veth at the same rates; drops and CPU
 # Prints a plain-text table at the end and writes the same results as JSON to
 # bench/out/agent-results.json. One run at a time (a lock in /run/lock).
 # See bench/README.md.
@@ -22,7 +24,7 @@ REPO=$(cd "$HERE/.." && pwd)
 OUT=${BENCH_OUT:-$HERE/out}
 HELPER="$HERE/agent_helper.py"
 
-PHASES="1,2,3,4,5"
+PHASES="1,2,3,4,5,6"
 PODWIRE=""
 FORCE_BUILD=0
 # phase 1
@@ -624,6 +626,82 @@ for tool, drop in (("agent", "ring_drops"), ("tcpdump", "dropped")):
 PY
 }
 
+# ================================================================ phase 6
+# One `podwire sniff` stream of a veth (pcapng over HTTP to a client that
+# writes it to /dev/null) against tcpdump writing the same interface to
+# /dev/null, at the same offered rates. The agent and the client share CPU 1
+# (all the capture side on one core, as tcpdump has), the sender is on CPU 0.
+# The agent's capture rate cap is raised out of the way (it measures the
+# engine; the cap is a policy, 32 MiB/s by default).
+phase6() {
+  log "phase 6: podwire sniff vs tcpdump, ${UDP_PAYLOAD}-byte UDP over a veth, ${UDP_SECS}s per rate"
+  p2_setup
+  local tok="$TMP/capture-tokens"
+  echo "bench-token bench" > "$tok"
+  start_agent p6 1 --netns "/run/netns/$P2_RCV" --interfaces none-matches-this --no-ebpf \
+    --capture-token-file "$tok" --capture-rate-mib 4096
+  local rates=() r i=0 list=()
+  IFS=, read -r -a rates <<< "$UDP_RATES"
+  for r in "${rates[@]}"; do [[ "$r" =~ ^[0-9]+$ ]] && list+=("$r"); done
+  list+=(0)
+  for r in "${list[@]}"; do
+    local label=$r; [[ $r == 0 ]] && label=max
+    res "p6.rates.$i.label" "$label"
+    local c0 k0 c1 k1 sent tx rx el
+    taskset -c 1 "$PW" sniff --agent "$AGENT_URL" -i pwr0 --token-file "$tok" \
+      --duration "$((UDP_SECS + 3))s" -o /dev/null > /dev/null 2> "$TMP/p6-sniff.err" &
+    local sp=$!; PIDS+=("$sp")
+    for _ in $(seq 100); do grep -q 'capturing' "$TMP/p6-sniff.err" 2>/dev/null && break; sleep 0.1; done
+    c0=$(cpu_ticks "$AGENT_PID"); k0=$(cpu_ticks "$sp")
+    sleep 0.5
+    p2_send "$r"; sent=$S_SENT tx=$S_TX rx=$S_RX el=$S_EL
+    c1=$(cpu_ticks "$AGENT_PID"); k1=$(cpu_ticks "$sp")
+    wait "$sp" || note "phase 6: sniff at $label exited with $?"; forget_pid "$sp"
+    local line pk dr oc
+    line=$(grep "capture .* ended" "$TMP/agent-p6.err" | tail -1)
+    pk=$(sed -n 's/.*; \([0-9]*\) packets, .*/\1/p' <<< "$line")
+    dr=$(sed -n 's/.* \([0-9]*\) dropped by the kernel.*/\1/p' <<< "$line")
+    oc=$(sed -n 's/.* \([0-9]*\) over the rate cap.*/\1/p' <<< "$line")
+    local got; got=$(sed -n 's/.*: \([0-9]*\) packets, [0-9]* bytes$/\1/p' "$TMP/p6-sniff.err" | tail -1)
+    res "p6.rates.$i.offered_pps" "$(fcalc "$rx / $el" 0)"
+    res "p6.rates.$i.rx_packets" "$rx"
+    res "p6.rates.$i.sniff.streamed" "${pk:-null}"
+    res "p6.rates.$i.sniff.kernel_drops" "${dr:-null}"
+    res "p6.rates.$i.sniff.over_cap" "${oc:-null}"
+    res "p6.rates.$i.sniff.client_packets" "${got:-null}"
+    res "p6.rates.$i.sniff.agent_cpu_pct" "$(fcalc "($c1 - $c0) / $CLK_TCK / $el * 100" 1)"
+    res "p6.rates.$i.sniff.client_cpu_pct" "$(fcalc "($k1 - $k0) / $CLK_TCK / $el * 100" 1)"
+    log "  sniff   @ $label: offered $(fcalc "$rx / $el" 0) pps (rx $rx), agent streamed ${pk:-?}, kernel drops ${dr:-?}, client wrote ${got:-?}; CPU agent $(fcalc "($c1 - $c0) / $CLK_TCK / $el * 100" 1)% client $(fcalc "($k1 - $k0) / $CLK_TCK / $el * 100" 1)%"
+
+    ip netns exec "$P2_RCV" taskset -c 1 tcpdump -i pwr0 -nn -w /dev/null \
+      > "$TMP/p6-tcpdump.out" 2> "$TMP/p6-tcpdump.err" &
+    local td=$!; PIDS+=("$td")
+    for _ in $(seq 100); do grep -q 'listening on' "$TMP/p6-tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+    sleep 0.5
+    local t0; t0=$(cpu_ticks "$td")
+    p2_send "$r"; sent=$S_SENT tx=$S_TX rx=$S_RX el=$S_EL
+    local t1; t1=$(cpu_ticks "$td")
+    sleep 0.5
+    kill -INT "$td" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$td" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$td" 2>/dev/null || true
+    wait "$td" 2>/dev/null || true; forget_pid "$td"
+    local cap drop
+    cap=$(awk '/packets captured/ {print $1; exit}' "$TMP/p6-tcpdump.err")
+    drop=$(awk '/packets dropped by kernel/ {print $1; exit}' "$TMP/p6-tcpdump.err")
+    res "p6.rates.$i.tcpdump.offered_pps" "$(fcalc "$rx / $el" 0)"
+    res "p6.rates.$i.tcpdump.rx_packets" "$rx"
+    res "p6.rates.$i.tcpdump.captured" "${cap:-null}"
+    res "p6.rates.$i.tcpdump.dropped" "${drop:-null}"
+    res "p6.rates.$i.tcpdump.cpu_pct" "$(fcalc "($t1 - $t0) / $CLK_TCK / $el * 100" 1)"
+    log "  tcpdump @ $label: offered $(fcalc "$rx / $el" 0) pps (rx $rx), captured ${cap:-?}, dropped ${drop:-?}; CPU $(fcalc "($t1 - $t0) / $CLK_TCK / $el * 100" 1)%"
+    i=$((i + 1))
+  done
+  stop_agent; local how=$HOW
+  [[ $how == "exit 0" ]] || note "phase 6: agent ended with $how"
+  delns "$P2_SND"; delns "$P2_RCV"
+}
+
 # ================================================================ phases 3, 4
 P34_REP="" P34_SINK="" PCAP=""
 p34_setup() {
@@ -820,6 +898,7 @@ want 3 && phase3
 want 4 && phase4
 if [[ -n "$P34_REP" ]]; then delns "$P34_REP"; delns "$P34_SINK"; fi
 want 5 && phase5
+want 6 && phase6
 
 res meta.load_after "$(cut -d' ' -f1-3 /proc/loadavg)"
 res meta.run_seconds "$(fcalc "$(now) - $T_START" 0)"
