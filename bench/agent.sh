@@ -662,7 +662,7 @@ phase6() {
     pk=$(sed -n 's/.*; \([0-9]*\) packets, .*/\1/p' <<< "$line")
     dr=$(sed -n 's/.* \([0-9]*\) dropped by the kernel.*/\1/p' <<< "$line")
     oc=$(sed -n 's/.* \([0-9]*\) over the rate cap.*/\1/p' <<< "$line")
-    local got; got=$(sed -n 's/.*: \([0-9]*\) packets, [0-9]* bytes$/\1/p' "$TMP/p6-sniff.err" | tail -1)
+    local got; got=$(sed -n 's/.*: \([0-9]*\) packets, [0-9]* bytes.*/\1/p' "$TMP/p6-sniff.err" | tail -1)
     res "p6.rates.$i.offered_pps" "$(fcalc "$rx / $el" 0)"
     res "p6.rates.$i.rx_packets" "$rx"
     res "p6.rates.$i.sniff.streamed" "${pk:-null}"

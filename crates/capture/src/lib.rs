@@ -58,6 +58,18 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
 }
 
+/// What a pcapng interface statistics block said about one interface.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InterfaceStats {
+    pub interface: u32,
+    /// `isb_ifrecv`: packets the capture received.
+    pub received: Option<u64>,
+    /// `isb_ifdrop`: packets it dropped.
+    pub dropped: Option<u64>,
+    /// The block's comment (podwire's agent says why the capture ended).
+    pub comment: Option<String>,
+}
+
 /// Why a file could not be read at all, or why reading stopped early.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -193,6 +205,14 @@ impl<R: Read> FileReader<R> {
                 self.done = true;
                 Err(e)
             }
+        }
+    }
+
+    /// The latest interface statistics block of each interface (pcapng).
+    pub fn statistics(&self) -> &[InterfaceStats] {
+        match &self.format {
+            Format::PcapNg(state) => &state.stats,
+            Format::Pcap(_) => &[],
         }
     }
 

@@ -3,7 +3,7 @@
 //! resolution, and packets name their interface.
 
 use crate::buffer::{Buffer, MAX_RECORD_BYTES};
-use crate::{CaptureError, Frame, LinkType, Warning, Warnings};
+use crate::{CaptureError, Frame, InterfaceStats, LinkType, Warning, Warnings};
 use podwire_record::Timestamp;
 use std::io::Read;
 
@@ -14,6 +14,11 @@ const IDB: u32 = 1;
 const OBSOLETE_PACKET: u32 = 2;
 const SPB: u32 = 3;
 const EPB: u32 = 6;
+const ISB: u32 = 5;
+/// Interface statistics kept (the latest per interface).
+const MAX_STATS: usize = 1024;
+/// Longest ISB comment kept.
+const MAX_COMMENT: usize = 1024;
 const SHB: u32 = 0x0a0d_0d0a;
 /// Interfaces per section we keep; more means a corrupt file.
 const MAX_INTERFACES: usize = 65_536;
@@ -31,6 +36,7 @@ pub(crate) struct PcapNgState {
     big_endian: bool,
     in_section: bool,
     interfaces: Vec<Interface>,
+    pub(crate) stats: Vec<InterfaceStats>,
 }
 
 impl PcapNgState {
@@ -39,6 +45,7 @@ impl PcapNgState {
             big_endian: false,
             in_section: false,
             interfaces: Vec::new(),
+            stats: Vec::new(),
         }
     }
 
@@ -120,6 +127,7 @@ impl PcapNgState {
                     let iface = self.parse_idb(body);
                     self.interfaces.push(iface);
                 }
+                ISB => self.parse_isb(body),
                 EPB | OBSOLETE_PACKET | SPB => {
                     if let Some((frame_range, meta)) = self.parse_packet(btype, body, warnings) {
                         let (ts, link, interface, orig_len) = meta;
@@ -136,6 +144,48 @@ impl PcapNgState {
                 _ => {}
             }
             buf.consume(len);
+        }
+    }
+
+    /// An interface statistics block: the writer's received and dropped
+    /// counts (and its comment), the latest kept per interface.
+    fn parse_isb(&mut self, body: &[u8]) {
+        if body.len() < 12 {
+            return;
+        }
+        let mut st = InterfaceStats {
+            interface: self.u32(body, 0),
+            ..InterfaceStats::default()
+        };
+        let mut o = 12;
+        while o + 4 <= body.len() {
+            let code = self.u16(body, o);
+            let olen = self.u16(body, o + 2) as usize;
+            let val = body.get(o + 4..o + 4 + olen).unwrap_or(&[]);
+            let u64_of = |v: &[u8]| {
+                if self.big_endian {
+                    (self.u32(v, 0) as u64) << 32 | self.u32(v, 4) as u64
+                } else {
+                    (self.u32(v, 4) as u64) << 32 | self.u32(v, 0) as u64
+                }
+            };
+            match code {
+                0 => break,
+                1 => {
+                    let text = String::from_utf8_lossy(&val[..val.len().min(MAX_COMMENT)]);
+                    st.comment = Some(text.into_owned());
+                }
+                4 if olen == 8 => st.received = Some(u64_of(val)),
+                5 if olen == 8 => st.dropped = Some(u64_of(val)),
+                _ => {}
+            }
+            o += 4 + olen.div_ceil(4) * 4;
+        }
+        let kept = self.stats.len();
+        match self.stats.iter_mut().find(|s| s.interface == st.interface) {
+            Some(old) => *old = st,
+            None if kept < MAX_STATS => self.stats.push(st),
+            None => {}
         }
     }
 

@@ -244,5 +244,14 @@ mod tests {
             ]
         );
         assert_eq!(r.warnings().total(), 0);
+        assert_eq!(
+            r.statistics(),
+            [crate::InterfaceStats {
+                interface: 0,
+                received: Some(1),
+                dropped: Some(0),
+                comment: Some("duration reached".into()),
+            }]
+        );
     }
 }

@@ -35,6 +35,8 @@ pub enum Event {
         stream: usize,
         /// Why the stream ended early (`None`: it ended cleanly).
         error: Option<String>,
+        /// The agent's closing statistics (received, dropped, why it ended).
+        stats: Option<podwire_capture::InterfaceStats>,
     },
 }
 
@@ -75,8 +77,27 @@ impl Read for ChunkReader {
 
 /// Reads one stream's pcapng and reports its packets (run on a thread).
 pub fn read_stream(stream: usize, input: impl Read, events: SyncSender<Event>) {
+    let mut stats = None;
     let error = (|| {
         let mut reader = FileReader::new(input).map_err(|e| e.to_string())?;
+        let result = read_packets(stream, &mut reader, &events);
+        stats = reader.statistics().first().cloned();
+        result
+    })()
+    .err();
+    let _ = events.send(Event::End {
+        stream,
+        error,
+        stats,
+    });
+}
+
+fn read_packets(
+    stream: usize,
+    reader: &mut FileReader<impl Read>,
+    events: &SyncSender<Event>,
+) -> Result<(), String> {
+    {
         while let Some(f) = reader.next_frame().map_err(|e| e.to_string())? {
             let event = Event::Packet {
                 stream,
@@ -92,9 +113,7 @@ pub fn read_stream(stream: usize, input: impl Read, events: SyncSender<Event>) {
             0 => Ok(()),
             n => Err(format!("{n} malformed blocks in the stream")),
         }
-    })()
-    .err();
-    let _ = events.send(Event::End { stream, error });
+    }
 }
 
 /// One output interface per stream.
@@ -110,6 +129,8 @@ pub struct Totals {
     pub packets: u64,
     pub bytes: u64,
     pub error: Option<String>,
+    /// What the agent said at the end of its stream.
+    pub agent: Option<podwire_capture::InterfaceStats>,
 }
 
 struct Held {
@@ -162,10 +183,15 @@ pub fn merge(
                     held += 1;
                 }
             }
-            Ok(Event::End { stream, error }) => {
+            Ok(Event::End {
+                stream,
+                error,
+                stats,
+            }) => {
                 if let Some(e) = ended.get_mut(stream) {
                     *e = true;
                     totals[stream].error = error;
+                    totals[stream].agent = stats;
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -197,6 +223,21 @@ pub fn merge(
         }
         if wrote {
             w.get_mut().flush()?;
+        }
+    }
+    // The agents' counts, so the merged file still says what was dropped.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    for (i, t) in totals.iter().enumerate() {
+        if let Some(a) = &t.agent {
+            w.statistics(
+                i as u32,
+                now,
+                a.received.unwrap_or(t.packets),
+                a.dropped.unwrap_or(0),
+                a.comment.as_deref().unwrap_or(""),
+            )?;
         }
     }
     w.get_mut().flush()?;
@@ -244,11 +285,18 @@ mod tests {
         tx.send(Event::End {
             stream: 0,
             error: None,
+            stats: Some(podwire_capture::InterfaceStats {
+                interface: 0,
+                received: Some(5),
+                dropped: Some(2),
+                comment: Some("duration reached".into()),
+            }),
         })
         .unwrap();
         tx.send(Event::End {
             stream: 1,
             error: None,
+            stats: None,
         })
         .unwrap();
         let mut out = Vec::new();
@@ -261,6 +309,10 @@ mod tests {
             got.push((f.interface, f.ts.nanos()));
         }
         assert_eq!(got, vec![(0, 10), (1, 20), (0, 30), (1, 40), (0, 50)]);
+        // The agent's drop count survives the merge, on its interface.
+        let st = r.statistics();
+        assert_eq!(st.len(), 1);
+        assert_eq!((st[0].interface, st[0].dropped), (0, Some(2)));
     }
 
     #[test]
@@ -274,11 +326,13 @@ mod tests {
             tx.send(Event::End {
                 stream: 0,
                 error: None,
+                stats: None,
             })
             .unwrap();
             tx.send(Event::End {
                 stream: 1,
                 error: None,
+                stats: None,
             })
             .unwrap();
         });

@@ -128,10 +128,21 @@ pub fn run(args: SniffArgs) -> Result<ExitCode> {
             failed = true;
             eprintln!("podwire: {}: stream ended with an error: {e}", s.name);
         }
-        if !quiet {
+        let dropped = t.agent.as_ref().and_then(|a| a.dropped).unwrap_or(0);
+        if dropped > 0 {
             eprintln!(
-                "podwire: {}: {} packets, {} bytes",
-                s.name, t.packets, t.bytes
+                "podwire: {}: the agent dropped {dropped} packets (ring full or over its capture rate cap)",
+                s.name
+            );
+        }
+        if !quiet {
+            let why = t.agent.as_ref().and_then(|a| a.comment.as_deref());
+            eprintln!(
+                "podwire: {}: {} packets, {} bytes{}",
+                s.name,
+                t.packets,
+                t.bytes,
+                why.map(|w| format!(" ({w})")).unwrap_or_default()
             );
         }
     }
@@ -153,6 +164,7 @@ async fn pump(stream: usize, mut body: Chunks, events: SyncSender<Event>) {
         let _ = events.send(Event::End {
             stream,
             error: Some("cannot start a reader thread".into()),
+            stats: None,
         });
         return;
     }
@@ -173,6 +185,7 @@ async fn pump(stream: usize, mut body: Chunks, events: SyncSender<Event>) {
                 let _ = events.send(Event::End {
                     stream,
                     error: Some(format!("connection lost: {e}")),
+                    stats: None,
                 });
                 return;
             }

@@ -307,11 +307,40 @@ fn a_standalone_capture_equals_tcpdump_on_the_same_interface() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // A network namespace by its `ip netns` name: the client pod's own
+    // eth0, from inside (standalone agents may; it needs CAP_SYS_ADMIN).
+    let ns_url = format!(
+        "{url}/api/v1/capture?netns={}&count=4&filter=tcp",
+        c.client.ns
+    );
+    let fetch = std::thread::spawn(move || {
+        Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "10",
+                "-H",
+                "Authorization: Bearer lab-secret",
+                &ns_url,
+            ])
+            .output()
+            .expect("curl")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    c.http(c.web.ip(false), HTTP_PORT).expect("curl over HTTP");
+    let got = fetch.join().expect("capture");
+    let file = dir.path().join("netns.pcapng");
+    std::fs::write(&file, &got.stdout).expect("write");
+    assert_eq!(packets(&file).len(), 4, "count=4 ends the capture");
+    let names = tshark_fields(&file, &["frame.interface_name"]);
+    assert!(names.iter().all(|n| n.ends_with("/eth0")), "{names:?}");
+
     let log = agent.log();
     assert!(
         log.contains("user=\"ops-team\"") && log.contains("filter=\"tcp or udp\""),
         "audit log: {log}"
     );
+    assert!(log.contains("packet count reached"), "{log}");
     assert!(
         !log.contains("lab-secret"),
         "the token itself is never logged"
@@ -409,6 +438,11 @@ fn two_pods_through_kubernetes_give_one_pcapng_and_rbac_decides() {
         status.success(),
         "podwire sniff: {text}\nagent: {}",
         agent.log()
+    );
+    // Each agent's closing statistics reach the user.
+    assert!(
+        text.contains("shop/web-0: ") && text.contains("(duration reached)"),
+        "{text}"
     );
 
     let rows = tshark_fields(

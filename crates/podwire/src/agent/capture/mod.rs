@@ -214,7 +214,7 @@ pub async fn capture(
         Target::Pod {
             namespace, name, ..
         } => Subject::Pod { namespace, name },
-        Target::Interface(_) => Subject::Node { name: &node },
+        Target::Interface(_) | Target::Netns { .. } => Subject::Node { name: &node },
     };
     if let Err(r) = caps.auth.authorize(&user, &subject).await {
         eprintln!(
@@ -377,6 +377,56 @@ async fn locate(
                 description: format!("{}{on_node}", link.name),
                 name: link.name.clone(),
                 interface: link.name,
+            })
+        }
+        Target::Netns { path, interface } => {
+            let (path, wanted) = (path.clone(), interface.clone());
+            let lookup = path.clone();
+            let links = tokio::task::spawn_blocking(move || {
+                podwire_capture_live::in_netns(&lookup, podnet::links).and_then(|r| r)
+            })
+            .await
+            .map_err(|_| {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "interface lookup failed".into(),
+                )
+            })?
+            .map_err(|e| (StatusCode::NOT_FOUND, e.to_string()))?;
+            // Loopback (ARPHRD_LOOPBACK, 772) is not "the namespace's
+            // traffic" unless asked for by name.
+            let candidates: Vec<_> = links
+                .into_iter()
+                .filter(|l| match &wanted {
+                    Some(w) => &l.name == w,
+                    None => l.hatype != 772,
+                })
+                .collect();
+            let link = match candidates.as_slice() {
+                [one] => one.clone(),
+                [] => {
+                    return Err((
+                        StatusCode::NOT_FOUND,
+                        format!("no such interface in {target}"),
+                    ))
+                }
+                many => {
+                    let names: Vec<&str> = many.iter().map(|l| l.name.as_str()).collect();
+                    return Err((
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "{target} has interfaces {}: say which (interface=NAME)",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+            };
+            Ok(Place {
+                ifindex: link.index,
+                description: format!("{} in {}{on_node}", link.name, path.display()),
+                name: format!("{}/{}", path.display(), link.name),
+                interface: link.name,
+                netns: Some(path),
             })
         }
         Target::Pod {

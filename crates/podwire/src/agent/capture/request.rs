@@ -1,7 +1,9 @@
 //! The query string of `GET /api/v1/capture`, validated against the
 //! agent's limits.
 //!
-//! `interface=NAME` or `namespace=NS&pod=NAME[&container=C]`; `filter`
+//! `interface=NAME`, `namespace=NS&pod=NAME[&container=C]`, or
+//! `netns=NAME|pid:PID[&interface=NAME]` (a network namespace by its
+//! `ip netns` name or a process; entering it needs CAP_SYS_ADMIN); `filter`
 //! (tcpdump syntax), `snaplen` (bytes kept per packet, default 262144 as
 //! tcpdump), `duration` (`30s`, `5m`, or seconds), `count` (packets),
 //! `bytes` (stream size). Without `duration` a capture runs until the
@@ -19,6 +21,12 @@ const MAX_FILTER: usize = 16 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
     Interface(String),
+    /// A network namespace (`/run/netns/NAME` or `/proc/PID/ns/net`), and
+    /// which of its interfaces (needed when it has more than one besides lo).
+    Netns {
+        path: std::path::PathBuf,
+        interface: Option<String>,
+    },
     Pod {
         namespace: String,
         name: String,
@@ -30,6 +38,13 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Target::Interface(i) => write!(f, "interface/{i}"),
+            Target::Netns { path, interface } => {
+                write!(f, "netns/{}", path.display())?;
+                match interface {
+                    Some(i) => write!(f, "/{i}"),
+                    None => Ok(()),
+                }
+            }
             Target::Pod {
                 namespace,
                 name,
@@ -55,6 +70,7 @@ pub struct CaptureRequest {
 impl CaptureRequest {
     pub fn parse(query: &str, cfg: &CaptureConfig) -> Result<CaptureRequest, String> {
         let (mut interface, mut namespace, mut pod, mut container) = (None, None, None, None);
+        let mut netns = None;
         let (mut filter, mut snaplen, mut duration, mut count, mut bytes) = (
             String::new(),
             DEFAULT_SNAPLEN,
@@ -65,6 +81,7 @@ impl CaptureRequest {
         for (k, v) in podwire_store::pairs(query).map_err(|e| e.to_string())? {
             match k.as_str() {
                 "interface" => interface = Some(v),
+                "netns" => netns = Some(netns_path(&v)?),
                 "namespace" => namespace = Some(v),
                 "pod" => pod = Some(v),
                 "container" => container = Some(v).filter(|c: &String| !c.is_empty()),
@@ -123,6 +140,22 @@ impl CaptureRequest {
                 }
             }
         }
+        if let Some(path) = netns {
+            if namespace.is_some() || pod.is_some() || container.is_some() {
+                return Err("netns goes with interface only".into());
+            }
+            return Ok(CaptureRequest {
+                target: Target::Netns {
+                    path,
+                    interface: interface.filter(|i| !i.is_empty()),
+                },
+                filter,
+                snaplen,
+                duration,
+                count,
+                bytes,
+            });
+        }
         let target = match (interface, namespace, pod) {
             (Some(i), None, None) if !i.is_empty() => {
                 if container.is_some() {
@@ -150,6 +183,31 @@ impl CaptureRequest {
             bytes,
         })
     }
+}
+
+/// `NAME` (an `ip netns` name: `/run/netns/NAME`) or `pid:PID`
+/// (`/proc/PID/ns/net`); nothing else, so a request never makes the agent
+/// open a path of the caller's choosing.
+fn netns_path(v: &str) -> Result<std::path::PathBuf, String> {
+    if let Some(pid) = v.strip_prefix("pid:") {
+        let pid: u32 = pid
+            .parse()
+            .map_err(|_| format!("netns {v:?}: pid:PID wants a process id"))?;
+        return Ok(format!("/proc/{pid}/ns/net").into());
+    }
+    let ok = !v.is_empty()
+        && v != "."
+        && v != ".."
+        && v.len() <= 255
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !ok {
+        return Err(format!(
+            "netns {:?}: expected an `ip netns` name or pid:PID",
+            v.chars().take(64).collect::<String>()
+        ));
+    }
+    Ok(std::path::Path::new("/run/netns").join(v))
 }
 
 /// `30s`, `5m`, `1h30m` (humantime), or plain seconds.
@@ -218,5 +276,35 @@ mod tests {
             parse("interface=eth0&snaplen=999999").unwrap().snaplen,
             DEFAULT_SNAPLEN
         );
+    }
+
+    #[test]
+    fn network_namespaces_by_name_or_process_only() {
+        let r = parse("netns=pod-a&interface=eth0").unwrap();
+        assert_eq!(
+            r.target,
+            Target::Netns {
+                path: "/run/netns/pod-a".into(),
+                interface: Some("eth0".into())
+            }
+        );
+        let r = parse("netns=pid:42").unwrap();
+        assert_eq!(
+            r.target,
+            Target::Netns {
+                path: "/proc/42/ns/net".into(),
+                interface: None
+            }
+        );
+        for bad in [
+            "netns=../etc",
+            "netns=a/b",
+            "netns=..",
+            "netns=%2Fetc%2Fshadow",
+            "netns=pid:x",
+            "netns=x&pod=p&namespace=n",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }
