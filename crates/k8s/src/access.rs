@@ -332,3 +332,70 @@ pub async fn proxy_get(
         .boxed();
     Ok((status, body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::config::ExecConfig;
+
+    #[test]
+    fn token_from_literal_file_or_exec_plugin() {
+        let literal = AuthInfo {
+            token: Some("t-literal".to_string().into()),
+            ..AuthInfo::default()
+        };
+        assert_eq!(bearer_token(&literal).unwrap(), "t-literal");
+
+        let dir = std::env::temp_dir().join(format!("podwire-access-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "t-file\n").unwrap();
+        let from_file = AuthInfo {
+            token_file: Some(file.display().to_string()),
+            ..AuthInfo::default()
+        };
+        assert_eq!(bearer_token(&from_file).unwrap(), "t-file");
+
+        // A client-go credential plugin: prints an ExecCredential and sees
+        // KUBERNETES_EXEC_INFO and its configured environment.
+        let script = r#"test -n "$KUBERNETES_EXEC_INFO" && printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$PLUGIN_TOKEN""#;
+        let exec = AuthInfo {
+            exec: Some(ExecConfig {
+                command: Some("sh".into()),
+                args: Some(vec!["-c".into(), script.into()]),
+                env: Some(vec![[
+                    ("name".to_string(), "PLUGIN_TOKEN".to_string()),
+                    ("value".to_string(), "t-exec".to_string()),
+                ]
+                .into_iter()
+                .collect()]),
+                ..ExecConfig::default()
+            }),
+            ..AuthInfo::default()
+        };
+        assert_eq!(bearer_token(&exec).unwrap(), "t-exec");
+
+        let failing = AuthInfo {
+            exec: Some(ExecConfig {
+                command: Some("false".into()),
+                ..ExecConfig::default()
+            }),
+            ..AuthInfo::default()
+        };
+        assert!(matches!(
+            bearer_token(&failing),
+            Err(AccessError::Exec { .. })
+        ));
+
+        let cert = AuthInfo {
+            client_certificate: Some("/x.crt".into()),
+            ..AuthInfo::default()
+        };
+        let err = bearer_token(&cert).unwrap_err().to_string();
+        assert!(
+            err.contains("client certificate") && err.contains("--token"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

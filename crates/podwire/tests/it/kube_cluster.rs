@@ -104,13 +104,17 @@ fn cluster_answers_find_peers_by_endpointslice_and_count_each_conversation_once(
             clients::curl(&c.client, &[Transfer::get(url)], &CurlOptions::default()).expect("curl");
         assert_eq!(r[0].code, 200);
     }
+    let (src, dst) = ("shop/client-1", "shop/web-1");
+    let q = format!("/api/v1/graph?level=pod&server_port={HTTP_PORT}");
+    // A closed connection can be listed (from its tracker) a moment before
+    // it is stored, and the graph folds what is stored: wait for both.
     for a in &agents {
         wait_until("both connections on each agent", a, 25, || {
             connections(a, client, web, HTTP_PORT).len() >= 2
+                && a.json(&format!("{q}&scope=local"))
+                    .is_ok_and(|g| graph_edge_connections(&g, src, dst) >= 2)
         });
     }
-    let (src, dst) = ("shop/client-1", "shop/web-1");
-    let q = format!("/api/v1/graph?level=pod&server_port={HTTP_PORT}");
     for a in &agents {
         let local = a.json(&format!("{q}&scope=local")).expect("local graph");
         assert_eq!(

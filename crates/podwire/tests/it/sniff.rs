@@ -109,7 +109,7 @@ fn a_standalone_capture_equals_tcpdump_on_the_same_interface() {
     skip_unless!(test, require_lab(TOOLS));
     let _lab = lab_lock();
     let dir = tempfile::tempdir().expect("temp dir");
-    let c = Cluster::start().expect("start the lab cluster");
+    let mut c = Cluster::start().expect("start the lab cluster");
     let token_file = dir.path().join("tokens");
     std::fs::write(&token_file, "# who may capture\nlab-secret ops-team\n").expect("token file");
     let netns = format!("/run/netns/{}", c.lab.switch_ns());
@@ -125,6 +125,9 @@ fn a_standalone_capture_equals_tcpdump_on_the_same_interface() {
             "--no-ebpf",
             "--capture-token-file",
             &tok,
+            // One at a time: a second concurrent capture must be refused.
+            "--capture-max-streams",
+            "1",
         ],
         &dir.path().join("agent.log"),
     )
@@ -327,6 +330,22 @@ fn a_standalone_capture_equals_tcpdump_on_the_same_interface() {
             .expect("curl")
     });
     std::thread::sleep(Duration::from_millis(500));
+    let busy = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Authorization: Bearer lab-secret",
+        ])
+        .arg(format!("{url}/api/v1/capture?interface={iface}&count=1"))
+        .output()
+        .expect("curl");
+    let busy = String::from_utf8_lossy(&busy.stdout);
+    assert!(
+        busy.ends_with("429") && busy.contains("--capture-max-streams"),
+        "a second capture while one runs: {busy}"
+    );
     c.http(c.web.ip(false), HTTP_PORT).expect("curl over HTTP");
     let got = fetch.join().expect("capture");
     let file = dir.path().join("netns.pcapng");
@@ -344,6 +363,52 @@ fn a_standalone_capture_equals_tcpdump_on_the_same_interface() {
     assert!(
         !log.contains("lab-secret"),
         "the token itself is never logged"
+    );
+
+    // A pod goes away mid-capture (its namespace and veth deleted): the
+    // capture ends cleanly and the agent frees it. (A pod of its own: no
+    // server process keeps its namespace, and so its veth, alive.)
+    let gone = c.lab.add_pod("gone").expect("add a pod");
+    let port = format!("p{}", c.lab.pods().len() - 1);
+    assert!(gone.ipv4.octets()[3] > 10);
+    let dns_url = format!("{url}/api/v1/capture?interface={port}&duration=30s");
+    let fetch = std::thread::spawn(move || {
+        Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "20",
+                "-H",
+                "Authorization: Bearer lab-secret",
+                &dns_url,
+            ])
+            .output()
+            .expect("curl")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let removed = Instant::now();
+    c.lab.remove_pod("gone").expect("remove the pod");
+    let got = fetch.join().expect("capture");
+    assert!(
+        got.status.success(),
+        "the stream ends cleanly: {} {}\nagent: {}",
+        got.status,
+        String::from_utf8_lossy(&got.stderr),
+        agent.log()
+    );
+    assert!(
+        removed.elapsed() < Duration::from_secs(5),
+        "ended {:?} after the pod",
+        removed.elapsed()
+    );
+    let file = dir.path().join("removed.pcapng");
+    std::fs::write(&file, &got.stdout).expect("write");
+    packets(&file);
+    assert!(agent.log().contains("interface removed"), "{}", agent.log());
+    let (_, metrics) = agent.get("/metrics").expect("metrics");
+    assert!(
+        metrics.lines().any(|l| l == "podwire_sniff_active 0"),
+        "{metrics}"
     );
 }
 

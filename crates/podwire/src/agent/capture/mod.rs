@@ -284,7 +284,17 @@ pub async fn capture(
         Err(e) => return counted(refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))),
     };
     caps.counters.started.fetch_add(1, Ordering::Relaxed);
-    let file = place.name.replace('/', "_");
+    let file: String = place
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     let mut r = (
         [
             (header::CONTENT_TYPE, "application/x-pcapng".to_string()),
@@ -315,6 +325,18 @@ pub struct Place {
     pub description: String,
     /// The namespace the interface is in (`None`: the agent's own).
     pub netns: Option<PathBuf>,
+}
+
+/// Runs a (netlink, namespace-entering) lookup off the async runtime.
+async fn lookup<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, (StatusCode, String)> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "interface lookup failed".into(),
+        )
+    })
 }
 
 /// Runs `f` in each namespace the agent captures in (its own when none
@@ -352,18 +374,12 @@ async fn locate(
         Target::Interface(name) => {
             let name = name.clone();
             let wanted = name.clone();
-            let found = tokio::task::spawn_blocking(move || {
+            let found = lookup(move || {
                 in_each(&netns, || {
                     Ok(podnet::links()?.into_iter().find(|l| l.name == wanted))
                 })
             })
-            .await
-            .map_err(|_| {
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "interface lookup failed".into(),
-                )
-            })?
+            .await?
             .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
             let (netns, link) = found.ok_or_else(|| {
                 (
@@ -381,18 +397,11 @@ async fn locate(
         }
         Target::Netns { path, interface } => {
             let (path, wanted) = (path.clone(), interface.clone());
-            let lookup = path.clone();
-            let links = tokio::task::spawn_blocking(move || {
-                podwire_capture_live::in_netns(&lookup, podnet::links).and_then(|r| r)
-            })
-            .await
-            .map_err(|_| {
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "interface lookup failed".into(),
-                )
-            })?
-            .map_err(|e| (StatusCode::NOT_FOUND, e.to_string()))?;
+            let ns = path.clone();
+            let links =
+                lookup(move || podwire_capture_live::in_netns(&ns, podnet::links).and_then(|r| r))
+                    .await?
+                    .map_err(|e| (StatusCode::NOT_FOUND, e.to_string()))?;
             // Loopback (ARPHRD_LOOPBACK, 772) is not "the namespace's
             // traffic" unless asked for by name.
             let candidates: Vec<_> = links
@@ -464,7 +473,7 @@ async fn locate(
                 ));
             }
             let ips: Vec<IpAddr> = pod.ips.clone();
-            let found = tokio::task::spawn_blocking(move || {
+            let found = lookup(move || {
                 in_each(&netns, || {
                     for ip in &ips {
                         if let HostSide::Veth(link) = podnet::host_side(*ip)? {
@@ -474,13 +483,7 @@ async fn locate(
                     Ok(None)
                 })
             })
-            .await
-            .map_err(|_| {
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "interface lookup failed".into(),
-                )
-            })?
+            .await?
             .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
             let (netns, link) = found.ok_or_else(|| {
                 (
@@ -499,5 +502,45 @@ async fn locate(
                 name: format!("{namespace}/{name}"),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_budget_holds_a_second_and_refills() {
+        let mut b = RateBudget::new(1000);
+        assert!(b.take(600));
+        assert!(b.take(400));
+        assert!(!b.take(100), "a second's worth is spent");
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(b.take(100), "refilled at 1000 bytes/s");
+        assert!(!b.take(900));
+        b.at -= Duration::from_secs(10);
+        assert!(
+            b.take(1000) && !b.take(1),
+            "never more than a second's worth"
+        );
+    }
+
+    #[test]
+    fn slots_are_capped_and_given_back() {
+        let caps = Arc::new(Captures::new(
+            CaptureConfig {
+                max_streams: 2,
+                ..CaptureConfig::default()
+            },
+            Auth::Off("test"),
+        ));
+        let a = caps.slot().expect("first");
+        let b = caps.slot().expect("second");
+        assert!(caps.slot().is_none(), "a third is refused");
+        drop(a);
+        assert_eq!(caps.health().active, 1);
+        let _c = caps.slot().expect("a freed slot is reused");
+        drop(b);
+        assert_eq!(caps.health().active, 1);
     }
 }
