@@ -8,8 +8,9 @@
 //!   without a warning and finds the same HTTP, TLS and DNS; a client that
 //!   leaves mid-stream frees the capture; refusals before any packet;
 //! - Kubernetes (the fake API server's TokenReview, SubjectAccessReview
-//!   and pod proxy): two pods give one pcapng with two interfaces named
-//!   after them, in time order; a user without the `capture` verb, an
+//!   and pod proxy): two pods on two nodes, each captured by its node's
+//!   agent, give one pcapng with two interfaces named after them, in time
+//!   order; a user without the `capture` verb, an
 //!   invalid token, an invalid filter, an unknown pod and a pod on a node
 //!   without an agent each get a clear error and no packets.
 //!
@@ -420,8 +421,14 @@ fn two_pods_through_kubernetes_give_one_pcapng_and_rbac_decides() {
     let dir = tempfile::tempdir().expect("temp dir");
     let c = Cluster::start().expect("start the lab cluster");
     let api = FakeApiServer::start().expect("fake API server");
+    // Two "nodes", each with its agent: client-0 on NODE, web-0 on NODE_B.
+    // (Both agents capture the one lab switch; each only serves its own
+    // node's pods, so the client must pick the right one for each.)
+    const NODE_B: &str = "lab-node-b";
     api.apply(pod("client-0", &[c.client.ip(false)], None, None));
-    api.apply(pod("web-0", &[c.web.ip(false)], None, None));
+    let mut web = pod("web-0", &[c.web.ip(false)], None, None);
+    web["spec"]["nodeName"] = json!(NODE_B);
+    api.apply(web);
     let mut elsewhere = pod("batch-0", &["10.88.0.99".parse().unwrap()], None, None);
     elsewhere["spec"]["nodeName"] = json!("node-without-agent");
     api.apply(elsewhere);
@@ -432,33 +439,38 @@ fn two_pods_through_kubernetes_give_one_pcapng_and_rbac_decides() {
         kubeconfig.display().to_string(),
         format!("/run/netns/{}", c.lab.switch_ns()),
     );
-    let agent = Agent::launch(
-        &Launch::default(),
-        podwire(),
-        &[
-            "--kubernetes",
-            "on",
-            "--kubeconfig",
-            &kc,
-            "--node-name",
-            NODE,
-            "--netns",
-            &netns,
-            "--interfaces",
-            "p*",
-            "--no-ebpf",
-        ],
-        &dir.path().join("agent.log"),
-    )
-    .expect("start the agent");
-    wait_until("every resource listed", &agent, 20, || synced(&agent));
-    // The agent's own pod: the pod proxy reaches it at 127.0.0.1:PORT.
-    api.apply(json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "podwire-abcde", "namespace": "podwire",
-            "labels": {"app.kubernetes.io/name": "podwire"}},
-        "spec": {"nodeName": NODE, "containers": [{"name": "agent", "image": "podwire",
-            "ports": [{"name": "http", "containerPort": agent.addr().port()}]}]},
-        "status": {"phase": "Running", "podIP": "127.0.0.1"}}));
+    let start = |node: &str, log: &str| {
+        let agent = Agent::launch(
+            &Launch::default(),
+            podwire(),
+            &[
+                "--kubernetes",
+                "on",
+                "--kubeconfig",
+                &kc,
+                "--node-name",
+                node,
+                "--netns",
+                &netns,
+                "--interfaces",
+                "p*",
+                "--no-ebpf",
+            ],
+            &dir.path().join(log),
+        )
+        .expect("start the agent");
+        wait_until("every resource listed", &agent, 20, || synced(&agent));
+        // The agent's own pod: the pod proxy reaches it at 127.0.0.1:PORT.
+        api.apply(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("podwire-{node}"), "namespace": "podwire",
+                "labels": {"app.kubernetes.io/name": "podwire"}},
+            "spec": {"nodeName": node, "containers": [{"name": "agent", "image": "podwire",
+                "ports": [{"name": "http", "containerPort": agent.addr().port()}]}]},
+            "status": {"phase": "Running", "podIP": "127.0.0.1"}}));
+        agent
+    };
+    let agent = start(NODE, "agent.log");
+    let agent_b = start(NODE_B, "agent-b.log");
 
     // alice may capture in shop; bob may reach the agents but not capture.
     for (user, token) in [("alice", "alice-token"), ("bob", "bob-token")] {
@@ -544,10 +556,17 @@ fn two_pods_through_kubernetes_give_one_pcapng_and_rbac_decides() {
         times.windows(2).all(|w| w[0] <= w[1]),
         "merged in time order"
     );
-    let alog = agent.log();
+    // Each pod was captured by its own node's agent.
+    let (alog, blog) = (agent.log(), agent_b.log());
     assert!(
-        alog.contains("user=\"alice\"") && alog.contains("target=pod/shop/web-0"),
+        alog.contains("user=\"alice\"")
+            && alog.contains("target=pod/shop/client-0")
+            && !alog.contains("target=pod/shop/web-0"),
         "{alog}"
+    );
+    assert!(
+        blog.contains("user=\"alice\"") && blog.contains("target=pod/shop/web-0"),
+        "{blog}"
     );
 
     // Refusals, each with a clear reason and no file.
@@ -582,15 +601,16 @@ fn two_pods_through_kubernetes_give_one_pcapng_and_rbac_decides() {
         );
         assert!(!file.exists(), "{args:?}: a refused capture writes no file");
     }
-    let (_, metrics) = agent.get("/metrics").expect("metrics");
-    assert!(
-        metrics.lines().any(|l| l == "podwire_sniff_active 0"),
-        "{metrics}"
-    );
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l == "podwire_sniff_started_total 2"),
-        "{metrics}"
-    );
+    // One capture each; the refusals that reached an agent (bob, the bad
+    // token, the bad filter: all for client-0) were counted by NODE's.
+    for (a, refused) in [(&agent, 3), (&agent_b, 0)] {
+        let (_, metrics) = a.get("/metrics").expect("metrics");
+        for want in [
+            "podwire_sniff_active 0".to_string(),
+            "podwire_sniff_started_total 1".to_string(),
+            format!("podwire_sniff_refused_total {refused}"),
+        ] {
+            assert!(metrics.lines().any(|l| l == want), "{want}: {metrics}");
+        }
+    }
 }
