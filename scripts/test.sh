@@ -10,7 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps clang llvm libbpf-dev bpftool prometheus python3 python3-venv nftables)
+APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps clang llvm libbpf-dev bpftool prometheus python3 python3-venv nftables chromium)
+# node and npm run the web UI's browser test (ui/tests); any node >= 18 will
+# do, so Debian's are only installed when none is here.
+command -v node >/dev/null || APT_PACKAGES+=(nodejs)
+command -v npm >/dev/null || APT_PACKAGES+=(npm)
 # kubectl runs the krew-installed plugin in check-deploy; any kubectl will do
 # (Debian's is old but has plugins), so only install one when none is here.
 command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
@@ -49,8 +53,21 @@ install_packages() {
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# playwright-core for the UI's browser test, as pinned by
+# ui/tests/package-lock.json; only when that lock file is newer than the install.
+install_ui_test_deps() {
+    [ ui/tests/node_modules/.package-lock.json -nt ui/tests/package-lock.json ] && return
+    command -v npm >/dev/null || { echo "note: no npm: the web UI's browser test will be skipped"; return; }
+    if ! npm ci --prefix ui/tests --no-audit --no-fund --loglevel=error >/dev/null; then
+        echo "note: npm ci --prefix ui/tests failed (the web UI's browser test will be skipped)"
+        # In CI the browser test must run, not skip.
+        [ "${CI:-}" = true ] && exit 1
+    fi
+}
+
 install_packages
 fetch_grafana_data
+install_ui_test_deps
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 echo "== cargo fmt --check"
@@ -59,6 +76,11 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== bpf object up to date"; bash scripts/build-bpf.sh --check
 echo "== cargo test"
+# In CI the web UI's browser test must run (Chromium, node and playwright-core
+# were installed above), not skip.
+if [ "${CI:-}" = true ]; then
+    export PODWIRE_REQUIRE_BROWSER=1
+fi
 # tcpdump (installed above) brings libpcap: the filter compiler's tests must
 # then run, not skip.
 if dpkg-query -W -f='${Status}' libpcap0.8 2>/dev/null | grep -q "install ok installed"; then

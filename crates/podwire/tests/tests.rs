@@ -19,6 +19,10 @@
 //!   and the lab's tools needed, else SKIPPED);
 //! - `serve`: the HTTP API over captures (`podwire read --serve`), and
 //!   cluster answers merged from 20+ peers, some late, one down;
+//! - `ui`: the built-in web UI's files and headers, and the page in headless
+//!   Chromium against `read --serve` (node, Chromium and `npm ci --prefix
+//!   ui/tests` needed, else SKIPPED);
+//! - `ui_live`: the UI against a live agent in the lab (root, lab, browser; else SKIPPED);
 //! - `corpus`: robustness and tshark conformance over the third-party capture
 //!   corpus in `../shared/pcaps` (when present, else SKIPPED).
 
@@ -51,3 +55,7 @@ mod openapi;
 mod serve;
 #[path = "it/sniff.rs"]
 mod sniff;
+#[path = "it/ui.rs"]
+mod ui;
+#[path = "it/ui_live.rs"]
+mod ui_live;

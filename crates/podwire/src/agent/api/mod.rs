@@ -8,6 +8,7 @@
 //! * [`stream`]: `/api/v1/stream`, new records as server-sent events.
 //! * [`status`]: `/healthz`, `/metrics`, `/api/v1/status`,
 //!   `/api/v1/interfaces`.
+//! * [`ui`]: the built-in web UI, `/` and `/ui/...`.
 //!
 //! Cluster answers (`scope=cluster`, the default when peers are
 //! configured) ask every peer for its local answer and merge by summing
@@ -18,6 +19,7 @@ mod graph;
 mod records;
 mod status;
 mod stream;
+mod ui;
 
 use super::state::Shared;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -40,6 +42,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/tlsparser/api/data/{id}", get(graph::tls_details))
         .layer(axum::middleware::map_response(allow_any_origin));
     Router::new()
+        .route("/", get(ui::root))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{asset}", get(ui::asset))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(status::metrics))
         .route("/api/v1/connections", get(records::connections))
