@@ -17,7 +17,7 @@
 //! Needs root and the lab's tools.
 
 use crate::kube::{pod, synced, wait_until, NODE};
-use crate::util::{lab_lock, podwire, skip_unless};
+use crate::util::{lab_lock, podwire, skip_unless, tshark_fields};
 use podwire_capture::FileReader;
 use podwire_lab::agent::{Agent, Launch};
 use podwire_lab::kubeapi::FakeApiServer;
@@ -49,31 +49,6 @@ fn packets(path: &Path) -> Vec<(u32, Vec<u8>)> {
         path.display()
     );
     out
-}
-
-/// tshark's view of a file: it must read it without a word on stderr.
-fn tshark_fields(path: &Path, fields: &[&str]) -> Vec<String> {
-    let mut cmd = Command::new("tshark");
-    cmd.args(["-n", "-r"]).arg(path).args(["-T", "fields"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("tshark");
-    // Running as root, tshark says so; anything else it says is a warning.
-    let stderr: String = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| !l.starts_with("Running as user \"root\""))
-        .collect();
-    assert!(
-        out.status.success() && stderr.trim().is_empty(),
-        "tshark on {}: {stderr}",
-        path.display()
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(String::from)
-        .collect()
 }
 
 /// Waits until `file` contains `text` (a child's log line).
@@ -259,8 +234,8 @@ fn a_standalone_capture_equals_tcpdump_on_the_same_interface() {
         "dns.flags.response",
     ];
     let (ta, tb) = (
-        tshark_fields(&ours, &fields[1..]),
-        tshark_fields(&reference, &fields[1..]),
+        tshark_fields(&ours, None, &fields[1..]),
+        tshark_fields(&reference, None, &fields[1..]),
     );
     assert_eq!(ta, tb);
     let joined = ta.join("\n");
@@ -271,7 +246,7 @@ fn a_standalone_capture_equals_tcpdump_on_the_same_interface() {
             "{want:?} missing from tshark's view:\n{joined}"
         );
     }
-    let names = tshark_fields(&ours, &fields[..1]);
+    let names = tshark_fields(&ours, None, &fields[..1]);
     assert!(
         names.iter().all(|n| n == iface),
         "interface names {names:?}"
@@ -352,7 +327,7 @@ fn a_standalone_capture_equals_tcpdump_on_the_same_interface() {
     let file = dir.path().join("netns.pcapng");
     std::fs::write(&file, &got.stdout).expect("write");
     assert_eq!(packets(&file).len(), 4, "count=4 ends the capture");
-    let names = tshark_fields(&file, &["frame.interface_name"]);
+    let names = tshark_fields(&file, None, &["frame.interface_name"]);
     assert!(names.iter().all(|n| n.ends_with("/eth0")), "{names:?}");
 
     let log = agent.log();
@@ -524,6 +499,7 @@ fn two_pods_through_kubernetes_give_one_pcapng_and_rbac_decides() {
 
     let rows = tshark_fields(
         &merged,
+        None,
         &[
             "frame.interface_name",
             "frame.time_epoch",

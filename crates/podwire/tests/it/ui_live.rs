@@ -28,7 +28,7 @@
 //! `PODWIRE_REQUIRE_BROWSER` is set).
 
 use crate::kube::{pod, replicaset, start_agent, synced, wait_until};
-use crate::util::{lab_lock, skip_unless, target_dir};
+use crate::util::{lab_lock, skip_unless, target_dir, tshark_fields};
 use podwire_lab::agent::Agent;
 use podwire_lab::kubeapi::FakeApiServer;
 use podwire_lab::scenario::{Cluster, Expected, HTTP_PORT};
@@ -101,33 +101,6 @@ fn records_between(agent: &Agent, table: &str, client: &str, server: &str) -> Ve
 
 fn metrics(agent: &Agent) -> String {
     agent.get("/metrics").expect("metrics").1
-}
-
-/// tshark's fields of a file: it must read it without a word on stderr
-/// (but the one that it runs as root).
-fn tshark_fields(path: &Path, filter: &str, fields: &[&str]) -> Vec<String> {
-    let mut cmd = Command::new("tshark");
-    cmd.args(["-n", "-r"])
-        .arg(path)
-        .args(["-Y", filter, "-T", "fields"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("tshark");
-    let stderr: String = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| !l.starts_with("Running as user \"root\""))
-        .collect();
-    assert!(
-        out.status.success() && stderr.trim().is_empty(),
-        "tshark on {}: {stderr}",
-        path.display()
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(String::from)
-        .collect()
 }
 
 /// The node process, killed if the test ends first.
@@ -367,7 +340,7 @@ fn ui_against_a_live_agent_in_the_lab() {
     let made = during_capture.expect("the browser test asked for traffic during its capture");
     let requests = tshark_fields(
         &download,
-        "http.request",
+        Some("http.request"),
         &["http.request.method", "http.request.uri"],
     );
     let want: Vec<String> = made
@@ -378,7 +351,7 @@ fn ui_against_a_live_agent_in_the_lab() {
     assert_eq!(requests, want, "the capture's HTTP requests");
     let frames = tshark_fields(
         &download,
-        "frame",
+        Some("frame"),
         &["frame.interface_name", "tcp.srcport", "tcp.dstport"],
     );
     assert!(frames.len() > 10, "{frames:?}");

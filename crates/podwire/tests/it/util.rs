@@ -106,3 +106,33 @@ pub fn lab_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// tshark's fields of a capture file (`-T fields`, optionally only the
+/// frames a display filter keeps), one line per frame; tshark must read the
+/// file without a word on stderr (but the one that it runs as root).
+pub fn tshark_fields(path: &Path, display_filter: Option<&str>, fields: &[&str]) -> Vec<String> {
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-n", "-r"]).arg(path);
+    if let Some(f) = display_filter {
+        cmd.args(["-Y", f]);
+    }
+    cmd.args(["-T", "fields"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("tshark");
+    let stderr: String = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.starts_with("Running as user \"root\""))
+        .collect();
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "tshark on {}: {stderr}",
+        path.display()
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect()
+}
