@@ -324,6 +324,16 @@ fn progress_bar(cfg: &Config, len: Option<u64>) -> Option<ProgressBar> {
     Some(bar)
 }
 
+/// This process's peak resident memory (`VmHWM`), in KiB. Unlike
+/// `ru_maxrss` as a parent sees it, it counts only this program: the
+/// kernel's per-process figure also keeps the memory of whatever forked or
+/// vforked it before `exec` (a large test harness, for one).
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn print_summary(s: &Summary, reports: &[ShardReport], took: Duration) {
     let join = |m: &BTreeMap<&str, u64>| {
         m.iter()
@@ -347,12 +357,15 @@ fn print_summary(s: &Summary, reports: &[ShardReport], took: Duration) {
     }
     let total: u64 = records.values().sum();
     eprintln!(
-        "podwire: {} frames, {} TCP/UDP packets, {} records ({}) in {:.2}s",
+        "podwire: {} frames, {} TCP/UDP packets, {} records ({}) in {:.2}s{}",
         s.frames,
         s.packets,
         total,
         join(&records),
-        took.as_secs_f64()
+        took.as_secs_f64(),
+        peak_memory_kib()
+            .map(|k| format!(", peak memory {:.1} MiB", k as f64 / 1024.0))
+            .unwrap_or_default()
     );
     if !s.warnings.is_empty() {
         let n: u64 = s.warnings.values().sum();

@@ -270,6 +270,9 @@ fn ui_in_a_browser() {
         println!("SKIPPED: {why}");
         return;
     }
+    // Chromium laying out 1,000 nodes takes both cores for a while: not at
+    // the same time as the lab tests, whose packet timing it would disturb.
+    let _lab = crate::util::lab_lock();
     let dir = tempfile::tempdir().expect("temp dir");
     let s = serve(&dir.path().join("serve.log"));
     let shots = if std::env::var_os("PODWIRE_UPDATE_SCREENSHOTS").is_some() {
