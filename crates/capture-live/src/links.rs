@@ -74,6 +74,27 @@ fn netlink_socket(flags: libc::c_int, groups: u32) -> Result<OwnedFd, CaptureErr
     Ok(fd)
 }
 
+/// A netlink socket for requests and their answers, which gives up on a
+/// kernel that does not answer within 5 s.
+pub(crate) fn query_socket() -> Result<OwnedFd, CaptureError> {
+    let query = netlink_socket(0, 0)?;
+    let timeout = libc::timeval {
+        tv_sec: 5,
+        tv_usec: 0,
+    };
+    sys::setsockopt(
+        query.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_RCVTIMEO,
+        &timeout,
+    )
+    .map_err(|source| CaptureError::Setsockopt {
+        what: "SO_RCVTIMEO",
+        source,
+    })?;
+    Ok(query)
+}
+
 /// Receives one datagram; returns its full length (which may exceed
 /// `buf.len()`, meaning it was cut) and the sender's port id (0 = kernel).
 fn recv(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<(usize, u32)> {
@@ -118,21 +139,7 @@ impl LinkMonitor {
                 &EVENTS_RCVBUF,
             );
         }
-        let query = netlink_socket(0, 0)?;
-        let timeout = libc::timeval {
-            tv_sec: 5,
-            tv_usec: 0,
-        };
-        sys::setsockopt(
-            query.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            &timeout,
-        )
-        .map_err(|source| CaptureError::Setsockopt {
-            what: "SO_RCVTIMEO",
-            source,
-        })?;
+        let query = query_socket()?;
         let mut monitor = LinkMonitor {
             events,
             query,

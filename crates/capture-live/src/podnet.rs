@@ -114,12 +114,7 @@ struct Dumper {
 
 impl Dumper {
     fn open() -> Result<Dumper, CaptureError> {
-        let fd = sys::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-        .map_err(CaptureError::Socket)?;
+        let fd = crate::links::query_socket()?;
         let on: libc::c_int = 1;
         sys::setsockopt(
             fd.as_raw_fd(),
@@ -129,20 +124,6 @@ impl Dumper {
         )
         .map_err(|source| CaptureError::Setsockopt {
             what: "NETLINK_GET_STRICT_CHK",
-            source,
-        })?;
-        let timeout = libc::timeval {
-            tv_sec: 5,
-            tv_usec: 0,
-        };
-        sys::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            &timeout,
-        )
-        .map_err(|source| CaptureError::Setsockopt {
-            what: "SO_RCVTIMEO",
             source,
         })?;
         Ok(Dumper {

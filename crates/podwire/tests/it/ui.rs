@@ -22,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The repository's root.
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
@@ -234,42 +234,44 @@ fn ui_routes_serve_every_file_with_its_type_and_headers() {
     assert_eq!(get(s.addr, "/api/v1/graph").status, 200);
 }
 
-/// Why the browser test cannot run here, if it cannot.
-fn browser_missing(chromium: &Path) -> Option<String> {
+/// The Chromium a browser test drives (`$CHROMIUM`, else Debian's), or
+/// `None` after saying why it cannot run here: node, Chromium or
+/// `npm ci --prefix ui/tests` missing. With `PODWIRE_REQUIRE_BROWSER` set
+/// (CI) that is a failure, not a skip.
+pub(crate) fn browser(test: &str) -> Option<PathBuf> {
+    let chromium = PathBuf::from(
+        std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string()),
+    );
     let node = Command::new("node")
         .arg("--version")
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .output();
-    match node {
-        Ok(o) if o.status.success() => {}
-        _ => return Some("node is not installed".into()),
-    }
-    if !chromium.exists() {
-        return Some(format!("no Chromium at {}", chromium.display()));
-    }
-    if !repo()
+        .status();
+    let why = if !node.is_ok_and(|s| s.success()) {
+        "node is not installed".to_string()
+    } else if !chromium.exists() {
+        format!("no Chromium at {}", chromium.display())
+    } else if !repo()
         .join("ui/tests/node_modules/playwright-core/package.json")
         .exists()
     {
-        return Some("ui/tests/node_modules is missing (npm ci --prefix ui/tests)".into());
-    }
+        "ui/tests/node_modules is missing (npm ci --prefix ui/tests)".to_string()
+    } else {
+        return Some(chromium);
+    };
+    assert!(
+        std::env::var_os("PODWIRE_REQUIRE_BROWSER").is_none(),
+        "PODWIRE_REQUIRE_BROWSER is set but the browser test cannot run: {why}"
+    );
+    println!("SKIPPED: {test}: {why}");
     None
 }
 
 #[test]
 fn ui_in_a_browser() {
-    let chromium = PathBuf::from(
-        std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string()),
-    );
-    if let Some(why) = browser_missing(&chromium) {
-        assert!(
-            std::env::var_os("PODWIRE_REQUIRE_BROWSER").is_none(),
-            "PODWIRE_REQUIRE_BROWSER is set but the browser test cannot run: {why}"
-        );
-        println!("SKIPPED: {why}");
+    let Some(chromium) = browser("ui_in_a_browser") else {
         return;
-    }
+    };
     // Chromium laying out 1,000 nodes takes both cores for a while: not at
     // the same time as the lab tests, whose packet timing it would disturb.
     let _lab = crate::util::lab_lock();

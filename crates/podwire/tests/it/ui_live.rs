@@ -28,6 +28,7 @@
 //! `PODWIRE_REQUIRE_BROWSER` is set).
 
 use crate::kube::{pod, replicaset, start_agent, synced, wait_until};
+use crate::ui::{browser, repo};
 use crate::util::{lab_lock, skip_unless, target_dir, tshark_fields};
 use podwire_lab::agent::Agent;
 use podwire_lab::kubeapi::FakeApiServer;
@@ -35,7 +36,6 @@ use podwire_lab::scenario::{Cluster, Expected, HTTP_PORT};
 use podwire_lab::skip::require_lab;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -51,33 +51,6 @@ const TOKEN: &str = "alice-token";
 /// Authenticates, but may not capture.
 const DENIED_TOKEN: &str = "bob-token";
 const CAPTURE_FILTER: &str = "tcp port 8080";
-
-/// The repository's root.
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Why the browser test cannot run here, if it cannot (as `ui`'s).
-fn browser_missing(chromium: &Path) -> Option<String> {
-    let node = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !node.is_ok_and(|s| s.success()) {
-        return Some("node is not installed".into());
-    }
-    if !chromium.exists() {
-        return Some(format!("no Chromium at {}", chromium.display()));
-    }
-    if !repo()
-        .join("ui/tests/node_modules/playwright-core/package.json")
-        .exists()
-    {
-        return Some("ui/tests/node_modules is missing (npm ci --prefix ui/tests)".into());
-    }
-    None
-}
 
 fn edge<'a>(g: &'a Value, source: &str, target: &str) -> Option<&'a Value> {
     g["edges"]
@@ -121,17 +94,9 @@ fn answer(stdin: &mut ChildStdin, v: &Value) {
 #[test]
 fn ui_against_a_live_agent_in_the_lab() {
     let test = "ui_against_a_live_agent_in_the_lab";
-    let chromium = PathBuf::from(
-        std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string()),
-    );
-    if let Some(why) = browser_missing(&chromium) {
-        assert!(
-            std::env::var_os("PODWIRE_REQUIRE_BROWSER").is_none(),
-            "PODWIRE_REQUIRE_BROWSER is set but the browser test cannot run: {why}"
-        );
-        println!("SKIPPED: {test}: {why}");
+    let Some(chromium) = browser(test) else {
         return;
-    }
+    };
     skip_unless!(test, require_lab(TOOLS));
     let _lab = lab_lock();
     let dir = tempfile::tempdir().expect("temp dir");

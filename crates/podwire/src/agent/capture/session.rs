@@ -314,5 +314,5 @@ fn with_vlan_tag(frame: &Frame<'_>, buf: &mut Vec<u8>) -> Option<u32> {
     buf.extend_from_slice(&[0x81, 0x00]);
     buf.extend_from_slice(&tci.to_be_bytes());
     buf.extend_from_slice(rest);
-    Some(frame.orig_len + 4)
+    Some(frame.orig_len.saturating_add(4))
 }
