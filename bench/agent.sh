@@ -108,11 +108,14 @@ die() { printf 'agent.sh: %s\n' "$*" >&2; exit 1; }
 declare -A PKG=(
   [ip]=iproute2 [bpftool]=bpftool [tcpdump]=tcpdump [tcpreplay]=tcpreplay
   [cc]=gcc [curl]=curl [taskset]=util-linux [timeout]=coreutils [python3]=python3
+  [clang]=clang
 )
 missing_pkgs=()
 for t in "${!PKG[@]}"; do
   command -v "$t" >/dev/null 2>&1 || missing_pkgs+=("${PKG[$t]}")
 done
+# phase 1's floor control builds a BPF object and a libbpf loader
+[[ -f /usr/include/bpf/libbpf.h ]] || missing_pkgs+=(libbpf-dev)
 if [[ ${#missing_pkgs[@]} -gt 0 ]]; then
   log "installing missing Debian packages: ${missing_pkgs[*]}"
   timeout 600 apt-get update -qq >&2 || true
@@ -420,6 +423,45 @@ phase1() {
   res p1.paused_bpf_ns_per_conn "$pn"
   res p1.paused_label "$pr / $pn"
   stop_agent; local how=$HOW
+
+  # Floor: an empty program on the same hook (bench/hook-floor.bpf.c), the
+  # agent gone, the same load for PAUSE_SECS: what any program there costs
+  # per run before it does anything.
+  local fr=null fn=null
+  if [[ $PAUSE_SECS -gt 0 ]]; then
+    if clang -target bpf -O2 -g -D__TARGET_ARCH_x86 -I "$REPO/bpf" -c "$HERE/hook-floor.bpf.c" -o "$TMP/hook-floor.bpf.o" >&2 \
+      && cc -O2 -Wall -o "$TMP/hook-floor" "$HERE/hook-floor.c" -lbpf >&2; then
+      "$TMP/hook-floor" "$TMP/hook-floor.bpf.o" > "$TMP/hook-floor.out" 2>&1 &
+      local fl=$!; PIDS+=("$fl")
+      local fid=""
+      for _ in $(seq 50); do fid=$(awk 'NR == 1 {print $1}' "$TMP/hook-floor.out" 2>/dev/null); [[ -n "$fid" ]] && break; sleep 0.1; done
+      if [[ -n "$fid" ]]; then
+        timeout $((PAUSE_SECS + 30)) ip netns exec "$ns" "$LOAD" conn-server "$CONN_PORT" $((PAUSE_SECS + 3)) \
+          > "$TMP/p1-server.out" 2>&1 &
+        srv=$!; PIDS+=("$srv")
+        for _ in $(seq 50); do grep -q listening "$TMP/p1-server.out" 2>/dev/null && break; sleep 0.1; done
+        local f0 fc0 f1 fc1
+        read -r f0 fc0 < <(bpftool prog show id "$fid" --json | python3 "$HELPER" get - run_time_ns run_cnt)
+        run_fg timeout $((PAUSE_SECS + 20)) ip netns exec "$ns" "$LOAD" conn-client "$CONN_PORT" "$CONN_RATE" "$PAUSE_SECS" "$CONN_THREADS" \
+          > "$TMP/p1-floor.out" 2>&1 || true
+        read -r f1 fc1 < <(bpftool prog show id "$fid" --json | python3 "$HELPER" get - run_time_ns run_cnt)
+        wait "$srv" 2>/dev/null || true; forget_pid "$srv"
+        local fcn; fcn=$(sed -n 's/.*connections=\([0-9]*\).*/\1/p' "$TMP/p1-floor.out")
+        if (( fc1 > fc0 )); then fr=$(fcalc "($f1 - $f0) / ($fc1 - $fc0)" 1); fi
+        [[ -n "$fcn" && "$fcn" -gt 0 ]] && fn=$(fcalc "($f1 - $f0) / $fcn" 1)
+        log "  floor, empty program on the hook: $fr ns per run, $fn ns per connection ($(cat "$TMP/p1-floor.out"))"
+      else
+        note "phase 1: the floor program did not load: $(head -3 "$TMP/hook-floor.out")"
+      fi
+      kill "$fl" 2>/dev/null || true; wait "$fl" 2>/dev/null || true; forget_pid "$fl"
+    else
+      note "phase 1: could not build the floor program (clang, libbpf-dev)"
+    fi
+  fi
+  res p1.floor_ns_per_run "$fr"
+  res p1.floor_ns_per_conn "$fn"
+  res p1.floor_label "$fr / $fn"
+  [[ $fn != null ]] && res p1.floor_pct_core_per_10k "$(fcalc "$fn / 1000" 3)"
   sysctl -qw kernel.bpf_stats_enabled="$BPF_STATS_ORIG"; BPF_STATS_ORIG=""
   delns "$ns"
 

@@ -239,6 +239,8 @@ def cmd_report(args):
             ("BPF ns per connection", "bpf_ns_per_conn"),
             ("BPF recursion_misses (runs skipped)", "bpf_recursion_misses"),
             ("control, agent stopped: BPF ns per run / per conn", "paused_label"),
+            ("floor, empty program on the hook: ns per run / per conn", "floor_label"),
+            ("floor alone, % of one core per 10k conn/s", "floor_pct_core_per_10k"),
             ("BPF CPU s in window", "bpf_cpu_s"),
             ("agent CPU s in window (user+sys)", "agent_cpu_s"),
             ("agent idle CPU, % of a core (before load)", "agent_idle_pct"),

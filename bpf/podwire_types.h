@@ -28,10 +28,8 @@ typedef __u32 __wsum;
 #define BPF_MAP_TYPE_LRU_HASH 9
 #define BPF_MAP_TYPE_RINGBUF 27
 #define BPF_ANY 0
-/* bpf_ringbuf_submit flags and bpf_ringbuf_query's question */
+/* bpf_ringbuf_submit flag */
 #define BPF_RB_NO_WAKEUP 1
-#define BPF_RB_FORCE_WAKEUP 2
-#define BPF_RB_AVAIL_DATA 0
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -44,6 +42,7 @@ typedef __u32 __wsum;
 #define TCP_FIN_WAIT1 4
 #define TCP_CLOSE 7
 #define TCP_LAST_ACK 9
+#define TCP_LISTEN 10
 
 struct trace_entry {
 	unsigned short type;
@@ -69,11 +68,13 @@ struct trace_event_raw_inet_sock_set_state {
 	__u8 daddr_v6[16];
 } __attribute__((preserve_access_index));
 
-/* RFC 4898 counters kept by the kernel per TCP socket. */
-/* The socket as tp_btf hands it over: only the fields read, by name
- * (CO-RE finds them inside the kernel's anonymous unions). */
+/* The socket as the hooks see it: only the fields read, by name (CO-RE
+ * finds them inside the kernel's anonymous unions). */
 struct in6_addr {
-	__u8 s6_addr[16];
+	union {
+		__u8 u6_addr8[16];
+		__be32 u6_addr32[4];
+	} in6_u;
 } __attribute__((preserve_access_index));
 
 struct sock_common {
@@ -105,6 +106,7 @@ struct task_struct {
 	char comm[16];
 } __attribute__((preserve_access_index));
 
+/* RFC 4898 counters kept by the kernel per TCP socket. */
 struct tcp_sock {
 	__u64 bytes_received;
 	__u64 bytes_acked;

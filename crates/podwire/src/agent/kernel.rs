@@ -20,6 +20,9 @@ use podwire_record::{
     Body, Close, Connection, DirectionStats, Endpoint, KernelCounters, Record, Side, Timestamp,
     Transport,
 };
+mod packed;
+
+use packed::{Comm, Packed, SockMap};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -52,7 +55,7 @@ type SockKey = (SocketAddr, SocketAddr);
 struct Sock {
     side: Side,
     pid: u32,
-    comm: String,
+    comm: Comm,
     cgroup_id: u64,
     /// Wall-clock start (connect or accept).
     start: Timestamp,
@@ -68,7 +71,7 @@ struct Sock {
 #[derive(Clone, Debug)]
 struct Listener {
     pid: u32,
-    comm: String,
+    comm: Comm,
     cgroup_id: u64,
 }
 
@@ -98,9 +101,9 @@ pub struct KernelTable {
     cfg: KernelConfig,
     /// Converts the probe's monotonic clock to wall-clock time.
     mono_to_wall_ns: i128,
-    socks: FxHashMap<SockKey, Sock>,
+    socks: SockMap<Sock>,
     /// Insertion order, for eviction and expiry; may hold stale keys.
-    order: VecDeque<(SockKey, Timestamp)>,
+    order: VecDeque<(Packed, Timestamp)>,
     /// Who serves on a local address, learned when they close accepted sockets.
     listeners: FxHashMap<SocketAddr, Listener>,
     /// Client sockets by local address: the remote each connected to, to
@@ -120,7 +123,7 @@ impl KernelTable {
         KernelTable {
             cfg,
             mono_to_wall_ns,
-            socks: FxHashMap::default(),
+            socks: SockMap::default(),
             order: VecDeque::new(),
             listeners: FxHashMap::default(),
             client_remote: FxHashMap::default(),
@@ -152,7 +155,7 @@ impl KernelTable {
         // (and every record) carry the IPv4 ones.
         let (l, r) = (l.to_canonical(), r.to_canonical());
         let key = (SocketAddr::new(l, ev.sport), SocketAddr::new(r, ev.dport));
-        let comm = ev.comm();
+        let comm = Comm::new(ev.comm);
         match ev.kind {
             KIND_CONNECT | KIND_ACCEPT => {
                 let side = if ev.kind == KIND_CONNECT {
@@ -176,7 +179,7 @@ impl KernelTable {
                     s.closed = Some(closed);
                     if s.pid == 0 && ev.pid != 0 {
                         s.pid = ev.pid;
-                        s.comm = comm.clone();
+                        s.comm = comm;
                         s.cgroup_id = ev.cgroup_id;
                     }
                     if s.side == Side::Server && ev.pid != 0 {
@@ -190,7 +193,7 @@ impl KernelTable {
                         );
                     }
                     // Expiry counts from the close.
-                    self.order.push_back((key, at));
+                    self.order.push_back((Packed::of(key), at));
                 } else {
                     // Opened before the probe was loaded: the side is a guess
                     // (the ephemeral port is the client's).
@@ -208,7 +211,7 @@ impl KernelTable {
     }
 
     /// A socket as its first event describes it.
-    fn sock(&self, ev: &ConnEvent, side: Side, comm: String, closed: Option<Closed>) -> Sock {
+    fn sock(&self, ev: &ConnEvent, side: Side, comm: Comm, closed: Option<Closed>) -> Sock {
         let start = if ev.start_ns != 0 {
             ev.start_ns
         } else {
@@ -239,6 +242,7 @@ impl KernelTable {
             let Some((old, at)) = self.order.pop_front() else {
                 break;
             };
+            let old = old.unpack();
             // A stale entry (the key was reused since) evicts nothing.
             let current = self
                 .socks
@@ -252,12 +256,12 @@ impl KernelTable {
                 self.stats.evicted += 1;
                 if s.closed.is_some() && !s.claimed {
                     self.stats.unclaimed += 1;
-                    let rec = self.record(old, &s);
+                    let rec = self.report_alone(old, &s);
                     self.pushed_out.push(rec);
                 }
             }
         }
-        self.order.push_back((key, sock.start));
+        self.order.push_back((Packed::of(key), sock.start));
         if sock.side == Side::Client {
             self.client_remote.insert(key.0, key.1);
         }
@@ -300,7 +304,7 @@ impl KernelTable {
             }
         };
         if let Some(sock) = self.socks.get_mut(&client_key) {
-            name(&mut rec.client, sock.pid, &sock.comm);
+            name(&mut rec.client, sock.pid, sock.comm.as_str());
             counters = counters.or(kernel_counters(sock, Side::Client));
             sock.claimed |= !open;
             sock.covered = generation;
@@ -338,7 +342,7 @@ impl KernelTable {
         mut keep: impl FnMut(&mut Record) -> bool,
     ) -> Vec<Record> {
         let mut out = Vec::new();
-        for (&(l, r), s) in &self.socks {
+        for ((l, r), s) in self.socks.iter() {
             if s.closed.is_some() || s.covered == generation {
                 continue;
             }
@@ -374,6 +378,7 @@ impl KernelTable {
             if now.0.saturating_sub(at.0) < self.cfg.linger_ns {
                 break;
             }
+            let key = key.unpack();
             self.order.pop_front();
             let done = match self.socks.get(&key) {
                 Some(s) => s.closed.is_some_and(|c| c.at == at),
@@ -409,9 +414,33 @@ impl KernelTable {
                     name(&mut rec.server, pid, comm);
                     out.push(rec);
                 }
-                None => out.push(self.record(key, &s)),
+                None => {
+                    let rec = self.report_alone(key, &s);
+                    out.push(rec);
+                }
             }
         }
+    }
+
+    /// The record of a closed socket no packet record claimed, reported
+    /// without its peer's socket: the other end's process is named if that
+    /// socket is here (still open), and it is marked claimed so that its
+    /// own close does not report the connection a second time.
+    fn report_alone(&mut self, key: SockKey, s: &Sock) -> Record {
+        let mut rec = self.record(key, s);
+        let rev = (key.1, key.0);
+        if let Some(p) = self.socks.get(&rev).filter(|p| p.side != s.side) {
+            let (pid, comm) = self.owner(rev.0, p);
+            let other = match s.side {
+                Side::Client => &mut rec.server,
+                Side::Server => &mut rec.client,
+            };
+            name(other, pid, comm);
+            if let Some(p) = self.socks.get_mut(&rev) {
+                p.claimed = true;
+            }
+        }
+        rec
     }
 
     /// A connection record from one socket alone: no packet counts.

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How often trackers get the time and closed sockets are expired.
 const TICK: Duration = Duration::from_millis(250);
-/// How often the eBPF ring is read. The probe wakes the reader only when
-/// its ring is a quarter full (a wakeup per event would cost more than the
-/// event), so this bounds how late a quiet event is seen.
+/// How often the eBPF ring is read when it is quiet; the probe never wakes
+/// the reader (see [`ConnProbe::next_poll`]), so this bounds how late an
+/// event is seen.
 const POLL: Duration = Duration::from_millis(50);
 
 /// Wall-clock now.
@@ -43,11 +43,16 @@ pub fn run(mut probe: Option<ConnProbe>, shared: Arc<Shared>, stop: Arc<AtomicBo
     let mut events = Vec::new();
     let mut records = Vec::new();
     let mut last_tick = Instant::now();
+    let mut wait = POLL;
     while !stop.load(Ordering::Relaxed) {
         match probe.as_mut() {
             Some(p) => {
-                p.wait(POLL);
+                // A sleep, not poll(2) on the ring: that returns at once
+                // whenever an event is waiting, and a busy host would be
+                // read an event or two at a time.
+                std::thread::sleep(wait);
                 p.poll(&mut events);
+                wait = ConnProbe::next_poll(events.len(), POLL);
                 if !events.is_empty() {
                     shared
                         .counters
@@ -67,7 +72,7 @@ pub fn run(mut probe: Option<ConnProbe>, shared: Arc<Shared>, stop: Arc<AtomicBo
                 c.tick(t);
             }
             lock(&shared.kernel).expire(t, &mut records);
-            shared.ingest(&mut records);
+            shared.ingest_merged(&mut records);
             if let Some(p) = &probe {
                 shared.counters.set(&shared.counters.ebpf_lost, p.lost());
             }

@@ -241,6 +241,16 @@ impl Shared {
                 self.merge_kernel(&mut k, r);
             }
         }
+        self.ingest_merged(records);
+    }
+
+    /// Names and stores records the kernel table made itself: they carry
+    /// all it knows already, and merging them again would only look for
+    /// sockets they were built from (and ask conntrack in vain).
+    pub fn ingest_merged(&self, records: &mut Vec<Record>) {
+        if records.is_empty() {
+            return;
+        }
         {
             let mut n = lock(&self.names);
             for r in records.iter_mut() {
