@@ -424,43 +424,57 @@ phase1() {
   res p1.paused_label "$pr / $pn"
   stop_agent; local how=$HOW
 
-  # Floor: an empty program on the same hook (bench/hook-floor.bpf.c), the
-  # agent gone, the same load for PAUSE_SECS: what any program there costs
-  # per run before it does anything.
-  local fr=null fn=null
+  # Floor: empty programs (bench/hook-floor.bpf.c) on the same hook and on
+  # a root-cgroup sock_ops hook, the agent gone, the same load for
+  # PAUSE_SECS: what any program there costs per run before it does anything.
+  local fr=null fn=null sr=null sn=null sh=null
   if [[ $PAUSE_SECS -gt 0 ]]; then
-    if clang -target bpf -O2 -g -D__TARGET_ARCH_x86 -I "$REPO/bpf" -c "$HERE/hook-floor.bpf.c" -o "$TMP/hook-floor.bpf.o" >&2 \
+    local cg2; cg2=$(findmnt -t cgroup2 -n -o TARGET | head -1)
+    if [[ -z "$cg2" ]]; then
+      note "phase 1: no cgroup v2 mount for the floor programs"
+    elif clang -target bpf -O2 -g -D__TARGET_ARCH_x86 -I "$REPO/bpf" -c "$HERE/hook-floor.bpf.c" -o "$TMP/hook-floor.bpf.o" >&2 \
       && cc -O2 -Wall -o "$TMP/hook-floor" "$HERE/hook-floor.c" -lbpf >&2; then
-      "$TMP/hook-floor" "$TMP/hook-floor.bpf.o" > "$TMP/hook-floor.out" 2>&1 &
+      "$TMP/hook-floor" "$TMP/hook-floor.bpf.o" "$cg2" > "$TMP/hook-floor.out" 2>&1 &
       local fl=$!; PIDS+=("$fl")
-      local fid=""
-      for _ in $(seq 50); do fid=$(awk 'NR == 1 {print $1}' "$TMP/hook-floor.out" 2>/dev/null); [[ -n "$fid" ]] && break; sleep 0.1; done
-      if [[ -n "$fid" ]]; then
+      for _ in $(seq 50); do [[ $(grep -c floor_ "$TMP/hook-floor.out" 2>/dev/null) == 2 ]] && break; sleep 0.1; done
+      local tid sid
+      tid=$(awk '$2 == "floor_tp_btf" {print $1}' "$TMP/hook-floor.out")
+      sid=$(awk '$2 == "floor_sockops" {print $1}' "$TMP/hook-floor.out")
+      if [[ -n "$tid" && -n "$sid" ]]; then
         timeout $((PAUSE_SECS + 30)) ip netns exec "$ns" "$LOAD" conn-server "$CONN_PORT" $((PAUSE_SECS + 3)) \
           > "$TMP/p1-server.out" 2>&1 &
         srv=$!; PIDS+=("$srv")
         for _ in $(seq 50); do grep -q listening "$TMP/p1-server.out" 2>/dev/null && break; sleep 0.1; done
-        local f0 fc0 f1 fc1
-        read -r f0 fc0 < <(bpftool prog show id "$fid" --json | python3 "$HELPER" get - run_time_ns run_cnt)
+        local t0 tc0 t1 tc1 s0 sc0 s1 sc1
+        read -r t0 tc0 < <(bpftool prog show id "$tid" --json | python3 "$HELPER" get - run_time_ns run_cnt)
+        read -r s0 sc0 < <(bpftool prog show id "$sid" --json | python3 "$HELPER" get - run_time_ns run_cnt)
         run_fg timeout $((PAUSE_SECS + 20)) ip netns exec "$ns" "$LOAD" conn-client "$CONN_PORT" "$CONN_RATE" "$PAUSE_SECS" "$CONN_THREADS" \
           > "$TMP/p1-floor.out" 2>&1 || true
-        read -r f1 fc1 < <(bpftool prog show id "$fid" --json | python3 "$HELPER" get - run_time_ns run_cnt)
+        read -r t1 tc1 < <(bpftool prog show id "$tid" --json | python3 "$HELPER" get - run_time_ns run_cnt)
+        read -r s1 sc1 < <(bpftool prog show id "$sid" --json | python3 "$HELPER" get - run_time_ns run_cnt)
         wait "$srv" 2>/dev/null || true; forget_pid "$srv"
         local fcn; fcn=$(sed -n 's/.*connections=\([0-9]*\).*/\1/p' "$TMP/p1-floor.out")
-        if (( fc1 > fc0 )); then fr=$(fcalc "($f1 - $f0) / ($fc1 - $fc0)" 1); fi
-        [[ -n "$fcn" && "$fcn" -gt 0 ]] && fn=$(fcalc "($f1 - $f0) / $fcn" 1)
-        log "  floor, empty program on the hook: $fr ns per run, $fn ns per connection ($(cat "$TMP/p1-floor.out"))"
+        if [[ -n "$fcn" && "$fcn" -gt 0 ]]; then
+          (( tc1 > tc0 )) && fr=$(fcalc "($t1 - $t0) / ($tc1 - $tc0)" 1)
+          (( sc1 > sc0 )) && sr=$(fcalc "($s1 - $s0) / ($sc1 - $sc0)" 1)
+          fn=$(fcalc "($t1 - $t0) / $fcn" 1)
+          sn=$(fcalc "($s1 - $s0) / $fcn" 1)
+          sh=$(fcalc "($sc1 - $sc0) / $fcn" 2)
+        fi
+        log "  floor, empty programs: tp_btf $fr ns per run, $fn ns per connection; sock_ops $sr ns per run x $sh runs = $sn ns per connection ($(cat "$TMP/p1-floor.out"))"
       else
-        note "phase 1: the floor program did not load: $(head -3 "$TMP/hook-floor.out")"
+        note "phase 1: the floor programs did not load: $(head -3 "$TMP/hook-floor.out")"
       fi
       kill "$fl" 2>/dev/null || true; wait "$fl" 2>/dev/null || true; forget_pid "$fl"
     else
-      note "phase 1: could not build the floor program (clang, libbpf-dev)"
+      note "phase 1: could not build the floor programs (clang, libbpf-dev)"
     fi
   fi
   res p1.floor_ns_per_run "$fr"
   res p1.floor_ns_per_conn "$fn"
   res p1.floor_label "$fr / $fn"
+  res p1.floor_sockops_label "$sr x $sh / $sn"
+  [[ $sn != null ]] && res p1.floor_sockops_pct_core_per_10k "$(fcalc "$sn / 1000" 3)"
   [[ $fn != null ]] && res p1.floor_pct_core_per_10k "$(fcalc "$fn / 1000" 3)"
   sysctl -qw kernel.bpf_stats_enabled="$BPF_STATS_ORIG"; BPF_STATS_ORIG=""
   delns "$ns"
