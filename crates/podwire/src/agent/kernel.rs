@@ -15,14 +15,14 @@
 //! runs in softirq); until then the process of the listening address,
 //! learned from earlier closes, stands in.
 
+mod packed;
+
+use packed::{Comm, Packed, SockMap};
 use podwire_ebpf::{ConnEvent, KIND_ACCEPT, KIND_CLOSE, KIND_CONNECT};
 use podwire_record::{
     Body, Close, Connection, DirectionStats, Endpoint, KernelCounters, Record, Side, Timestamp,
     Transport,
 };
-mod packed;
-
-use packed::{Comm, Packed, SockMap};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
