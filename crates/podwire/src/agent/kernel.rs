@@ -102,8 +102,12 @@ pub struct KernelTable {
     /// Converts the probe's monotonic clock to wall-clock time.
     mono_to_wall_ns: i128,
     socks: SockMap<Sock>,
-    /// Insertion order, for eviction and expiry; may hold stale keys.
-    order: VecDeque<(Packed, Timestamp)>,
+    /// Open sockets by start, for eviction once no closed one is left;
+    /// may hold stale keys (compacted when it outgrows the table).
+    opened: VecDeque<(Packed, Timestamp)>,
+    /// Closed sockets by close, for expiry and eviction; may hold stale
+    /// keys (expiry drains them).
+    closed: VecDeque<(Packed, Timestamp)>,
     /// Who serves on a local address, learned when they close accepted sockets.
     listeners: FxHashMap<SocketAddr, Listener>,
     /// Client sockets by local address: the remote each connected to, to
@@ -124,7 +128,8 @@ impl KernelTable {
             cfg,
             mono_to_wall_ns,
             socks: SockMap::default(),
-            order: VecDeque::new(),
+            opened: VecDeque::new(),
+            closed: VecDeque::new(),
             listeners: FxHashMap::default(),
             client_remote: FxHashMap::default(),
             generation: 0,
@@ -193,7 +198,7 @@ impl KernelTable {
                         );
                     }
                     // Expiry counts from the close.
-                    self.order.push_back((Packed::of(key), at));
+                    self.closed.push_back((Packed::of(key), at));
                 } else {
                     // Opened before the probe was loaded: the side is a guess
                     // (the ephemeral port is the client's).
@@ -237,20 +242,29 @@ impl KernelTable {
         self.listeners.insert(local, l);
     }
 
+    /// Adds a socket, making room first: the longest-closed socket goes
+    /// (reported now rather than at the end of its linger), and an open
+    /// one, the oldest, only when no closed socket is left. A busy host's
+    /// short connections so never push out its long-lived ones.
     fn insert(&mut self, key: SockKey, sock: Sock) {
         while self.socks.len() >= self.cfg.max_sockets.max(1) {
-            let Some((old, at)) = self.order.pop_front() else {
-                break;
+            let (old, at) = match self.closed.pop_front() {
+                Some(e) => e,
+                None => match self.opened.pop_front() {
+                    Some(e) => e,
+                    None => break,
+                },
             };
-            let old = old.unpack();
-            // A stale entry (the key was reused since) evicts nothing.
-            let current = self
-                .socks
-                .get(&old)
-                .is_some_and(|s| s.start == at || s.closed.is_some_and(|c| c.at == at));
+            // A stale entry (closed since, or the key was reused) evicts
+            // nothing.
+            let current = self.socks.get_packed(&old).is_some_and(|s| match s.closed {
+                Some(c) => c.at == at,
+                None => s.start == at,
+            });
             if !current {
                 continue;
             }
+            let old = old.unpack();
             if let Some(s) = self.socks.remove(&old) {
                 self.unindex(old);
                 self.stats.evicted += 1;
@@ -261,11 +275,33 @@ impl KernelTable {
                 }
             }
         }
-        self.order.push_back((Packed::of(key), sock.start));
+        let entry = (Packed::of(key), sock.start);
+        match sock.closed {
+            Some(c) => self.closed.push_back((entry.0, c.at)),
+            None => {
+                self.opened.push_back(entry);
+                self.compact_opened();
+            }
+        }
         if sock.side == Side::Client {
             self.client_remote.insert(key.0, key.1);
         }
         self.socks.insert(key, sock);
+    }
+
+    /// Drops the stale entries of `opened` once it holds twice the table:
+    /// sockets that closed are not taken out of it one by one, and a
+    /// long-lived socket at its front would keep them there.
+    fn compact_opened(&mut self) {
+        if self.opened.len() <= 2 * self.cfg.max_sockets.max(1) + 1024 {
+            return;
+        }
+        let socks = &self.socks;
+        self.opened.retain(|(k, at)| {
+            socks
+                .get_packed(k)
+                .is_some_and(|s| s.closed.is_none() && s.start == *at)
+        });
     }
 
     fn unindex(&mut self, key: SockKey) {
@@ -374,12 +410,12 @@ impl KernelTable {
     /// claimed become records of their own.
     pub fn expire(&mut self, now: Timestamp, out: &mut Vec<Record>) {
         out.append(&mut self.pushed_out);
-        while let Some(&(key, at)) = self.order.front() {
+        while let Some(&(key, at)) = self.closed.front() {
             if now.0.saturating_sub(at.0) < self.cfg.linger_ns {
                 break;
             }
             let key = key.unpack();
-            self.order.pop_front();
+            self.closed.pop_front();
             let done = match self.socks.get(&key) {
                 Some(s) => s.closed.is_some_and(|c| c.at == at),
                 None => false,

@@ -65,6 +65,10 @@ impl<V> SockMap<V> {
         self.0.get(&Packed::of(*key))
     }
 
+    pub fn get_packed(&self, key: &Packed) -> Option<&V> {
+        self.0.get(key)
+    }
+
     pub fn get_mut(&mut self, key: &(SocketAddr, SocketAddr)) -> Option<&mut V> {
         self.0.get_mut(&Packed::of(*key))
     }

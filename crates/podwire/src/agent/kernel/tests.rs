@@ -195,6 +195,48 @@ fn table_is_bounded() {
 }
 
 #[test]
+fn short_connections_do_not_push_out_a_long_lived_one() {
+    let cfg = KernelConfig {
+        max_sockets: 10,
+        ..KernelConfig::default()
+    };
+    let mut t = KernelTable::new(cfg, 0);
+    // The oldest socket in the table, and open all along.
+    t.event(&with_proc(
+        ev(KIND_CONNECT, C, 5000, S, 5432, SEC),
+        3,
+        "psql",
+    ));
+    for p in 0..5000u16 {
+        let at = SEC + u64::from(p);
+        t.event(&ev(KIND_CONNECT, C, 10000 + p, S, 80, at));
+        t.event(&ev(KIND_CLOSE, C, 10000 + p, S, 80, at + 1));
+    }
+    let s = t.stats();
+    assert_eq!(s.sockets, 10);
+    assert_eq!(s.evicted, 4991, "closed ones made room");
+    let open = t.open_records(t.generation + 1, |_| true);
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].client.port, 5000);
+    assert_eq!(
+        open[0].client.identity.as_ref().unwrap().process.as_deref(),
+        Some("psql")
+    );
+    // Sockets that closed leave stale entries in the open queue; they are
+    // dropped once it holds twice the table, even behind a live socket.
+    assert!(t.opened.len() <= 2 * 10 + 1024 + 1, "{}", t.opened.len());
+    // With nothing closed left, the oldest open socket goes.
+    let mut out = Vec::new();
+    t.expire(Timestamp(u64::MAX), &mut out);
+    for p in 0..10u16 {
+        t.event(&ev(KIND_CONNECT, C, 20000 + p, S, 80, 9000 * SEC));
+    }
+    assert!(t
+        .open_records(t.generation + 1, |r| r.client.port == 5000)
+        .is_empty());
+}
+
+#[test]
 fn both_sockets_of_one_open_connection_are_one_record() {
     let mut t = KernelTable::new(KernelConfig::default(), 0);
     t.event(&with_proc(
