@@ -27,8 +27,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* The program never wakes the reader: it polls on its own clock, sooner
- * when the last read was large (crates/ebpf: ConnProbe::next_poll). Waking
+/* The program never wakes the reader: it reads on its own clock, paced by
+ * the rate it sees (crates/ebpf: ConnProbe::next_poll). Waking
  * it, even once per 512 events per CPU, measured 120 ns more per run here
  * (a quarter of the program), and asking the ring how full it is
  * (bpf_ringbuf_query) as much again. 8192 events of 128 bytes. */

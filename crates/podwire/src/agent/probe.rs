@@ -44,6 +44,7 @@ pub fn run(mut probe: Option<ConnProbe>, shared: Arc<Shared>, stop: Arc<AtomicBo
     let mut records = Vec::new();
     let mut last_tick = Instant::now();
     let mut wait = POLL;
+    let mut last_read = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         match probe.as_mut() {
             Some(p) => {
@@ -52,7 +53,8 @@ pub fn run(mut probe: Option<ConnProbe>, shared: Arc<Shared>, stop: Arc<AtomicBo
                 // read an event or two at a time.
                 std::thread::sleep(wait);
                 p.poll(&mut events);
-                wait = ConnProbe::next_poll(events.len(), POLL);
+                wait = ConnProbe::next_poll(events.len(), last_read.elapsed(), POLL);
+                last_read = Instant::now();
                 if !events.is_empty() {
                     shared
                         .counters
