@@ -275,11 +275,10 @@ impl KernelTable {
                 }
             }
         }
-        let entry = (Packed::of(key), sock.start);
         match sock.closed {
-            Some(c) => self.closed.push_back((entry.0, c.at)),
+            Some(c) => self.closed.push_back((Packed::of(key), c.at)),
             None => {
-                self.opened.push_back(entry);
+                self.opened.push_back((Packed::of(key), sock.start));
                 self.compact_opened();
             }
         }

@@ -340,10 +340,8 @@ fn agent_reports_what_the_clients_did_on_the_bridge() {
 /// Starts the agent under `setpriv` without `drop` capabilities (a
 /// bounding set without them: even root cannot get them back), runs one
 /// HTTP exchange in the lab, and returns the agent's log, status and
-/// connection records of the lab.
-/// Runs the agent without `drop`'s capabilities while curl fetches from
-/// nginx, and returns its log, status and lab connections once one of them
-/// is `settled` (or after 10 s).
+/// connection records of the lab once one of them is `settled` (or after
+/// 10 s).
 fn run_without(
     drop: &str,
     inside_switch: bool,
