@@ -15,6 +15,7 @@
 //! datagram protocols (DNS over UDP) are plain functions over one payload.
 
 pub mod detect;
+pub mod fixture;
 
 use podwire_record::Timestamp;
 

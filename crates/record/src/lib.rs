@@ -10,6 +10,11 @@
 //! wraps them with endpoints and times into a [`Record`].
 
 pub mod json;
+pub mod proto;
+
+pub use proto::{
+    kafka::Kafka, mysql::Mysql, postgres::Postgres, redis::Redis, Outcome, ProtoError, RequestView,
+};
 
 use serde::{Serialize, Serializer};
 use std::fmt;
@@ -262,6 +267,30 @@ pub struct Http {
     pub request_headers: Option<Vec<(String, String)>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_headers: Option<Vec<(String, String)>>,
+    /// HTTP/2 only: the stream the exchange ran on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<u32>,
+    /// gRPC only (HTTP/2 with `content-type: application/grpc*`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<Box<Grpc>>,
+}
+
+/// What a gRPC call adds to its HTTP/2 exchange.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Grpc {
+    /// Fully qualified service, e.g. `helloworld.Greeter`, from the path.
+    pub service: String,
+    /// Method name, e.g. `SayHello`, from the path.
+    pub method: String,
+    /// `grpc-status` from the trailers (or a trailers-only response); null
+    /// when the call's end was not seen.
+    pub status: Option<u32>,
+    /// `grpc-message`, percent-decoded, cut at the configured length.
+    pub message: Option<String>,
+    /// Length-prefixed messages the client sent.
+    pub request_messages: u64,
+    /// Length-prefixed messages the server sent.
+    pub response_messages: u64,
 }
 
 /// One DNS resource record of an answer section.
@@ -322,6 +351,10 @@ pub enum Body {
     Tls(Tls),
     Http(Http),
     Dns(Dns),
+    Postgres(Postgres),
+    Mysql(Mysql),
+    Redis(Redis),
+    Kafka(Kafka),
 }
 
 impl Body {
@@ -332,6 +365,59 @@ impl Body {
             Body::Tls(_) => "tls",
             Body::Http(_) => "http",
             Body::Dns(_) => "dns",
+            Body::Postgres(_) => "postgres",
+            Body::Mysql(_) => "mysql",
+            Body::Redis(_) => "redis",
+            Body::Kafka(_) => "kafka",
+        }
+    }
+
+    /// The request fields every request record shares; `None` for
+    /// connection and TLS records. HTTP counts a 5xx status or a gRPC status
+    /// other than 0 (OK) as an error; DNS an rcode other than NOERROR and
+    /// NXDOMAIN (a name that does not exist is an answer, not a failure).
+    pub fn request(&self) -> Option<RequestView<'_>> {
+        let view = |protocol, operation, latency_ms, outcome| {
+            Some(RequestView {
+                protocol,
+                operation,
+                latency_ms,
+                outcome,
+            })
+        };
+        match self {
+            Body::Connection(_) | Body::Tls(_) => None,
+            Body::Http(h) => {
+                let grpc_failed = h
+                    .grpc
+                    .as_ref()
+                    .and_then(|g| g.status)
+                    .is_some_and(|s| s != 0);
+                let outcome = h.status.map(|s| {
+                    if s >= 500 || grpc_failed {
+                        Outcome::Error
+                    } else {
+                        Outcome::Ok
+                    }
+                });
+                view(
+                    "http",
+                    h.method.as_deref().unwrap_or(""),
+                    h.latency_ms,
+                    outcome,
+                )
+            }
+            Body::Dns(d) => {
+                let outcome = d.rcode.as_deref().map(|r| match r {
+                    "NOERROR" | "NXDOMAIN" => Outcome::Ok,
+                    _ => Outcome::Error,
+                });
+                view("dns", &d.qtype, d.latency_ms, outcome)
+            }
+            Body::Postgres(b) => view("postgres", &b.operation, b.latency_ms, b.outcome),
+            Body::Mysql(b) => view("mysql", &b.operation, b.latency_ms, b.outcome),
+            Body::Redis(b) => view("redis", &b.operation, b.latency_ms, b.outcome),
+            Body::Kafka(b) => view("kafka", &b.operation, b.latency_ms, b.outcome),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! frequent each record type is in practice: connection records are the most
 //! numerous, HTTP records the largest, TLS handshakes rare but bulky.
 
-use crate::Table;
+use crate::{Table, TABLES};
 use thiserror::Error;
 
 /// Limits of a [`Store`](crate::Store).
@@ -15,17 +15,19 @@ pub struct StoreConfig {
     /// slot array). Default 32 MiB.
     pub budget_bytes: usize,
     /// Percent of the budget per table, in the order of [`Table::ALL`]
-    /// (connection, tls, http, dns); must sum to 100. A share of 0 turns a
-    /// table off (every record for it is dropped and counted). Default
-    /// 40/10/35/15.
-    pub shares: [u8; 4],
+    /// (connection, tls, http, dns, postgres, mysql, redis, kafka); must sum
+    /// to 100. A share of 0 turns a table off (every record for it is
+    /// dropped and counted). Default 30/5/25/10/10/8/7/5: connections and
+    /// HTTP first, the database and broker tables enough for minutes of
+    /// queries on a busy node.
+    pub shares: [u8; TABLES],
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             budget_bytes: 32 << 20,
-            shares: [40, 10, 35, 15],
+            shares: [30, 5, 25, 10, 10, 8, 7, 5],
         }
     }
 }
@@ -62,11 +64,18 @@ pub enum StoreError {
     #[error("the store's memory budget must be more than 0 bytes")]
     ZeroBudget,
     /// The shares do not add up to 100 percent.
-    #[error(
-        "the store's table shares (connection {}, tls {}, http {}, dns {}) add up to {sum} percent, not 100",
-        shares[0], shares[1], shares[2], shares[3]
-    )]
-    Shares { shares: [u8; 4], sum: u32 },
+    #[error("the store's table shares ({}) add up to {sum} percent, not 100", describe(shares))]
+    Shares { shares: [u8; TABLES], sum: u32 },
+}
+
+/// `connection 40, tls 10, ...` for error messages.
+fn describe(shares: &[u8; TABLES]) -> String {
+    Table::ALL
+        .iter()
+        .zip(shares)
+        .map(|(t, s)| format!("{} {s}", t.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -86,16 +95,16 @@ mod tests {
     fn shares_must_sum_to_100() {
         let cfg = StoreConfig {
             budget_bytes: 1 << 20,
-            shares: [40, 10, 35, 20],
+            shares: [40, 10, 35, 20, 0, 0, 0, 0],
         };
         let err = cfg.validate().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "the store's table shares (connection 40, tls 10, http 35, dns 20) add up to 105 percent, not 100"
+            "the store's table shares (connection 40, tls 10, http 35, dns 20, postgres 0, mysql 0, redis 0, kafka 0) add up to 105 percent, not 100"
         );
         let cfg = StoreConfig {
             budget_bytes: 1 << 20,
-            shares: [0, 0, 100, 0],
+            shares: [0, 0, 100, 0, 0, 0, 0, 0],
         };
         assert_eq!(cfg.validate(), Ok(()));
         assert_eq!(cfg.table_budget(Table::Http), 1 << 20);
@@ -115,7 +124,7 @@ mod tests {
     fn huge_budget_does_not_overflow() {
         let cfg = StoreConfig {
             budget_bytes: usize::MAX,
-            shares: [100, 0, 0, 0],
+            shares: [100, 0, 0, 0, 0, 0, 0, 0],
         };
         assert_eq!(cfg.table_budget(Table::Connection), usize::MAX);
     }

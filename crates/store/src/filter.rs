@@ -144,6 +144,11 @@ fn record_key(r: &Record) -> u64 {
         Body::Dns(x) => (x.id, &x.name, &x.qtype).hash(&mut h),
         Body::Tls(x) => (&x.sni, &x.version).hash(&mut h),
         Body::Connection(_) => {}
+        Body::Postgres(_) | Body::Mysql(_) | Body::Redis(_) | Body::Kafka(_) => {
+            if let Some(req) = r.body.request() {
+                (req.operation, req.latency_ms.map(f64::to_bits)).hash(&mut h);
+            }
+        }
     }
     h.finish()
 }
@@ -223,7 +228,12 @@ impl Filter {
                 DnsTransport::Udp => (Transport::Udp, None),
                 DnsTransport::Tcp => (Transport::Tcp, None),
             },
-            Body::Tls(_) | Body::Http(_) => (Transport::Tcp, None),
+            Body::Tls(_)
+            | Body::Http(_)
+            | Body::Postgres(_)
+            | Body::Mysql(_)
+            | Body::Redis(_)
+            | Body::Kafka(_) => (Transport::Tcp, None),
         };
         let state = match (self.state, open) {
             (State::Any, _) | (_, None) => true,
@@ -277,7 +287,11 @@ impl Filter {
             Body::Tls(t) => t.sni.as_deref(),
             Body::Http(h) => h.host.as_deref().map(host_name),
             Body::Dns(d) => Some(d.name.as_str()),
-            Body::Connection(_) => None,
+            Body::Connection(_)
+            | Body::Postgres(_)
+            | Body::Mysql(_)
+            | Body::Redis(_)
+            | Body::Kafka(_) => None,
         };
         [
             identity_domain(&r.client),

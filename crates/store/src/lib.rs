@@ -72,11 +72,27 @@ pub enum Table {
     Tls,
     Http,
     Dns,
+    Postgres,
+    Mysql,
+    Redis,
+    Kafka,
 }
+
+/// How many tables there are: one per record type.
+pub const TABLES: usize = 8;
 
 impl Table {
     /// Every table, in the order of [`StoreConfig::shares`] and [`Table::index`].
-    pub const ALL: [Table; 4] = [Table::Connection, Table::Tls, Table::Http, Table::Dns];
+    pub const ALL: [Table; TABLES] = [
+        Table::Connection,
+        Table::Tls,
+        Table::Http,
+        Table::Dns,
+        Table::Postgres,
+        Table::Mysql,
+        Table::Redis,
+        Table::Kafka,
+    ];
 
     /// The table a record belongs in.
     pub fn of(rec: &Record) -> Table {
@@ -85,6 +101,10 @@ impl Table {
             Body::Tls(_) => Table::Tls,
             Body::Http(_) => Table::Http,
             Body::Dns(_) => Table::Dns,
+            Body::Postgres(_) => Table::Postgres,
+            Body::Mysql(_) => Table::Mysql,
+            Body::Redis(_) => Table::Redis,
+            Body::Kafka(_) => Table::Kafka,
         }
     }
 
@@ -95,6 +115,10 @@ impl Table {
             Table::Tls => "tls",
             Table::Http => "http",
             Table::Dns => "dns",
+            Table::Postgres => "postgres",
+            Table::Mysql => "mysql",
+            Table::Redis => "redis",
+            Table::Kafka => "kafka",
         }
     }
 

@@ -38,6 +38,10 @@ pub fn record_heap_bytes(rec: &Record) -> usize {
             Body::Tls(t) => tls(t),
             Body::Http(h) => http(h),
             Body::Dns(d) => dns(d),
+            Body::Postgres(b) => podwire_record::proto::heap_bytes(b),
+            Body::Mysql(b) => podwire_record::proto::heap_bytes(b),
+            Body::Redis(b) => podwire_record::proto::heap_bytes(b),
+            Body::Kafka(b) => podwire_record::proto::heap_bytes(b),
         }
 }
 
@@ -130,7 +134,23 @@ fn http(h: &Http) -> usize {
         response_body_bytes: _,
         request_headers,
         response_headers,
+        stream_id: _,
+        grpc,
     } = h;
+    let grpc = grpc.as_deref().map_or(0, |g| {
+        let podwire_record::Grpc {
+            service,
+            method,
+            status: _,
+            message,
+            request_messages: _,
+            response_messages: _,
+        } = g;
+        size_of::<podwire_record::Grpc>()
+            + service.capacity()
+            + method.capacity()
+            + opt_string(message)
+    });
     let headers = |hs: &Option<Vec<(String, String)>>| {
         hs.as_ref().map_or(0, |hs| {
             hs.capacity() * size_of::<(String, String)>()
@@ -145,6 +165,7 @@ fn http(h: &Http) -> usize {
         + version.capacity()
         + headers(request_headers)
         + headers(response_headers)
+        + grpc
 }
 
 fn dns(d: &Dns) -> usize {

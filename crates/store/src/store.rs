@@ -29,7 +29,7 @@ const SLOT: usize = size_of::<Box<Record>>();
 /// ([`Store::insert`] takes `&mut self`, queries `&self`).
 #[derive(Debug)]
 pub struct Store {
-    tables: [TableStore; 4],
+    tables: [TableStore; crate::TABLES],
 }
 
 #[derive(Debug)]
@@ -68,7 +68,7 @@ pub struct TableStats {
 /// Counters of every table, in the order of [`Table::ALL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreStats {
-    pub tables: [TableStats; 4],
+    pub tables: [TableStats; crate::TABLES],
 }
 
 impl StoreStats {

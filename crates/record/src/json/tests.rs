@@ -131,6 +131,31 @@ fn http_some() -> Http {
             ("Authorization".into(), "<redacted>".into()),
         ]),
         response_headers: Some(vec![("Content-Length".into(), "0".into())]),
+        stream_id: None,
+        grpc: None,
+    }
+}
+
+fn http2_grpc() -> Http {
+    Http {
+        method: Some("POST".into()),
+        host: Some("greeter:50051".into()),
+        path: Some("/helloworld.Greeter/SayHello".into()),
+        version: "2".into(),
+        status: Some(200),
+        latency_ms: Some(0.75),
+        request_body_bytes: 12,
+        response_body_bytes: Some(17),
+        stream_id: Some(u32::MAX >> 1),
+        grpc: Some(Box::new(crate::Grpc {
+            service: "helloworld.Greeter".into(),
+            method: "SayHello".into(),
+            status: Some(5),
+            message: Some("no \"such\" user\n".into()),
+            request_messages: 1,
+            response_messages: 0,
+        })),
+        ..Http::default()
     }
 }
 
@@ -205,6 +230,25 @@ fn all_bodies() -> Vec<Body> {
         Body::Http(http_resp_only),
         Body::Http(http_empty_headers),
         Body::Http(http_no_request),
+        Body::Http(http2_grpc()),
+        Body::Http(Http {
+            stream_id: Some(1),
+            ..http_none()
+        }),
+        Body::Postgres(crate::Postgres::default()),
+        Body::Mysql(crate::Mysql {
+            operation: "SELECT".into(),
+            statement: Some("SELECT * FROM t WHERE id = ?".into()),
+            latency_ms: Some(1.25),
+            outcome: Some(crate::Outcome::Error),
+            error: Some(crate::ProtoError {
+                code: Some("1146".into()),
+                message: Some("Table 't' doesn't exist".into()),
+            }),
+            ..Default::default()
+        }),
+        Body::Redis(crate::Redis::default()),
+        Body::Kafka(crate::Kafka::default()),
         Body::Dns(dns_none()),
         Body::Dns(dns_some()),
     ]
@@ -838,6 +882,17 @@ fn random_body(rng: &mut XorShift) -> Body {
             response_body_bytes: rng.coin().then(|| rng.u64()),
             request_headers: random_headers(rng),
             response_headers: random_headers(rng),
+            stream_id: rng.coin().then(|| rng.next() as u32),
+            grpc: rng.coin().then(|| {
+                Box::new(crate::Grpc {
+                    service: rng.string(),
+                    method: rng.string(),
+                    status: rng.coin().then(|| rng.next() as u32),
+                    message: rng.opt_string(),
+                    request_messages: rng.u64(),
+                    response_messages: rng.u64(),
+                })
+            }),
         }),
         _ => Body::Dns(Dns {
             transport: if rng.coin() {
@@ -912,6 +967,8 @@ fn representative_http(i: u64) -> Record {
             response_body_bytes: Some(1024 + i % 4096),
             request_headers: None,
             response_headers: None,
+            stream_id: None,
+            grpc: None,
         }),
     )
 }

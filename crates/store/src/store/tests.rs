@@ -9,7 +9,7 @@ use podwire_record::{Body, Close, DnsAnswer, Identity};
 fn store(per_table: usize) -> Store {
     Store::new(StoreConfig {
         budget_bytes: per_table * 4,
-        shares: [25; 4],
+        shares: [25, 25, 25, 25, 0, 0, 0, 0],
     })
     .unwrap()
 }
@@ -111,7 +111,7 @@ fn a_large_record_pushes_out_many_small_ones_and_the_spare_slots() {
 fn zero_share_table_keeps_nothing() {
     let mut s = Store::new(StoreConfig {
         budget_bytes: 1 << 20,
-        shares: [100, 0, 0, 0],
+        shares: [100, 0, 0, 0, 0, 0, 0, 0],
     })
     .unwrap();
     s.insert(tls(0, "a"));
