@@ -101,6 +101,13 @@ impl Default for HttpConfig {
     }
 }
 
+impl HttpParser {
+    /// After [`Status::Done`] on a `101` response: the switch, once.
+    pub fn take_switch(&mut self) -> Option<Switch> {
+        self.switch.take()
+    }
+}
+
 /// One request and what was seen of its response, or a response alone.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpEvent {
@@ -147,6 +154,27 @@ pub struct HttpParser {
     /// Set once the parser returned `Done`/`Failed` or finished.
     ended: Option<Status>,
     stats: HttpStats,
+    /// The connection switched protocols (`101`): what the next protocol's
+    /// parser needs, until the caller takes it.
+    switch: Option<Switch>,
+}
+
+/// A protocol switch (`101 Switching Protocols`): the request that asked for
+/// it and the server's bytes that followed the `101` head in the same
+/// segment (the new protocol's first bytes, e.g. HTTP/2's SETTINGS after an
+/// h2c upgrade). See [`HttpParser::take_switch`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Switch {
+    /// When the upgraded request began.
+    pub ts: Timestamp,
+    pub method: Option<String>,
+    pub host: Option<String>,
+    pub path: Option<String>,
+    /// Server bytes after the `101` head, at most [`HttpConfig::max_head_bytes`]
+    /// (more is cut: the new protocol's parser sees a gap).
+    pub server_bytes: Vec<u8>,
+    /// Bytes of `server_bytes` cut by the bound.
+    pub server_bytes_cut: u64,
 }
 
 /// One direction's position in its stream.
@@ -192,6 +220,7 @@ impl HttpParser {
             requests_lost: false,
             requests_seen: false,
             ended: None,
+            switch: None,
             stats: HttpStats::default(),
         }
     }

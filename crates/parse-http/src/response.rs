@@ -16,7 +16,7 @@ use crate::body::Body;
 use crate::detect;
 use crate::exchange::Reply;
 use crate::head::{self, Feed, ResponseHead};
-use crate::{HttpEvent, HttpParser, Phase};
+use crate::{HttpEvent, HttpParser, Phase, Switch};
 
 impl HttpParser {
     /// Bytes from the server, carried by a packet captured at `ts`.
@@ -97,7 +97,15 @@ impl HttpParser {
             Feed::Complete { head, ts, used } => {
                 *rest = rest.get(used..).unwrap_or_default();
                 self.server.tentative = false;
-                self.on_response(head, ts, out)
+                let status = self.on_response(head, ts, out);
+                if let Some(sw) = self.switch.as_mut() {
+                    // The new protocol's first bytes, when they came along.
+                    let keep = rest.len().min(max);
+                    sw.server_bytes = rest.get(..keep).unwrap_or_default().to_vec();
+                    sw.server_bytes_cut = (rest.len() - keep) as u64;
+                    *rest = &[];
+                }
+                status
             }
             Feed::TooLong => {
                 self.stats.heads_too_long += 1;
@@ -156,7 +164,18 @@ impl HttpParser {
             }
         };
         if status == 101 {
-            // The rest of the connection is another protocol.
+            // The rest of the connection is another protocol: keep what its
+            // parser needs to know of the request that asked for it.
+            let asked = seq
+                .and_then(|seq| self.exchanges.get_mut(seq))
+                .map(|e| Switch {
+                    ts: e.ts,
+                    method: e.http.method.clone(),
+                    host: e.http.host.clone(),
+                    path: e.http.path.clone(),
+                    ..Switch::default()
+                });
+            self.switch = Some(asked.unwrap_or_default());
             self.end_body(Direction::ToClient, seq, out);
             return Status::Done;
         }

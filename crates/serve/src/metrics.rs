@@ -42,6 +42,9 @@ pub struct MetricsConfig {
     pub k8spacket: bool,
     /// k8spacket's `persistent` label: the connection lived this long.
     pub persistent_ms: f64,
+    /// Distinct gRPC `(service, method)` label pairs kept; later ones go to
+    /// `other`.
+    pub max_grpc_methods: usize,
 }
 
 impl Default for MetricsConfig {
@@ -51,6 +54,7 @@ impl Default for MetricsConfig {
             max_certificates: 1000,
             k8spacket: false,
             persistent_ms: 10_000.0,
+            max_grpc_methods: 500,
         }
     }
 }
@@ -215,6 +219,7 @@ pub struct Metrics {
     http_latency: Hist<HttpLatencyLabels>,
     dns: Family<DnsLabels, Counter>,
     dns_latency: Hist<Pair>,
+    requests: requests::RequestFamilies,
     state: Mutex<State>,
 }
 
@@ -230,6 +235,7 @@ struct State {
     /// (dst namespace, dst, domain) -> not_after, Unix seconds.
     certs: FxHashMap<CertKey, f64>,
     certs_overflow: u64,
+    caps: requests::LabelCaps,
     k8s: K8sCompat,
 }
 
@@ -287,7 +293,7 @@ impl Metrics {
         let http = Family::<HttpLabels, Counter>::default();
         registry.register(
             "podwire_http_requests",
-            "HTTP/1.x requests by method and response status class (none: no response)",
+            "HTTP/1.x and HTTP/2 requests by method and response status class (none: no response)",
             http.clone(),
         );
         let http_latency: Hist<HttpLatencyLabels> = Family::new_with_constructor(latency_buckets);
@@ -310,9 +316,11 @@ impl Metrics {
             Unit::Seconds,
             dns_latency.clone(),
         );
+        let requests = requests::RequestFamilies::register(&mut registry);
         Metrics {
             cfg,
             registry,
+            requests,
             connections,
             bytes,
             duration,
@@ -497,8 +505,17 @@ impl Metrics {
                     .inc();
                 if let (Some(ms), Some(_)) = (h.latency_ms, h.status) {
                     self.http_latency
-                        .get_or_create(&HttpLatencyLabels { pair, method })
+                        .get_or_create(&HttpLatencyLabels {
+                            pair: pair.clone(),
+                            method,
+                        })
                         .observe(ms / 1e3);
+                }
+                if let Some(g) = &h.grpc {
+                    let latency = h.latency_ms.filter(|_| h.status.is_some());
+                    let max = self.cfg.max_grpc_methods;
+                    self.requests
+                        .observe_grpc(&mut st.caps, max, pair, g, latency);
                 }
             }
             Body::Dns(d) => {
@@ -515,6 +532,11 @@ impl Metrics {
                     .inc();
                 if let (Some(ms), Some(_)) = (d.latency_ms, &d.rcode) {
                     self.dns_latency.get_or_create(&pair).observe(ms / 1e3);
+                }
+            }
+            body @ (Body::Postgres(_) | Body::Mysql(_) | Body::Redis(_) | Body::Kafka(_)) => {
+                if let Some(req) = body.request() {
+                    self.requests.observe(&mut st.caps, pair, &req);
                 }
             }
         }
@@ -559,7 +581,7 @@ impl Metrics {
                 esc(domain)
             )?;
         }
-        let counters: [(&str, &str, u64); 9] = [
+        let counters: [(&str, &str, u64); 10] = [
             (
                 "podwire_stream_lagged_records",
                 "Records live-stream clients missed by reading too slowly",
@@ -569,6 +591,11 @@ impl Metrics {
                 "podwire_metrics_pairs_overflow",
                 "Observations counted under src/dst \"other\" because the pair cap was reached",
                 st.pairs_overflow,
+            ),
+            (
+                "podwire_metrics_labels_overflow",
+                "Observations counted under operation or gRPC method \"other\" because a label cap was reached",
+                st.caps.overflow,
             ),
             (
                 "podwire_metrics_certificates_overflow",
@@ -979,6 +1006,7 @@ fn cipher(c: Option<&str>) -> Arc<str> {
     }
 }
 
+mod requests;
 #[cfg(test)]
 mod tests;
 

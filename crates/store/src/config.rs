@@ -86,7 +86,7 @@ mod tests {
     fn default_is_valid_and_split_by_share() {
         let cfg = StoreConfig::default();
         assert_eq!(cfg.validate(), Ok(()));
-        assert_eq!(cfg.table_budget(Table::Connection), (32 << 20) * 40 / 100);
+        assert_eq!(cfg.table_budget(Table::Connection), (32 << 20) * 30 / 100);
         let total: usize = Table::ALL.iter().map(|&t| cfg.table_budget(t)).sum();
         assert!(total <= cfg.budget_bytes && total + 4 > cfg.budget_bytes);
     }

@@ -167,7 +167,8 @@ fn measure(n: u64, spare: usize) -> (usize, usize, usize, usize) {
         .map(|r| record_bytes(r) - heap_slack(r))
         .sum();
     let stats = store.stats();
-    assert!(stats.tables.iter().all(|t| t.dropped_records_total > 0));
+    // Every table the generator fills went over its share.
+    assert!(stats.tables[..4].iter().all(|t| t.dropped_records_total > 0));
     drop(store);
     (
         accounted,
@@ -202,6 +203,7 @@ fn heap_slack(r: &Record) -> usize {
                 strings.extend([&a.name, &a.rtype, &a.data]);
             }
         }
+        Body::Postgres(_) | Body::Mysql(_) | Body::Redis(_) | Body::Kafka(_) => {}
     }
     strings.iter().map(|s| s.capacity() - s.len()).sum()
 }

@@ -6,7 +6,7 @@ use crate::cli::AgentArgs;
 use anyhow::{bail, ensure, Context, Result};
 use podwire_http::{HeaderCapture, HttpConfig};
 use podwire_serve::metrics::MetricsConfig;
-use podwire_store::{StoreConfig, Table};
+use podwire_store::{StoreConfig, Table, TABLES};
 use podwire_track::TrackerConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -358,15 +358,21 @@ fn host_name() -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-/// `connection=40,tls=10,http=35,dns=15`: every table named once.
-fn parse_shares(s: &str) -> Result<[u8; 4]> {
-    let mut shares = [None; 4];
+/// `connection=40,tls=10,http=35,dns=15`: percent per table; the tables not
+/// named share what is left evenly (none when nothing is left: those tables
+/// are off), so a list written before a table existed keeps working.
+fn parse_shares(s: &str) -> Result<[u8; TABLES]> {
+    let mut shares = [None; TABLES];
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((name, pct)) = part.split_once('=') else {
             bail!("store-shares: expected TABLE=PERCENT, got {part:?}");
         };
         let Some(t) = Table::ALL.iter().position(|t| t.name() == name.trim()) else {
-            bail!("store-shares: unknown table {name:?} (connection, tls, http, dns)");
+            let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
+            bail!(
+                "store-shares: unknown table {name:?} ({})",
+                names.join(", ")
+            );
         };
         let pct: u8 = pct
             .trim()
@@ -374,12 +380,23 @@ fn parse_shares(s: &str) -> Result<[u8; 4]> {
             .with_context(|| format!("store-shares: {part:?}"))?;
         shares[t] = Some(pct);
     }
-    let mut out = [0u8; 4];
+    let named: u32 = shares.iter().flatten().map(|&p| u32::from(p)).sum();
+    if named > 100 {
+        bail!("store-shares: {s:?} adds up to {named} percent, more than 100");
+    }
+    let unnamed = shares.iter().filter(|s| s.is_none()).count() as u32;
+    let rest = 100 - named;
+    let mut out = [0u8; TABLES];
+    let mut k = 0;
     for (i, s) in shares.iter().enumerate() {
-        match s {
-            Some(p) => out[i] = *p,
-            None => bail!("store-shares: no share for {}", Table::ALL[i].name()),
-        }
+        out[i] = match s {
+            Some(p) => *p,
+            None => {
+                // Evenly, the first unnamed tables taking the remainder.
+                k += 1;
+                (rest / unnamed + u32::from(k <= rest % unnamed)) as u8
+            }
+        };
     }
     Ok(out)
 }
@@ -483,12 +500,20 @@ mod tests {
     }
 
     #[test]
-    fn shares_must_name_every_table() {
+    fn shares_not_named_split_the_rest() {
         assert_eq!(
             parse_shares("connection=25,tls=25,http=25,dns=25").unwrap(),
-            [25; 4]
+            [25, 25, 25, 25, 0, 0, 0, 0]
         );
-        assert!(parse_shares("connection=50,http=50").is_err());
+        assert_eq!(
+            parse_shares("connection=40,tls=10,http=25,dns=10").unwrap(),
+            [40, 10, 25, 10, 4, 4, 4, 3]
+        );
+        assert_eq!(
+            parse_shares("connection=50,http=50").unwrap(),
+            [50, 0, 50, 0, 0, 0, 0, 0]
+        );
+        assert!(parse_shares("connection=60,http=50").is_err());
         assert!(parse_shares("conn=50").is_err());
     }
 }

@@ -319,25 +319,32 @@ impl KernelTable {
         rec: &mut Record,
         nat: &mut dyn FnMut(SocketAddr, SocketAddr) -> Option<SocketAddr>,
     ) {
-        let Body::Connection(conn) = &mut rec.body else {
-            return;
-        };
-        if conn.proto != Transport::Tcp {
-            return;
-        }
         let c = SocketAddr::new(rec.client.ip, rec.client.port);
         let s = SocketAddr::new(rec.server.ip, rec.server.port);
+        let conn = match &mut rec.body {
+            Body::Connection(conn) if conn.proto == Transport::Tcp => conn,
+            Body::Connection(_) => return,
+            _ => {
+                // A request or handshake record: the same process names as
+                // its connection's, without claiming the sockets (the
+                // connection record does that) or touching counters.
+                if request_over_tcp(&rec.body) {
+                    let client_key = self.client_key(c, s, nat);
+                    if let Some(sock) = self.socks.get(&client_key) {
+                        name(&mut rec.client, sock.pid, sock.comm.as_str());
+                    }
+                    if let Some(sock) = self.socks.get(&(s, c)) {
+                        let (pid, comm) = self.owner(s, sock);
+                        name(&mut rec.server, pid, comm);
+                    }
+                }
+                return;
+            }
+        };
         let open = conn.close == Close::Open;
         let mut counters = None;
         let generation = self.generation;
-        let client_key = if self.socks.contains_key(&(c, s)) {
-            (c, s)
-        } else {
-            match self.client_remote.get(&c) {
-                Some(&dst) if dst != s && nat(c, dst) == Some(s) => (c, dst),
-                _ => (c, s),
-            }
-        };
+        let client_key = self.client_key(c, s, nat);
         if let Some(sock) = self.socks.get_mut(&client_key) {
             name(&mut rec.client, sock.pid, sock.comm.as_str());
             counters = counters.or(kernel_counters(sock, Side::Client));
@@ -356,6 +363,24 @@ impl KernelTable {
         // A record made from the kernel alone already carries its counters.
         if counters.is_some() {
             conn.kernel = counters;
+        }
+    }
+
+    /// The client socket of a conversation seen as `c -> s` on the wire: its
+    /// own key, or the one it connected with before this node rewrote the
+    /// destination (a ClusterIP).
+    fn client_key(
+        &self,
+        c: SocketAddr,
+        s: SocketAddr,
+        nat: &mut dyn FnMut(SocketAddr, SocketAddr) -> Option<SocketAddr>,
+    ) -> (SocketAddr, SocketAddr) {
+        if self.socks.contains_key(&(c, s)) {
+            return (c, s);
+        }
+        match self.client_remote.get(&c) {
+            Some(&dst) if dst != s && nat(c, dst) == Some(s) => (c, dst),
+            _ => (c, s),
         }
     }
 
@@ -549,6 +574,21 @@ fn kernel_counters(s: &Sock, side: Side) -> Option<KernelCounters> {
         // Counters are read at close; an open socket has none yet.
         None => return None,
     })
+}
+
+/// Whether a record other than a connection rode on TCP (the probe knows
+/// only TCP sockets).
+fn request_over_tcp(body: &Body) -> bool {
+    match body {
+        Body::Connection(_) => false,
+        Body::Dns(d) => d.transport == podwire_record::DnsTransport::Tcp,
+        Body::Tls(_)
+        | Body::Http(_)
+        | Body::Postgres(_)
+        | Body::Mysql(_)
+        | Body::Redis(_)
+        | Body::Kafka(_) => true,
+    }
 }
 
 /// Puts a process on an endpoint (nothing when the probe did not know it).

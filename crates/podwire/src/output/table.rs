@@ -1,7 +1,7 @@
 //! A table for a terminal: one row per record, fixed columns, written as
 //! records arrive so a long capture shows results at once.
 
-use podwire_record::{Body, Close, Endpoint, Record, Transport};
+use podwire_record::{Body, Close, Endpoint, Outcome, ProtoError, Record, Transport};
 use std::io::Write;
 use std::net::IpAddr;
 
@@ -49,17 +49,28 @@ fn detail(rec: &Record) -> String {
             c.retransmits
         ),
         // A response seen without its request shows `-` for the request.
-        Body::Http(h) => format!(
-            "{} {}{} {} {} {}",
-            h.method.as_deref().unwrap_or("-"),
-            h.host.as_deref().unwrap_or(""),
-            h.path.as_deref().unwrap_or("-"),
-            h.status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "-".into()),
-            bytes(h.response_body_bytes.unwrap_or(0)),
-            ms(h.latency_ms)
-        ),
+        Body::Http(h) => {
+            let mut d = format!(
+                "{} {}{} {} {} {}",
+                h.method.as_deref().unwrap_or("-"),
+                h.host.as_deref().unwrap_or(""),
+                h.path.as_deref().unwrap_or("-"),
+                h.status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                bytes(h.response_body_bytes.unwrap_or(0)),
+                ms(h.latency_ms)
+            );
+            if let Some(g) = &h.grpc {
+                d.push_str(&format!(
+                    " grpc-status {} msgs {}/{}",
+                    g.status.map_or_else(|| "-".into(), |s| s.to_string()),
+                    g.request_messages,
+                    g.response_messages
+                ));
+            }
+            d
+        }
         Body::Tls(t) => format!(
             "{} {} {} alpn {}",
             t.version.as_deref().unwrap_or("-"),
@@ -78,7 +89,32 @@ fn detail(rec: &Record) -> String {
                 ms(d.latency_ms)
             )
         }
+        Body::Postgres(b) => request(rec, b.statement.as_deref(), b.error.as_ref()),
+        Body::Mysql(b) => request(rec, b.statement.as_deref(), b.error.as_ref()),
+        Body::Redis(b) => request(rec, None, b.error.as_ref()),
+        Body::Kafka(b) => request(rec, None, b.error.as_ref()),
     }
+}
+
+/// A request of the database and broker protocols: operation, what was
+/// asked, outcome (the error's code when it failed), latency.
+fn request(rec: &Record, what: Option<&str>, error: Option<&ProtoError>) -> String {
+    let Some(req) = rec.body.request() else {
+        return String::new();
+    };
+    let outcome = match (req.outcome, error.and_then(|e| e.code.as_deref())) {
+        (None, _) => "-",
+        (Some(Outcome::Ok), _) => "ok",
+        (Some(Outcome::Error), Some(code)) => code,
+        (Some(Outcome::Error), None) => "error",
+    };
+    let mut d = String::from(req.operation);
+    if let Some(w) = what {
+        d.push(' ');
+        // One row per record: the statement's own line breaks would break it.
+        d.extend(w.chars().map(|c| if c.is_control() { ' ' } else { c }));
+    }
+    format!("{d} {outcome} {}", ms(req.latency_ms))
 }
 
 /// The header row, written once before any record.

@@ -124,6 +124,10 @@ fn zero_share_table_keeps_nothing() {
 
 /// Deterministic, varied records: every type, strings from empty to a few
 /// hundred bytes, identities, headers and answers now and then.
+fn request(i: u64, body: Body) -> Record {
+    Record::new(at(i), crate::testutil::ep("10.0.0.1", 40000), crate::testutil::ep("10.0.0.2", 5432), body)
+}
+
 fn varied(i: u64) -> Record {
     let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
     let mut next = |n: u64| {
@@ -133,8 +137,38 @@ fn varied(i: u64) -> Record {
         x % n
     };
     let text = |len: u64| "abcdefghij".repeat(len as usize / 10 + 1)[..len as usize].to_string();
-    let mut rec = match next(4) {
+    let mut rec = match next(8) {
         0 => conn(i, "10.0.0.2", 80),
+        4 => request(
+            i,
+            Body::Postgres(podwire_record::Postgres {
+                operation: "SELECT".into(),
+                statement: Some(text(next(300))),
+                ..Default::default()
+            }),
+        ),
+        5 => request(
+            i,
+            Body::Mysql(podwire_record::Mysql {
+                operation: "UPDATE".into(),
+                statement: Some(text(next(300))),
+                ..Default::default()
+            }),
+        ),
+        6 => request(
+            i,
+            Body::Redis(podwire_record::Redis {
+                operation: text(next(8)),
+                ..Default::default()
+            }),
+        ),
+        7 => request(
+            i,
+            Body::Kafka(podwire_record::Kafka {
+                operation: text(next(12)),
+                ..Default::default()
+            }),
+        ),
         1 => {
             let mut r = tls(i, &text(next(60)));
             if let Body::Tls(t) = &mut r.body {
@@ -181,7 +215,7 @@ fn two_hundred_thousand_records_stay_within_one_mebibyte() {
         ..StoreConfig::default()
     };
     let mut s = Store::new(cfg.clone()).unwrap();
-    let mut offered = [0u64; 4];
+    let mut offered = [0u64; crate::TABLES];
     for i in 0..200_000 {
         let rec = varied(i);
         offered[Table::of(&rec).index()] += 1;

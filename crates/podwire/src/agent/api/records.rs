@@ -1,4 +1,4 @@
-//! `/api/v1/{connections,tls,http,dns}`: record tables as JSON arrays,
+//! `/api/v1/{connections,tls,http,dns,postgres,mysql,redis,kafka}`: record tables as JSON arrays,
 //! newest first.
 //!
 //! Local answers are paginated: when more records match than `limit`, the
@@ -28,6 +28,18 @@ pub async fn http(s: State<Arc<Shared>>, q: RawQuery) -> Response {
 }
 pub async fn dns(s: State<Arc<Shared>>, q: RawQuery) -> Response {
     table(s, q, Table::Dns).await
+}
+pub async fn postgres(s: State<Arc<Shared>>, q: RawQuery) -> Response {
+    table(s, q, Table::Postgres).await
+}
+pub async fn mysql(s: State<Arc<Shared>>, q: RawQuery) -> Response {
+    table(s, q, Table::Mysql).await
+}
+pub async fn redis(s: State<Arc<Shared>>, q: RawQuery) -> Response {
+    table(s, q, Table::Redis).await
+}
+pub async fn kafka(s: State<Arc<Shared>>, q: RawQuery) -> Response {
+    table(s, q, Table::Kafka).await
 }
 
 async fn table(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery, t: Table) -> Response {
@@ -80,6 +92,10 @@ fn path_name(t: Table) -> &'static str {
         Table::Tls => "tls",
         Table::Http => "http",
         Table::Dns => "dns",
+        Table::Postgres => "postgres",
+        Table::Mysql => "mysql",
+        Table::Redis => "redis",
+        Table::Kafka => "kafka",
     }
 }
 

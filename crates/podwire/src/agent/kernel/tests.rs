@@ -362,3 +362,68 @@ fn a_socket_to_a_rewritten_destination_matches_the_rewritten_packets() {
     t.merge(&mut rec, &mut |_, _| None);
     assert!(rec.client.identity.is_none());
 }
+
+/// Regression (issue 15): HTTP and other request records carried no process
+/// while their connection's record did, so the HTTP metric families were
+/// labelled by address and the connection family by process.
+#[test]
+fn request_records_take_their_connections_processes_without_claiming() {
+    let mut t = KernelTable::new(KernelConfig::default(), 0);
+    t.event(&with_proc(
+        ev(KIND_CONNECT, C, 40000, S, 80, SEC),
+        7,
+        "curl",
+    ));
+    t.event(&ev(KIND_ACCEPT, S, 80, C, 40000, SEC));
+    t.event(&with_proc(ev(KIND_CLOSE, C, 40000, S, 80, 2 * SEC), 7, "curl"));
+    t.event(&with_proc(
+        ev(KIND_CLOSE, S, 80, C, 40000, 2 * SEC),
+        9,
+        "nginx",
+    ));
+    let conn = packet_record(Close::Fin);
+    let mut http = Record::new(
+        conn.ts,
+        conn.client.clone(),
+        conn.server.clone(),
+        Body::Http(podwire_record::Http {
+            method: Some("GET".into()),
+            ..Default::default()
+        }),
+    );
+    t.merge(&mut http, &mut |_, _| None);
+    let process = |ep: &Endpoint| ep.identity.as_ref().and_then(|i| i.process.clone());
+    assert_eq!(process(&http.client).as_deref(), Some("curl"));
+    assert_eq!(process(&http.server).as_deref(), Some("nginx"));
+
+    // The sockets are still the connection record's to claim: it gets the
+    // same names and its counters, and nothing is reported on its own.
+    let mut rec = conn;
+    t.merge(&mut rec, &mut |_, _| None);
+    assert_eq!(process(&rec.client).as_deref(), Some("curl"));
+    let Body::Connection(c) = &rec.body else {
+        unreachable!()
+    };
+    assert!(c.kernel.is_some());
+    let mut out = Vec::new();
+    t.expire(Timestamp(100 * SEC), &mut out);
+    assert!(out.is_empty(), "{out:?}");
+
+    // DNS over UDP rides on no TCP socket: left alone.
+    let mut dns = Record::new(
+        Timestamp(SEC),
+        Endpoint::new(Ipv4Addr::new(10, 0, 0, 1).into(), 40000),
+        Endpoint::new(Ipv4Addr::new(10, 0, 0, 2).into(), 80),
+        Body::Dns(podwire_record::Dns {
+            transport: podwire_record::DnsTransport::Udp,
+            id: 1,
+            name: "x".into(),
+            qtype: "A".into(),
+            rcode: None,
+            answers: vec![],
+            latency_ms: None,
+        }),
+    );
+    t.merge(&mut dns, &mut |_, _| None);
+    assert!(dns.client.identity.is_none());
+}
