@@ -1,10 +1,32 @@
 //! Which parser a TCP connection's bytes go to, decided by content.
+//!
+//! Servers run on any port, so the first bytes decide: each parser crate
+//! exports a `looks_like_*` check, and [`detect`] asks them in an order that
+//! puts the most specific signatures first (a TLS record header, an HTTP/2
+//! preface before an HTTP/1 request line it resembles, PostgreSQL's startup
+//! codes, then Kafka's and Redis's framing). Ports only break the tie for
+//! DNS over TCP, whose messages carry no signature.
+//!
+//! A connection whose handshake was not captured (the capture or the agent
+//! started later) is joined mid-stream: its first bytes may be anywhere in a
+//! conversation, so the parsers that can resynchronise are asked in their
+//! mid-stream form, from either direction, and start without the state the
+//! beginning would have given them (HTTP/2's header table, PostgreSQL's
+//! startup parameters).
+//!
+//! A protocol switch (`101` after `Upgrade: h2c`) hands the connection from
+//! the HTTP/1 parser to the HTTP/2 one, with the upgraded request as stream 1.
 
 use crate::stream::Chunk;
 use podwire_dns::DnsTcpParser;
 use podwire_http::HttpParser;
+use podwire_http2::Http2Parser;
+use podwire_kafka::KafkaParser;
+use podwire_mysql::MysqlParser;
 use podwire_parse::{Direction, Status, StreamParser};
+use podwire_postgres::PostgresParser;
 use podwire_record::{Body, Timestamp};
+use podwire_redis::RedisParser;
 use podwire_tls::TlsParser;
 
 /// The parsers' limits, shared by every connection.
@@ -12,18 +34,35 @@ use podwire_tls::TlsParser;
 pub struct ParserConfig {
     pub tls: podwire_tls::TlsConfig,
     pub http: podwire_http::HttpConfig,
+    pub http2: podwire_http2::Http2Config,
     pub dns: podwire_dns::DnsConfig,
+    pub postgres: podwire_postgres::PostgresConfig,
+    pub mysql: podwire_mysql::MysqlConfig,
+    pub redis: podwire_redis::RedisConfig,
+    pub kafka: podwire_kafka::KafkaConfig,
 }
 
 /// Application protocol state of one TCP connection.
 pub(crate) enum App {
-    /// No client bytes seen yet; the server's port helps decide.
+    /// No bytes seen yet that decide; the server's port helps for DNS.
     Undecided {
         server_port: u16,
+        /// No SYN was seen: the first bytes may be mid-conversation.
+        mid_stream: bool,
+        /// Chunks that decided nothing so far, mid-stream (bounded by
+        /// [`MID_STREAM_TRIES`]).
+        tries: u8,
     },
+    /// HTTP/1 switched protocols (`101`); the next bytes say to what.
+    Switched(Box<podwire_http::Switch>),
     Tls(Box<TlsParser>),
     Http(Box<HttpParser>),
+    Http2(Box<Http2Parser>),
     Dns(Box<DnsTcpParser>),
+    Postgres(Box<PostgresParser>),
+    Mysql(Box<MysqlParser>),
+    Redis(Box<RedisParser>),
+    Kafka(Box<KafkaParser>),
     /// Unknown protocol, or the parser is finished: bytes are not kept.
     Off,
 }
@@ -53,10 +92,22 @@ pub(crate) struct Parsed {
 
 const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
 
+/// Chunks of a connection joined mid-stream that may decide nothing before
+/// it is given up: every try runs every detector, and a bulk transfer of an
+/// unknown protocol would otherwise pay that for each segment.
+const MID_STREAM_TRIES: u8 = 16;
+
 impl App {
     /// Whether the reassembly should keep bytes for this connection.
     pub fn wants_bytes(&self) -> bool {
         !matches!(self, App::Off)
+    }
+
+    /// The connection's handshake was seen: its streams start at the start.
+    pub fn saw_handshake(&mut self) {
+        if let App::Undecided { mid_stream, .. } = self {
+            *mid_stream = false;
+        }
     }
 
     /// Feeds one reassembled chunk of `dir`.
@@ -69,30 +120,76 @@ impl App {
         out: &mut Vec<Parsed>,
         stats: &mut ParserStats,
     ) {
-        if let App::Undecided { server_port } = *self {
+        if let App::Undecided {
+            server_port,
+            mid_stream,
+            tries,
+        } = *self
+        {
             let Chunk::Data(first) = chunk else {
                 // A hole before anything was seen: the start of the stream
-                // is lost; the parsers need it to frame messages.
-                if dir == Direction::ToServer {
+                // is lost; only a parser that resynchronises could go on,
+                // and it will get its chance at the next bytes.
+                if dir == Direction::ToServer && !mid_stream {
                     *self = App::Off;
                 }
                 return;
             };
-            if dir == Direction::ToClient {
-                // Server speaks first (or we joined mid-stream): wait for the
-                // client, unless the port says DNS or the bytes are an HTTP
-                // response (the capture began after its request).
-                if !DNS_PORTS.contains(&server_port)
-                    && !podwire_http::looks_like_http_response(first)
-                {
+            match detect(cfg, server_port, mid_stream, dir, first) {
+                Some(app) => *self = app,
+                // Server speaks first and is not recognised (or we joined
+                // mid-stream on bytes that decide nothing): wait for the
+                // client's bytes.
+                None if mid_stream && tries < MID_STREAM_TRIES => {
+                    *self = App::Undecided {
+                        server_port,
+                        mid_stream,
+                        tries: tries + 1,
+                    };
+                    return;
+                }
+                None if dir == Direction::ToClient && !mid_stream => return,
+                None => {
+                    *self = App::Off;
+                    stats.unknown += 1;
                     return;
                 }
             }
-            *self = detect(cfg, server_port, dir, first);
-            if let App::Off = self {
-                stats.unknown += 1;
+        }
+        if let App::Switched(sw) = self {
+            let Chunk::Data(first) = chunk else {
+                *self = App::Off;
+                return;
+            };
+            let h2c = match dir {
+                Direction::ToServer => is_preface(first),
+                Direction::ToClient => podwire_http2::looks_like_http2(dir, first),
+            };
+            if !h2c {
+                // Another protocol (WebSocket, ...): nothing we parse.
+                *self = App::Off;
                 return;
             }
+            let mut p = Http2Parser::after_upgrade(
+                &cfg.http2,
+                sw.method.as_deref().unwrap_or("GET"),
+                sw.host.as_deref(),
+                sw.path.as_deref().unwrap_or("/"),
+                sw.ts,
+            );
+            let mut events = Vec::new();
+            // The server's first HTTP/2 bytes came with its `101`.
+            if !sw.server_bytes.is_empty() {
+                p.data(Direction::ToClient, ts, &sw.server_bytes, &mut events);
+            }
+            if sw.server_bytes_cut > 0 {
+                p.gap(Direction::ToClient, ts, sw.server_bytes_cut, &mut events);
+            }
+            out.extend(events.into_iter().map(|e| Parsed {
+                ts: e.ts,
+                body: Body::Http(e.http),
+            }));
+            *self = App::Http2(Box::new(p));
         }
         let status = match self {
             App::Tls(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
@@ -103,15 +200,44 @@ impl App {
                 ts: e.ts,
                 body: Body::Http(e.http),
             }),
+            App::Http2(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
+                ts: e.ts,
+                body: Body::Http(e.http),
+            }),
             App::Dns(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Dns(e.dns),
             }),
-            App::Undecided { .. } | App::Off => Status::Continue,
+            App::Postgres(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
+                ts: e.ts,
+                body: Body::Postgres(e.body),
+            }),
+            App::Mysql(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
+                ts: e.ts,
+                body: Body::Mysql(e.body),
+            }),
+            App::Redis(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
+                ts: e.ts,
+                body: Body::Redis(e.body),
+            }),
+            App::Kafka(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
+                ts: e.ts,
+                body: Body::Kafka(e.body),
+            }),
+            App::Undecided { .. } | App::Switched(_) | App::Off => Status::Continue,
         };
         match status {
             Status::Continue => {}
-            Status::Done => self.finish(ts, out),
+            Status::Done => {
+                let switch = match self {
+                    App::Http(p) => p.take_switch(),
+                    _ => None,
+                };
+                self.finish(ts, out);
+                if let Some(sw) = switch {
+                    *self = App::Switched(Box::new(sw));
+                }
+            }
             Status::Failed => {
                 stats.failed += 1;
                 self.finish(ts, out);
@@ -130,27 +256,107 @@ impl App {
                 ts: e.ts,
                 body: Body::Http(e.http),
             }),
+            App::Http2(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
+                ts: e.ts,
+                body: Body::Http(e.http),
+            }),
             App::Dns(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Dns(e.dns),
             }),
-            App::Undecided { .. } | App::Off => {}
+            App::Postgres(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
+                ts: e.ts,
+                body: Body::Postgres(e.body),
+            }),
+            App::Mysql(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
+                ts: e.ts,
+                body: Body::Mysql(e.body),
+            }),
+            App::Redis(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
+                ts: e.ts,
+                body: Body::Redis(e.body),
+            }),
+            App::Kafka(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
+                ts: e.ts,
+                body: Body::Kafka(e.body),
+            }),
+            App::Undecided { .. } | App::Switched(_) | App::Off => {}
         }
     }
 }
 
-fn detect(cfg: &ParserConfig, server_port: u16, dir: Direction, first: &[u8]) -> App {
-    if dir == Direction::ToServer && podwire_tls::looks_like_tls(first) {
-        App::Tls(Box::new(TlsParser::new(&cfg.tls)))
-    } else if dir == Direction::ToServer && podwire_http::looks_like_http_request(first) {
-        App::Http(Box::new(HttpParser::new(&cfg.http)))
-    } else if dir == Direction::ToClient && podwire_http::looks_like_http_response(first) {
-        App::Http(Box::new(HttpParser::mid_stream(&cfg.http)))
-    } else if DNS_PORTS.contains(&server_port) {
-        App::Dns(Box::new(DnsTcpParser::new(&cfg.dns)))
-    } else {
-        App::Off
+/// The parser for a connection whose first decisive bytes are `first`, in
+/// `dir`; `None` when they decide nothing (yet).
+fn detect(
+    cfg: &ParserConfig,
+    server_port: u16,
+    mid_stream: bool,
+    dir: Direction,
+    first: &[u8],
+) -> Option<App> {
+    use Direction::{ToClient, ToServer};
+    if dir == ToClient && !mid_stream {
+        // From the start, only a few servers speak first.
+        let app = if podwire_http::looks_like_http_response(first) {
+            // The capture began after its request.
+            App::Http(Box::new(HttpParser::mid_stream(&cfg.http)))
+        } else if podwire_mysql::looks_like_mysql(dir, first) {
+            App::Mysql(Box::new(MysqlParser::new(&cfg.mysql)))
+        } else if DNS_PORTS.contains(&server_port) {
+            App::Dns(Box::new(DnsTcpParser::new(&cfg.dns)))
+        } else {
+            return None;
+        };
+        return Some(app);
     }
+    let app = match dir {
+        ToServer if podwire_tls::looks_like_tls(first) => App::Tls(Box::new(TlsParser::new(&cfg.tls))),
+        // The preface reads like a request line (`PRI * HTTP/2.0`): first.
+        ToServer if is_preface(first) => {
+            App::Http2(Box::new(Http2Parser::new(&cfg.http2)))
+        }
+        ToServer if podwire_http::looks_like_http_request(first) => {
+            App::Http(Box::new(HttpParser::new(&cfg.http)))
+        }
+        ToClient if podwire_http::looks_like_http_response(first) => {
+            App::Http(Box::new(HttpParser::mid_stream(&cfg.http)))
+        }
+        _ if podwire_postgres::looks_like_postgres(dir, first) => {
+            App::Postgres(Box::new(if mid_stream {
+                PostgresParser::mid_stream(&cfg.postgres)
+            } else {
+                PostgresParser::new(&cfg.postgres)
+            }))
+        }
+        // Reached from the start only for client bytes: MySQL's greeting
+        // comes first, so client bytes mean mid-stream.
+        _ if podwire_mysql::looks_like_mysql(dir, first) => {
+            App::Mysql(Box::new(MysqlParser::mid_stream(&cfg.mysql)))
+        }
+        _ if podwire_kafka::looks_like_kafka(dir, first) => App::Kafka(Box::new(if mid_stream {
+            KafkaParser::mid_stream(&cfg.kafka)
+        } else {
+            KafkaParser::new(&cfg.kafka)
+        })),
+        _ if podwire_redis::looks_like_redis(dir, first) => App::Redis(Box::new(if mid_stream {
+            RedisParser::mid_stream(&cfg.redis)
+        } else {
+            RedisParser::new(&cfg.redis)
+        })),
+        // Frames without a preface: joined mid-stream.
+        _ if mid_stream && podwire_http2::looks_like_http2(dir, first) => {
+            App::Http2(Box::new(Http2Parser::mid_stream(&cfg.http2)))
+        }
+        _ if DNS_PORTS.contains(&server_port) => App::Dns(Box::new(DnsTcpParser::new(&cfg.dns))),
+        _ => return None,
+    };
+    Some(app)
+}
+
+/// HTTP/2's client preface, or the start of one cut by a short segment.
+fn is_preface(first: &[u8]) -> bool {
+    let p = podwire_http2::PREFACE;
+    first.starts_with(p) || (first.len() >= 4 && p.starts_with(first))
 }
 
 fn feed<P: StreamParser>(

@@ -92,6 +92,8 @@ impl Conn {
             streams: [Stream::default(), Stream::default()],
             app: App::Undecided {
                 server_port: server.port,
+                mid_stream: true,
+                tries: 0,
             },
         };
         Conn {
@@ -183,6 +185,7 @@ impl Conn {
                 t.synack_seen = true;
             }
             t.streams[idx(dir)].syn(h.seq);
+            t.app.saw_handshake();
         } else if ack && dir == Direction::ToServer && t.synack_seen && t.rtt_ms.is_none() {
             if let Some(s) = t.syn_ts {
                 t.rtt_ms = Some(s.millis_until(ts));

@@ -1,0 +1,10 @@
+//! Tests of the HTTP/2 parser, one binary split by topic.
+
+mod util;
+
+mod corpus;
+mod gaps;
+mod grpc;
+mod real_traffic;
+mod robustness;
+mod synthetic;
