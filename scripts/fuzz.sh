@@ -13,7 +13,7 @@ secs="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(pipeline tls http dns live filter)
+    targets=(pipeline tls http dns live filter http2 sql postgres mysql redis kafka)
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
 export RUSTC_BOOTSTRAP=1
@@ -28,7 +28,7 @@ seed() {
 }
 # The pipeline target reads a mode byte first: an even byte then a capture file.
 mkdir -p fuzz/corpus/pipeline
-for f in crates/podwire/tests/data/*.pcap crates/podwire/tests/data/*.pcapng; do
+for f in crates/podwire/tests/data/*.pcap crates/podwire/tests/data/*.pcapng crates/parse-*/tests/data/*.pcap; do
     [ -f "$f" ] && { printf '\x00'; head -c 65536 "$f"; } > "fuzz/corpus/pipeline/$(basename "$f")"
 done
 seed tls crates/parse-tls/tests/data/*.bin

@@ -172,7 +172,7 @@ pub struct PostgresParser {
     queue: VecDeque<Pending>,
     conn: Conn,
     /// Prepared statements by name; the unnamed one apart.
-    statements: HashMap<Box<[u8]>, (Rc<Stmt>, Rc<str>)>,
+    statements: HashMap<Box<[u8]>, Named>,
     unnamed_statement: Option<Rc<Stmt>>,
     /// Portals by name, each with the time of the Bind that made it.
     portals: HashMap<Box<[u8]>, Portal>,
@@ -200,6 +200,9 @@ enum Flow {
     /// The message cannot be: resynchronise.
     Malformed,
 }
+
+/// A named prepared statement and its name as records carry it.
+type Named = (Rc<Stmt>, Rc<str>);
 
 /// A portal: the statement it runs and when it was bound.
 #[derive(Clone, Debug)]

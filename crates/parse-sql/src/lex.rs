@@ -286,8 +286,10 @@ impl Iterator for Lexer<'_> {
     }
 }
 
+/// Whitespace, and control bytes with it: they are never SQL outside a
+/// literal, and MySQL ends `-- ` comments' dashes with either.
 fn is_space(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+    c <= b' ' || c == 0x7f
 }
 
 fn is_word_start(c: u8) -> bool {

@@ -80,7 +80,7 @@ pub fn by_stream(segments: Vec<Segment>) -> Vec<Vec<Segment>> {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -172,3 +172,29 @@ fn any_segmentation_gives_the_same_records() {
         }
     }
 }
+
+/// Throughput on a pgbench capture: `cargo test --release -p
+/// podwire-postgres throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput() {
+    let segs = &streams("pgbench_extended")[1];
+    let s = steps(segs);
+    let bytes: usize = segs.iter().map(|s| s.bytes.len()).sum();
+    let rounds = 2000;
+    let start = std::time::Instant::now();
+    let mut n = 0;
+    for _ in 0..rounds {
+        n += run(PostgresParser::new(&PostgresConfig::default()), &s)
+            .events
+            .len();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{} records, {:.1} MB/s, {:.0} ns per record, {:.1} ms per capture",
+        n,
+        (bytes * rounds) as f64 / secs / 1e6,
+        secs * 1e9 / n as f64,
+        secs * 1e3 / rounds as f64
+    );
+}

@@ -170,10 +170,12 @@ pub async fn serve(listen: SocketAddr, shared: Arc<Shared>, what: &str) -> Resul
         listener.local_addr().unwrap_or(listen)
     );
     let captures = shared.captures.clone();
+    let stopping = shared.stopping.clone();
     axum::serve(listener, api::router(shared))
         .with_graceful_shutdown(async move {
             shutdown().await;
             // Streams would otherwise hold the graceful shutdown open.
+            stopping.send_replace(true);
             if let Some(c) = captures {
                 c.stop_all();
             }

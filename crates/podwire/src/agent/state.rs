@@ -120,6 +120,9 @@ pub struct Shared {
     /// New records for `/api/v1/stream` clients (nothing is cloned while
     /// no client listens).
     pub stream: broadcast::Sender<Arc<Record>>,
+    /// Set when the server is shutting down: streams end at once instead
+    /// of holding the graceful shutdown open for as long as a client stays.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     pub serve: ServeConfig,
     pub peers: Peers,
     /// Kubernetes names, when the agent watches the API server.
@@ -171,6 +174,7 @@ impl Shared {
             sources: Mutex::new(sources),
             metrics: Metrics::new(serve.metrics.clone()),
             stream: broadcast::channel(super::STREAM_BACKLOG).0,
+            stopping: tokio::sync::watch::channel(false).0,
             peers: Peers::new(
                 serve.peers.clone(),
                 serve.peer_timeout,

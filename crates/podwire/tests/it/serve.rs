@@ -740,3 +740,45 @@ fn stream_sends_new_records_as_they_are_stored() {
     }
     panic!("the stream ended without the HTTP record");
 }
+
+/// Regression (issue 19): an open `/api/v1/stream` client (the web UI
+/// always keeps one) held the graceful shutdown open, so SIGTERM did
+/// nothing until the orchestrator sent SIGKILL. The stream must end and the
+/// process exit within 3 s.
+#[test]
+fn sigterm_ends_open_streams_and_the_process() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut served = serve(&[data_dir().join("http.pcap")], &[], &dir.path().join("log"));
+    let mut s = TcpStream::connect(served.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(s, "GET /api/v1/stream HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    let mut head = [0u8; 256];
+    let n = s.read(&mut head).expect("response head");
+    assert!(
+        String::from_utf8_lossy(&head[..n]).contains(" 200 "),
+        "stream answered"
+    );
+    let pid = served.child.id() as libc::pid_t;
+    let sent = Instant::now();
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let exited = loop {
+        if let Some(status) = served.child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if sent.elapsed() > Duration::from_secs(3) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let status = exited.expect("podwire read --serve still running 3 s after SIGTERM");
+    assert!(status.success(), "{status}");
+    // The stream's response was ended, not cut: the chunked body closed.
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(
+        rest.ends_with(b"0\r\n\r\n"),
+        "stream not ended cleanly: {:?}",
+        String::from_utf8_lossy(&rest[rest.len().saturating_sub(40)..])
+    );
+}

@@ -13,7 +13,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use podwire_record::Record;
-use podwire_store::{Filter, Table};
+use podwire_store::{Filter, Table, TABLES};
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
@@ -21,8 +21,9 @@ use tokio::sync::broadcast::Receiver;
 
 struct Client {
     rx: Receiver<Arc<Record>>,
+    stopping: tokio::sync::watch::Receiver<bool>,
     filter: Filter,
-    tables: [bool; 4],
+    tables: [bool; TABLES],
     shared: Arc<Shared>,
 }
 
@@ -32,9 +33,9 @@ pub async fn stream(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) ->
         Ok(f) => f,
         Err(e) => return bad_request(e),
     };
-    let mut tables = [true; 4];
+    let mut tables = [true; TABLES];
     if let Some((_, list)) = own.first() {
-        tables = [false; 4];
+        tables = [false; TABLES];
         if list.split(',').all(|n| n.is_empty()) {
             return bad_request("bad value `` for `table`: name at least one table");
         }
@@ -42,23 +43,34 @@ pub async fn stream(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) ->
             match Table::from_name(name) {
                 Some(t) => tables[t.index()] = true,
                 None => {
+                    let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
                     return bad_request(format!(
-                        "bad value `{}` for `table`: expected connection, tls, http or dns",
-                        name.chars().take(64).collect::<String>()
-                    ))
+                        "bad value `{}` for `table`: expected one of {}",
+                        name.chars().take(64).collect::<String>(),
+                        names.join(", ")
+                    ));
                 }
             }
         }
     }
     let client = Client {
         rx: shared.stream.subscribe(),
+        stopping: shared.stopping.subscribe(),
         filter,
         tables,
         shared,
     };
     let events = futures_util::stream::unfold(client, |mut c| async move {
         loop {
-            match c.rx.recv().await {
+            if *c.stopping.borrow() {
+                return None;
+            }
+            let next = tokio::select! {
+                next = c.rx.recv() => next,
+                // Ends the stream (the response completes) on shutdown.
+                _ = c.stopping.changed() => return None,
+            };
+            match next {
                 Ok(rec) => {
                     if !c.tables[Table::of(&rec).index()] || !c.filter.matches(&rec) {
                         continue;
