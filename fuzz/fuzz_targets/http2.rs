@@ -18,7 +18,9 @@ use podwire_parse::{Direction, Status, StreamParser};
 use podwire_record::Timestamp;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&seed, traffic)) = data.split_last() else { return };
+    let Some((&seed, traffic)) = data.split_last() else {
+        return;
+    };
     let (mut client, mut server) = split_directions(traffic);
 
     let mut state = u32::from(seed) | 1;
@@ -30,10 +32,26 @@ fuzz_target!(|data: &[u8]| {
     let small = r & 1 == 0;
     let config = Http2Config {
         // Small limits in most runs, so the limit paths are reached.
-        max_streams: if small { 1 + (r as usize >> 1) % 4 } else { 256 },
-        max_header_block_bytes: if small { 16 + (r as usize >> 3) % 256 } else { 64 * 1024 },
-        max_table_size: if small { (r as usize >> 5) % 512 } else { 64 * 1024 },
-        max_frame_buffer_bytes: if small { 8 + (r as usize >> 7) % 512 } else { 64 * 1024 },
+        max_streams: if small {
+            1 + (r as usize >> 1) % 4
+        } else {
+            256
+        },
+        max_header_block_bytes: if small {
+            16 + (r as usize >> 3) % 256
+        } else {
+            64 * 1024
+        },
+        max_table_size: if small {
+            (r as usize >> 5) % 512
+        } else {
+            64 * 1024
+        },
+        max_frame_buffer_bytes: if small {
+            8 + (r as usize >> 7) % 512
+        } else {
+            64 * 1024
+        },
         max_resync_bytes: if small { 1024 } else { 1 << 20 },
         max_grpc_message_chars: (r as usize >> 9) % 64,
         headers: HeaderCapture::Redacted,
@@ -55,9 +73,17 @@ fuzz_target!(|data: &[u8]| {
             _ => Direction::ToClient,
         };
         // Mostly forward in time; now and then backwards, as captures can.
-        ts = if r & 0x3e == 0 { ts.saturating_sub(u64::from(r >> 6)) } else { ts + u64::from(r >> 20) };
+        ts = if r & 0x3e == 0 {
+            ts.saturating_sub(u64::from(r >> 6))
+        } else {
+            ts + u64::from(r >> 20)
+        };
         if r & 0x1c0 == 0 {
-            let len = if r & 0x200 == 0 { u64::from(r >> 12) % 64 } else { u64::from(r >> 10) };
+            let len = if r & 0x200 == 0 {
+                u64::from(r >> 12) % 64
+            } else {
+                u64::from(r >> 10)
+            };
             status = parser.gap(dir, Timestamp(ts), len, &mut events);
             continue;
         }
@@ -87,7 +113,12 @@ fuzz_target!(|data: &[u8]| {
                 assert!(m.chars().count() <= config.max_grpc_message_chars);
             }
         }
-        for (name, value) in http.request_headers.iter().chain(&http.response_headers).flatten() {
+        for (name, value) in http
+            .request_headers
+            .iter()
+            .chain(&http.response_headers)
+            .flatten()
+        {
             assert!(!name.starts_with(':'), "pseudo-header {name} in a list");
             assert!(!is_sensitive(name) || value == REDACTED, "{name} leaked");
         }
@@ -97,10 +128,17 @@ fuzz_target!(|data: &[u8]| {
 /// The client's bytes, then the server's from the first SETTINGS frame
 /// header after the client's first one.
 fn split_directions(traffic: &[u8]) -> (&[u8], &[u8]) {
-    let settings = |w: &[u8]| w.len() == 9 && w[0] == 0 && w[3] == 4 && w[4] == 0 && w[5..] == [0, 0, 0, 0];
+    let settings =
+        |w: &[u8]| w.len() == 9 && w[0] == 0 && w[3] == 4 && w[4] == 0 && w[5..] == [0, 0, 0, 0];
     let first = traffic.windows(9).position(settings);
     let at = first
-        .and_then(|f| traffic.get(f + 9..)?.windows(9).position(settings).map(|p| f + 9 + p))
+        .and_then(|f| {
+            traffic
+                .get(f + 9..)?
+                .windows(9)
+                .position(settings)
+                .map(|p| f + 9 + p)
+        })
         .unwrap_or(traffic.len());
     traffic.split_at(at)
 }

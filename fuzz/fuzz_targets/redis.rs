@@ -16,7 +16,9 @@ use podwire_record::Timestamp;
 use podwire_redis::{RedisConfig, RedisParser};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&seed, traffic)) = data.split_last() else { return };
+    let Some((&seed, traffic)) = data.split_last() else {
+        return;
+    };
     let (mut client, mut server) = split_directions(traffic);
 
     let mut state = u32::from(seed) | 1;
@@ -29,8 +31,16 @@ fuzz_target!(|data: &[u8]| {
     let config = RedisConfig {
         // Small limits in most runs, so the limit paths are reached.
         show_secrets: r & 2 == 0,
-        max_pending: if small { 1 + (r as usize >> 2) % 4 } else { 1024 },
-        max_buffer_bytes: if small { 16 + (r as usize >> 4) % 256 } else { 4096 },
+        max_pending: if small {
+            1 + (r as usize >> 2) % 4
+        } else {
+            1024
+        },
+        max_buffer_bytes: if small {
+            16 + (r as usize >> 4) % 256
+        } else {
+            4096
+        },
         max_depth: if small { 1 + (r as usize >> 6) % 6 } else { 32 },
         max_args: if small { (r as usize >> 8) % 8 } else { 64 },
         max_command_len: if small { (r as usize >> 10) % 64 } else { 256 },
@@ -38,7 +48,11 @@ fuzz_target!(|data: &[u8]| {
         max_error_len: if small { (r as usize >> 14) % 32 } else { 256 },
     };
     // Now and then as for a connection joined mid-way.
-    let mut parser = if r & 0x10000 == 0 { RedisParser::new(&config) } else { RedisParser::mid_stream(&config) };
+    let mut parser = if r & 0x10000 == 0 {
+        RedisParser::new(&config)
+    } else {
+        RedisParser::mid_stream(&config)
+    };
     let mut events = Vec::new();
     let mut ts = 1_000_000_000u64;
     let mut status = Status::Continue;
@@ -51,9 +65,17 @@ fuzz_target!(|data: &[u8]| {
             _ => Direction::ToClient,
         };
         // Mostly forward in time; now and then backwards, as captures can.
-        ts = if r & 0x3e == 0 { ts.saturating_sub(u64::from(r >> 6)) } else { ts + u64::from(r >> 20) };
+        ts = if r & 0x3e == 0 {
+            ts.saturating_sub(u64::from(r >> 6))
+        } else {
+            ts + u64::from(r >> 20)
+        };
         if r & 0x1c0 == 0 {
-            let len = if r & 0x200 == 0 { u64::from(r >> 12) % 64 } else { u64::from(r >> 10) };
+            let len = if r & 0x200 == 0 {
+                u64::from(r >> 12) % 64
+            } else {
+                u64::from(r >> 10)
+            };
             status = parser.gap(dir, Timestamp(ts), len, &mut events);
             continue;
         }
@@ -87,7 +109,10 @@ fuzz_target!(|data: &[u8]| {
         // AUTH's arguments are never shown, whatever the flags.
         if redis.operation == "AUTH" {
             let command = redis.command.as_deref().unwrap_or("");
-            assert!(command.split(' ').skip(1).all(|a| a == "?" || a == "..."), "{command:?}");
+            assert!(
+                command.split(' ').skip(1).all(|a| a == "?" || a == "..."),
+                "{command:?}"
+            );
         }
     }
 });
@@ -95,7 +120,23 @@ fuzz_target!(|data: &[u8]| {
 /// The client's bytes, then the server's from the first line that starts
 /// like a reply and not like a command part.
 fn split_directions(traffic: &[u8]) -> (&[u8], &[u8]) {
-    let reply = |b: u8| matches!(b, b'+' | b'-' | b':' | b'%' | b'~' | b'>' | b'_' | b',' | b'#' | b'|' | b'=' | b'!' | b'(');
+    let reply = |b: u8| {
+        matches!(
+            b,
+            b'+' | b'-'
+                | b':'
+                | b'%'
+                | b'~'
+                | b'>'
+                | b'_'
+                | b','
+                | b'#'
+                | b'|'
+                | b'='
+                | b'!'
+                | b'('
+        )
+    };
     if traffic.first().copied().is_some_and(reply) {
         return (&[], traffic);
     }

@@ -37,6 +37,17 @@ impl Collected {
         }
     }
 
+    /// Whether a field named `name` matters (else its value need not be
+    /// decoded).
+    pub fn wanted(name: &[u8], capture: HeaderCapture) -> bool {
+        capture != HeaderCapture::None
+            || name.first() == Some(&b':')
+            || matches!(
+                name,
+                b"host" | b"content-type" | b"grpc-status" | b"grpc-message"
+            )
+    }
+
     /// Takes one decoded field.
     pub fn field(&mut self, field: Field<'_>, capture: HeaderCapture, max_message_chars: usize) {
         let (name, value) = match field {
@@ -46,15 +57,16 @@ impl Collected {
                 return;
             }
         };
-        let text = || String::from_utf8_lossy(value).into_owned();
+        let text = || match std::str::from_utf8(value) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(value).into_owned(),
+        };
         match name {
             b":method" => self.method = Some(text()),
             b":path" => self.path = Some(text()),
             b":authority" => self.authority = Some(text()),
             b":status" => {
-                self.status = std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|s| s.parse().ok())
+                self.status = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok())
             }
             b"host" => self.host = Some(text()),
             b"content-type" => self.grpc = value.starts_with(b"application/grpc"),
@@ -106,7 +118,10 @@ mod tests {
             c.headers.unwrap(),
             [
                 ("cookie".to_owned(), REDACTED.to_owned()),
-                ("content-type".to_owned(), "application/grpc+proto".to_owned())
+                (
+                    "content-type".to_owned(),
+                    "application/grpc+proto".to_owned()
+                )
             ]
         );
     }

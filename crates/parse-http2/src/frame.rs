@@ -65,7 +65,14 @@ impl FrameHeader {
     /// plausible: this is for finding boundaries, where they would only add
     /// false matches.
     pub fn plausible(&self, max_len: u32) -> bool {
-        if self.reserved || self.len > max_len {
+        self.conforms(max_len, true)
+    }
+
+    /// [`plausible`](Self::plausible), with undefined flags allowed when
+    /// not `strict_flags`: receivers must ignore them (RFC 9113 section
+    /// 4.1), so once in sync they are no sign of being lost.
+    pub fn conforms(&self, max_len: u32, strict_flags: bool) -> bool {
+        if (strict_flags && self.reserved) || self.len > max_len {
             return false;
         }
         let (flags, on_stream, len_ok) = match self.kind {
@@ -80,7 +87,7 @@ impl FrameHeader {
             SETTINGS => (
                 FLAG_ACK,
                 Some(false),
-                self.len % 6 == 0 && (!self.has(FLAG_ACK) || self.len == 0),
+                matches!(self.len % 6, 0) && (!self.has(FLAG_ACK) || self.len == 0),
             ),
             PUSH_PROMISE => (FLAG_END_HEADERS | FLAG_PADDED, Some(true), self.len >= 4),
             PING => (FLAG_ACK, Some(false), self.len == 8),
@@ -94,7 +101,7 @@ impl FrameHeader {
             Some(false) => self.stream == 0,
             None => true,
         };
-        self.flags & !flags == 0 && stream_ok && len_ok
+        (!strict_flags || self.flags & !flags == 0) && stream_ok && len_ok
     }
 }
 
@@ -146,13 +153,20 @@ mod tests {
     #[test]
     fn parses_the_fields() {
         let h = FrameHeader::parse(&[0, 0, 8, 6, 1, 0x80, 0, 0, 3]).unwrap();
-        assert_eq!((h.len, h.kind, h.flags, h.stream, h.reserved), (8, PING, 1, 3, true));
+        assert_eq!(
+            (h.len, h.kind, h.flags, h.stream, h.reserved),
+            (8, PING, 1, 3, true)
+        );
         assert!(FrameHeader::parse(&[0; 8]).is_none());
     }
 
     #[test]
     fn plausibility_follows_the_frame_rules() {
-        let p = |b: &[u8]| FrameHeader::parse(b).unwrap().plausible(DEFAULT_MAX_FRAME_SIZE);
+        let p = |b: &[u8]| {
+            FrameHeader::parse(b)
+                .unwrap()
+                .plausible(DEFAULT_MAX_FRAME_SIZE)
+        };
         assert!(p(&[0, 0, 0, SETTINGS, 0, 0, 0, 0, 0]));
         assert!(p(&[0, 0, 0, SETTINGS, 1, 0, 0, 0, 0]));
         assert!(!p(&[0, 0, 6, SETTINGS, 1, 0, 0, 0, 0]));

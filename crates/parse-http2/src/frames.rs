@@ -73,11 +73,9 @@ impl Http2Parser {
                 }
             }
             CONTINUATION => self.continuation(dir, &h, payload, out),
-            RST_STREAM => {
-                if self.streams.get_mut(h.stream).is_some() {
-                    self.stats.resets += 1;
-                    self.streams.emit(h.stream, out);
-                }
+            RST_STREAM if self.streams.get_mut(h.stream).is_some() => {
+                self.stats.resets += 1;
+                self.streams.emit(h.stream, out);
             }
             SETTINGS if !h.has(FLAG_ACK) => self.settings(dir, payload),
             GOAWAY => {
@@ -86,10 +84,8 @@ impl Http2Parser {
                     // Streams the sender of the GOAWAY never processed: those
                     // its peer opened (odd ids are the client's).
                     let peer_odd = dir == Direction::ToClient;
-                    self.streams.emit_where(
-                        |s| s.id > last && (s.id % 2 == 1) == peer_odd,
-                        out,
-                    );
+                    self.streams
+                        .emit_where(|s| s.id > last && (s.id % 2 == 1) == peer_odd, out);
                 }
             }
             // PRIORITY, PING, WINDOW_UPDATE, SETTINGS acks and unknown
@@ -108,7 +104,8 @@ impl Http2Parser {
             match id {
                 SETTINGS_HEADER_TABLE_SIZE => peer.hpack.settings_table_size(value),
                 SETTINGS_MAX_FRAME_SIZE => {
-                    peer.max_frame = value.clamp(crate::frame::DEFAULT_MAX_FRAME_SIZE, MAX_FRAME_SIZE_LIMIT)
+                    peer.max_frame =
+                        value.clamp(crate::frame::DEFAULT_MAX_FRAME_SIZE, MAX_FRAME_SIZE_LIMIT)
                 }
                 _ => {}
             }
@@ -193,10 +190,11 @@ impl Http2Parser {
         let capture = self.config.headers;
         let max_chars = self.config.max_grpc_message_chars;
         let mut c = Collected::new(capture);
-        let decoded = self
-            .side_mut(dir)
-            .hpack
-            .decode(block, |f| c.field(f, capture, max_chars));
+        let decoded = self.side_mut(dir).hpack.decode(
+            block,
+            |n| Collected::wanted(n, capture),
+            |f| c.field(f, capture, max_chars),
+        );
         match decoded {
             Err(_) => {
                 self.stats.blocks_undecodable += 1;

@@ -119,7 +119,10 @@ pub(crate) fn decode_message(value: &[u8], max_chars: usize) -> String {
             break;
         }
     }
-    String::from_utf8_lossy(&bytes).chars().take(max_chars).collect()
+    String::from_utf8_lossy(&bytes)
+        .chars()
+        .take(max_chars)
+        .collect()
 }
 
 /// A call's record before its end is known.
@@ -184,7 +187,10 @@ mod tests {
     #[test]
     fn paths_split_into_service_and_method() {
         let split = |p| split_path(Some(p));
-        assert_eq!(split("/helloworld.Greeter/SayHello"), ("helloworld.Greeter".into(), "SayHello".into()));
+        assert_eq!(
+            split("/helloworld.Greeter/SayHello"),
+            ("helloworld.Greeter".into(), "SayHello".into())
+        );
         assert_eq!(split("/odd"), ("odd".into(), String::new()));
         assert_eq!(split_path(None), (String::new(), String::new()));
     }

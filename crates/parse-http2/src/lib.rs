@@ -63,7 +63,7 @@ use reader::{Phase, Side};
 use streams::Streams;
 
 pub use detect::{looks_like_http2, PREFACE};
-pub use podwire_http::HeaderCapture;
+pub use podwire_http::{is_sensitive, HeaderCapture, REDACTED};
 
 /// Limits and options of an [`Http2Parser`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -18,8 +18,8 @@ use podwire_record::Timestamp;
 
 use crate::detect::{find_boundary, starts_with_preface, PREFACE};
 use crate::frame::{
-    FrameHeader, CONTINUATION, DATA, DEFAULT_MAX_FRAME_SIZE, FLAG_END_STREAM, FLAG_PADDED,
-    HEADERS, HEADER_LEN, PUSH_PROMISE,
+    FrameHeader, CONTINUATION, DATA, DEFAULT_MAX_FRAME_SIZE, FLAG_END_STREAM, FLAG_PADDED, HEADERS,
+    HEADER_LEN, PUSH_PROMISE,
 };
 use crate::hpack::Decoder;
 use crate::{Http2Config, Http2Event, Http2Parser};
@@ -283,8 +283,10 @@ impl Http2Parser {
             }
         } else {
             let n = (HEADER_LEN - side.hdr_len).min(input.len());
-            let (Some(dst), Some(src)) = (side.hdr.get_mut(side.hdr_len..side.hdr_len + n), input.get(..n))
-            else {
+            let (Some(dst), Some(src)) = (
+                side.hdr.get_mut(side.hdr_len..side.hdr_len + n),
+                input.get(..n),
+            ) else {
                 return input.len();
             };
             dst.copy_from_slice(src);
@@ -341,7 +343,7 @@ impl Http2Parser {
     fn header_ok(&mut self, dir: Direction, h: &FrameHeader) -> bool {
         let max = self.side_mut(dir).max_frame;
         if h.kind <= CONTINUATION {
-            h.plausible(max)
+            h.conforms(max, false)
         } else {
             h.len <= max
         }

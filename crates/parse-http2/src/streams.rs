@@ -186,7 +186,9 @@ impl Streams {
 
     /// Emits every open stream that `pred` selects, oldest first.
     pub fn emit_where(&mut self, pred: impl Fn(&Stream) -> bool, out: &mut Vec<Http2Event>) {
-        let mut picked: Vec<usize> = (0..self.list.len()).filter(|&i| pred(&self.list[i])).collect();
+        let mut picked: Vec<usize> = (0..self.list.len())
+            .filter(|&i| pred(&self.list[i]))
+            .collect();
         if picked.is_empty() {
             return;
         }
@@ -203,7 +205,8 @@ impl Streams {
     }
 
     fn emit_at(&mut self, i: usize, out: &mut Vec<Http2Event>) {
-        let s = self.list.remove(i);
+        // Order in the table does not matter: `seq` keeps age.
+        let s = self.list.swap_remove(i);
         self.recent[self.recent_at % RECENT] = s.id;
         self.recent_at = self.recent_at.wrapping_add(1);
         out.push(s.into_event());

@@ -78,7 +78,10 @@ fn inline_command(bytes: &[u8]) -> bool {
     };
     let line = bytes.get(..nl).unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if !line.iter().all(|&b| b == b' ' || b == b'\t' || b.is_ascii_graphic()) {
+    if !line
+        .iter()
+        .all(|&b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+    {
         return false;
     }
     let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
@@ -119,7 +122,10 @@ mod tests {
     #[test]
     fn commands_are_claimed() {
         assert!(looks_like_redis(ToServer, b"*1\r\n$4\r\nPING\r\n"));
-        assert!(looks_like_redis(ToServer, b"*3\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\nv\r\n"));
+        assert!(looks_like_redis(
+            ToServer,
+            b"*3\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\nv\r\n"
+        ));
         assert!(looks_like_redis(ToServer, b"PING\r\n"));
         assert!(looks_like_redis(ToServer, b"info\n"));
         assert!(looks_like_redis(ToServer, b"GET key\r\n"));
@@ -156,7 +162,10 @@ mod tests {
         }
         // Servers of those protocols.
         assert!(!looks_like_redis(ToClient, b"HTTP/1.1 200 OK\r\n"));
-        assert!(!looks_like_redis(ToClient, b"\x4a\x00\x00\x00\x0a8.0.36\x00"));
+        assert!(!looks_like_redis(
+            ToClient,
+            b"\x4a\x00\x00\x00\x0a8.0.36\x00"
+        ));
     }
 
     #[test]

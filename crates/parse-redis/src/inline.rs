@@ -106,7 +106,10 @@ fn escape(rest: &[u8]) -> Option<(u8, usize)> {
     Some(match c {
         b'x' => {
             let hex = |b: u8| (b as char).to_digit(16);
-            match (rest.get(1).and_then(|&b| hex(b)), rest.get(2).and_then(|&b| hex(b))) {
+            match (
+                rest.get(1).and_then(|&b| hex(b)),
+                rest.get(2).and_then(|&b| hex(b)),
+            ) {
                 (Some(h), Some(l)) => ((h * 16 + l) as u8, 3),
                 _ => (b'x', 1),
             }
@@ -137,7 +140,10 @@ mod tests {
 
     #[test]
     fn splits_like_sdssplitargs() {
-        assert_eq!(words("SET  k \"a b\\x41\\n\"").unwrap(), ["SET", "k", "a bA\n"]);
+        assert_eq!(
+            words("SET  k \"a b\\x41\\n\"").unwrap(),
+            ["SET", "k", "a bA\n"]
+        );
         assert_eq!(words("ECHO 'it\\'s'").unwrap(), ["ECHO", "it's"]);
         assert_eq!(words("  ").unwrap(), Vec::<String>::new());
         assert_eq!(words("GET \"open"), None);

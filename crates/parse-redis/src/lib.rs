@@ -114,6 +114,7 @@ pub struct RedisEvent {
     /// Capture time of the packet carrying the command's first byte (the
     /// delivery's, for a delivery).
     pub ts: Timestamp,
+    /// The record's Redis fields.
     pub body: Redis,
 }
 
@@ -216,7 +217,13 @@ impl RedisParser {
         }
     }
 
-    fn read(&mut self, dir: Direction, ts: Timestamp, bytes: &[u8], out: &mut Vec<RedisEvent>) -> Status {
+    fn read(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        bytes: &[u8],
+        out: &mut Vec<RedisEvent>,
+    ) -> Status {
         let mut pos = 0;
         match dir {
             Direction::ToServer => self.client.segment_start(),
@@ -231,10 +238,18 @@ impl RedisParser {
             match step {
                 Step::More => break,
                 Step::Message => {
+                    let first = !self.seen_message;
                     self.seen_message = true;
                     match dir {
                         Direction::ToServer => {
                             let cmd = command::describe(&self.client.msg, &self.config);
+                            // Any line is an inline command to Redis; as the
+                            // first words of a connection, an unknown one
+                            // says it is something else.
+                            if first && !cmd.known && self.client.msg.kind == resp::Kind::Inline {
+                                self.stats.malformed += 1;
+                                return Status::Failed;
+                            }
                             self.stats.truncated += u64::from(cmd.record.truncated);
                             let idle = self.server.idle();
                             let (ts, config) = (self.client.msg.ts, &self.config);

@@ -26,10 +26,7 @@ pub(crate) fn type_name(kind: Kind) -> &'static str {
 }
 
 fn is_aggregate(kind: Kind) -> bool {
-    matches!(
-        kind,
-        Kind::Array | Kind::Map | Kind::Set | Kind::Push
-    )
+    matches!(kind, Kind::Array | Kind::Map | Kind::Set | Kind::Push)
 }
 
 /// A pub/sub message the server sends (as a push in RESP3, an array in RESP2).

@@ -196,7 +196,11 @@ enum State {
     Line,
     /// Inside a bulk payload: `left` bytes to go, `keep` of them to keep
     /// (into the last item) when `capture`.
-    Payload { left: u64, keep: usize, capture: bool },
+    Payload {
+        left: u64,
+        keep: usize,
+        capture: bool,
+    },
     /// After a payload: `seen` bytes of its CRLF read.
     Crlf { seen: u8 },
     /// Lost: looking for a message start; `boundary` when the next byte
@@ -450,11 +454,11 @@ impl Reader {
     /// A whole line (without its `\n`); `cut` when only its start was kept.
     /// `Some(step)` ends this `advance`; `None` reads on.
     fn line_done(&mut self, line: &[u8], cut: bool) -> Option<Step> {
-        let line = line.strip_suffix(b"\r");
         if self.role == Role::Client && self.stack.is_empty() && !self.chunks {
-            let line = line.unwrap_or_default();
-            return self.client_top(line, cut);
+            // Inline commands may end in a bare `\n`.
+            return self.client_top(line.strip_suffix(b"\r").unwrap_or(line), cut);
         }
+        let line = line.strip_suffix(b"\r");
         // RESP lines end in CRLF, and a cut one is not a header.
         let Some(line) = line.filter(|_| !cut) else {
             return Some(self.malformed());
@@ -465,6 +469,9 @@ impl Reader {
         }
         if tag == b'.' && rest.is_empty() {
             return self.end_streamed();
+        }
+        if tag == b'|' && self.role == Role::Server {
+            return self.aggregate(tag, Kind::Map, rest);
         }
         let Some(kind) = Kind::of(tag).filter(|&k| self.role == Role::Server || k == Kind::Bulk)
         else {

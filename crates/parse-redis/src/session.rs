@@ -98,10 +98,7 @@ impl Session {
         out: &mut Vec<RedisEvent>,
     ) {
         stats.commands += 1;
-        if !self.trusted
-            && self.server_since_loss
-            && self.commands_since_server == 0
-            && server_idle
+        if !self.trusted && self.server_since_loss && self.commands_since_server == 0 && server_idle
         {
             self.trusted = true;
         }
@@ -109,6 +106,7 @@ impl Session {
         let Command {
             mut record,
             special,
+            ..
         } = cmd;
         let expect = self.expect(special, &mut record);
         self.apply_command(special);
@@ -150,6 +148,11 @@ impl Session {
     /// What `special` waits for, under the reply mode in force; updates the mode.
     fn expect(&mut self, special: Special, record: &mut Redis) -> Expect {
         let mode = self.reply_mode;
+        // RESET turns replies back on before answering.
+        if special == Special::Reset {
+            self.reply_mode = ReplyMode::On;
+            return Expect::One;
+        }
         if let Special::ClientReply(new) = special {
             self.reply_mode = match (mode, new) {
                 (ReplyMode::Off, ReplyMode::Skip) => ReplyMode::Off,
@@ -265,6 +268,23 @@ impl Session {
             return false;
         }
         self.emit_unanswerable(out);
+        // An `UNSUBSCRIBE` of everything is over when another kind of
+        // confirmation arrives.
+        while let Some(Expect::Confirms {
+            kind: k,
+            subscribe: s,
+            left: 0,
+        }) = self.queue.front().map(|p| p.expect)
+        {
+            let started = self
+                .queue
+                .front()
+                .is_some_and(|p| p.record.latency_ms.is_some());
+            if !started || (k == kind && s == subscribe) {
+                break;
+            }
+            self.pop_answered(out);
+        }
         let Some(head) = self.queue.front_mut() else {
             return false;
         };

@@ -135,6 +135,10 @@ pub enum Kind {
     Tls,
     Http,
     Dns,
+    Postgres,
+    Mysql,
+    Redis,
+    Kafka,
 }
 
 #[derive(Args, Debug)]
@@ -155,8 +159,10 @@ pub struct ReadArgs {
     #[arg(long)]
     pub http_headers: bool,
 
-    /// With --http-headers: show credential headers verbatim instead of redacted.
-    #[arg(long, requires = "http_headers")]
+    /// Record SQL statements with their literals and Redis commands with
+    /// their arguments, and (with --http-headers) credential headers
+    /// verbatim. Passwords and auth exchanges are never recorded.
+    #[arg(long)]
     pub show_secrets: bool,
 
     /// Seconds without a packet after which a TCP connection is reported as timed out.
@@ -301,7 +307,9 @@ pub struct AgentArgs {
     #[serde(default)]
     pub http_headers: bool,
 
-    /// With --http-headers: show credential headers verbatim.
+    /// Record SQL statements with their literals and Redis commands with
+    /// their arguments, and (with --http-headers) credential headers
+    /// verbatim. Passwords and auth exchanges are never recorded.
     #[arg(long, env = "PODWIRE_SHOW_SECRETS")]
     #[serde(default)]
     pub show_secrets: bool,

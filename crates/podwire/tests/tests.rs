@@ -23,6 +23,8 @@
 //!   Chromium against `read --serve` (node, Chromium and `npm ci --prefix
 //!   ui/tests` needed, else SKIPPED);
 //! - `ui_live`: the UI against a live agent in the lab (root, lab, browser; else SKIPPED);
+//! - `protocols`: Redis, HTTP/2 and PostgreSQL from real servers and clients
+//!   in the lab, live and from the capture (root, lab; else SKIPPED);
 //! - `corpus`: robustness and tshark conformance over the third-party capture
 //!   corpus in `../shared/pcaps` (when present, else SKIPPED).
 
@@ -51,6 +53,8 @@ mod kube_nat;
 mod lab;
 #[path = "it/openapi.rs"]
 mod openapi;
+#[path = "it/protocols.rs"]
+mod protocols;
 #[path = "it/serve.rs"]
 mod serve;
 #[path = "it/sniff.rs"]

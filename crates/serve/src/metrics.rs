@@ -79,6 +79,9 @@ pub struct Health {
     pub resident_memory_bytes: u64,
     /// Records live-stream clients missed by reading too slowly.
     pub stream_lagged_total: u64,
+    /// Request records stored without waiting for the kernel's view of
+    /// their connection, because the waiting queue was full.
+    pub requests_not_deferred_total: u64,
     /// Kubernetes naming, when the agent watches the API server.
     pub kubernetes: Option<KubeHealth>,
     /// Reverse DNS, when on: (queries sent, lookups not queued because the
@@ -581,7 +584,12 @@ impl Metrics {
                 esc(domain)
             )?;
         }
-        let counters: [(&str, &str, u64); 10] = [
+        let counters: [(&str, &str, u64); 11] = [
+            (
+                "podwire_requests_not_deferred",
+                "Request records stored without waiting for the kernel's view of their connection (the waiting queue was full), so possibly without process names",
+                h.requests_not_deferred_total,
+            ),
             (
                 "podwire_stream_lagged_records",
                 "Records live-stream clients missed by reading too slowly",

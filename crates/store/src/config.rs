@@ -64,7 +64,10 @@ pub enum StoreError {
     #[error("the store's memory budget must be more than 0 bytes")]
     ZeroBudget,
     /// The shares do not add up to 100 percent.
-    #[error("the store's table shares ({}) add up to {sum} percent, not 100", describe(shares))]
+    #[error(
+        "the store's table shares ({}) add up to {sum} percent, not 100",
+        describe(shares)
+    )]
     Shares { shares: [u8; TABLES], sum: u32 },
 }
 

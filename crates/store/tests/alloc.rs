@@ -168,7 +168,9 @@ fn measure(n: u64, spare: usize) -> (usize, usize, usize, usize) {
         .sum();
     let stats = store.stats();
     // Every table the generator fills went over its share.
-    assert!(stats.tables[..4].iter().all(|t| t.dropped_records_total > 0));
+    assert!(stats.tables[..4]
+        .iter()
+        .all(|t| t.dropped_records_total > 0));
     drop(store);
     (
         accounted,

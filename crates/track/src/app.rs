@@ -310,11 +310,11 @@ fn detect(
         return Some(app);
     }
     let app = match dir {
-        ToServer if podwire_tls::looks_like_tls(first) => App::Tls(Box::new(TlsParser::new(&cfg.tls))),
-        // The preface reads like a request line (`PRI * HTTP/2.0`): first.
-        ToServer if is_preface(first) => {
-            App::Http2(Box::new(Http2Parser::new(&cfg.http2)))
+        ToServer if podwire_tls::looks_like_tls(first) => {
+            App::Tls(Box::new(TlsParser::new(&cfg.tls)))
         }
+        // The preface reads like a request line (`PRI * HTTP/2.0`): first.
+        ToServer if is_preface(first) => App::Http2(Box::new(Http2Parser::new(&cfg.http2))),
         ToServer if podwire_http::looks_like_http_request(first) => {
             App::Http(Box::new(HttpParser::new(&cfg.http)))
         }

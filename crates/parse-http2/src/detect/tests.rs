@@ -30,7 +30,10 @@ fn plausible_frames_are_http2_either_way() {
     headers.extend_from_slice(&[0xff; 9]);
     assert!(!looks_like_http2(ToServer, &headers));
     // A short segment cut inside a long frame is not taken.
-    assert!(!looks_like_http2(ToClient, &[0, 0x10, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3]));
+    assert!(!looks_like_http2(
+        ToClient,
+        &[0, 0x10, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3]
+    ));
     let mut big = vec![0, 0x10, 0, 0, 0, 0, 0, 0, 1];
     big.resize(1448, 0x41);
     assert!(looks_like_http2(ToClient, &big));

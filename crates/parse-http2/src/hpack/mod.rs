@@ -27,7 +27,10 @@ pub(crate) const DEFAULT_TABLE_SIZE: usize = 4096;
 /// One decoded field of a header block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Field<'a> {
-    Known { name: &'a [u8], value: &'a [u8] },
+    Known {
+        name: &'a [u8],
+        value: &'a [u8],
+    },
     /// The field's name refers to a dynamic table entry this decoder does
     /// not know (mid-stream join, or after a lost block).
     Unknown,
@@ -88,12 +91,17 @@ impl Decoder {
 
     /// Decodes `block`, handing each field to `sink`. Returns how many
     /// fields were unknown. On error the table is forgotten.
+    ///
+    /// A literal that is not indexed and whose name `wanted` refuses is
+    /// passed over without decoding its value (often Huffman-coded, and
+    /// needed neither by the table nor by the caller).
     pub fn decode(
         &mut self,
         block: &[u8],
+        wanted: impl Fn(&[u8]) -> bool,
         sink: impl FnMut(Field<'_>),
     ) -> Result<u32, HpackError> {
-        let result = self.decode_inner(block, sink);
+        let result = self.decode_inner(block, wanted, sink);
         if result.is_err() {
             self.table.forget();
         }
@@ -103,6 +111,7 @@ impl Decoder {
     fn decode_inner(
         &mut self,
         block: &[u8],
+        wanted: impl Fn(&[u8]) -> bool,
         mut sink: impl FnMut(Field<'_>),
     ) -> Result<u32, HpackError> {
         let Decoder {
@@ -145,6 +154,14 @@ impl Decoder {
                         Lookup::Invalid => return Err(HpackError::Index),
                     }
                 };
+                if !index_it && name.is_none_or(|n| !wanted(n)) {
+                    skip_string(block, &mut pos)?;
+                    if name.is_none() {
+                        unknown += 1;
+                        sink(Field::Unknown);
+                    }
+                    continue;
+                }
                 let value = string(block, &mut pos, value_buf)?;
                 match name {
                     Some(name) => sink(Field::Known { name, value }),
@@ -221,6 +238,17 @@ fn string<'a>(
     } else {
         Ok(raw)
     }
+}
+
+/// Passes over a string literal.
+fn skip_string(block: &[u8], pos: &mut usize) -> Result<(), HpackError> {
+    let len = integer(block, pos, 7)?;
+    let end = pos.checked_add(len).ok_or(HpackError::Truncated)?;
+    if end > block.len() {
+        return Err(HpackError::Truncated);
+    }
+    *pos = end;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -196,7 +196,10 @@ impl DynamicTable {
         let at = at as usize;
         let name_end = at.saturating_add(e.name_len as usize);
         let value_end = name_end.saturating_add(e.value_len as usize);
-        match (self.arena.get(at..name_end), self.arena.get(name_end..value_end)) {
+        match (
+            self.arena.get(at..name_end),
+            self.arena.get(name_end..value_end),
+        ) {
             (Some(name), Some(value)) if e.name_known => Lookup::Known(name, value),
             (_, Some(value)) => Lookup::NameUnknown(value),
             _ => Lookup::Invalid,

@@ -12,13 +12,17 @@ fn unhex(s: &str) -> Vec<u8> {
 
 fn decode(d: &mut Decoder, hex: &str) -> Vec<(String, String)> {
     let mut got = Vec::new();
-    d.decode(&unhex(hex), |f| match f {
-        Field::Known { name, value } => got.push((
-            String::from_utf8_lossy(name).into_owned(),
-            String::from_utf8_lossy(value).into_owned(),
-        )),
-        Field::Unknown => got.push(("?".into(), "?".into())),
-    })
+    d.decode(
+        &unhex(hex),
+        |_| true,
+        |f| match f {
+            Field::Known { name, value } => got.push((
+                String::from_utf8_lossy(name).into_owned(),
+                String::from_utf8_lossy(value).into_owned(),
+            )),
+            Field::Unknown => got.push(("?".into(), "?".into())),
+        },
+    )
     .unwrap();
     got
 }
@@ -33,7 +37,10 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 fn c2_literals_and_indexed() {
     let mut d = Decoder::new(65536);
     assert_eq!(
-        decode(&mut d, "400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572"),
+        decode(
+            &mut d,
+            "400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572"
+        ),
         pairs(&[("custom-key", "custom-header")])
     );
     assert_eq!(d.table.size(), 55);
@@ -94,7 +101,10 @@ fn c4_requests_with_huffman() {
         decode(&mut d, "8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff"),
         pairs(C3_REQ1)
     );
-    assert_eq!(decode(&mut d, "8286 84be 5886 a8eb 1064 9cbf"), pairs(C3_REQ2));
+    assert_eq!(
+        decode(&mut d, "8286 84be 5886 a8eb 1064 9cbf"),
+        pairs(C3_REQ2)
+    );
     assert_eq!(
         decode(
             &mut d,
@@ -206,7 +216,7 @@ fn an_unknown_table_yields_unknown_fields_not_guesses() {
 fn broken_blocks_are_errors_and_forget_the_table() {
     for hex in ["80", "c0", "41", "4105 6162", "ff ffff ffff ff", "41 81 ff"] {
         let mut d = Decoder::new(65536);
-        assert!(d.decode(&unhex(hex), |_| {}).is_err(), "{hex}");
+        assert!(d.decode(&unhex(hex), |_| true, |_| {}).is_err(), "{hex}");
         assert!(!d.is_known(), "{hex}");
     }
 }
@@ -218,4 +228,28 @@ fn a_size_update_above_the_cap_is_capped() {
     assert_eq!(d.table.max_size(), 1024);
     d.settings_table_size(100_000);
     assert_eq!(d.table.max_size(), 1024);
+}
+
+#[test]
+fn unwanted_literals_are_skipped_but_still_checked() {
+    let mut d = Decoder::new(65536);
+    // C.2.3 (never indexed "password: secret") and a literal without
+    // indexing of :path; only :path is wanted.
+    let block =
+        unhex("1008 7061 7373 776f 7264 0673 6563 7265 74 040c 2f73 616d 706c 652f 7061 7468");
+    let mut got = Vec::new();
+    d.decode(
+        &block,
+        |n| n.starts_with(b":"),
+        |f| got.push(format!("{f:?}")),
+    )
+    .unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(d
+        .decode(
+            &unhex("1008 7061 7373 776f 7264 0673 6563"),
+            |_| false,
+            |_| {}
+        )
+        .is_err());
 }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Remakes the HTTP/2 test captures and fixtures in this folder (as root:
 # tcpdump on loopback). Needs nghttp2-server/-client (nghttpd, nghttp),
-# curl, tcpdump, tshark and Python grpcio. Ports 18911-18917 must be free.
+# curl, tcpdump, tshark and Python grpcio. Ports 18911-18914 must be free.
 # Times and ports in the fixtures change, so expected latencies in the
 # tests may need updating afterwards.
 set -eu
@@ -59,3 +59,17 @@ python3 tshark_summary.py curl_upgrade.pcap 18914 http > curl_upgrade.tshark
 serve 18913 python3 grpc_lab.py serve 18913
 capture grpc_calls 18913 python3 grpc_lab.py call 18913
 kill "$server"
+
+# Third-party captures from the shared corpus (Suricata's test captures).
+S=../../../../../shared/pcaps/suricata-verify
+if [ -d "$S" ]; then
+    third() { # capture port name [dissector]
+        python3 "$FIXTURE" "$S/$1.pcap" "$2" "tcp.port == $2" > "$3.txt"
+        python3 tshark_summary.py "$S/$1.pcap" "$2" "${4:-http2}" > "$3.tshark"
+    }
+    third http2-continuation__input 8080 suricata_continuation
+    third http2-errorcode__input 6233 suricata_errorcode
+    third http2-errorcode__input 8888 suricata_errorcode_8888 http
+    third http2-compression-bug__input 443 suricata_compression_bug
+    third http2-keywords2__input 80 suricata_keywords2_upgrade http
+fi

@@ -10,9 +10,11 @@ One line per HTTP/2 frame that carries a header block, RST_STREAM or
 GOAWAY: tcp stream, frame number, HTTP/2 stream id, frame type, and the
 fields records use (pseudo-headers, content-type, grpc-status,
 grpc-message); then, per HTTP/2 stream, DATA payload bytes each way
-(http2.length less padding) and gRPC messages each way.
+(padding excluded) and gRPC messages each way, from the packet
+details (`-O http2,grpc`).
 """
 import collections
+import re
 import subprocess
 import sys
 
@@ -41,32 +43,40 @@ def main():
         kept = [f"{n}={v}" for n, v in zip(names, values) if n in KEEP]
         print(stream, frame, sids.replace("\x1f", ","),
               types.replace("\x1f", ","), " ".join(kept))
-    data = collections.Counter()
-    for line in tshark(cap, port, ["tcp.stream", "tcp.srcport",
-                                   "http2.streamid", "http2.type",
-                                   "http2.length", "http2.pad_length"],
-                       "http2.type == 0"):
-        stream, sport, sids, types, lens, pads = line.split("|")
-        pads = [int(p) for p in pads.split("\x1f") if p]
-        flags_padded = iter(pads)
-        for sid, t, n in zip(sids.split("\x1f"), types.split("\x1f"),
-                             lens.split("\x1f")):
-            if t != "0":
-                continue
-            d = "S" if sport == port else "C"
-            data[(stream, sid, d)] += int(n)
+    # DATA and gRPC from the packet details, which keep frames apart.
+    conn = {}
+    for line in tshark(cap, port, ["frame.number", "tcp.stream", "tcp.srcport"], "http2"):
+        frame, stream, sport = line.split("|")
+        conn[frame] = (stream, "S" if sport == port else "C")
+    proto = sys.argv[3] if len(sys.argv) > 3 else "http2"
+    text = subprocess.run(
+        ["tshark", "-r", cap, "-d", f"tcp.port=={port},{proto}", "-Y", "http2",
+         "-O", "http2,grpc"], check=True, capture_output=True).stdout.decode("utf-8", "replace")
+    data, msgs = collections.Counter(), collections.Counter()
+    where, sid, in_data = None, None, False
+    for line in text.splitlines():
+        m = re.match(r"Frame (\d+):", line)
+        if m:
+            where = conn.get(m.group(1))
+            continue
+        m = re.search(r"Stream: (\w+), Stream ID: (\d+), Length (\d+)", line)
+        if m and where:
+            in_data = m.group(1) == "DATA"
+            sid = m.group(2)
+            if in_data:
+                data[(where[0], sid, where[1])] += int(m.group(3))
+            continue
+        m = re.match(r"\s+Pad Length: (0x[0-9a-f]+|\d+)$", line)
+        if m and in_data and where:
+            data[(where[0], sid, where[1])] -= int(m.group(1), 0) + 1
+            continue
+        m = re.match(r"GRPC Message: .*, (Request|Response)$", line)
+        if m and where:
+            msgs[(where[0], sid, "C" if m.group(1) == "Request" else "S")] += 1
     for (stream, sid, d), n in sorted(data.items()):
         print("data", stream, sid, d, n)
-    msgs = collections.Counter()
-    for line in tshark(cap, port, ["tcp.stream", "tcp.srcport",
-                                   "http2.streamid", "grpc.message_length"],
-                       "grpc"):
-        stream, sport, sids, lens = line.split("|")
-        d = "S" if sport == port else "C"
-        msgs[(stream, sids.split("\x1f")[-1], d)] += len(lens.split("\x1f"))
     for (stream, sid, d), n in sorted(msgs.items()):
         print("grpc-messages", stream, sid, d, n)
-
 
 if __name__ == "__main__":
     main()

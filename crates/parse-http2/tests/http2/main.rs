@@ -5,6 +5,8 @@ mod util;
 mod corpus;
 mod gaps;
 mod grpc;
+mod perf;
 mod real_traffic;
 mod robustness;
 mod synthetic;
+mod third_party;

@@ -145,3 +145,30 @@ pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 pub fn ms(ms: u64) -> Timestamp {
     Timestamp(ms * 1_000_000)
 }
+
+/// The fixture's steps after the HTTP/1 heads (request and 101 response),
+/// which the HTTP/1 parser consumes before handing over.
+pub fn after_heads(steps: &[Step]) -> Vec<Step> {
+    let mut seen = [Vec::new(), Vec::new()];
+    let mut done = [false, false];
+    let mut out = Vec::new();
+    for step in steps {
+        let Step::Data(dir, ts, bytes) = step else {
+            continue;
+        };
+        let i = *dir as usize;
+        if done[i] {
+            out.push(step.clone());
+            continue;
+        }
+        seen[i].extend_from_slice(bytes);
+        if let Some(at) = seen[i].windows(4).position(|w| w == b"\r\n\r\n") {
+            done[i] = true;
+            let rest = seen[i][at + 4..].to_vec();
+            if !rest.is_empty() {
+                out.push(Step::Data(*dir, *ts, rest));
+            }
+        }
+    }
+    out
+}

@@ -73,6 +73,8 @@ pub(crate) enum Special {
 pub(crate) struct Command {
     pub record: Redis,
     pub special: Special,
+    /// The name is one Redis knows.
+    pub known: bool,
 }
 
 /// Setting names whose value is a credential.
@@ -154,9 +156,7 @@ pub(crate) fn describe(msg: &Msg, config: &RedisConfig) -> Command {
         }
         Key::After(word, from) => {
             let from = usize::try_from(from).unwrap_or(1).max(1);
-            (from..kept)
-                .find(|&i| eq_ci(arg(i), word))
-                .map(|i| i + 1)
+            (from..kept).find(|&i| eq_ci(arg(i), word)).map(|i| i + 1)
         }
     }
     .filter(|&i| i < kept);
@@ -183,38 +183,54 @@ pub(crate) fn describe(msg: &Msg, config: &RedisConfig) -> Command {
     if found.is_some() {
         text.push_str(op);
     } else {
-        push_arg(&mut text, msg, 0, config.max_arg_len);
+        cut |= push_arg(&mut text, msg, 0, config.max_arg_len);
     }
+    let known = found.is_some();
     let mut stopped = (kept as u64) < msg.elements;
+    let mut shown_cut = false;
     for i in words..kept {
-        if text.len() >= max {
-            stopped = true;
-            break;
-        }
+        let before = text.len();
         text.push(' ');
         let shown = !secret.contains(i)
             && (config.show_secrets
                 || Some(i) == key_at
                 || channels && (i == 1 || !matches!(op, "PUBLISH" | "SPUBLISH"))
                 || op == "HELLO" && (i == 1 || is_hello_word(arg(i))));
-        if shown {
-            push_arg(&mut text, msg, i, config.max_arg_len);
+        let arg_cut = if shown {
+            push_arg(&mut text, msg, i, config.max_arg_len)
         } else {
             text.push('?');
+            false
+        };
+        if text.len() > max {
+            // Whole arguments or none.
+            text.truncate(before);
+            stopped = true;
+            break;
         }
+        shown_cut |= arg_cut;
     }
-    if stopped || text.len() > max {
-        let mut end = max.min(text.len());
+    if text.len() > max {
+        // A name longer than the whole text may be.
+        let mut end = max;
         while !text.is_char_boundary(end) {
             end -= 1;
         }
         text.truncate(end);
-        text.push_str(CUT);
-        cut = true;
+        stopped = true;
     }
+    if stopped {
+        text.push(' ');
+        text.push_str(CUT);
+    }
+    cut |= stopped || shown_cut;
     record.command = Some(text);
-    record.truncated = cut || msg.cut;
-    Command { record, special }
+    record.truncated = cut;
+    Command {
+        record,
+        special,
+        known,
+    }
 }
 
 fn is_hello_word(word: &[u8]) -> bool {
@@ -325,12 +341,18 @@ fn lossy(msg: &Msg, i: usize, max: usize, cut: &mut bool) -> String {
 }
 
 /// Appends argument `i`, quoted as `redis-cli` quotes when it is empty or
-/// holds spaces, quotes or bytes that are not printable ASCII.
-fn push_arg(text: &mut String, msg: &Msg, i: usize, max: usize) {
-    let Some(item) = msg.items.get(i) else { return };
+/// holds spaces, quotes or bytes that are not printable ASCII. Returns
+/// whether it was cut.
+fn push_arg(text: &mut String, msg: &Msg, i: usize, max: usize) -> bool {
+    let Some(item) = msg.items.get(i) else {
+        return false;
+    };
     let bytes = msg.text(item);
     let short = bytes.get(..max).unwrap_or(bytes);
-    let plain = !short.is_empty() && short.iter().all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\');
+    let plain = !short.is_empty()
+        && short
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\');
     if plain {
         // Printable ASCII: one char per byte.
         text.extend(short.iter().map(|&b| b as char));
@@ -354,7 +376,9 @@ fn push_arg(text: &mut String, msg: &Msg, i: usize, max: usize) {
         }
         text.push('"');
     }
-    if short.len() < bytes.len() || !msg.whole(item) {
+    let cut = short.len() < bytes.len() || !msg.whole(item);
+    if cut {
         text.push_str(CUT);
     }
+    cut
 }

@@ -42,4 +42,5 @@ for s in basic inline resp3 transaction pubsub clientreply bigvalue monitor bloc
     capture "$s" 63790 python3 "$out/clients.py" "$s" 63790
 done
 capture auth 63791 python3 "$out/clients.py" auth 63791
+for f in "$out"/*.pcap; do n=$(basename "$f" .pcap); p=63790; [ "$n" = auth ] && p=63791; "$out/tshark-summary.py" "$f" "$p" > "$out/$n.tshark"; done
 ls -l "$out"

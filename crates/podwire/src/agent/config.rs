@@ -4,7 +4,6 @@
 
 use crate::cli::AgentArgs;
 use anyhow::{bail, ensure, Context, Result};
-use podwire_http::{HeaderCapture, HttpConfig};
 use podwire_serve::metrics::MetricsConfig;
 use podwire_store::{StoreConfig, Table, TABLES};
 use podwire_track::TrackerConfig;
@@ -150,15 +149,7 @@ impl AgentConfig {
         };
         let headers = a.http_headers || f.http_headers;
         let secrets = a.show_secrets || f.show_secrets;
-        ensure!(!secrets || headers, "show-secrets needs http-headers");
-        tracker.parsers.http = HttpConfig {
-            headers: match (headers, secrets) {
-                (false, _) => HeaderCapture::None,
-                (true, false) => HeaderCapture::Redacted,
-                (true, true) => HeaderCapture::All,
-            },
-            ..HttpConfig::default()
-        };
+        tracker.parsers = crate::pipeline::parsers::parser_config(headers, secrets);
         let ring_mib = a.ring_mib.or(f.ring_mib).unwrap_or(8);
         ensure!((1..=1024).contains(&ring_mib), "ring-mib must be 1 to 1024");
         let shards = match a.threads.or(f.threads).unwrap_or(0) {

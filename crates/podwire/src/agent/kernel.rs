@@ -578,7 +578,7 @@ fn kernel_counters(s: &Sock, side: Side) -> Option<KernelCounters> {
 
 /// Whether a record other than a connection rode on TCP (the probe knows
 /// only TCP sockets).
-fn request_over_tcp(body: &Body) -> bool {
+pub(crate) fn request_over_tcp(body: &Body) -> bool {
     match body {
         Body::Connection(_) => false,
         Body::Dns(d) => d.transport == podwire_record::DnsTransport::Tcp,

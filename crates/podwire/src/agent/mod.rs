@@ -17,6 +17,7 @@ mod api;
 mod capture;
 mod config;
 mod dedupe;
+mod deferred;
 mod kernel;
 mod kube;
 mod names;

@@ -40,6 +40,7 @@ pub fn mono_to_wall_ns() -> i128 {
 
 /// Runs until `stop`; drops (detaches) the probe on the way out.
 pub fn run(mut probe: Option<ConnProbe>, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
+    shared.deferred.set_active(probe.is_some());
     let mut events = Vec::new();
     let mut records = Vec::new();
     let mut last_tick = Instant::now();
@@ -52,6 +53,7 @@ pub fn run(mut probe: Option<ConnProbe>, shared: Arc<Shared>, stop: Arc<AtomicBo
                 // whenever an event is waiting, and a busy host would be
                 // read an event or two at a time.
                 std::thread::sleep(wait);
+                let read = shared.deferred.begin_read();
                 p.poll(&mut events);
                 wait = ConnProbe::next_poll(events.len(), last_read.elapsed(), POLL);
                 last_read = Instant::now();
@@ -64,6 +66,7 @@ pub fn run(mut probe: Option<ConnProbe>, shared: Arc<Shared>, stop: Arc<AtomicBo
                         k.event(&ev);
                     }
                 }
+                shared.release_deferred(Some(read));
             }
             None => std::thread::sleep(TICK),
         }
@@ -80,5 +83,7 @@ pub fn run(mut probe: Option<ConnProbe>, shared: Arc<Shared>, stop: Arc<AtomicBo
             }
         }
     }
+    shared.deferred.set_active(false);
+    shared.release_deferred(None);
     drop(probe);
 }

@@ -133,6 +133,8 @@ pub struct Shared {
     pub nat: Option<Arc<Nat>>,
     /// Packet captures on demand (live agents only).
     pub captures: Option<Arc<super::capture::Captures>>,
+    /// Request records waiting for the probe's next read (see `deferred`).
+    pub deferred: super::deferred::Deferred,
 }
 
 /// A poisoned lock means a thread panicked mid-update; the data is still
@@ -185,6 +187,7 @@ impl Shared {
             rdns: None,
             nat: None,
             captures: None,
+            deferred: Default::default(),
         }
     }
 
@@ -234,8 +237,47 @@ impl Shared {
         lock(&self.sources).packets.running
     }
 
-    /// Merges, names and stores finished records (drains `records`).
+    /// Merges, names and stores finished records (drains `records`). A
+    /// request record whose connection the kernel table does not know yet
+    /// waits for the probe's next read (see `deferred`).
     pub fn ingest(&self, records: &mut Vec<Record>) {
+        if records.is_empty() {
+            return;
+        }
+        let waiting = self.deferred.active();
+        let unnamed = |ep: &podwire_record::Endpoint| {
+            ep.identity.as_ref().is_none_or(|id| id.process.is_none())
+        };
+        {
+            let mut k = lock(&self.kernel);
+            let mut now = Vec::with_capacity(records.len());
+            for mut r in records.drain(..) {
+                self.merge_kernel(&mut k, &mut r);
+                let wait = waiting
+                    && super::kernel::request_over_tcp(&r.body)
+                    && unnamed(&r.client)
+                    && unnamed(&r.server);
+                if wait {
+                    // Given back when the queue is full: stored now.
+                    now.extend(self.deferred.defer(r));
+                } else {
+                    now.push(r);
+                }
+            }
+            *records = now;
+        }
+        self.ingest_merged(records);
+    }
+
+    /// Merges and stores the deferred records that waited for a read of
+    /// the ring (`read`, from `Deferred::begin_read`) whose events are
+    /// applied now; all of them when `read` is `None`.
+    pub fn release_deferred(&self, read: Option<u64>) {
+        let mut records = Vec::new();
+        match read {
+            Some(r) => self.deferred.take_ready(r, &mut records),
+            None => self.deferred.take_all(&mut records),
+        }
         if records.is_empty() {
             return;
         }
@@ -245,7 +287,7 @@ impl Shared {
                 self.merge_kernel(&mut k, r);
             }
         }
-        self.ingest_merged(records);
+        self.ingest_merged(&mut records);
     }
 
     /// Names and stores records the kernel table made itself: they carry
@@ -345,6 +387,7 @@ impl Shared {
                 .collect(),
             resident_memory_bytes: resident_bytes(),
             stream_lagged_total: get(&c.stream_lagged),
+            requests_not_deferred_total: self.deferred.overflow(),
             kubernetes: self.kube.as_ref().map(|k| k.health()),
             reverse_dns: self
                 .rdns

@@ -19,7 +19,6 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use podwire_capture::{CaptureError, FileReader};
 use podwire_decode::{Decoder, DefragStats, Skip};
-use podwire_http::{HeaderCapture, HttpConfig};
 use podwire_store::{Store, StoreConfig};
 use podwire_track::TrackerConfig;
 use sink::{ShardReport, WriteSink};
@@ -64,14 +63,8 @@ impl Config {
             max_buffered_total: args.max_reassembly_mib.saturating_mul(1 << 20),
             ..TrackerConfig::default()
         };
-        tracker.parsers.http = HttpConfig {
-            headers: match (args.http_headers, args.show_secrets) {
-                (false, _) => HeaderCapture::None,
-                (true, false) => HeaderCapture::Redacted,
-                (true, true) => HeaderCapture::All,
-            },
-            ..HttpConfig::default()
-        };
+        tracker.parsers =
+            crate::pipeline::parsers::parser_config(args.http_headers, args.show_secrets);
         let shards = match args.threads {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())

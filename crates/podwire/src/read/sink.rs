@@ -80,6 +80,10 @@ fn wants(only: &[Kind], rec: &Record) -> bool {
                     Kind::Tls => "tls",
                     Kind::Http => "http",
                     Kind::Dns => "dns",
+                    Kind::Postgres => "postgres",
+                    Kind::Mysql => "mysql",
+                    Kind::Redis => "redis",
+                    Kind::Kafka => "kafka",
                 }
         })
 }

@@ -13,11 +13,15 @@ const ROUTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/agent/api/mod.rs"
 const QUERY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../store/src/query.rs");
 
 /// The endpoints that parse their query string as a `Filter`.
-const FILTERED: [&str; 6] = [
+const FILTERED: [&str; 10] = [
     "/api/v1/connections",
     "/api/v1/tls",
     "/api/v1/http",
     "/api/v1/dns",
+    "/api/v1/postgres",
+    "/api/v1/mysql",
+    "/api/v1/redis",
+    "/api/v1/kafka",
     "/api/v1/graph",
     "/api/v1/stream",
 ];

@@ -748,7 +748,11 @@ fn stream_sends_new_records_as_they_are_stored() {
 #[test]
 fn sigterm_ends_open_streams_and_the_process() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut served = serve(&[data_dir().join("http.pcap")], &[], &dir.path().join("log"));
+    let mut served = serve(
+        &[data_dir().join("http.pcap")],
+        &[],
+        &dir.path().join("log"),
+    );
     let mut s = TcpStream::connect(served.addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     write!(s, "GET /api/v1/stream HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");

@@ -757,6 +757,7 @@ fn agent_health_is_exported() {
         store: vec![("connection", 10, 2048, 4096, 5), ("dns", 20, 512, 1024, 6)],
         resident_memory_bytes: 123_456_789,
         stream_lagged_total: 4,
+        requests_not_deferred_total: 13,
         kubernetes: Some(KubeHealth {
             resources: vec![("pods", 12, 2, 1, true), ("nodes", 3, 1, 0, false)],
             objects: vec![("pods", 10), ("addresses", 14)],
@@ -790,6 +791,7 @@ fn agent_health_is_exported() {
         ("podwire_tracker_evicted_connections_total", 9.0),
         ("podwire_resident_memory_bytes", 123_456_789.0),
         ("podwire_stream_lagged_records_total", 4.0),
+        ("podwire_requests_not_deferred_total", 13.0),
         ("podwire_kubernetes_refused_objects_total", 8.0),
         ("podwire_kubernetes_rewritten_copies_total", 5.0),
         ("podwire_reverse_dns_queries_total", 30.0),

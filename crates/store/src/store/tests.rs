@@ -125,7 +125,12 @@ fn zero_share_table_keeps_nothing() {
 /// Deterministic, varied records: every type, strings from empty to a few
 /// hundred bytes, identities, headers and answers now and then.
 fn request(i: u64, body: Body) -> Record {
-    Record::new(at(i), crate::testutil::ep("10.0.0.1", 40000), crate::testutil::ep("10.0.0.2", 5432), body)
+    Record::new(
+        at(i),
+        crate::testutil::ep("10.0.0.1", 40000),
+        crate::testutil::ep("10.0.0.2", 5432),
+        body,
+    )
 }
 
 fn varied(i: u64) -> Record {

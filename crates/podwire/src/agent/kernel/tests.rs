@@ -375,7 +375,11 @@ fn request_records_take_their_connections_processes_without_claiming() {
         "curl",
     ));
     t.event(&ev(KIND_ACCEPT, S, 80, C, 40000, SEC));
-    t.event(&with_proc(ev(KIND_CLOSE, C, 40000, S, 80, 2 * SEC), 7, "curl"));
+    t.event(&with_proc(
+        ev(KIND_CLOSE, C, 40000, S, 80, 2 * SEC),
+        7,
+        "curl",
+    ));
     t.event(&with_proc(
         ev(KIND_CLOSE, S, 80, C, 40000, 2 * SEC),
         9,
