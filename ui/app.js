@@ -6,13 +6,13 @@
 import { DemoSource } from './demo.js';
 import { Layout } from './layout.js';
 import { MapView } from './map.js';
-import { Filters, METRICS, buildModel, foldRequests, groupOf, EXTERNAL, UNNAMED } from './model.js';
+import { Filters, METRICS, buildModel, foldRequests, groupOf, requestMix, EXTERNAL, UNNAMED, REQUEST_LABELS, REQUEST_TYPES } from './model.js';
 import { Panel } from './panel.js';
 import { ApiSource } from './source.js';
 import { TableView } from './table.js';
 import { $, h, fill, download, fmtBytes, fmtMs, fmtNum, fmtPct, fmtRate, stamp, toCSV } from './util.js';
 
-const REQUEST_LIMIT = 5000; // newest HTTP and DNS records folded into edges
+const REQUEST_LIMIT = 5000; // newest records of each request type folded into edges
 const MIN_REFRESH_MS = 2000; // live updates re-fetch at most this often
 const IDLE_REFRESH_MS = 30000; // and this often without new records (open connections grow)
 const REQUEST_REFRESH_MS = 15000; // request records, while edges are not sized by them
@@ -49,7 +49,7 @@ function saveState() {
 
 const canvas = $('#map');
 const layout = new Layout();
-let data = null; // {graph, requests (folded), reqKey, reqAt, windowSeconds, truncated}
+let data = null; // {graph, requests (folded), reqKey, reqAt, windowSeconds, truncatedTypes}
 let model = null;
 let filters = new Filters();
 let loading = false;
@@ -118,19 +118,19 @@ async function refresh() {
     const reqKey = JSON.stringify([state.level, q]);
     const needRequests = !data || data.reqKey !== reqKey || REQUEST_METRICS.has(state.metric) ||
       performance.now() - data.reqAt > REQUEST_REFRESH_MS;
-    const [graph, http, dns] = await Promise.all([
+    const [graph, ...pages] = await Promise.all([
       source.graph({ level: state.level, ...q }),
-      needRequests ? source.records('http', { ...q, limit: REQUEST_LIMIT }) : null,
-      needRequests ? source.records('dns', { ...q, limit: REQUEST_LIMIT }) : null,
+      ...REQUEST_TYPES.map((t) => (needRequests ? source.records(t, { ...q, limit: REQUEST_LIMIT }) : null)),
     ]);
-    const requests = needRequests ? foldRequests(http.records.concat(dns.records), graph.level) : data.requests;
+    const requests = needRequests ? foldRequests(pages.flatMap((p) => p.records), graph.level) : data.requests;
     data = {
       graph,
       requests,
       reqKey,
       reqAt: needRequests ? performance.now() : data.reqAt,
       windowSeconds: sinceSeconds(state.since) || Math.max(1, requests.spanSeconds),
-      truncated: needRequests ? !!(http.next || dns.next) : data.truncated,
+      // The types of which the agent holds more than were folded.
+      truncatedTypes: needRequests ? REQUEST_TYPES.filter((t, i) => pages[i].next) : data.truncatedTypes,
     };
     banner(null);
     rebuild();
@@ -340,7 +340,7 @@ function tooltip(item) {
       n.kind === 'group' ? `${n.title} (${n.members.length} nodes, collapsed)` : n.title,
       n.kind === 'group' ? 'double-click or c to expand' : `${n.subtitle} · ${n.group}`,
       `in: ${conns(n.inbound)}`, `out: ${conns(n.outbound)}`,
-      n.req.requests ? `requests in: ${fmtNum(n.req.requests)}, ${fmtPct(n.req.errors / n.req.requests)} errors` : null,
+      n.req.requests ? `requests in: ${fmtNum(n.req.requests)}, ${fmtPct(n.req.errors / n.req.requests)} errors (${requestMix(n.req)})` : null,
     ].filter(Boolean);
   }
   const e = model.edges.find((x) => x.id === item.id);
@@ -352,6 +352,7 @@ function tooltip(item) {
     `${fmtNum(e.stats.connections)} connections (${e.protocols.join(', ')})`,
     `${fmtBytes(e.stats.client_bytes)} → · ${fmtBytes(e.stats.server_bytes)} ←`,
     e.req.requests ? `${fmtNum(e.req.requests)} requests, ${fmtPct(e.req.errors / e.req.requests)} errors` : null,
+    e.req.requests ? requestMix(e.req) : null,
   ].filter(Boolean);
 }
 
@@ -362,8 +363,14 @@ function legend() {
     h('div', null, h('span', { class: 'sw circle' }), ' workload / pod / address  ',
       h('span', { class: 'sw diamond' }), ' external domain  ', h('span', { class: 'sw ring' }), ' collapsed namespace'),
     h('div', null, `Edges: client → server; width: ${m.label.toLowerCase()} (${m.unit})`),
-    req ? h('div', { class: 'muted' }, `From the newest ${fmtNum(data.requests.count)} HTTP and DNS records${data.truncated ? ' (the agent holds more)' : ''}; edges without requests are thin.`) : null,
+    req ? h('div', { class: 'muted' }, `From the newest ${fmtNum(data.requests.count)} request records${truncatedText()}; edges without requests are thin.`) : null,
   ].filter(Boolean));
+}
+
+// " (the agent holds more HTTP, Redis)": which folds were cut at REQUEST_LIMIT.
+function truncatedText() {
+  const t = data.truncatedTypes;
+  return t.length ? ` (the agent holds more ${t.map((x) => REQUEST_LABELS[x]).join(', ')})` : '';
 }
 
 function status() {
@@ -424,7 +431,9 @@ function exportModel() {
     edges: model.edges.map((e) => ({
       id: e.id, source: e.source, target: e.target, protocols: e.protocols, stats: e.stats, value: e.value, label: metricText(e.value),
       requests: {
-        requests: e.req.requests, http: e.req.http, dns: e.req.dns, errors: e.req.errors,
+        requests: e.req.requests,
+        ...Object.fromEntries(REQUEST_TYPES.map((t) => [t, e.req[t]])),
+        errors: e.req.errors,
         latency_ms_mean: e.req.latency_n ? e.req.latency_sum / e.req.latency_n : null,
       },
     })),
@@ -603,7 +612,7 @@ window.__podwire = {
   },
   pixel: (x, y) => [...map.ctx.getImageData(x, y, 1, 1).data],
   panel: () => panel.state(),
-  table: () => ({ table: table.table, loading: table.loading, records: table.lastShown || [] }),
+  table: () => ({ table: table.table, loading: !!table.loading, records: table.lastShown || [] }),
   refreshes: () => refreshes,
   builds: () => builds,
   live: () => liveState,

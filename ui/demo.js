@@ -24,6 +24,69 @@ const WORDS = ['shop', 'payments', 'search', 'auth', 'media', 'kube-system', 'mo
   'gateway', 'ledger', 'reviews', 'shipping', 'notify', 'feeds', 'profile', 'chat', 'geo', 'ads'];
 const SVC = ['api', 'web', 'worker', 'db', 'cache', 'queue', 'frontend', 'backend', 'cron', 'proxy', 'store', 'index'];
 
+// What a server speaks, by its service's name: databases (PostgreSQL in
+// odd-numbered namespaces, MySQL in the others), caches (Redis) and queues
+// (Kafka) their own protocols, everything else HTTP (gRPC for backends).
+function speaks(ep) {
+  const svc = (ep.workload || '').split('/')[1]?.replace(/-\d+$/, '');
+  if (svc === 'db') return Number(ep.ip.split('.')[1]) % 2 ? 'postgres' : 'mysql';
+  if (svc === 'cache') return 'redis';
+  if (svc === 'queue') return 'kafka';
+  return 'http';
+}
+const REQUEST_TABLES = new Set(['http', 'postgres', 'mysql', 'redis', 'kafka']);
+
+const SQL = [
+  ['SELECT', 'SELECT id, name, price FROM items WHERE id = ?', 1],
+  ['SELECT', 'SELECT count(*) FROM orders WHERE user_id = ? AND created_at > ?', 1],
+  ['UPDATE', 'UPDATE stock SET qty = qty - ? WHERE item_id = ?', 1],
+  ['INSERT', 'INSERT INTO orders (user_id, total) VALUES (?, ?)', 1],
+  ['DELETE', 'DELETE FROM sessions WHERE expires_at < ?', 12],
+];
+const REDIS = [['GET', 'GET session:?', 'bulk'], ['SET', 'SET session:? ?', 'simple'], ['INCR', 'INCR hits:?', 'integer'], ['HGETALL', 'HGETALL user:?', 'map']];
+const KAFKA = [['Produce', 9], ['Fetch', 12], ['Metadata', 12]];
+
+// One record of a request protocol (crates/record/src/proto/*.rs) for the
+// k-th request on edge i, `fail` when it is one of the few that fail.
+function protocolRecord(table, base, ts, i, k, lat, fail) {
+  const s = base.server;
+  const common = { ...base, type: table, ts, latency_ms: lat, outcome: fail ? 'error' : 'ok' };
+  const n = (i * 13 + k) % 997;
+  if (table === 'postgres' || table === 'mysql') {
+    const [op, statement, rows] = SQL[(i + k) % SQL.length];
+    const error = !fail ? null : table === 'postgres'
+      ? { code: '40P01', message: 'deadlock detected' }
+      : { code: '1213', message: 'Deadlock found when trying to get lock; try restarting transaction' };
+    const db = { operation: op, statement, truncated: false, database: s.namespace, user: 'app', error, rows: fail ? null : rows };
+    return table === 'postgres'
+      ? { ...common, ...db, statement_name: null, protocol: 'extended', application: base.client.pod ?? null, backend_pid: 1000 + (i % 5000), severity: fail ? 'ERROR' : null, tag: fail ? null : `${op} ${rows}`, copy_bytes: null, notices: 0, channel: null, auth: null }
+      : { ...common, ...db, command: 'QUERY', statement_id: null, server_version: '8.0.36', sqlstate: fail ? '40001' : null, results: 1, columns: op === 'SELECT' ? 3 : null, affected_rows: op === 'SELECT' ? null : rows, warnings: 0, infile_bytes: null };
+  }
+  if (table === 'redis') {
+    const [op, cmd, reply] = REDIS[(i + k) % REDIS.length];
+    const key = cmd.split(' ')[1].replace('?', String(n));
+    return { ...common, operation: op, command: cmd.replace('?', String(n)), key, channel: null, pattern: null, args: cmd.split(' ').length, command_bytes: 20 + key.length, queued: false, error: fail ? { code: 'WRONGTYPE', message: 'Operation against a key holding the wrong kind of value' } : null, reply_type: fail ? 'error' : reply, reply_bytes: fail ? 60 : 5 + (n % 300), reply_elements: reply === 'map' ? 8 : null, reply_errors: null, payload_bytes: null, truncated: false };
+  }
+  const [op, version] = KAFKA[(i + k) % KAFKA.length];
+  const data = op !== 'Metadata';
+  const topics = data ? [{ name: `${s.namespace}.events`, id: null, records: 10 + (n % 90), record_bytes: 2000 + n * 10, partitions: [{ partition: k % 3, records: 10 + (n % 90), record_bytes: 2000 + n * 10, error: fail ? 'NOT_LEADER_OR_FOLLOWER' : null }] }] : [];
+  return { ...common, operation: op, error: fail ? { code: 'NOT_LEADER_OR_FOLLOWER', message: null } : null, api_key: { Produce: 0, Fetch: 1, Metadata: 3 }[op], api_version: version, correlation_id: i * 10 + k, client_id: base.client.pod ?? null, acks: op === 'Produce' ? -1 : null, topics, records: data ? topics[0].records : null, record_bytes: data ? topics[0].record_bytes : null, request_bytes: 120 + n, response_bytes: 80 + n, truncated: false };
+}
+
+// An HTTP exchange; gRPC over HTTP/2 to backends.
+function httpRecord(base, ts, i, k, lat) {
+  const s = base.server;
+  const status = (i + k) % 23 === 0 ? 503 : (i + k) % 7 === 0 ? 404 : 200;
+  const rec = { ...base, type: 'http', ts, method: k % 2 ? 'POST' : 'GET', host: s.domain || s.pod, path: `/v1/items/${(i * 13 + k) % 997}`, version: 'HTTP/1.1', status, latency_ms: lat, request_body_bytes: 0, response_body_bytes: 100 + ((i * k) % 4000) };
+  if (!/\/backend/.test(s.workload || '')) return rec;
+  const method = ['GetItem', 'ListItems', 'Reserve'][(i + k) % 3];
+  const grpcStatus = (i + k) % 11 === 0 ? 14 : (i + k) % 13 === 0 ? 5 : 0;
+  return {
+    ...rec, method: 'POST', path: `/shop.v1.Catalog/${method}`, version: '2', status: 200, stream_id: 1 + 2 * k, request_body_bytes: 40,
+    grpc: { service: 'shop.v1.Catalog', method, status: grpcStatus, message: grpcStatus ? (grpcStatus === 14 ? 'upstream connect error' : 'item not found') : '', request_messages: 1, response_messages: grpcStatus ? 0 : 1 },
+  };
+}
+
 export class DemoSource {
   constructor({ nodes = 1000, edges = 5000, seed = 7 } = {}) {
     this.live = false;
@@ -146,13 +209,16 @@ export class DemoSource {
       if (!(ident(c) || ident(s))) continue;
       if (!same(params.client_ip, c.ip) || !same(params.server_ip, s.ip)) continue;
       if (params.ip && params.ip !== c.ip && params.ip !== s.ip) continue;
+      if (REQUEST_TABLES.has(table) && speaks(s) !== table) continue;
       const base = { v: 1, client: { ...c, port: 40000 + (i % 20000) }, server: { ...s, port: s.domain ? 443 : 8080 } };
       const ts = (k) => new Date(now - ((i * 7 + k) % 600) * 1000 - k * 13).toISOString();
       const n = 1 + (i % 3);
       for (let k = 0; k < n && out.length < limit; k++) {
         const lat = 0.3 + ((i * 31 + k * 17) % 500) / 10;
         if (table === 'http') {
-          out.push({ ...base, type: 'http', ts: ts(k), method: k % 2 ? 'POST' : 'GET', host: s.domain || s.pod, path: `/v1/items/${(i * 13 + k) % 997}`, version: 'HTTP/1.1', status: (i + k) % 23 === 0 ? 503 : (i + k) % 7 === 0 ? 404 : 200, latency_ms: lat, request_body_bytes: 0, response_body_bytes: 100 + ((i * k) % 4000) });
+          out.push(httpRecord(base, ts(k), i, k, lat));
+        } else if (REQUEST_TABLES.has(table)) {
+          out.push(protocolRecord(table, base, ts(k), i, k, lat / 4, (i + k) % 17 === 0));
         } else if (table === 'dns') {
           out.push({ ...base, type: 'dns', ts: ts(k), transport: 'udp', id: (i * 7 + k) % 65536, name: s.domain || `${s.pod}.${s.namespace}.svc.cluster.local`, qtype: 'A', rcode: (i + k) % 31 === 0 ? 'SERVFAIL' : 'NOERROR', answers: [{ name: s.domain || s.pod, type: 'A', ttl: 30, data: s.ip }], latency_ms: lat / 10 });
         } else if (table === 'tls') {

@@ -1,6 +1,7 @@
 // The map's model: the API graph (`/api/v1/graph`) plus request figures
-// folded from HTTP and DNS records, filtered, grouped by namespace and with
-// collapsed groups merged into one node each.
+// folded from the request records (HTTP, DNS, PostgreSQL, MySQL, Redis,
+// Kafka), filtered, grouped by namespace and with collapsed groups merged
+// into one node each.
 //
 // Node ids are the API's. To attribute a record (which only has endpoints)
 // to a node, `nodeInfo` repeats the server's naming rules
@@ -106,14 +107,21 @@ export function addStats(a, b) {
   return a;
 }
 
+// The record types that are requests, in the order the UI lists them, with
+// their names for people.
+export const REQUEST_TYPES = ['http', 'dns', 'postgres', 'mysql', 'redis', 'kafka'];
+export const REQUEST_LABELS = { http: 'HTTP', dns: 'DNS', postgres: 'PostgreSQL', mysql: 'MySQL', redis: 'Redis', kafka: 'Kafka' };
+
+// Request figures of an edge or node: counts per type, errors, latencies.
 function emptyReq() {
-  return { requests: 0, http: 0, dns: 0, errors: 0, latency_sum: 0, latency_n: 0, latencies: [] };
+  const q = { requests: 0, errors: 0, latency_sum: 0, latency_n: 0, latencies: [] };
+  for (const t of REQUEST_TYPES) q[t] = 0;
+  return q;
 }
 
 function addReq(a, b) {
   a.requests += b.requests;
-  a.http += b.http;
-  a.dns += b.dns;
+  for (const t of REQUEST_TYPES) a[t] += b[t];
   a.errors += b.errors;
   a.latency_sum += b.latency_sum;
   a.latency_n += b.latency_n;
@@ -121,16 +129,29 @@ function addReq(a, b) {
   return a;
 }
 
-// An HTTP exchange failed when the server answered 5xx or never answered;
-// a DNS one when the answer is neither NOERROR nor NXDOMAIN (a name that does
-// not exist is an answer) or never came.
-export function isError(rec) {
-  if (rec.type === 'http') return rec.status === null || rec.status === undefined || rec.status >= 500;
-  if (rec.type === 'dns') return !rec.rcode || (rec.rcode !== 'NOERROR' && rec.rcode !== 'NXDOMAIN');
-  return false;
+// "PostgreSQL 11 · Redis 14": the request types in `q`, most first.
+export function requestMix(q) {
+  return REQUEST_TYPES.filter((t) => q[t]).sort((a, b) => q[b] - q[a])
+    .map((t) => `${REQUEST_LABELS[t]} ${q[t]}`).join(' · ');
 }
 
-// HTTP and DNS records folded per (client node, server node) at `level`.
+// An HTTP exchange failed when the server answered 5xx or never answered,
+// or (gRPC) when the call ended with a non-zero grpc-status: gRPC reports
+// its errors in trailers of an HTTP 200. A DNS one failed when the answer is
+// neither NOERROR nor NXDOMAIN (a name that does not exist is an answer) or
+// never came. The other protocols say it themselves (`outcome`); a request
+// without a response (a Kafka produce with acks=0, a QUIT) is not an error.
+export function isError(rec) {
+  if (rec.type === 'http') {
+    if (rec.status === null || rec.status === undefined || rec.status >= 500) return true;
+    const g = rec.grpc?.status;
+    return g !== null && g !== undefined && g !== 0;
+  }
+  if (rec.type === 'dns') return !rec.rcode || (rec.rcode !== 'NOERROR' && rec.rcode !== 'NXDOMAIN');
+  return rec.outcome === 'error';
+}
+
+// Request records folded per (client node, server node) at `level`.
 export function foldRequests(records, level) {
   const byEdge = new Map();
   let oldest = Infinity;
@@ -140,8 +161,7 @@ export function foldRequests(records, level) {
     let q = byEdge.get(key);
     if (!q) byEdge.set(key, (q = emptyReq()));
     q.requests++;
-    if (r.type === 'http') q.http++;
-    else q.dns++;
+    if (REQUEST_TYPES.includes(r.type)) q[r.type]++;
     if (isError(r)) q.errors++;
     if (typeof r.latency_ms === 'number') {
       q.latency_sum += r.latency_ms;
@@ -166,9 +186,9 @@ export function p95(values) {
 export const METRICS = {
   connections: { label: 'Connections', unit: 'connections in the window' },
   bytes: { label: 'Bytes', unit: 'frame bytes, both directions' },
-  rate: { label: 'Request rate', unit: 'HTTP requests and DNS queries per second' },
-  errors: { label: 'Error rate', unit: 'HTTP 5xx or no answer; DNS other than NOERROR/NXDOMAIN' },
-  latency: { label: 'Latency', unit: 'mean HTTP/DNS latency' },
+  rate: { label: 'Request rate', unit: 'HTTP, gRPC, DNS, SQL, Redis and Kafka requests per second' },
+  errors: { label: 'Error rate', unit: 'HTTP 5xx or no answer, gRPC status not 0, DNS other than NOERROR/NXDOMAIN, SQL/Redis/Kafka errors' },
+  latency: { label: 'Latency', unit: 'mean request latency' },
 };
 
 // The edge's figure for `metric`; null when it has none (no requests).
@@ -328,6 +348,7 @@ export function buildModel(data, opts) {
     raw,
     rawEdges: graph.edges.length,
     requestsCounted: requests.count,
+    truncatedTypes: data.truncatedTypes || [],
   };
 }
 

@@ -1,17 +1,20 @@
 // The details panel of a node or an edge: its figures, its records (newest
-// first, filterable) and, for a node, a packet capture.
+// first, filterable; a tab per record type it has) and, for a node, a
+// packet capture.
 //
 // Records are asked for with the narrowest filter the API has for the
 // node(s) (pod, workload, domain, address...) and then kept only when their
 // endpoints name the clicked node or edge exactly (model.js `nodeInfo`,
 // the server's own naming), so the list is exactly the node's or edge's.
 
-import { TABLES, rowText } from './columns.js';
-import { nodeInfo, p95, EXTERNAL, UNNAMED } from './model.js';
+import { TABLES, cellText, rowText, shownCols } from './columns.js';
+import { nodeInfo, p95, requestMix, EXTERNAL, UNNAMED, REQUEST_TYPES } from './model.js';
 import { recordTable, tabList } from './table.js';
 import { h, clear, fill, download, fmtBytes, fmtMs, fmtNum, fmtPct, fmtRate, fmtTime, stamp } from './util.js';
 
 const PAGE = 500;
+// Columns that name the connection rather than the request (see renderList).
+const IDENTITY = new Set(['client', 'server', 'version', 'host', 'database', 'user', 'client_id']);
 const AUTO_PAGES = 4; // pages fetched by themselves while few records match
 
 // The API filter that narrows records to one model node (server side).
@@ -47,6 +50,11 @@ function narrowEdge(src, dst) {
 
 let rememberedToken = ''; // in memory only: never stored by the page
 
+// The request type with the most records in `q` (the first listed on a tie).
+function busiest(q) {
+  return REQUEST_TYPES.reduce((best, t) => (q[t] > q[best] ? t : best), REQUEST_TYPES[0]);
+}
+
 export class Panel {
   // app: {source, model(), query(), onToggleGroup(group), onClose(), onFocusNode(id)}
   constructor(root, app) {
@@ -76,8 +84,9 @@ export class Panel {
     this.target = target;
     if (!same) {
       const item = this.item();
-      // An edge that carried requests opens on them; anything else on its connections.
-      this.tab = target.type === 'edge' && item && item.req.requests ? (item.req.http ? 'http' : 'dns') : 'connections';
+      // An edge that carried requests opens on its busiest protocol's;
+      // anything else on its connections.
+      this.tab = target.type === 'edge' && item && item.req.requests ? busiest(item.req) : 'connections';
       this.text = '';
       this.records = [];
       this.next = null;
@@ -110,7 +119,10 @@ export class Panel {
       return;
     }
     if (!this.summary || !this.root.contains(this.summary)) this.render();
-    else this.renderSummary();
+    else {
+      this.renderSummary();
+      this.renderTabs();
+    }
   }
 
   // New data arrived (live): new figures, and the list reloaded.
@@ -224,8 +236,24 @@ export class Panel {
       h('p', null, 'The filters or the latest update no longer show this item.'));
   }
 
+  // Connections and TLS always; a request protocol when the item has
+  // records of it among those folded into the map, or when that fold was cut
+  // short (older records may be the item's), or when it is the tab shown.
+  tabNames() {
+    const it = this.item();
+    const m = this.app.model();
+    const has = (t) => it && (it.req[t] > 0 || (it.reqOut && it.reqOut[t] > 0));
+    const cut = new Set(m ? m.truncatedTypes : []);
+    const types = REQUEST_TYPES.filter((t) => t === this.tab || has(t) || cut.has(t));
+    return ['connections', 'tls', ...types].map((k) => [k, TABLES[k].label]);
+  }
+
   renderTabs() {
-    const names = Object.entries(TABLES).map(([k, t]) => [k, t.label]);
+    const names = this.tabNames();
+    // Unchanged (a live update): leave the tabs (and the focus on one) alone.
+    const sig = JSON.stringify([names, this.tab]);
+    if (this.tabsBox.firstChild && this.tabsBox.dataset.sig === sig) return;
+    this.tabsBox.dataset.sig = sig;
     fill(this.tabsBox, tabList(names, this.tab, 'Records of the selection', (k) => {
       if (k === this.tab) return;
       this.tab = k;
@@ -247,6 +275,7 @@ export class Panel {
         [`${label}`, `${fmtNum(q.requests)} (${fmtRate(q.requests / m.windowSeconds)})`],
         ['Errors', `${fmtNum(q.errors)} (${fmtPct(q.errors / q.requests)})`],
         ['Latency', q.latency_n ? `${fmtMs(q.latency_sum / q.latency_n)} mean, ${fmtMs(p95(q.latencies))} p95` : '–'],
+        ['By protocol', requestMix(q)],
       ]
       : [[label, '0']];
     const kids = [];
@@ -292,10 +321,16 @@ export class Panel {
   renderList() {
     if (!this.list) return;
     const rows = this.shown();
-    // A client or server column that says the same on every row (an edge's
-    // server, say) is in the panel's title already: leave it out.
-    const cols = TABLES[this.tab].cols.filter((c) => !((c.key === 'client' || c.key === 'server') && rows.length > 1 &&
-      rows.every((r) => c.value(r) === c.value(rows[0]))));
+    // A column of the connection's identity that says the same on every row
+    // is left out: the client or server (an edge's server, say) is in the
+    // panel's title already, the others (HTTP host and version, database,
+    // user, Kafka client id) are said once above the list, which leaves the panel's width to the
+    // figures and statements.
+    const same = (c) => IDENTITY.has(c.key) && rows.length > 1 && rows.every((r) => c.value(r) === c.value(rows[0]));
+    const all = shownCols(TABLES[this.tab].cols, rows);
+    const cols = all.filter((c) => !same(c));
+    const once = all.filter((c) => same(c) && c.key !== 'client' && c.key !== 'server' && c.value(rows[0]) != null)
+      .map((c) => `${c.label.toLowerCase()} ${cellText(c, c.value(rows[0]))}`).join(' · ');
     this.shownRecords = rows;
     const status = this.error
       ? h('p', { class: 'error', role: 'alert' }, this.error)
@@ -303,7 +338,7 @@ export class Panel {
         this.loading && !this.records.length ? 'Loading…'
           : `${fmtNum(rows.length)} ${TABLES[this.tab].label} records${this.text ? ` matching (of ${fmtNum(this.records.length)})` : ''}, newest first`);
     const more = this.next ? h('button', { type: 'button', onclick: () => this.load(false) }, 'Load more') : null;
-    fill(this.list, status, rows.length ? h('div', { class: 'table-wrap' }, recordTable(cols, rows, { caption: `${TABLES[this.tab].label} records of the selection` })) : null, more);
+    fill(this.list, status, once ? h('p', { class: 'sub' }, `Every record: ${once}`) : null, rows.length ? h('div', { class: 'table-wrap' }, recordTable(cols, rows, { caption: `${TABLES[this.tab].label} records of the selection` })) : null, more);
   }
 
   // --- capture ---------------------------------------------------------------

@@ -50,7 +50,9 @@ export class ApiSource {
   // is called per record; `onState('live'|'retrying')`. Returns a closer.
   stream(onRecord, onState) {
     const es = new EventSource(url('stream', {}));
-    for (const t of ['connection', 'tls', 'http', 'dns', 'lagged']) es.addEventListener(t, () => onRecord(t));
+    // Events are named by record type (`lagged`: records this client missed).
+    const types = ['connection', 'tls', 'http', 'dns', 'postgres', 'mysql', 'redis', 'kafka', 'lagged'];
+    for (const t of types) es.addEventListener(t, () => onRecord(t));
     es.onopen = () => onState('live');
     es.onerror = () => onState(es.readyState === EventSource.CLOSED ? 'closed' : 'retrying');
     return () => es.close();

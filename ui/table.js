@@ -1,8 +1,9 @@
 // Record tables: one renderer for the details panel and the table view, and
-// the table view itself (connections, TLS, HTTP, DNS under the map's
-// filters, sortable, searchable, exported exactly as shown).
+// the table view itself (connections, TLS, HTTP, DNS and the request
+// protocols under the map's filters, sortable, searchable, exported exactly
+// as shown).
 
-import { TABLES, cellText, rowText } from './columns.js';
+import { TABLES, cellText, rowText, shownCols } from './columns.js';
 import { h, fill, fmtNum } from './util.js';
 
 // A <table> of `records` with `cols`. `sort` ({key, dir}) and `onSort(key)`
@@ -98,29 +99,37 @@ export class TableView {
     if (name === this.table) return;
     this.table = name;
     this.sort = null;
+    // Not the last table's rows under this one's columns while it loads.
+    this.records = [];
+    this.next = null;
     this.renderTabs();
     this.tabs.querySelector(`[data-tab="${name}"]`).focus();
     this.load(true);
+    this.render();
   }
 
-  // Fetches the first page (reset) or the next one.
+  // Fetches the first page (reset) or the next one. A first page takes over
+  // from a load in flight, whose answer (maybe of the table shown before)
+  // is then dropped.
   async load(reset) {
-    if (this.loading) return;
-    this.loading = true;
+    if (this.loading && !reset) return;
+    const token = {};
+    this.loading = token;
     const q = this.app.query();
     const params = { since: q.since, proto: q.proto, limit: 1000 };
     if (!reset && this.next) params.after = this.next;
     try {
       const page = await this.app.source.records(this.table, params);
+      if (this.loading !== token) return;
       this.records = reset ? page.records : this.records.concat(page.records);
       this.next = page.next;
       this.error = null;
     } catch (e) {
+      if (this.loading !== token) return;
       this.error = e.message;
       if (reset) this.records = [];
-    } finally {
-      this.loading = false;
     }
+    this.loading = null;
     this.render();
   }
 
@@ -140,8 +149,8 @@ export class TableView {
   }
 
   render() {
-    const cols = TABLES[this.table].cols;
     const rows = this.shown();
+    const cols = shownCols(TABLES[this.table].cols, rows);
     this.lastShown = rows;
     const more = this.next ? ' (more on the agent)' : '';
     this.count.textContent = this.error
@@ -164,8 +173,8 @@ export class TableView {
 
   // What export writes: the columns and rows as shown.
   exportData() {
-    const cols = TABLES[this.table].cols;
     const rows = this.lastShown || this.shown();
+    const cols = shownCols(TABLES[this.table].cols, rows);
     return {
       name: this.table,
       header: cols.map((c) => c.label),

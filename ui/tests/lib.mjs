@@ -11,6 +11,7 @@
 // agent in the lab).
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -79,6 +80,130 @@ export function stats(values) {
 }
 export const ms = (x) => `${x.toFixed(1)} ms`;
 
+// --- captures and a second server ------------------------------------------------
+
+// The Internet checksum of `buf` (RFC 1071), starting from `sum`.
+function checksum(buf, sum = 0) {
+  for (let i = 0; i + 1 < buf.length; i += 2) sum += buf.readUInt16BE(i);
+  if (buf.length % 2) sum += buf[buf.length - 1] << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+// The packets of a little-endian microsecond pcap on Ethernet (what the
+// parser crates' fixtures are): {sec, usec, data, orig}.
+function pcapPackets(buf) {
+  assert.equal(buf.readUInt32LE(0), 0xa1b2c3d4, 'a little-endian microsecond pcap');
+  assert.equal(buf.readUInt32LE(20), 1, 'an Ethernet capture');
+  const out = [];
+  for (let at = 24; at + 16 <= buf.length;) {
+    const len = buf.readUInt32LE(at + 8);
+    out.push({ sec: buf.readUInt32LE(at), usec: buf.readUInt32LE(at + 4), orig: buf.readUInt32LE(at + 12), data: Buffer.from(buf.subarray(at + 16, at + 16 + len)) });
+    at += 16 + len;
+  }
+  return out;
+}
+
+// Moves a loopback capture's TCP/IPv4 conversations onto addresses of their
+// own: the side on `port` becomes `server`, the other `client` (checksums
+// recomputed). The fixtures all ran on 127.0.0.1, which the map draws as
+// one node talking to itself; moved, each protocol is an edge.
+function relocate(packets, port, client, server) {
+  const ip4 = (s) => Buffer.from(s.split('.').map(Number));
+  for (const p of packets) {
+    const d = p.data;
+    if (d.length < 34 || d.readUInt16BE(12) !== 0x0800 || d[23] !== 6) continue;
+    const ihl = (d[14] & 0x0f) * 4;
+    const tcp = 14 + ihl;
+    const [sport, dport] = [d.readUInt16BE(tcp), d.readUInt16BE(tcp + 2)];
+    if (sport !== port && dport !== port) continue;
+    ip4(sport === port ? server : client).copy(d, 26);
+    ip4(sport === port ? client : server).copy(d, 30);
+    d.writeUInt16BE(0, 24);
+    d.writeUInt16BE(checksum(d.subarray(14, tcp)), 24);
+    const total = d.readUInt16BE(16);
+    if (p.orig !== d.length || 14 + total > d.length) continue; // cut short: the TCP checksum cannot be computed
+    const seg = d.subarray(tcp, 14 + total);
+    seg.writeUInt16BE(0, 16);
+    const pseudo = Buffer.concat([d.subarray(26, 34), Buffer.from([0, 6, seg.length >> 8, seg.length & 0xff])]);
+    seg.writeUInt16BE(checksum(seg, 0xffff - checksum(pseudo)), 16);
+  }
+  return packets;
+}
+
+// Writes one pcap of `parts` ({file, port, client, server}), each moved by
+// `relocate`, merged in time order.
+export function mergeCaptures(parts, out) {
+  const all = parts.flatMap((x) => relocate(pcapPackets(fs.readFileSync(x.file)), x.port, x.client, x.server));
+  all.sort((a, b) => a.sec - b.sec || a.usec - b.usec);
+  const head = Buffer.alloc(24);
+  head.writeUInt32LE(0xa1b2c3d4, 0);
+  head.writeUInt16LE(2, 4);
+  head.writeUInt16LE(4, 6);
+  head.writeUInt32LE(262144, 16);
+  head.writeUInt32LE(1, 20);
+  const recs = all.map((p) => {
+    const h = Buffer.alloc(16);
+    h.writeUInt32LE(p.sec, 0);
+    h.writeUInt32LE(p.usec, 4);
+    h.writeUInt32LE(p.data.length, 8);
+    h.writeUInt32LE(p.orig, 12);
+    return Buffer.concat([h, p.data]);
+  });
+  fs.writeFileSync(out, Buffer.concat([head, ...recs]));
+}
+
+// The podwire binary: `$PODWIRE_BIN`, else that of the process listening
+// on `base`'s port (under the Rust test `ui`, its `podwire read --serve`;
+// other tests running beside it may run other podwire processes).
+export function podwireBinary(base) {
+  if (process.env.PODWIRE_BIN) return process.env.PODWIRE_BIN;
+  const port = Number(new URL(base).port);
+  const inodes = new Set();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is ADDR:PORT in hex; state 0A is LISTEN; field 9 the inode.
+      if (f.length > 9 && parseInt(f[1].split(':')[1], 16) === port && f[3] === '0A') inodes.add(`socket:[${f[9]}]`);
+    }
+  }
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (fs.readdirSync(`/proc/${pid}/fd`).some((fd) => inodes.has(fs.readlinkSync(`/proc/${pid}/fd/${fd}`)))) {
+        // That very file, even if a build has replaced it since.
+        return `/proc/${pid}/exe`;
+      }
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return null;
+}
+
+// `podwire read FILE... --serve 127.0.0.1:0`: {base, close()}; stopped when
+// this process exits.
+export async function serveCaptures(bin, files) {
+  const child = spawn(bin, ['read', ...files, '--serve', '127.0.0.1:0', '--threads', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  process.on('exit', () => child.kill());
+  let log = '';
+  const base = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not serving after 20 s: ${log}`)), 20000);
+    child.stderr.on('data', (d) => {
+      log += d;
+      const m = /serving (http:\/\/\S+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`podwire exited (${code}): ${log}`));
+    });
+  });
+  return { base, close: () => child.kill() };
+}
+
 // --- the page --------------------------------------------------------------------
 
 export async function start(base, outDir) {
@@ -101,8 +226,9 @@ export async function start(base, outDir) {
     }
   }
 
-  async function api(p) {
-    const res = await fetch(new URL(p, base));
+  // An API answer, of the page's server or another (`at`).
+  async function api(p, at = base) {
+    const res = await fetch(new URL(p, at));
     assert.equal(res.status, 200, `GET ${p}`);
     return res.json();
   }
@@ -127,10 +253,10 @@ export async function start(base, outDir) {
   const P = (fn, arg) => page.evaluate(fn, arg);
 
   let opened = 0;
-  async function open(hash = '') {
+  async function open(hash = '', at = base) {
     // A new document each time (a URL differing only in its fragment would
     // not load one): the query string differs, the page ignores it.
-    await page.goto(`${base}/ui/?load=${++opened}${hash ? '#' + hash : ''}`);
+    await page.goto(`${at}/ui/?load=${++opened}${hash ? '#' + hash : ''}`);
     await ready();
   }
 
@@ -156,6 +282,15 @@ export async function start(base, outDir) {
   }
 
   async function clickItem(id) {
+    // The view may still be gliding to fit the settled layout: wait until it
+    // holds still, so the point aimed at is the point clicked.
+    let view = await P(() => window.__podwire.view());
+    for (let i = 0; i < 40; i++) {
+      await page.waitForTimeout(80);
+      const now = await P(() => window.__podwire.view());
+      if (now.k === view.k && now.x === view.x && now.y === view.y) break;
+      view = now;
+    }
     const pt = await P((i) => window.__podwire.point(i), id);
     assert.ok(pt, `${id} is drawn`);
     const hit = await P(([x, y]) => window.__podwire.hit(x, y), [pt.x, pt.y]);

@@ -289,6 +289,9 @@ fn ui_in_a_browser() {
             .arg(format!("http://{}", s.addr))
             .arg(&shots)
             .env("CHROMIUM", &chromium)
+            // For the second server it starts on the request protocols'
+            // captures (`lib.mjs`).
+            .env("PODWIRE_BIN", podwire())
             .current_dir(repo().join("ui/tests")),
         Duration::from_secs(300),
         true,
