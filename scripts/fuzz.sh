@@ -34,6 +34,8 @@ done
 seed tls crates/parse-tls/tests/data/*.bin
 seed http crates/parse-http/tests/data/*.bin
 seed dns crates/parse-dns/tests/data/*.bin
+# The request protocols' targets from their stream fixtures.
+python3 scripts/fuzz-seeds.py fuzz/corpus
 mkdir -p fuzz/corpus/filter fuzz/corpus/live
 printf 'ip=10.0.0.1&port=80&since=5m&limit=10' > fuzz/corpus/filter/basic
 printf 'domain=Example.COM.&state=open&proto=udp&until=2026-11-22T10:00:00%%2B00:00' > fuzz/corpus/filter/encoded

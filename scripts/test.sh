@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps clang llvm libbpf-dev bpftool prometheus python3 python3-venv nftables chromium postgresql redis-server nghttp2-server)
+APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps clang llvm libbpf-dev bpftool prometheus python3 python3-venv nftables chromium postgresql mariadb-server mariadb-client redis-server nghttp2-server nghttp2-client)
 # node and npm run the web UI's browser test (ui/tests); any node >= 18 will
 # do, so Debian's are only installed when none is here.
 command -v node >/dev/null || APT_PACKAGES+=(nodejs)
@@ -65,7 +65,17 @@ install_ui_test_deps() {
     fi
 }
 
+# Python's grpcio for the gRPC lab test (the python3 on PATH; PyPI).
+install_python_test_deps() {
+    python3 -c 'import grpc' 2>/dev/null && return
+    if ! python3 -m pip install --quiet grpcio; then
+        echo "note: pip install grpcio failed (the gRPC lab test will be skipped)"
+        [ "${CI:-}" = true ] && exit 1
+    fi
+}
+
 install_packages
+install_python_test_deps
 fetch_grafana_data
 install_ui_test_deps
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

@@ -272,8 +272,9 @@ pub struct AgentArgs {
     #[arg(long, env = "PODWIRE_STORE_MIB", value_name = "MIB")]
     pub store_mib: Option<usize>,
 
-    /// Share of the store per table, percent
-    /// [connection=40,tls=10,http=35,dns=15].
+    /// Share of the store per table, percent; tables not named share the
+    /// rest evenly
+    /// [connection=30,tls=5,http=25,dns=10,postgres=10,mysql=8,redis=7,kafka=5].
     #[arg(long, env = "PODWIRE_STORE_SHARES", value_name = "TABLE=PCT,...")]
     pub store_shares: Option<String>,
 

@@ -23,7 +23,7 @@
 //!   Chromium against `read --serve` (node, Chromium and `npm ci --prefix
 //!   ui/tests` needed, else SKIPPED);
 //! - `ui_live`: the UI against a live agent in the lab (root, lab, browser; else SKIPPED);
-//! - `protocols`: Redis, HTTP/2 and PostgreSQL from real servers and clients
+//! - `protocols`: Redis, HTTP/2, PostgreSQL and MariaDB from real servers and clients
 //!   in the lab, live and from the capture (root, lab; else SKIPPED);
 //! - `corpus`: robustness and tshark conformance over the third-party capture
 //!   corpus in `../shared/pcaps` (when present, else SKIPPED).

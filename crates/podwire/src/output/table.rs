@@ -91,13 +91,18 @@ fn detail(rec: &Record) -> String {
         }
         Body::Postgres(b) => request(rec, b.statement.as_deref(), b.error.as_ref()),
         Body::Mysql(b) => request(rec, b.statement.as_deref(), b.error.as_ref()),
-        Body::Redis(b) => request(rec, None, b.error.as_ref()),
-        Body::Kafka(b) => request(rec, None, b.error.as_ref()),
+        Body::Redis(b) => request(rec, b.command.as_deref(), b.error.as_ref()),
+        Body::Kafka(b) => {
+            let topics: Vec<&str> = b.topics.iter().filter_map(|t| t.name.as_deref()).collect();
+            let what =
+                (!topics.is_empty()).then(|| format!("{} {}", b.operation, topics.join(",")));
+            request(rec, what.as_deref(), b.error.as_ref())
+        }
     }
 }
 
-/// A request of the database and broker protocols: operation, what was
-/// asked, outcome (the error's code when it failed), latency.
+/// A request of the database and broker protocols: the statement (else the
+/// operation), outcome (the error's code when it failed), latency.
 fn request(rec: &Record, what: Option<&str>, error: Option<&ProtoError>) -> String {
     let Some(req) = rec.body.request() else {
         return String::new();
@@ -108,11 +113,12 @@ fn request(rec: &Record, what: Option<&str>, error: Option<&ProtoError>) -> Stri
         (Some(Outcome::Error), Some(code)) => code,
         (Some(Outcome::Error), None) => "error",
     };
-    let mut d = String::from(req.operation);
-    if let Some(w) = what {
-        d.push(' ');
+    // The statement says its verb itself; without one, the operation.
+    let mut d = String::new();
+    match what {
         // One row per record: the statement's own line breaks would break it.
-        d.extend(w.chars().map(|c| if c.is_control() { ' ' } else { c }));
+        Some(w) => d.extend(w.chars().map(|c| if c.is_control() { ' ' } else { c })),
+        None => d.push_str(req.operation),
     }
     format!("{d} {outcome} {}", ms(req.latency_ms))
 }
