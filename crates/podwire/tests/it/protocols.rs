@@ -772,7 +772,9 @@ fn grpc_calls_live_including_a_connection_older_than_the_agent() {
         .is_ok_and(|s| s.success());
     if !has_grpcio {
         // scripts/test.sh installs it; CI must not get here.
-        eprintln!("SKIPPED: grpc_calls_live_...: Python's grpcio is not installed (pip install grpcio)");
+        eprintln!(
+            "SKIPPED: grpc_calls_live_...: Python's grpcio is not installed (pip install grpcio)"
+        );
         return;
     }
     const GRPC_PORT: u16 = 50051;
@@ -816,7 +818,11 @@ fn grpc_calls_live_including_a_connection_older_than_the_agent() {
     cap.stop().expect("stop tcpdump");
 
     let want_paths: Vec<String> = std::iter::once("Unary".to_string())
-        .chain(calls.iter().map(|c| c["method"].as_str().unwrap_or("?").to_string()))
+        .chain(
+            calls
+                .iter()
+                .map(|c| c["method"].as_str().unwrap_or("?").to_string()),
+        )
         .map(|m| format!("/lab.Echo/{m}"))
         .collect();
     // tshark, on the connection it saw whole (the second).
@@ -825,7 +831,14 @@ fn grpc_calls_live_including_a_connection_older_than_the_agent() {
         .arg(&file)
         .args(["-d", &format!("tcp.port=={GRPC_PORT},http2")])
         .args(["-Y", "http2.type == 1 && tcp.dstport == 50051"])
-        .args(["-T", "fields", "-e", "tcp.srcport", "-e", "http2.headers.path"])
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "http2.headers.path",
+        ])
         .output()
         .expect("tshark");
     let t_paths: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
@@ -887,7 +900,11 @@ fn grpc_calls_live_including_a_connection_older_than_the_agent() {
     for (r, call) in old_recs.iter().zip(&old_calls) {
         assert_eq!(r["version"], "2", "{r}");
         if let Some(p) = r["path"].as_str() {
-            assert_eq!(p, format!("/lab.Echo/{}", call["method"].as_str().unwrap_or("?")), "{r}");
+            assert_eq!(
+                p,
+                format!("/lab.Echo/{}", call["method"].as_str().unwrap_or("?")),
+                "{r}"
+            );
         }
         if let Some(m) = r["grpc"]["method"].as_str() {
             assert_eq!(Some(m), call["method"].as_str(), "{r}");
