@@ -145,8 +145,9 @@ impl<'a> Cur<'a> {
     }
 }
 
-/// Text of a string field for a record: cut at `max` bytes (on a character
-/// boundary), invalid UTF-8 replaced. Borrowed when nothing had to change.
+/// Text of a string field for a record: at most `max` bytes (cut on a
+/// character boundary), invalid UTF-8 replaced. Borrowed when nothing had
+/// to change.
 pub(crate) fn text(b: &[u8], max: usize) -> Cow<'_, str> {
     let cut = b.get(..max).unwrap_or(b);
     match std::str::from_utf8(cut) {
@@ -155,7 +156,19 @@ pub(crate) fn text(b: &[u8], max: usize) -> Cow<'_, str> {
         Err(e) if e.error_len().is_none() && cut.len() < b.len() => Cow::Borrowed(
             std::str::from_utf8(cut.get(..e.valid_up_to()).unwrap_or(&[])).unwrap_or(""),
         ),
-        Err(_) => String::from_utf8_lossy(cut),
+        // Each invalid byte becomes U+FFFD (three bytes): cut again so the
+        // text stays within `max` bytes.
+        Err(_) => {
+            let mut s = String::from_utf8_lossy(cut).into_owned();
+            if s.len() > max {
+                let mut end = max;
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                s.truncate(end);
+            }
+            Cow::Owned(s)
+        }
     }
 }
 
@@ -176,6 +189,17 @@ pub(crate) fn uuid_text(u: &[u8; 16]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzzer: a client id with invalid UTF-8 grew past its
+    /// limit once each bad byte became a three-byte U+FFFD.
+    #[test]
+    fn invalid_text_stays_within_its_byte_limit() {
+        let t = text(&[b'a', 0xdd, 0xdd, 0xdd, b'b'], 4);
+        assert!(t.len() <= 4, "{t:?}");
+        assert_eq!(t, "a\u{fffd}");
+        assert_eq!(text(b"abcdef", 4), "abcd");
+        assert_eq!(text("caf\u{e9}".as_bytes(), 4), "caf");
+    }
 
     #[test]
     fn short_reads_say_how_much_they_need() {
