@@ -4,14 +4,15 @@
 //! A packet capture is payload, so the agent does not trust the network
 //! path a request came by. It hands the caller's bearer token to the API
 //! server (TokenReview: who is this?) and asks whether that user may do the
-//! capture verb on the target (SubjectAccessReview). RBAC stays the one
+//! capture verb on the target (SubjectAccessReview); reads of its records
+//! and metrics are checked the same way. RBAC stays the one
 //! place where access is granted or taken away, and every decision is the
 //! API server's. The agent's service account needs `create` on both
 //! review kinds (the built-in `system:auth-delegator` ClusterRole).
 
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use kube::api::PostParams;
 use kube::Api;
@@ -37,6 +38,10 @@ pub struct Access {
     /// Empty for cluster-scoped resources.
     pub namespace: String,
     pub name: String,
+    /// A URL path that is not a resource (`/metrics`): when set, the
+    /// review is of this path and `verb`, and the resource fields are
+    /// ignored (RBAC's `nonResourceURLs`).
+    pub non_resource_path: String,
 }
 
 /// The API server's answer to "may they".
@@ -91,16 +96,24 @@ pub async fn review_access(
             uid: opt(&user.uid),
             groups: Some(user.groups.clone()),
             extra: (!user.extra.is_empty()).then(|| user.extra.clone()),
-            resource_attributes: Some(ResourceAttributes {
-                verb: Some(access.verb.clone()),
-                group: Some(access.group.clone()),
-                resource: Some(access.resource.clone()),
-                subresource: opt(&access.subresource),
-                namespace: opt(&access.namespace),
-                name: opt(&access.name),
-                ..ResourceAttributes::default()
+            resource_attributes: access
+                .non_resource_path
+                .is_empty()
+                .then(|| ResourceAttributes {
+                    verb: Some(access.verb.clone()),
+                    group: Some(access.group.clone()),
+                    resource: Some(access.resource.clone()),
+                    subresource: opt(&access.subresource),
+                    namespace: opt(&access.namespace),
+                    name: opt(&access.name),
+                    ..ResourceAttributes::default()
+                }),
+            non_resource_attributes: opt(&access.non_resource_path).map(|path| {
+                NonResourceAttributes {
+                    path: Some(path),
+                    verb: Some(access.verb.clone()),
+                }
             }),
-            non_resource_attributes: None,
         },
         ..SubjectAccessReview::default()
     };

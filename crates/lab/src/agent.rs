@@ -1,7 +1,7 @@
 //! A running `podwire agent` for tests: started with the caller's flags on a
 //! free port, asked over its HTTP API, stopped with SIGTERM.
 //!
-//! The agent prints `serving http://ADDR` on standard error once its API
+//! The agent prints `serving http://ADDR` (or `https://`) on standard error once its API
 //! listens; [`Agent::start`] waits for that line (it passes
 //! `--listen 127.0.0.1:0`, so parallel agents never fight over a port).
 
@@ -63,7 +63,11 @@ impl Agent {
             let text = std::fs::read_to_string(log).unwrap_or_default();
             if let Some(addr) = text
                 .lines()
-                .find_map(|l| l.split("serving http://").nth(1))
+                .find_map(|l| {
+                    let rest = l.split("serving http").nth(1)?;
+                    rest.strip_prefix("://")
+                        .or_else(|| rest.strip_prefix("s://"))
+                })
                 .and_then(|rest| rest.split_whitespace().next())
                 .and_then(|a| a.parse().ok())
             {

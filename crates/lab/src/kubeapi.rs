@@ -325,6 +325,14 @@ impl FakeApiServer {
         lock(&self.shared.settings).policy.allow(rule);
     }
 
+    /// Lets `subject` do `verb` on the non-resource URL `path` (RBAC's
+    /// `nonResourceURLs`): an exact path, or a prefix ending in `*`.
+    pub fn allow_non_resource(&self, subject: &str, verb: &str, path: &str) {
+        lock(&self.shared.settings)
+            .policy
+            .allow_non_resource(subject, verb, path);
+    }
+
     /// Cumulative counts since start (or the last [`reset_stats`]).
     ///
     /// [`reset_stats`]: FakeApiServer::reset_stats

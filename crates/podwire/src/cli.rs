@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Analyse pcap/pcapng files: connections, TLS handshakes, HTTP and DNS.
-    Read(ReadArgs),
+    Read(Box<ReadArgs>),
     /// Watch this host's traffic live (eBPF and AF_PACKET) and serve it over HTTP.
     Agent(Box<AgentArgs>),
     /// Capture pods' packets through the podwire agents into one pcapng
@@ -212,6 +212,16 @@ pub struct ReadArgs {
     /// With --peers: how long to wait for one peer, milliseconds.
     #[arg(long, default_value_t = 2000, value_name = "MS", requires = "peers")]
     pub peer_timeout_ms: u64,
+
+    /// With --serve: who may read, `auto`, `token-file` or `none` (as
+    /// `podwire agent --api-auth`; beyond loopback, `auto` needs a token
+    /// file).
+    #[arg(long, value_name = "MODE", requires = "serve")]
+    pub api_auth: Option<String>,
+
+    /// With --serve: tokens that may read, one per line, `TOKEN [NAME]`.
+    #[arg(long, value_name = "FILE", requires = "serve")]
+    pub api_token_file: Option<PathBuf>,
 }
 
 /// `podwire agent`. Every setting is also an environment variable and a key
@@ -406,6 +416,50 @@ pub struct AgentArgs {
     /// SubjectAccessReview) [capture off].
     #[arg(long, env = "PODWIRE_CAPTURE_TOKEN_FILE", value_name = "FILE")]
     pub capture_token_file: Option<PathBuf>,
+
+    /// Who may read records and metrics from the API: `auto`, `token-file`
+    /// (--api-token-file), `kubernetes` (TokenReview and
+    /// SubjectAccessReview: `get` on `records.podwire.io`; `/metrics` needs
+    /// `get` on the URL `/metrics`) or `none`. `auto` is the token file
+    /// when one is given, else Kubernetes when it is on and the API listens
+    /// beyond loopback, else none; a listener beyond loopback that nobody
+    /// guards must be asked for with `none` [auto].
+    #[arg(long, env = "PODWIRE_API_AUTH", value_name = "MODE")]
+    pub api_auth: Option<String>,
+
+    /// Tokens that may read records and metrics, one per line, `TOKEN
+    /// [NAME]` (the capture token file's format); re-read on every request.
+    #[arg(long, env = "PODWIRE_API_TOKEN_FILE", value_name = "FILE")]
+    pub api_token_file: Option<PathBuf>,
+
+    /// Serve `/metrics` to anyone, whatever --api-auth says of the rest.
+    #[arg(long, env = "PODWIRE_METRICS_OPEN")]
+    #[serde(default)]
+    pub metrics_open: bool,
+
+    /// Serve the API over HTTPS with this certificate chain (PEM; re-read
+    /// when the file changes, as a mounted Secret does) [plain HTTP].
+    #[arg(long, env = "PODWIRE_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "PODWIRE_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Ask peers over HTTPS, trusting the certificate authorities in this
+    /// file (PEM) [plain HTTP].
+    #[arg(long, env = "PODWIRE_PEER_CA", value_name = "FILE")]
+    pub peer_ca: Option<PathBuf>,
+
+    /// The name peers' certificates must carry; they are reached by address,
+    /// so one name stands for all of them [podwire].
+    #[arg(long, env = "PODWIRE_PEER_SERVER_NAME", value_name = "NAME")]
+    pub peer_server_name: Option<String>,
+
+    /// The bearer token sent to peers, read from this file at every request
+    /// [in Kubernetes: the service account token; else none].
+    #[arg(long, env = "PODWIRE_PEER_TOKEN_FILE", value_name = "FILE")]
+    pub peer_token_file: Option<PathBuf>,
 
     /// Packet captures running at once [4].
     #[arg(long, env = "PODWIRE_CAPTURE_MAX_STREAMS", value_name = "N")]

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = parse();
     let result = match cli.command {
-        cli::Command::Read(args) => read::run(args),
+        cli::Command::Read(args) => read::run(*args),
         cli::Command::Agent(args) => agent::run(*args),
         cli::Command::Sniff(args) => sniff::run(*args),
     };

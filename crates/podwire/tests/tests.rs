@@ -3,6 +3,9 @@
 //!
 //! - `agent`: `podwire agent` live in the lab, against clients and tshark
 //!   (root and the lab's tools needed, else SKIPPED);
+//! - `api_auth`: who may read: token file over TLS (certificate reloaded,
+//!   peers over TLS), Kubernetes reviews through the fake API server (root
+//!   needed, else SKIPPED);
 //! - `budget`: a connection flood beyond the table's bound stays in memory;
 //! - `contract`: exit codes and output shape of `podwire read`;
 //! - `fixtures`: the committed captures of `tests/data` against what the
@@ -33,6 +36,8 @@ mod util;
 
 #[path = "it/agent.rs"]
 mod agent;
+#[path = "it/api_auth.rs"]
+mod api_auth;
 #[path = "it/budget.rs"]
 mod budget;
 #[path = "it/contract.rs"]

@@ -89,6 +89,25 @@ pub struct Health {
     pub reverse_dns: Option<(u64, u64)>,
     /// Packet captures (`/api/v1/capture`), on live agents.
     pub captures: Option<CaptureHealth>,
+    /// The API's own guards.
+    pub api: ApiHealth,
+}
+
+/// What the API refused since start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApiHealth {
+    /// Reads refused: no or unknown token (401).
+    pub unauthenticated_total: u64,
+    /// Reads refused: the caller lacks the grant (403).
+    pub forbidden_total: u64,
+    /// Reads refused: the token could not be checked (503).
+    pub unavailable_total: u64,
+    /// Connections closed at once because the most were being served.
+    pub connections_refused_total: u64,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_failures_total: u64,
+    /// Times the API certificate was loaded again after its files changed.
+    pub certificate_reloads_total: u64,
 }
 
 /// What packet captures did since start.
@@ -644,6 +663,42 @@ impl Metrics {
         for (name, help, v) in counters {
             family(out, name, "counter", None, help);
             writeln!(out, "{name}_total {v}")?;
+        }
+        let api = [
+            (
+                "podwire_api_connections_refused",
+                "API connections closed at once because the most the agent serves were open",
+                h.api.connections_refused_total,
+            ),
+            (
+                "podwire_api_tls_handshake_failures",
+                "API TLS handshakes that failed or timed out",
+                h.api.tls_handshake_failures_total,
+            ),
+            (
+                "podwire_api_certificate_reloads",
+                "Times the API certificate was loaded again after its files changed",
+                h.api.certificate_reloads_total,
+            ),
+        ];
+        for (name, help, v) in api {
+            family(out, name, "counter", None, help);
+            writeln!(out, "{name}_total {v}")?;
+        }
+        let name = "podwire_api_requests_refused";
+        family(
+            out,
+            name,
+            "counter",
+            None,
+            "API reads refused, by reason: no or unknown token, no grant, token not checkable",
+        );
+        for (reason, v) in [
+            ("unauthenticated", h.api.unauthenticated_total),
+            ("forbidden", h.api.forbidden_total),
+            ("unavailable", h.api.unavailable_total),
+        ] {
+            writeln!(out, "{name}_total{{reason=\"{reason}\"}} {v}")?;
         }
         for (name, help) in [(
             "podwire_store_dropped_records",

@@ -16,8 +16,9 @@
 //!   a rule on `pods` does not cover `pods/proxy`;
 //! - a namespaced rule never covers cluster-scoped requests.
 //!
-//! Rules cannot name objects (no `resourceNames`), cover no non-resource
-//! URLs, and cannot deny: what no rule allows is refused.
+//! Rules cannot name objects (no `resourceNames`) and cannot deny: what no
+//! rule allows is refused. Non-resource URL rules (`/metrics`) match a path
+//! exactly or, ending in `*`, by prefix, as RBAC's `nonResourceURLs` do.
 //!
 //! The token of written kubeconfigs (the required one, or
 //! `podwire-lab-token` when none is) authenticates as the cluster admin,
@@ -211,6 +212,8 @@ fn wild_or(rule: &str, requested: &str) -> bool {
 pub(super) struct Policy {
     tokens: HashMap<String, Identity>,
     rules: Vec<Rule>,
+    /// (subject, verb, path) of non-resource URL rules.
+    non_resource: Vec<(String, String, String)>,
 }
 
 impl Policy {
@@ -239,13 +242,39 @@ impl Policy {
         }
     }
 
-    /// Whether users in `groups` may reach a non-resource URL: only
-    /// `system:masters` may, since rules name only resources.
-    pub fn authorize_non_resource(&self, groups: &[String]) -> Decision {
+    pub fn allow_non_resource(&mut self, subject: &str, verb: &str, path: &str) {
+        self.non_resource
+            .push((subject.into(), verb.into(), path.into()));
+    }
+
+    /// Whether `user` in `groups` may do `verb` on the non-resource URL
+    /// `path`.
+    pub fn authorize_non_resource(
+        &self,
+        user: &str,
+        groups: &[String],
+        verb: &str,
+        path: &str,
+    ) -> Decision {
         if groups.iter().any(|g| g == MASTERS) {
             return Decision::Allow(format!("{MASTERS} may do anything"));
         }
-        Decision::NoOpinion("the fake's rules cover no non-resource URLs".into())
+        let covers = |(subject, v, p): &&(String, String, String)| {
+            let who = (!user.is_empty() && subject == user) || groups.iter().any(|g| g == subject);
+            let url = match p.strip_suffix('*') {
+                Some(prefix) => path.starts_with(prefix),
+                None => p == path,
+            };
+            who && wild_or(v, verb) && url
+        };
+        match self.non_resource.iter().find(covers) {
+            Some((subject, v, p)) => Decision::Allow(format!(
+                "allowed by rule: {subject} may {v} non-resource URL {p}"
+            )),
+            None => Decision::NoOpinion(format!(
+                "no rule allows it: user \"{user}\" cannot {verb} path \"{path}\""
+            )),
+        }
     }
 }
 

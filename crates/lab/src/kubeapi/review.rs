@@ -247,7 +247,21 @@ fn access_review(shared: &Shared, mut obj: Map<String, Value>) -> Result<Value, 
                     name: &r.name,
                 },
             ),
-            None => settings.policy.authorize_non_resource(&spec.groups),
+            None => {
+                let attr = |k: &str| {
+                    spec.non_resource_attributes
+                        .as_ref()
+                        .and_then(|v| v.get(k))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                };
+                settings.policy.authorize_non_resource(
+                    &spec.user,
+                    &spec.groups,
+                    attr("verb"),
+                    attr("path"),
+                )
+            }
         }
     };
     // `denied` is left out: like RBAC, the fake never denies explicitly.

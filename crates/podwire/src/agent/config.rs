@@ -36,6 +36,35 @@ pub struct AgentConfig {
     pub capture_token_file: Option<PathBuf>,
     /// `--no-capture`: every capture refused.
     pub no_capture: bool,
+    pub api: ApiConfig,
+}
+
+/// How the API is served and who may read from it.
+#[derive(Clone, Debug, Default)]
+pub struct ApiConfig {
+    pub auth: ApiAuth,
+    /// `/metrics` open whatever `auth` says.
+    pub metrics_open: bool,
+    /// HTTPS with these files; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// Say at start that a listener beyond loopback is open to all.
+    pub warn_open: bool,
+}
+
+/// Who checks readers of the API (see `api::access`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ApiAuth {
+    #[default]
+    Open,
+    TokenFile(PathBuf),
+    Kubernetes,
+}
+
+/// A certificate chain and its key, both PEM files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// How to reach and mirror the Kubernetes API.
@@ -55,6 +84,19 @@ pub struct ServeConfig {
     pub peers: Vec<String>,
     pub peer_timeout: Duration,
     pub peer_concurrency: usize,
+    /// Peers asked over HTTPS, verified this way; `None`: plain HTTP.
+    pub peer_tls: Option<PeerTls>,
+    /// The bearer token peers are sent, re-read each time.
+    pub peer_token_file: Option<PathBuf>,
+}
+
+/// How peers' certificates are verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerTls {
+    /// Certificate authorities (PEM).
+    pub ca: PathBuf,
+    /// The name every peer's certificate must carry.
+    pub server_name: String,
 }
 
 impl Default for ServeConfig {
@@ -64,6 +106,8 @@ impl Default for ServeConfig {
             peers: Vec::new(),
             peer_timeout: Duration::from_secs(2),
             peer_concurrency: 16,
+            peer_tls: None,
+            peer_token_file: None,
         }
     }
 }
@@ -84,7 +128,7 @@ impl AgentConfig {
     }
 
     fn merge(a: AgentArgs, f: AgentArgs) -> Result<AgentConfig> {
-        let serve = serve_config(&a, &f)?;
+        let mut serve = serve_config(&a, &f)?;
         let capture = capture_config(&a, &f)?;
         let capture_token_file = a
             .capture_token_file
@@ -108,6 +152,13 @@ impl AgentConfig {
             Some(l) => l,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
         };
+        let api = api_config(&a, &f, listen, kubernetes.is_some())?;
+        if serve.peer_token_file.is_none()
+            && kubernetes.is_some()
+            && std::path::Path::new(SERVICE_ACCOUNT_TOKEN).exists()
+        {
+            serve.peer_token_file = Some(SERVICE_ACCOUNT_TOKEN.into());
+        }
         let list = |x: Vec<String>, y: Vec<String>| if x.is_empty() { y } else { x };
         let interfaces = Patterns::new(
             list(a.interfaces, f.interfaces),
@@ -171,6 +222,7 @@ impl AgentConfig {
             None
         };
         Ok(AgentConfig {
+            api,
             capture,
             capture_token_file,
             no_capture: a.no_capture || f.no_capture,
@@ -243,6 +295,68 @@ fn serve_config(a: &AgentArgs, f: &AgentArgs) -> Result<ServeConfig> {
         peers,
         peer_timeout: Duration::from_millis(timeout_ms),
         peer_concurrency: concurrency,
+        peer_tls: a.peer_ca.clone().or(f.peer_ca.clone()).map(|ca| PeerTls {
+            ca,
+            server_name: a
+                .peer_server_name
+                .clone()
+                .or(f.peer_server_name.clone())
+                .unwrap_or_else(|| "podwire".into()),
+        }),
+        peer_token_file: a.peer_token_file.clone().or(f.peer_token_file.clone()),
+    })
+}
+
+/// Who checks readers, from `--api-auth` (`None`: auto) and
+/// `--api-token-file`, for an API on `listen`, with Kubernetes on or not.
+pub fn api_auth(
+    mode: Option<&str>,
+    token_file: Option<PathBuf>,
+    listen: SocketAddr,
+    kube: bool,
+) -> Result<ApiAuth> {
+    let local = listen.ip().is_loopback();
+    Ok(match (mode.unwrap_or("auto"), token_file) {
+        ("auto" | "token-file", Some(file)) => ApiAuth::TokenFile(file),
+        ("token-file", None) => bail!("api-auth token-file needs --api-token-file"),
+        ("kubernetes", _) if !kube => {
+            bail!("api-auth kubernetes needs Kubernetes (--kubernetes on)")
+        }
+        ("kubernetes", _) => ApiAuth::Kubernetes,
+        ("auto", None) if kube && !local => ApiAuth::Kubernetes,
+        ("auto", None) if !local => bail!(
+            "the API would listen on {listen} with nobody checking who reads it: give \
+             --api-token-file (or run in Kubernetes), listen on 127.0.0.1, or say \
+             --api-auth none to serve it open"
+        ),
+        ("auto" | "none", _) => ApiAuth::Open,
+        (m, _) => bail!("api-auth: {m:?} is not auto, token-file, kubernetes or none"),
+    })
+}
+
+/// The service account token, which peers are sent in Kubernetes when no
+/// other is given (the chart grants the agents' account the read grant).
+const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// Who may read, and how the API is served. A listener beyond loopback
+/// that nobody guards is refused unless asked for by name (`none`).
+fn api_config(a: &AgentArgs, f: &AgentArgs, listen: SocketAddr, kube: bool) -> Result<ApiConfig> {
+    let token_file = a.api_token_file.clone().or(f.api_token_file.clone());
+    let mode = a.api_auth.clone().or(f.api_auth.clone());
+    let auth = api_auth(mode.as_deref(), token_file, listen, kube)?;
+    let tls = match (
+        a.tls_cert.clone().or(f.tls_cert.clone()),
+        a.tls_key.clone().or(f.tls_key.clone()),
+    ) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => bail!("tls-cert and tls-key go together"),
+    };
+    Ok(ApiConfig {
+        warn_open: auth == ApiAuth::Open && !listen.ip().is_loopback(),
+        auth,
+        metrics_open: a.metrics_open || f.metrics_open,
+        tls,
     })
 }
 
@@ -470,7 +584,7 @@ mod tests {
     #[test]
     fn flags_beat_the_file_which_beats_defaults() {
         let file: AgentArgs = toml::from_str(
-            "listen = \"0.0.0.0:7000\"\nstore-mib = 8\nmax-connections = 10\ninterfaces = [\"veth*\"]\n",
+            "listen = \"0.0.0.0:7000\"\napi-auth = \"none\"\nstore-mib = 8\nmax-connections = 10\ninterfaces = [\"veth*\"]\n",
         )
         .unwrap();
         let flags = AgentArgs {
@@ -483,6 +597,35 @@ mod tests {
         assert_eq!(c.tracker.max_connections, 20);
         assert!(c.interfaces.matches("veth0") && !c.interfaces.matches("lo"));
         assert_eq!(c.tracker.tcp_idle_timeout_ns, 300 * NS);
+    }
+
+    #[test]
+    fn nobody_serves_records_beyond_loopback_unguarded_unless_asked() {
+        let args = |listen: &str, auth: Option<&str>, file: Option<&str>| AgentArgs {
+            listen: Some(listen.parse().unwrap()),
+            api_auth: auth.map(String::from),
+            api_token_file: file.map(PathBuf::from),
+            ..AgentArgs::default()
+        };
+        let api =
+            |a: AgentArgs, kube| api_config(&a, &AgentArgs::default(), a.listen.unwrap(), kube);
+        let open = api(args("127.0.0.1:6676", None, None), false).unwrap();
+        assert_eq!((open.auth, open.warn_open), (ApiAuth::Open, false));
+        let refused = api(args("0.0.0.0:6676", None, None), false).unwrap_err();
+        assert!(refused.to_string().contains("--api-auth none"), "{refused}");
+        let asked = api(args("0.0.0.0:6676", Some("none"), None), false).unwrap();
+        assert_eq!((asked.auth, asked.warn_open), (ApiAuth::Open, true));
+        let kube = api(args("10.0.0.1:6676", None, None), true).unwrap();
+        assert_eq!(kube.auth, ApiAuth::Kubernetes);
+        assert_eq!(
+            api(args("127.0.0.1:6676", None, Some("/t")), false)
+                .unwrap()
+                .auth,
+            ApiAuth::TokenFile("/t".into())
+        );
+        assert!(api(args("127.0.0.1:6676", Some("kubernetes"), None), false).is_err());
+        assert!(api(args("127.0.0.1:6676", Some("token-file"), None), false).is_err());
+        assert!(api(args("127.0.0.1:6676", Some("maybe"), None), false).is_err());
     }
 
     #[test]

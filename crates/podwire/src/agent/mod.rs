@@ -14,21 +14,24 @@
 //! nothing is pinned and no qdisc is added, so nothing outlives the process.
 
 mod api;
+mod auth;
 mod capture;
 mod config;
 mod dedupe;
 mod deferred;
 mod kernel;
 mod kube;
+mod listener;
 mod names;
 mod nat;
 mod packets;
+mod peer_client;
 mod peers;
 mod probe;
 mod rdns;
 mod state;
 
-pub use config::ServeConfig;
+pub use config::{api_auth, ApiAuth, ApiConfig, ServeConfig};
 pub use state::{Shared, StoreSink};
 
 use crate::cli::AgentArgs;
@@ -112,8 +115,16 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the HTTP runtime")?;
-    let auth = rt.block_on(capture_auth(&cfg));
+    let client = cfg.kubernetes.as_ref().map(|k| {
+        rt.block_on(podwire_k8s::client(k.kubeconfig.as_deref()))
+            .map(|(c, _)| c)
+    });
+    let auth = capture_auth(&cfg, client.as_ref());
     shared.captures = Some(Arc::new(capture::Captures::new(cfg.capture.clone(), auth)));
+    shared.access = api_access(&cfg.api, client.as_ref());
+    shared
+        .peers
+        .set_client(peer_client::PeerClient::new(&cfg.serve)?);
     let shared = Arc::new(shared);
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
@@ -147,7 +158,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         );
     }
 
-    let served = rt.block_on(serve(cfg.listen, Arc::clone(&shared), "agent"));
+    let served = rt.block_on(serve(cfg.listen, &cfg.api, Arc::clone(&shared), "agent"));
 
     stop.store(true, Ordering::Relaxed);
     // The shards end when the capture thread and every control handle let go.
@@ -162,14 +173,22 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
 
 /// Serves the API on `listen` until SIGTERM or SIGINT (`what` names the
 /// server in the log line).
-pub async fn serve(listen: SocketAddr, shared: Arc<Shared>, what: &str) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
-    eprintln!(
-        "podwire: {what} serving http://{}",
-        listener.local_addr().unwrap_or(listen)
-    );
+pub async fn serve(
+    listen: SocketAddr,
+    api: &ApiConfig,
+    shared: Arc<Shared>,
+    what: &str,
+) -> Result<()> {
+    let listener =
+        listener::ApiListener::bind(listen, api.tls.as_ref(), Arc::clone(&shared.listener)).await?;
+    let scheme = if api.tls.is_some() { "https" } else { "http" };
+    let local = axum::serve::Listener::local_addr(&listener).unwrap_or(listen);
+    eprintln!("podwire: {what} serving {scheme}://{local}");
+    if api.warn_open {
+        eprintln!(
+            "podwire: WARNING: anyone who reaches {local} may read every record (--api-auth none)"
+        );
+    }
     let captures = shared.captures.clone();
     let stopping = shared.stopping.clone();
     axum::serve(listener, api::router(shared))
@@ -185,22 +204,24 @@ pub async fn serve(listen: SocketAddr, shared: Arc<Shared>, what: &str) -> Resul
         .context("serving HTTP")
 }
 
+/// The Kubernetes client the reviews go through, or why there is none.
+type ReviewClient = std::result::Result<podwire_k8s::Client, podwire_k8s::Error>;
+
 /// How capture callers are checked: the API server in Kubernetes, a token
 /// file standalone, else capture is off.
-async fn capture_auth(cfg: &AgentConfig) -> capture::Auth {
+fn capture_auth(cfg: &AgentConfig, client: Option<&ReviewClient>) -> capture::Auth {
     if cfg.no_capture {
         return capture::Auth::Off("capture is disabled on this agent (--no-capture)");
     }
-    if let Some(k) = &cfg.kubernetes {
-        return match podwire_k8s::client(k.kubeconfig.as_deref()).await {
-            Ok((client, _)) => capture::Auth::Kubernetes(client),
-            Err(e) => {
-                eprintln!("podwire: capture is off: no Kubernetes client for token reviews: {e}");
-                capture::Auth::Off(
-                    "capture is off: the agent has no Kubernetes client to review tokens with",
-                )
-            }
-        };
+    match client {
+        Some(Ok(client)) => return capture::Auth::Kubernetes(client.clone()),
+        Some(Err(e)) => {
+            eprintln!("podwire: capture is off: no Kubernetes client for token reviews: {e}");
+            return capture::Auth::Off(
+                "capture is off: the agent has no Kubernetes client to review tokens with",
+            );
+        }
+        None => {}
     }
     match &cfg.capture_token_file {
         Some(path) => capture::Auth::TokenFile(path.clone()),
@@ -208,6 +229,33 @@ async fn capture_auth(cfg: &AgentConfig) -> capture::Auth {
             "capture is off on this agent: start it with --capture-token-file (or in Kubernetes)",
         ),
     }
+}
+
+/// Who may read from `podwire read --serve` (no Kubernetes there).
+pub fn read_access(api: &ApiConfig) -> api::access::ApiAccess {
+    api_access(api, None)
+}
+
+/// How `podwire read --serve` asks its peers.
+pub fn peer_client(serve: &ServeConfig) -> Result<peer_client::PeerClient> {
+    peer_client::PeerClient::new(serve)
+}
+
+/// Who may read from the API. Without a client to review tokens with, no
+/// one may: reads fail closed.
+fn api_access(api: &ApiConfig, client: Option<&ReviewClient>) -> api::access::ApiAccess {
+    use api::access::{ApiAccess, Mode};
+    let mode = match (&api.auth, client) {
+        (ApiAuth::Open, _) => Mode::Open,
+        (ApiAuth::TokenFile(path), _) => Mode::Checked(auth::Auth::TokenFile(path.clone())),
+        (ApiAuth::Kubernetes, Some(Ok(client))) => {
+            Mode::Checked(auth::Auth::Kubernetes(client.clone()))
+        }
+        (ApiAuth::Kubernetes, _) => Mode::Checked(auth::Auth::Off(
+            "the agent has no Kubernetes client to review tokens with",
+        )),
+    };
+    ApiAccess::new(mode, api.metrics_open)
 }
 
 /// Resolves on SIGTERM or SIGINT.

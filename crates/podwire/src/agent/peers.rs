@@ -10,9 +10,8 @@
 //! runs late is reported by name in the answer, never waited for beyond
 //! the timeout, and never silently left out.
 
-use http_body_util::{BodyExt, Empty, Limited};
+use super::peer_client::PeerClient;
 use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,8 +19,6 @@ use tokio::sync::Semaphore;
 
 /// How long a peer lookup is reused.
 pub const LOOKUP_TTL: Duration = Duration::from_secs(30);
-/// The largest answer read from one peer.
-const MAX_ANSWER: usize = 64 << 20;
 
 /// Endpoint addresses of a Service (namespace, name), from the agent's
 /// Kubernetes watch.
@@ -34,6 +31,7 @@ pub struct Peers {
     concurrency: usize,
     cache: Mutex<Option<(Instant, Vec<Target>)>>,
     discover: Option<Discover>,
+    client: Arc<PeerClient>,
 }
 
 /// `k8s://NAMESPACE/SERVICE:PORT` -> (namespace, service, port).
@@ -69,12 +67,18 @@ impl Peers {
             concurrency: concurrency.max(1),
             cache: Mutex::new(None),
             discover: None,
+            client: Arc::default(),
         }
     }
 
     /// Resolves `k8s://` peers with `discover`.
     pub fn set_discover(&mut self, discover: Discover) {
         self.discover = Some(discover);
+    }
+
+    /// Asks peers this way (TLS, token) rather than in plain HTTP.
+    pub fn set_client(&mut self, client: PeerClient) {
+        self.client = Arc::new(client);
     }
 
     /// Whether cluster answers are possible (any peer configured).
@@ -142,8 +146,12 @@ impl Peers {
         let limit = Arc::new(Semaphore::new(self.concurrency));
         let mut tasks = Vec::with_capacity(targets.len());
         for t in targets {
-            let (limit, path, timeout) =
-                (Arc::clone(&limit), path_and_query.to_string(), self.timeout);
+            let (limit, path, timeout, client) = (
+                Arc::clone(&limit),
+                path_and_query.to_string(),
+                self.timeout,
+                Arc::clone(&self.client),
+            );
             tasks.push(tokio::spawn(async move {
                 match t {
                     Target::Unresolved { spec, error } => Answer {
@@ -154,7 +162,9 @@ impl Peers {
                     Target::Addr(addr) => {
                         let _permit = limit.acquire_owned().await;
                         let start = Instant::now();
-                        let body = match tokio::time::timeout(timeout, get(addr, &path)).await {
+                        let body = match tokio::time::timeout(timeout, client.get(addr, &path))
+                            .await
+                        {
                             Ok(r) => r,
                             Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
                         };
@@ -180,36 +190,4 @@ impl Peers {
         }
         out
     }
-}
-
-/// One HTTP/1.1 GET; the body of a 200, else an error saying what came.
-async fn get(addr: SocketAddr, path: &str) -> Result<Bytes, String> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    let conn = tokio::spawn(conn);
-    let req = hyper::Request::get(path)
-        .header(hyper::header::HOST, addr.to_string())
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("request: {e}"))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("request: {e}"))?;
-    let status = resp.status();
-    let body = Limited::new(resp.into_body(), MAX_ANSWER)
-        .collect()
-        .await
-        .map_err(|e| format!("reading the answer: {e}"))?
-        .to_bytes();
-    conn.abort();
-    if !status.is_success() {
-        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-        return Err(format!("HTTP {status}: {}", text.trim()));
-    }
-    Ok(body)
 }

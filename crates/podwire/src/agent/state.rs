@@ -135,6 +135,10 @@ pub struct Shared {
     pub captures: Option<Arc<super::capture::Captures>>,
     /// Request records waiting for the probe's next read (see `deferred`).
     pub deferred: super::deferred::Deferred,
+    /// Who may read from the API.
+    pub access: super::api::access::ApiAccess,
+    /// The API listener's counts.
+    pub listener: Arc<super::listener::ListenerCounters>,
 }
 
 /// A poisoned lock means a thread panicked mid-update; the data is still
@@ -187,6 +191,8 @@ impl Shared {
             rdns: None,
             nat: None,
             captures: None,
+            access: Default::default(),
+            listener: Arc::default(),
             deferred: Default::default(),
         }
     }
@@ -394,6 +400,20 @@ impl Shared {
                 .as_ref()
                 .map(|r| (get(&r.queries), get(&r.dropped))),
             captures: self.captures.as_ref().map(|c| c.health()),
+            api: self.api_health(),
+        }
+    }
+
+    fn api_health(&self) -> podwire_serve::metrics::ApiHealth {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (a, l) = (&self.access.counters, &self.listener);
+        podwire_serve::metrics::ApiHealth {
+            unauthenticated_total: get(&a.unauthenticated),
+            forbidden_total: get(&a.forbidden),
+            unavailable_total: get(&a.unavailable),
+            connections_refused_total: get(&l.refused_busy),
+            tls_handshake_failures_total: get(&l.tls_handshake_failures),
+            certificate_reloads_total: get(&l.certificate_reloads),
         }
     }
 

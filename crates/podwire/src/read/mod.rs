@@ -10,7 +10,7 @@
 
 mod sink;
 
-use crate::agent::{self, ServeConfig, Shared, StoreSink};
+use crate::agent::{self, ApiAuth, ApiConfig, ServeConfig, Shared, StoreSink};
 use crate::cli::Kind;
 use crate::cli::{Format, ReadArgs};
 use crate::output::{self, Output};
@@ -106,17 +106,31 @@ struct Summary {
 }
 
 pub fn run(args: ReadArgs) -> Result<ExitCode> {
-    let serve = args.serve.map(|addr| {
-        let peers = ServeConfig {
-            peers: args.peers.clone(),
-            peer_timeout: Duration::from_millis(args.peer_timeout_ms.clamp(1, 60_000)),
-            ..ServeConfig::default()
-        };
-        (addr, args.store_mib, peers)
-    });
+    let serve = match args.serve {
+        Some(addr) => {
+            let peers = ServeConfig {
+                peers: args.peers.clone(),
+                peer_timeout: Duration::from_millis(args.peer_timeout_ms.clamp(1, 60_000)),
+                ..ServeConfig::default()
+            };
+            let auth = agent::api_auth(
+                args.api_auth.as_deref(),
+                args.api_token_file.clone(),
+                addr,
+                false,
+            )?;
+            let api = ApiConfig {
+                warn_open: auth == ApiAuth::Open && !addr.ip().is_loopback(),
+                auth,
+                ..ApiConfig::default()
+            };
+            Some((addr, args.store_mib, peers, api))
+        }
+        None => None,
+    };
     let cfg = Config::from_args(args)?;
-    if let Some((addr, store_mib, serve_cfg)) = serve {
-        return serve_files(cfg, addr, store_mib, serve_cfg);
+    if let Some((addr, store_mib, serve_cfg, api)) = serve {
+        return serve_files(cfg, addr, store_mib, serve_cfg, &api);
     }
     let started = Instant::now();
     let out = Arc::new(Output::stdout());
@@ -157,6 +171,7 @@ fn serve_files(
     listen: SocketAddr,
     store_mib: usize,
     serve_cfg: ServeConfig,
+    api: &ApiConfig,
 ) -> Result<ExitCode> {
     anyhow::ensure!(store_mib >= 1, "--store-mib must be at least 1");
     let store = Store::new(StoreConfig {
@@ -164,7 +179,11 @@ fn serve_files(
         ..StoreConfig::default()
     })
     .map_err(|e| anyhow::anyhow!("store: {e}"))?;
-    let shared = Arc::new(Shared::offline(store, serve_cfg));
+    let mut shared = Shared::offline(store, serve_cfg);
+    shared.access = agent::read_access(api);
+    let client = agent::peer_client(&shared.serve)?;
+    shared.peers.set_client(client);
+    let shared = Arc::new(shared);
     let sinks = (0..cfg.shards)
         .map(|_| StoreSink(Arc::clone(&shared)))
         .collect();
@@ -188,7 +207,7 @@ fn serve_files(
         .enable_all()
         .build()
         .context("starting the HTTP runtime")?;
-    rt.block_on(agent::serve(listen, shared, "read"))?;
+    rt.block_on(agent::serve(listen, api, shared, "read"))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -773,8 +773,24 @@ fn agent_health_is_exported() {
             bytes_total: 90_000,
             dropped_total: 11,
         }),
+        api: ApiHealth {
+            unauthenticated_total: 21,
+            forbidden_total: 22,
+            unavailable_total: 23,
+            connections_refused_total: 24,
+            tls_handshake_failures_total: 25,
+            certificate_reloads_total: 26,
+        },
     };
     let s = parse_exposition(&m.encode(&h));
+    for (reason, want) in [
+        ("unauthenticated", 21.0),
+        ("forbidden", 22.0),
+        ("unavailable", 23.0),
+    ] {
+        let name = "podwire_api_requests_refused_total";
+        assert_eq!(value(&s, name, &[("reason", reason)]), want, "{reason}");
+    }
     for (name, want) in [
         ("podwire_capture_packets_total", 1001.0),
         ("podwire_capture_packets_dropped_total", 7.0),
@@ -796,6 +812,9 @@ fn agent_health_is_exported() {
         ("podwire_kubernetes_rewritten_copies_total", 5.0),
         ("podwire_reverse_dns_queries_total", 30.0),
         ("podwire_reverse_dns_dropped_total", 2.0),
+        ("podwire_api_connections_refused_total", 24.0),
+        ("podwire_api_tls_handshake_failures_total", 25.0),
+        ("podwire_api_certificate_reloads_total", 26.0),
     ] {
         assert_eq!(value(&s, name, &[]), want, "{name}");
     }
@@ -968,6 +987,7 @@ fn label_bounds() -> BTreeMap<&'static str, usize> {
         ("src_port", 1),
         ("dst_port", 4),
         ("persistent", 2),
+        ("reason", 3), // unauthenticated, forbidden, unavailable
     ])
 }
 

@@ -9,12 +9,14 @@
 //! * [`status`]: `/healthz`, `/metrics`, `/api/v1/status`,
 //!   `/api/v1/interfaces`.
 //! * [`ui`]: the built-in web UI, `/` and `/ui/...`.
+//! * [`access`]: who may read which of these.
 //!
 //! Cluster answers (`scope=cluster`, the default when peers are
 //! configured) ask every peer for its local answer and merge by summing
 //! or concatenating; peers that did not answer are named in the answer
 //! (`X-Podwire-Missing-Peers` on list answers, `missing` in objects).
 
+pub mod access;
 mod graph;
 mod records;
 mod status;
@@ -23,6 +25,7 @@ mod ui;
 
 use super::state::Shared;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -41,12 +44,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/tlsparser/api/raw", get(graph::tls_raw))
         .route("/tlsparser/api/data/{id}", get(graph::tls_details))
         .layer(axum::middleware::map_response(allow_any_origin));
-    Router::new()
-        .route("/", get(ui::root))
-        .route("/ui/", get(ui::index))
-        .route("/ui/{asset}", get(ui::asset))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(status::metrics))
+    // Everything that holds data needs the records grant (see `access`).
+    let records = Router::new()
         .route("/api/v1/connections", get(records::connections))
         .route("/api/v1/tls", get(records::tls))
         .route("/api/v1/http", get(records::http))
@@ -57,15 +56,27 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/kafka", get(records::kafka))
         .route("/api/v1/graph", get(graph::graph))
         .route("/api/v1/stream", get(stream::stream))
-        .route("/api/v1/capture", get(super::capture::capture))
         .route("/api/v1/interfaces", get(status::interfaces))
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/peers", get(status::peers))
+        .merge(grafana)
+        .route_layer(from_fn_with_state(Arc::clone(&shared), access::records));
+    let metrics = Router::new()
+        .route("/metrics", get(status::metrics))
+        .route_layer(from_fn_with_state(Arc::clone(&shared), access::metrics));
+    Router::new()
+        .route("/", get(ui::root))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{asset}", get(ui::asset))
+        .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/api/v1/openapi.json",
             get(|| async { json_response(OPENAPI.as_bytes().to_vec()) }),
         )
-        .merge(grafana)
+        // Captures check their callers themselves, more strictly.
+        .route("/api/v1/capture", get(super::capture::capture))
+        .merge(records)
+        .merge(metrics)
         .with_state(shared)
 }
 

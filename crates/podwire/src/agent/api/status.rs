@@ -137,6 +137,11 @@ pub async fn status(State(shared): State<Arc<Shared>>) -> Response {
             "unclaimed": kernel.unclaimed,
         },
         "names": { "known": names, "forgotten": names_forgotten },
+        "api": {
+            "auth": shared.access.mode_name(),
+            "access": &*shared.access.counters,
+            "listener": &*shared.listener,
+        },
         "store": store,
     });
     json_response(serde_json::to_vec(&doc).unwrap_or_default())

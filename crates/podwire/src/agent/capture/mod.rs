@@ -15,14 +15,14 @@
 //! capture is its pod's. A hostNetwork pod has no interface of its own and
 //! is refused with a hint to capture the node's interface instead.
 
-mod auth;
 mod request;
 mod session;
+mod subject;
 
-pub use auth::Auth;
+pub use super::auth::Auth;
 
+use super::auth;
 use super::state::Shared;
-use auth::Subject;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use subject::Subject;
 
 /// Limits every capture runs under.
 #[derive(Clone, Debug)]
@@ -197,7 +198,11 @@ pub async fn capture(
         caps.counters.refused.fetch_add(1, Ordering::Relaxed);
         r
     };
-    let user = match caps.auth.authenticate(auth::token(&headers)).await {
+    let user = match caps
+        .auth
+        .authenticate(auth::token(&headers), "a capture")
+        .await
+    {
         Ok(u) => u,
         Err(r) => return counted(refuse(r.status, r.message)),
     };
@@ -216,7 +221,11 @@ pub async fn capture(
         } => Subject::Pod { namespace, name },
         Target::Interface(_) | Target::Netns { .. } => Subject::Node { name: &node },
     };
-    if let Err(r) = caps.auth.authorize(&user, &subject).await {
+    if let Err(r) = caps
+        .auth
+        .authorize(&user, &subject.access(), &subject.describe())
+        .await
+    {
         eprintln!(
             "podwire: capture refused: user={:?} target={} reason={:?}",
             user.username, req.target, r.message

@@ -1,21 +1,18 @@
-//! Who may capture: every capture request is authenticated and authorized
-//! before anything about its target is looked up.
+//! Who is calling, and may they: the checks every guarded route of the
+//! agent's API makes (reads of records and metrics, packet captures).
 //!
 //! - In Kubernetes: the caller's bearer token goes to the API server
-//!   (TokenReview), and the user it names must be allowed the verb
-//!   [`VERB`] on the target (SubjectAccessReview): `pods` in the pod's
-//!   namespace, or `nodes` for a whole interface of this node. `capture`
-//!   is a verb of its own rather than `create pods/exec`, so it can be
-//!   granted without the power to run commands in containers, and is
-//!   granted to no one by the built-in roles except cluster-admin's `*`.
-//! - Standalone: a token file (`--capture-token-file`), one token per line
-//!   with an optional name for the audit log (`TOKEN NAME`); re-read on
-//!   every request, so rotating it needs no restart. Any listed token may
-//!   capture anything on this host.
-//! - Neither: capture is off, and says how to turn it on.
+//!   (TokenReview), and the user it names must be allowed the access the
+//!   route needs (SubjectAccessReview). RBAC stays the one place where
+//!   access is granted or taken away.
+//! - Standalone: a token file, one token per line with an optional name for
+//!   the audit log (`TOKEN NAME`); re-read on every request, so rotating it
+//!   needs no restart. Any listed token may do what the file is for.
+//! - Neither: the guarded thing is off, and the refusal says how to turn it
+//!   on.
 //!
 //! Tokens are compared in constant time. The token is read from
-//! `Authorization: Bearer` or, because the API server's proxy deletes
+//! `Authorization: Bearer` or, because the API server's pod proxy deletes
 //! `Authorization` after authenticating the caller itself, `X-Podwire-Token`.
 
 use axum::http::{HeaderMap, StatusCode};
@@ -23,38 +20,23 @@ use podwire_k8s::auth::{review_access, review_token, Access, User};
 use podwire_k8s::Client;
 use std::path::PathBuf;
 
-/// The RBAC verb a capture needs on its target.
-pub const VERB: &str = "capture";
-
 /// How callers are checked.
 pub enum Auth {
-    /// Capture is off; the reason tells the caller how to turn it on.
+    /// Nobody may; the reason tells the caller how to turn it on.
     Off(&'static str),
     TokenFile(PathBuf),
     Kubernetes(Client),
 }
 
-/// What a capture is of, for authorization.
-pub enum Subject<'a> {
-    Pod {
-        namespace: &'a str,
-        name: &'a str,
-    },
-    /// An interface of this node (all of its pods' traffic).
-    Node {
-        name: &'a str,
-    },
-}
-
 /// A refusal, as an HTTP status and a message for the caller.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Refusal {
     pub status: StatusCode,
     pub message: String,
 }
 
 impl Refusal {
-    fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
         Refusal {
             status,
             message: message.into(),
@@ -73,21 +55,22 @@ pub fn token(headers: &HeaderMap) -> Option<&str> {
 }
 
 impl Auth {
-    /// Who the caller is.
-    pub async fn authenticate(&self, token: Option<&str>) -> Result<User, Refusal> {
+    /// Who the caller is. `what` names the guarded thing in messages
+    /// (`a capture`, `reading records`).
+    pub async fn authenticate(&self, token: Option<&str>, what: &str) -> Result<User, Refusal> {
         let unauthorized = |m: &str| Refusal::new(StatusCode::UNAUTHORIZED, m);
         match self {
             Auth::Off(why) => Err(Refusal::new(StatusCode::FORBIDDEN, *why)),
-            _ if token.is_none() => Err(unauthorized(
-                "a capture needs a bearer token (Authorization: Bearer or X-Podwire-Token)",
-            )),
+            _ if token.is_none() => Err(unauthorized(&format!(
+                "{what} needs a bearer token (Authorization: Bearer or X-Podwire-Token)"
+            ))),
             Auth::TokenFile(path) => {
                 let token = token.unwrap_or_default();
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    eprintln!("podwire: capture token file {}: {e}", path.display());
+                    eprintln!("podwire: token file {}: {e}", path.display());
                     Refusal::new(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "the agent cannot read its capture token file",
+                        "the agent cannot read its token file",
                     )
                 })?;
                 match_token(&text, token)
@@ -102,7 +85,7 @@ impl Auth {
                     Ok(Ok(user)) => Ok(user),
                     Ok(Err(why)) => Err(unauthorized(&format!("token not accepted: {why}"))),
                     Err(e) => {
-                        eprintln!("podwire: capture: TokenReview failed: {e}");
+                        eprintln!("podwire: TokenReview failed: {e}");
                         Err(Refusal::new(
                             StatusCode::SERVICE_UNAVAILABLE,
                             "the agent could not review the token with the API server",
@@ -113,36 +96,17 @@ impl Auth {
         }
     }
 
-    /// Whether `user` may capture `subject`.
-    pub async fn authorize(&self, user: &User, subject: &Subject<'_>) -> Result<(), Refusal> {
+    /// Whether `user` may do `access`; `what` says it in RBAC's words for
+    /// the refusal (`capture resource "pods" (web-0) in namespace "shop"`).
+    /// A token file's tokens may do anything the file is for.
+    pub async fn authorize(&self, user: &User, access: &Access, what: &str) -> Result<(), Refusal> {
         let Auth::Kubernetes(client) = self else {
-            return Ok(()); // a token file's tokens may capture anything here
+            return Ok(());
         };
-        let access = match *subject {
-            Subject::Pod { namespace, name } => Access {
-                verb: VERB.into(),
-                resource: "pods".into(),
-                namespace: namespace.into(),
-                name: name.into(),
-                ..Access::default()
-            },
-            Subject::Node { name } => Access {
-                verb: VERB.into(),
-                resource: "nodes".into(),
-                name: name.into(),
-                ..Access::default()
-            },
-        };
-        match review_access(client, user, &access).await {
+        match review_access(client, user, access).await {
             Ok(d) if d.allowed => Ok(()),
             Ok(d) => {
-                let what = match subject {
-                    Subject::Pod { namespace, name } => {
-                        format!("resource \"pods\" ({name}) in namespace \"{namespace}\"")
-                    }
-                    Subject::Node { name } => format!("resource \"nodes\" ({name})"),
-                };
-                let mut message = format!("user \"{}\" cannot {VERB} {what}", user.username);
+                let mut message = format!("user \"{}\" cannot {what}", user.username);
                 if !d.reason.is_empty() {
                     message.push_str(": ");
                     message.push_str(&d.reason);
@@ -150,10 +114,10 @@ impl Auth {
                 Err(Refusal::new(StatusCode::FORBIDDEN, message))
             }
             Err(e) => {
-                eprintln!("podwire: capture: SubjectAccessReview failed: {e}");
+                eprintln!("podwire: SubjectAccessReview failed: {e}");
                 Err(Refusal::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "the agent could not ask the API server whether the caller may capture",
+                    format!("the agent could not ask the API server whether the caller may {what}"),
                 ))
             }
         }

@@ -1,0 +1,132 @@
+//! How one peer is asked: an HTTP/1.1 GET, over TLS when the agents serve
+//! it, carrying this agent's bearer token when it has one.
+//!
+//! Peers are reached by address (endpoints of a headless Service), so a
+//! certificate cannot be checked against the address; every agent's
+//! certificate carries one shared name instead (`--peer-server-name`, the
+//! chart's certificate has it) and is verified against the peer CA. The
+//! token file is read at every request, so a rotated service account token
+//! is used as soon as the kubelet writes it.
+
+use super::config::ServeConfig;
+use anyhow::{Context, Result};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsConnector;
+
+/// The largest answer read from one peer.
+const MAX_ANSWER: usize = 64 << 20;
+
+/// How peers are asked (see the module comment).
+#[derive(Clone, Default)]
+pub struct PeerClient {
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    token_file: Option<PathBuf>,
+}
+
+impl PeerClient {
+    pub fn new(cfg: &ServeConfig) -> Result<PeerClient> {
+        let tls = match &cfg.peer_tls {
+            None => None,
+            Some(t) => {
+                let mut roots = rustls::RootCertStore::empty();
+                let certs = CertificateDer::pem_file_iter(&t.ca)
+                    .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+                    .with_context(|| format!("peer-ca {}", t.ca.display()))?;
+                let (added, _) = roots.add_parsable_certificates(certs);
+                anyhow::ensure!(
+                    added > 0,
+                    "peer-ca {}: no certificate in it",
+                    t.ca.display()
+                );
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .context("TLS protocol versions")?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                let name = ServerName::try_from(t.server_name.clone())
+                    .with_context(|| format!("peer-server-name {:?}", t.server_name))?;
+                Some((TlsConnector::from(Arc::new(config)), name))
+            }
+        };
+        Ok(PeerClient {
+            tls,
+            token_file: cfg.peer_token_file.clone(),
+        })
+    }
+
+    /// `GET path` of the peer at `addr`: the body of a 200, else an error
+    /// saying what came.
+    pub async fn get(&self, addr: SocketAddr, path: &str) -> Result<Bytes, String> {
+        let token = match &self.token_file {
+            Some(f) => Some(
+                std::fs::read_to_string(f)
+                    .map_err(|e| format!("peer token file {}: {e}", f.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        match &self.tls {
+            None => exchange(stream, addr, path, token.as_deref()).await,
+            Some((connector, name)) => {
+                let tls = connector
+                    .connect(name.clone(), stream)
+                    .await
+                    .map_err(|e| format!("TLS: {e}"))?;
+                exchange(tls, addr, path, token.as_deref()).await
+            }
+        }
+    }
+}
+
+async fn exchange<S>(
+    stream: S,
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> Result<Bytes, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let conn = tokio::spawn(conn);
+    let mut req = hyper::Request::get(path).header(hyper::header::HOST, addr.to_string());
+    if let Some(t) = token.filter(|t| !t.is_empty()) {
+        req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = req
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("request: {e}"))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let status = resp.status();
+    let body = Limited::new(resp.into_body(), MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?
+        .to_bytes();
+    conn.abort();
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        return Err(format!("HTTP {status}: {}", text.trim()));
+    }
+    Ok(body)
+}
