@@ -78,6 +78,10 @@ pub struct Agent {
     pub namespace: String,
     pub pod: String,
     pub port: u16,
+    /// Whether the agent serves HTTPS (its port is named `https`): the
+    /// API server's proxy then reaches it over TLS, so the caller's token
+    /// does not cross the node network in clear.
+    pub tls: bool,
 }
 
 /// Connects with the user's kubeconfig (`path`, else `$KUBECONFIG` /
@@ -268,19 +272,25 @@ pub async fn agents(
         else {
             continue;
         };
-        let port = spec
-            .containers
-            .iter()
-            .flat_map(|c| c.ports.iter().flatten())
-            .find(|port| port.name.as_deref() == Some("http"))
-            .and_then(|port| u16::try_from(port.container_port).ok())
-            .unwrap_or(DEFAULT_AGENT_PORT);
+        let named = |want: &str| {
+            spec.containers
+                .iter()
+                .flat_map(|c| c.ports.iter().flatten())
+                .find(|port| port.name.as_deref() == Some(want))
+                .and_then(|port| u16::try_from(port.container_port).ok())
+        };
+        let (port, tls) = match (named("https"), named("http")) {
+            (Some(p), _) => (p, true),
+            (None, Some(p)) => (p, false),
+            (None, None) => (DEFAULT_AGENT_PORT, false),
+        };
         out.insert(
             node,
             Agent {
                 namespace: namespace.into(),
                 pod: name,
                 port,
+                tls,
             },
         );
     }
@@ -317,8 +327,9 @@ pub async fn proxy_get(
     ),
     AccessError,
 > {
+    let scheme = if agent.tls { "https:" } else { "" };
     let uri = format!(
-        "/api/v1/namespaces/{}/pods/{}:{}/proxy{}",
+        "/api/v1/namespaces/{}/pods/{scheme}{}:{}/proxy{}",
         agent.namespace, agent.pod, agent.port, path_and_query
     );
     let req = http::Request::get(uri)

@@ -20,6 +20,8 @@ pub struct Agent {
     log: PathBuf,
     /// The network namespace the agent runs in, when not the test's.
     netns: Option<String>,
+    /// Whether it serves HTTPS (asked without checking its certificate).
+    tls: bool,
 }
 
 /// How to start an agent beyond its own flags.
@@ -61,21 +63,20 @@ impl Agent {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let text = std::fs::read_to_string(log).unwrap_or_default();
-            if let Some(addr) = text
-                .lines()
-                .find_map(|l| {
-                    let rest = l.split("serving http").nth(1)?;
-                    rest.strip_prefix("://")
-                        .or_else(|| rest.strip_prefix("s://"))
-                })
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|a| a.parse().ok())
-            {
+            if let Some((addr, tls)) = text.lines().find_map(|l| {
+                let rest = l.split("serving http").nth(1)?;
+                let (rest, tls) = match rest.strip_prefix("s://") {
+                    Some(r) => (r, true),
+                    None => (rest.strip_prefix("://")?, false),
+                };
+                Some((rest.split_whitespace().next()?.parse().ok()?, tls))
+            }) {
                 return Ok(Agent {
                     proc,
                     addr,
                     log: log.to_path_buf(),
                     netns: how.netns.clone(),
+                    tls,
                 });
             }
             proc.check_running()?;
@@ -105,10 +106,10 @@ impl Agent {
     /// `GET path`: the status code and body.
     pub fn get(&self, path: &str) -> Result<(u16, String)> {
         match &self.netns {
-            None => http_get(self.addr, path),
+            None => crate::http::get_from(self.addr, path, self.tls),
             Some(ns) => {
-                let (addr, path) = (self.addr, path.to_string());
-                crate::netns::in_netns(ns, move || http_get(addr, &path))?
+                let (addr, path, tls) = (self.addr, path.to_string(), self.tls);
+                crate::netns::in_netns(ns, move || crate::http::get_from(addr, &path, tls))?
             }
         }
     }

@@ -21,20 +21,41 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// `GET path` from `addr` over a fresh connection: the status code and the
 /// body (decoded from chunks when chunked; lossily as UTF-8).
 pub fn get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
-    let io = |e| Error::io("http get", format!("http://{addr}{path}"), e);
-    let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(io)?;
-    s.set_read_timeout(Some(READ_TIMEOUT)).map_err(io)?;
+    get_from(addr, path, false)
+}
+
+/// [`get`], over TLS when `tls` (the certificate is not checked: see
+/// [`crate::tls`]).
+pub fn get_from(addr: SocketAddr, path: &str, tls: bool) -> Result<(u16, String)> {
+    let scheme = if tls { "https" } else { "http" };
+    let io = |e| Error::io("http get", format!("{scheme}://{addr}{path}"), e);
+    let tcp = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(io)?;
+    tcp.set_read_timeout(Some(READ_TIMEOUT)).map_err(io)?;
+    let mut s: Box<dyn ReadWrite> = if tls {
+        let stream = crate::tls::unverified(tcp, addr).map_err(|e| io(std::io::Error::other(e)))?;
+        Box::new(stream)
+    } else {
+        Box::new(tcp)
+    };
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
     .map_err(io)?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(io)?;
+    match s.read_to_end(&mut raw) {
+        Ok(_) => {}
+        // A TLS peer that closed without close_notify, after its answer.
+        Err(e) if tls && e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+        Err(e) => return Err(io(e)),
+    }
     let (status, body) = parse_response(&raw)
         .map_err(|detail| Error::parse("http", format!("GET http://{addr}{path}: {detail}")))?;
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 /// Splits a complete response (the connection was closed after it) into the
 /// status code and the decoded body.

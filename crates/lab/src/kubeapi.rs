@@ -49,6 +49,7 @@
 
 mod auth;
 mod list;
+mod podtls;
 mod proxy;
 mod render;
 mod resource;

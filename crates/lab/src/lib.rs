@@ -46,6 +46,7 @@ pub mod records;
 pub mod scenario;
 pub mod servers;
 pub mod skip;
+pub mod tls;
 pub mod tshark;
 
 pub use error::{Error, Result};

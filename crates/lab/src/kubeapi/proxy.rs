@@ -22,11 +22,14 @@
 //!
 //! The port is the one in the path, else the pod's first declared container
 //! port, else 80. Unlike a real server the fake proxies to loopback
-//! addresses (tests run pods at 127.0.0.1), proxies only GET and only to
-//! `http`, takes only numeric ports, and answers 503 for a pod without an
-//! IP where a real server answers 400 ("address not allowed").
+//! addresses (tests run pods at 127.0.0.1), proxies only GET, takes only
+//! numeric ports, and answers 503 for a pod without an IP where a real
+//! server answers 400 ("address not allowed"). `https:NAME:PORT` reaches
+//! the pod over TLS without verifying its certificate, as a real server
+//! does (see `podtls`).
 
 use super::auth::{self, Attributes, Identity};
+use super::podtls::PodStream;
 use super::render;
 use super::resource::{ProxyPath, PODS, RESOURCES};
 use super::serve::{admit, method_not_allowed};
@@ -101,7 +104,12 @@ pub(super) fn serve(
             return Ok(true);
         }
     };
-    let pod = match open(addr, &upstream_request(addr, req, path, conn.peer_ip())) {
+    let tls = path.id.starts_with("https:");
+    let pod = match open(
+        addr,
+        tls,
+        &upstream_request(addr, req, path, conn.peer_ip()),
+    ) {
         Ok(pod) => pod,
         Err(message) => {
             conn.respond_json(503, &unreachable(&message), req.keep_alive)?;
@@ -146,10 +154,6 @@ impl PodId<'_> {
         };
         if name.is_empty() || !matches!(scheme, "" | "http" | "https") {
             return Err(invalid());
-        }
-        if scheme == "https" {
-            let message = "the fake API server proxies only to http, not https";
-            return Err((400, render::status(400, "BadRequest", message)));
         }
         let port = match port {
             "" => None,
@@ -242,16 +246,24 @@ fn upstream_request(
 
 /// Connects to the pod and sends the request; the error's words if that
 /// fails.
-fn open(addr: SocketAddr, request: &[u8]) -> Result<TcpStream, String> {
-    let mut pod = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
+fn open(addr: SocketAddr, tls: bool, request: &[u8]) -> Result<PodStream, String> {
+    let tcp = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
         .map_err(|e| format!("dial tcp {addr}: {e}"))?;
-    let setup = pod
-        .set_read_timeout(Some(POLL))
-        .and_then(|()| pod.set_write_timeout(Some(CONNECT_TIMEOUT)))
-        .and_then(|()| pod.set_nodelay(true));
-    setup
-        .and_then(|()| pod.write_all(request))
+    tcp.set_read_timeout(Some(CONNECT_TIMEOUT))
+        .and_then(|()| tcp.set_write_timeout(Some(CONNECT_TIMEOUT)))
+        .and_then(|()| tcp.set_nodelay(true))
+        .map_err(|e| format!("dial tcp {addr}: {e}"))?;
+    let poll = tcp
+        .try_clone()
+        .map_err(|e| format!("dial tcp {addr}: {e}"))?;
+    let mut pod = PodStream::new(tcp, addr, tls)?;
+    pod.write_all(request)
+        .and_then(|()| pod.flush())
         .map_err(|e| format!("write tcp {addr}: {e}"))?;
+    // The handshake is done; from now on reads wake every POLL to check
+    // on the caller.
+    poll.set_read_timeout(Some(POLL))
+        .map_err(|e| format!("read tcp {addr}: {e}"))?;
     Ok(pod)
 }
 
@@ -344,7 +356,7 @@ struct Relay<'a> {
     shared: &'a Shared,
     /// The server's cut count when the relay began.
     cuts: u64,
-    pod: TcpStream,
+    pod: PodStream,
     addr: SocketAddr,
     buf: Vec<u8>,
 }
@@ -543,7 +555,13 @@ mod tests {
                 port: None
             })
         );
-        assert_eq!(ok("https:p:443"), Err(400));
+        assert_eq!(
+            ok("https:p:443"),
+            Ok(PodId {
+                name: "p",
+                port: Some(443)
+            })
+        );
         assert_eq!(ok("ftp:p:21"), Err(400));
         assert_eq!(ok(":80"), Err(400));
         assert_eq!(ok("p:http"), Err(400));

@@ -71,7 +71,7 @@ fn run(cmd: &mut Command) -> String {
 
 /// A CA and a server certificate for `podwire` and 127.0.0.1, signed by it,
 /// with `cn` as the server's common name (to tell certificates apart).
-fn certificates(dir: &Path, cn: &str) {
+pub(crate) fn certificates(dir: &Path, cn: &str) {
     let p = |f: &str| dir.join(f).display().to_string();
     if !dir.join("ca.pem").exists() {
         run(Command::new("openssl").args([

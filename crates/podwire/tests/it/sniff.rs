@@ -16,6 +16,7 @@
 //!
 //! Needs root and the lab's tools.
 
+use crate::api_auth::certificates;
 use crate::kube::{pod, synced, wait_until, NODE};
 use crate::util::{lab_lock, podwire, skip_unless, tshark_fields};
 use podwire_capture::FileReader;
@@ -414,38 +415,50 @@ fn two_pods_through_kubernetes_give_one_pcapng_and_rbac_decides() {
         kubeconfig.display().to_string(),
         format!("/run/netns/{}", c.lab.switch_ns()),
     );
-    let start = |node: &str, log: &str| {
-        let agent = Agent::launch(
-            &Launch::default(),
-            podwire(),
-            &[
-                "--kubernetes",
-                "on",
-                "--kubeconfig",
-                &kc,
-                "--node-name",
-                node,
-                "--netns",
-                &netns,
-                "--interfaces",
-                "p*",
-                "--no-ebpf",
-            ],
-            &dir.path().join(log),
-        )
-        .expect("start the agent");
+    // NODE_B's agent serves HTTPS (its port is named `https`): the proxy
+    // reaches it over TLS, so the capture token is never in clear there.
+    certificates(dir.path(), "podwire-b");
+    let (cert, key) = (
+        dir.path().join("server.pem").display().to_string(),
+        dir.path().join("server.key").display().to_string(),
+    );
+    let start = |node: &str, log: &str, tls: bool| {
+        let mut args = vec![
+            "--kubernetes",
+            "on",
+            "--kubeconfig",
+            &kc,
+            "--node-name",
+            node,
+            "--netns",
+            &netns,
+            "--interfaces",
+            "p*",
+            "--no-ebpf",
+        ];
+        if tls {
+            args.extend(["--tls-cert", &cert, "--tls-key", &key]);
+        }
+        let agent = Agent::launch(&Launch::default(), podwire(), &args, &dir.path().join(log))
+            .expect("start the agent");
         wait_until("every resource listed", &agent, 20, || synced(&agent));
         // The agent's own pod: the pod proxy reaches it at 127.0.0.1:PORT.
+        let port_name = if tls { "https" } else { "http" };
         api.apply(json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": format!("podwire-{node}"), "namespace": "podwire",
                 "labels": {"app.kubernetes.io/name": "podwire"}},
             "spec": {"nodeName": node, "containers": [{"name": "agent", "image": "podwire",
-                "ports": [{"name": "http", "containerPort": agent.addr().port()}]}]},
+                "ports": [{"name": port_name, "containerPort": agent.addr().port()}]}]},
             "status": {"phase": "Running", "podIP": "127.0.0.1"}}));
         agent
     };
-    let agent = start(NODE, "agent.log");
-    let agent_b = start(NODE_B, "agent-b.log");
+    let agent = start(NODE, "agent.log", false);
+    let agent_b = start(NODE_B, "agent-b.log", true);
+    assert!(
+        agent_b.log().contains("serving https://"),
+        "{}",
+        agent_b.log()
+    );
 
     // alice may capture in shop; bob may reach the agents but not capture.
     for (user, token) in [("alice", "alice-token"), ("bob", "bob-token")] {
