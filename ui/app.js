@@ -10,6 +10,7 @@ import { Filters, METRICS, buildModel, foldRequests, groupOf, requestMix, EXTERN
 import { Panel } from './panel.js';
 import { ApiSource } from './source.js';
 import { TableView } from './table.js';
+import { askToken } from './token.js';
 import { $, h, fill, download, fmtBytes, fmtMs, fmtNum, fmtPct, fmtRate, stamp, toCSV } from './util.js';
 
 const REQUEST_LIMIT = 5000; // newest records of each request type folded into edges
@@ -25,7 +26,7 @@ const source = query.get('demo') === 'synthetic'
     edges: Number(query.get('edges')) || 5000,
     seed: Number(query.get('seed')) || 7,
   })
-  : new ApiSource();
+  : new ApiSource(askToken);
 
 // --- state (in the URL fragment) -----------------------------------------------
 

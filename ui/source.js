@@ -28,36 +28,87 @@ async function failure(res) {
   return e;
 }
 
+// How long the stream waits before connecting again, at most.
+const MAX_RETRY_MS = 30000;
+
 export class ApiSource {
-  constructor() {
+  // `askToken(reason)` resolves to a token (or null) when the agent
+  // refuses a read for want of one (see token.js).
+  constructor(askToken) {
     this.live = true;
+    this.askToken = askToken;
+    this.token = null; // in memory only
+  }
+
+  headers() {
+    // X-Podwire-Token rather than Authorization: the API server's pod
+    // proxy consumes Authorization for itself.
+    return this.token ? { 'X-Podwire-Token': this.token } : {};
+  }
+
+  // GET with the token; on 401, ask for one and try again (until the
+  // viewer cancels).
+  async get(u, opts = {}) {
+    for (;;) {
+      const res = await fetch(u, { ...opts, headers: { ...this.headers(), ...(opts.headers || {}) } });
+      if (res.status !== 401 || !this.askToken) return res;
+      const reason = (await res.text().catch(() => '')).trim();
+      const token = await this.askToken(reason);
+      if (!token) throw await failure(new Response(reason, { status: 401, statusText: 'Unauthorized' }));
+      this.token = token;
+    }
   }
 
   async graph(params) {
-    const res = await fetch(url('graph', params));
+    const res = await this.get(url('graph', params));
     if (!res.ok) throw await failure(res);
     return res.json();
   }
 
   // One page of a record table, newest first, and the cursor of the next.
   async records(table, params) {
-    const res = await fetch(url(table, params));
+    const res = await this.get(url(table, params));
     if (!res.ok) throw await failure(res);
     return { records: await res.json(), next: res.headers.get('X-Podwire-Next-Cursor') };
   }
 
-  // New records as they are stored (server-sent events). `onRecord(type)`
-  // is called per record; `onState('live'|'retrying')`. Returns a closer.
+  // New records as they are stored (server-sent events, read with fetch so
+  // the token can be sent: EventSource cannot send headers). `onRecord(type)`
+  // is called per record; `onState('live'|'retrying'|'closed')`. Returns a
+  // closer. A broken stream is opened again after a growing pause.
   stream(onRecord, onState) {
-    const es = new EventSource(url('stream', {}));
-    // Events are named by record type (`lagged`: records this client missed).
-    const types = ['connection', 'tls', 'http', 'dns', 'postgres', 'mysql', 'redis', 'kafka', 'lagged'];
-    for (const t of types) es.addEventListener(t, () => onRecord(t));
-    es.onopen = () => onState('live');
-    es.onerror = () => onState(es.readyState === EventSource.CLOSED ? 'closed' : 'retrying');
-    return () => es.close();
+    const ctl = new AbortController();
+    let wait = 1000;
+    const run = async () => {
+      while (!ctl.signal.aborted) {
+        try {
+          const res = await this.get(url('stream', {}), { signal: ctl.signal, cache: 'no-store', headers: { Accept: 'text/event-stream' } });
+          if (res.status === 401) {
+            onState('closed');
+            return;
+          }
+          if (!res.ok) throw await failure(res);
+          onState('live');
+          wait = 1000;
+          await readEvents(res.body, onRecord);
+        } catch (e) {
+          if (ctl.signal.aborted) return;
+          if (e.status === 401) {
+            onState('closed');
+            return;
+          }
+        }
+        if (ctl.signal.aborted) return;
+        onState('retrying');
+        await new Promise((r) => setTimeout(r, wait));
+        wait = Math.min(wait * 2, MAX_RETRY_MS);
+      }
+    };
+    run();
+    return () => ctl.abort();
   }
 
+  // (the capture sends its own token, typed in the capture form)
   // A packet capture, streamed into memory until the agent ends it (at its
   // duration) or `signal` aborts. `onBytes(n)` reports progress.
   async capture(params, token, signal, onBytes) {
@@ -86,5 +137,32 @@ export class ApiSource {
       onBytes(n);
     }
     return { blob: new Blob(chunks, { type: 'application/x-pcapng' }), iface: res.headers.get('X-Podwire-Interface') };
+  }
+}
+
+// Calls `onRecord(type)` for each event of a server-sent event stream
+// until it ends. Events are named by record type (`lagged`: records this
+// client missed); only the names are needed.
+async function readEvents(body, onRecord) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  let name = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).replace(/\r$/, '');
+      buf = buf.slice(nl + 1);
+      if (line === '') {
+        if (name) onRecord(name);
+        name = '';
+      } else if (line.startsWith('event:')) {
+        name = line.slice(6).trim();
+      }
+    }
+    // A line longer than any event is not SSE: keep memory bounded.
+    if (buf.length > 1 << 20) buf = '';
   }
 }

@@ -180,10 +180,10 @@ export function podwireBinary(base) {
   return null;
 }
 
-// `podwire read FILE... --serve 127.0.0.1:0`: {base, close()}; stopped when
-// this process exits.
-export async function serveCaptures(bin, files) {
-  const child = spawn(bin, ['read', ...files, '--serve', '127.0.0.1:0', '--threads', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+// `podwire read FILE... --serve 127.0.0.1:0 EXTRA...`: {base, close()};
+// stopped when this process exits.
+export async function serveCaptures(bin, files, extra = []) {
+  const child = spawn(bin, ['read', ...files, '--serve', '127.0.0.1:0', '--threads', '1', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   process.on('exit', () => child.kill());
   let log = '';
   const base = await new Promise((resolve, reject) => {

@@ -309,3 +309,37 @@ fn ui_in_a_browser() {
         "the browser test failed (output above)"
     );
 }
+
+/// The page against a server that guards its records: it asks for a token,
+/// keeps it in memory only, and works with it (`ui/tests/e2e-auth.mjs`).
+#[test]
+fn ui_asks_for_a_token_and_keeps_it_in_memory() {
+    let Some(chromium) = browser("ui_asks_for_a_token_and_keeps_it_in_memory") else {
+        return;
+    };
+    let _lab = crate::util::lab_lock();
+    let shots = crate::util::target_dir().join("test-data/screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot directory");
+    let run = run_watched(
+        Command::new("node")
+            .arg(repo().join("ui/tests/e2e-auth.mjs"))
+            .arg(data_dir().join("mixed.pcap"))
+            .arg(&shots)
+            .env("CHROMIUM", &chromium)
+            .env("PODWIRE_BIN", podwire())
+            .current_dir(repo().join("ui/tests")),
+        Duration::from_secs(120),
+        true,
+    )
+    .expect("run node");
+    println!("{}", String::from_utf8_lossy(&run.stdout));
+    let err = String::from_utf8_lossy(&run.stderr);
+    if !err.trim().is_empty() {
+        println!("stderr:\n{err}");
+    }
+    assert_eq!(
+        run.outcome,
+        Outcome::Exited(0),
+        "the browser test failed (output above)"
+    );
+}

@@ -59,6 +59,7 @@ const ASSETS: &[Asset] = &[
     asset!("panel.js", JS),
     asset!("source.js", JS),
     asset!("table.js", JS),
+    asset!("token.js", JS),
     asset!("util.js", JS),
 ];
 
