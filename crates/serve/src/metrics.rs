@@ -108,6 +108,14 @@ pub struct ApiHealth {
     pub tls_handshake_failures_total: u64,
     /// Times the API certificate was loaded again after its files changed.
     pub certificate_reloads_total: u64,
+    /// Requests refused: over the client's rate (429).
+    pub rate_limited_total: u64,
+    /// Requests refused: the request target too long (414).
+    pub target_too_long_total: u64,
+    /// Streams refused: as many open as allowed (429).
+    pub streams_refused_total: u64,
+    /// Streams ended because their client read too slowly for too long.
+    pub streams_dropped_slow_total: u64,
 }
 
 /// What packet captures did since start.
@@ -680,6 +688,11 @@ impl Metrics {
                 "Times the API certificate was loaded again after its files changed",
                 h.api.certificate_reloads_total,
             ),
+            (
+                "podwire_api_streams_dropped_slow",
+                "Live streams ended because their client read too slowly for too long",
+                h.api.streams_dropped_slow_total,
+            ),
         ];
         for (name, help, v) in api {
             family(out, name, "counter", None, help);
@@ -691,12 +704,15 @@ impl Metrics {
             name,
             "counter",
             None,
-            "API reads refused, by reason: no or unknown token, no grant, token not checkable",
+            "API requests refused, by reason: no or unknown token, no grant, token not checkable, over the client's rate, request target too long, too many streams",
         );
         for (reason, v) in [
             ("unauthenticated", h.api.unauthenticated_total),
             ("forbidden", h.api.forbidden_total),
             ("unavailable", h.api.unavailable_total),
+            ("rate_limited", h.api.rate_limited_total),
+            ("target_too_long", h.api.target_too_long_total),
+            ("streams_full", h.api.streams_refused_total),
         ] {
             writeln!(out, "{name}_total{{reason=\"{reason}\"}} {v}")?;
         }

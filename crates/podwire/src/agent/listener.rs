@@ -64,6 +64,19 @@ enum Io {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+/// The address a request came from, for per-client limits (axum's
+/// `ConnectInfo` of an [`ApiListener`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, ApiListener>>
+    for ClientAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, ApiListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
 /// The API's listener (see the module comment).
 pub struct ApiListener {
     local: SocketAddr,

@@ -191,7 +191,8 @@ pub async fn serve(
     }
     let captures = shared.captures.clone();
     let stopping = shared.stopping.clone();
-    axum::serve(listener, api::router(shared))
+    let app = api::router(shared).into_make_service_with_connect_info::<listener::ClientAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown().await;
             // Streams would otherwise hold the graceful shutdown open.

@@ -139,6 +139,8 @@ pub struct Shared {
     pub access: super::api::access::ApiAccess,
     /// The API listener's counts.
     pub listener: Arc<super::listener::ListenerCounters>,
+    /// What one API client may ask.
+    pub limits: super::api::limits::Limits,
 }
 
 /// A poisoned lock means a thread panicked mid-update; the data is still
@@ -193,6 +195,7 @@ impl Shared {
             captures: None,
             access: Default::default(),
             listener: Arc::default(),
+            limits: super::api::limits::Limits::new(),
             deferred: Default::default(),
         }
     }
@@ -406,7 +409,7 @@ impl Shared {
 
     fn api_health(&self) -> podwire_serve::metrics::ApiHealth {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (a, l) = (&self.access.counters, &self.listener);
+        let (a, l, m) = (&self.access.counters, &self.listener, &self.limits.counters);
         podwire_serve::metrics::ApiHealth {
             unauthenticated_total: get(&a.unauthenticated),
             forbidden_total: get(&a.forbidden),
@@ -414,6 +417,10 @@ impl Shared {
             connections_refused_total: get(&l.refused_busy),
             tls_handshake_failures_total: get(&l.tls_handshake_failures),
             certificate_reloads_total: get(&l.certificate_reloads),
+            rate_limited_total: get(&m.rate_limited),
+            target_too_long_total: get(&m.target_too_long),
+            streams_refused_total: get(&m.streams_refused),
+            streams_dropped_slow_total: get(&m.streams_dropped_slow),
         }
     }
 

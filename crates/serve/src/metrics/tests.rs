@@ -780,6 +780,10 @@ fn agent_health_is_exported() {
             connections_refused_total: 24,
             tls_handshake_failures_total: 25,
             certificate_reloads_total: 26,
+            rate_limited_total: 27,
+            target_too_long_total: 28,
+            streams_refused_total: 29,
+            streams_dropped_slow_total: 30,
         },
     };
     let s = parse_exposition(&m.encode(&h));
@@ -815,6 +819,7 @@ fn agent_health_is_exported() {
         ("podwire_api_connections_refused_total", 24.0),
         ("podwire_api_tls_handshake_failures_total", 25.0),
         ("podwire_api_certificate_reloads_total", 26.0),
+        ("podwire_api_streams_dropped_slow_total", 30.0),
     ] {
         assert_eq!(value(&s, name, &[]), want, "{name}");
     }
@@ -987,7 +992,7 @@ fn label_bounds() -> BTreeMap<&'static str, usize> {
         ("src_port", 1),
         ("dst_port", 4),
         ("persistent", 2),
-        ("reason", 3), // unauthenticated, forbidden, unavailable
+        ("reason", 6), // unauthenticated, forbidden, unavailable, and the limits' three
     ])
 }
 

@@ -9,7 +9,8 @@
 //! * [`status`]: `/healthz`, `/metrics`, `/api/v1/status`,
 //!   `/api/v1/interfaces`.
 //! * [`ui`]: the built-in web UI, `/` and `/ui/...`.
-//! * [`access`]: who may read which of these.
+//! * [`access`]: who may read which of these; [`limits`]: how much one
+//!   client may ask.
 //!
 //! Cluster answers (`scope=cluster`, the default when peers are
 //! configured) ask every peer for its local answer and merge by summing
@@ -18,6 +19,7 @@
 
 pub mod access;
 mod graph;
+pub mod limits;
 mod records;
 mod status;
 mod stream;
@@ -77,6 +79,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/capture", get(super::capture::capture))
         .merge(records)
         .merge(metrics)
+        .layer(from_fn_with_state(Arc::clone(&shared), limits::guard))
         .with_state(shared)
 }
 

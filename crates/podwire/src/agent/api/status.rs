@@ -141,6 +141,7 @@ pub async fn status(State(shared): State<Arc<Shared>>) -> Response {
             "auth": shared.access.mode_name(),
             "access": &*shared.access.counters,
             "listener": &*shared.listener,
+            "limits": &shared.limits.counters,
         },
         "store": store,
     });

@@ -5,21 +5,35 @@
 //! has no end). Each event is `event: <type>` and `data: <record JSON>`.
 //! A client that reads too slowly misses records rather than holding the
 //! agent's memory: it receives `event: lagged` with how many it missed,
-//! and the count is exported (`podwire_stream_lagged_records_total`).
+//! and the count is exported (`podwire_stream_lagged_records_total`). One
+//! that has missed more than [`MAX_MISSED`] records in all is not keeping
+//! up at all: its stream ends with `event: dropped` (counted), and it may
+//! come back. At most `limits::MAX_STREAMS` streams are open at once.
 
 use super::bad_request;
+use super::limits::MAX_STREAMS;
 use crate::agent::state::Shared;
 use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use podwire_record::Record;
 use podwire_store::{Filter, Table, TABLES};
 use std::convert::Infallible;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 
+/// Records a client may miss before its stream is ended.
+const MAX_MISSED: u64 = 1 << 16;
+
 struct Client {
+    /// Its place among the open streams, given back when it ends.
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    missed: u64,
+    /// Set once `dropped` was sent: the stream ends next.
+    done: bool,
     rx: Receiver<Arc<Record>>,
     stopping: tokio::sync::watch::Receiver<bool>,
     filter: Filter,
@@ -53,7 +67,16 @@ pub async fn stream(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) ->
             }
         }
     }
+    let Ok(slot) = Arc::clone(&shared.limits.streams).try_acquire_owned() else {
+        let c = &shared.limits.counters;
+        c.streams_refused.fetch_add(1, Ordering::Relaxed);
+        let msg = format!("{MAX_STREAMS} streams are open, the most this agent serves\n");
+        return (StatusCode::TOO_MANY_REQUESTS, msg).into_response();
+    };
     let client = Client {
+        _slot: slot,
+        missed: 0,
+        done: false,
         rx: shared.stream.subscribe(),
         stopping: shared.stopping.subscribe(),
         filter,
@@ -62,7 +85,7 @@ pub async fn stream(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) ->
     };
     let events = futures_util::stream::unfold(client, |mut c| async move {
         loop {
-            if *c.stopping.borrow() {
+            if *c.stopping.borrow() || c.done {
                 return None;
             }
             let next = tokio::select! {
@@ -83,6 +106,16 @@ pub async fn stream(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) ->
                 }
                 Err(RecvError::Lagged(n)) => {
                     c.shared.counters.add(&c.shared.counters.stream_lagged, n);
+                    c.missed = c.missed.saturating_add(n);
+                    if c.missed > MAX_MISSED {
+                        let counters = &c.shared.limits.counters;
+                        counters
+                            .streams_dropped_slow
+                            .fetch_add(1, Ordering::Relaxed);
+                        c.done = true;
+                        let ev = Event::default().event("dropped").data(c.missed.to_string());
+                        return Some((Ok(ev), c));
+                    }
                     let ev = Event::default().event("lagged").data(n.to_string());
                     return Some((Ok(ev), c));
                 }

@@ -1,0 +1,164 @@
+//! What one client may ask of the API, so that no client (a script in a
+//! loop, a scanner, a forgotten browser tab) costs the agent more than its
+//! share: every refusal is counted and exported.
+//!
+//! - A request target longer than [`MAX_TARGET`] bytes is refused (414)
+//!   before anything parses it; the HTTP layer already bounds the whole
+//!   request head.
+//! - Requests per client address: a token bucket of [`RATE`] requests a
+//!   second with bursts of [`BURST`] (429 with `Retry-After`). Clients
+//!   behind one proxy (the API server's pod proxy, a Grafana) share a
+//!   bucket, so the rate is generous: it stops floods, not users. Buckets
+//!   are kept for [`MAX_CLIENTS`] addresses; when full, idle ones are
+//!   dropped first and a new address is let through uncounted rather than
+//!   refused.
+//! - Live streams at once: [`MAX_STREAMS`] (see `stream`).
+
+use crate::agent::listener::ClientAddr;
+use crate::agent::state::{lock, Shared};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The longest request target (path and query), bytes.
+pub const MAX_TARGET: usize = 16 * 1024;
+/// Requests a second one client address may make, sustained.
+pub const RATE: f64 = 100.0;
+/// Requests one client address may make at once after a quiet while.
+pub const BURST: f64 = 400.0;
+/// Client addresses whose buckets are kept.
+pub const MAX_CLIENTS: usize = 4096;
+/// Live streams (`/api/v1/stream`) open at once.
+pub const MAX_STREAMS: usize = 64;
+
+/// Counts of what was refused, for `/api/v1/status` and `/metrics`.
+#[derive(Debug, Default, Serialize)]
+pub struct LimitCounters {
+    /// 414: the request target was too long.
+    pub target_too_long: AtomicU64,
+    /// 429: the client address was over its rate.
+    pub rate_limited: AtomicU64,
+    /// 429: as many streams as allowed were open.
+    pub streams_refused: AtomicU64,
+    /// Streams ended because their client read too slowly for too long.
+    pub streams_dropped_slow: AtomicU64,
+}
+
+/// The per-client buckets.
+pub struct Limits {
+    buckets: Mutex<FxHashMap<IpAddr, Bucket>>,
+    pub counters: LimitCounters,
+    /// Live streams open now.
+    pub streams: Arc<tokio::sync::Semaphore>,
+}
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Limits {
+    pub fn new() -> Limits {
+        Limits {
+            buckets: Mutex::default(),
+            counters: LimitCounters::default(),
+            streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
+        }
+    }
+
+    /// Takes one request from `ip`'s bucket; `false` when it is empty.
+    fn take(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut buckets = lock(&self.buckets);
+        if !buckets.contains_key(&ip) && buckets.len() >= MAX_CLIENTS {
+            // Full buckets only matter to clients that are still busy.
+            buckets.retain(|_, b| refill(*b, now) < BURST);
+            if buckets.len() >= MAX_CLIENTS {
+                return true;
+            }
+        }
+        let b = buckets.entry(ip).or_insert(Bucket {
+            tokens: BURST,
+            at: now,
+        });
+        b.tokens = refill(*b, now);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn refill(b: Bucket, now: Instant) -> f64 {
+    (b.tokens + now.duration_since(b.at).as_secs_f64() * RATE).min(BURST)
+}
+
+/// Middleware of every route.
+pub async fn guard(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let l = &shared.limits;
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_TARGET {
+        l.counters.target_too_long.fetch_add(1, Ordering::Relaxed);
+        let msg = format!("the request target is {target} bytes; at most {MAX_TARGET}\n");
+        return (StatusCode::URI_TOO_LONG, msg).into_response();
+    }
+    if !l.take(peer.ip(), Instant::now()) {
+        l.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("more than {RATE} requests a second from {}\n", peer.ip()),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_its_rate() {
+        let l = Limits::new();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let t0 = Instant::now();
+        let allowed = (0..1000).filter(|_| l.take(ip, t0)).count();
+        assert_eq!(allowed, BURST as usize);
+        assert!(!l.take(ip, t0));
+        // A tenth of a second later: RATE / 10 more.
+        let t1 = t0 + Duration::from_millis(100);
+        let more = (0..1000).filter(|_| l.take(ip, t1)).count();
+        assert_eq!(more, (RATE / 10.0) as usize);
+        // Another address has its own bucket.
+        assert!(l.take("10.0.0.2".parse().unwrap(), t1));
+    }
+
+    #[test]
+    fn buckets_stay_bounded() {
+        let l = Limits::new();
+        let t0 = Instant::now();
+        for i in 0..(MAX_CLIENTS as u32 + 100) {
+            assert!(l.take(IpAddr::from(i.to_be_bytes()), t0));
+        }
+        assert!(lock(&l.buckets).len() <= MAX_CLIENTS);
+    }
+}
