@@ -74,8 +74,25 @@ install_python_test_deps() {
     fi
 }
 
+# schemathesis (PyPI, pinned) for the API's conformance to docs/openapi.json,
+# in a venv of its own under target/test-data.
+SCHEMATHESIS_VERSION=4.32.5
+install_schemathesis() {
+    local venv=target/test-data/venv-st
+    [ "$(cat "$venv/.podwire-stamp" 2>/dev/null)" = "$SCHEMATHESIS_VERSION" ] && return
+    rm -rf "$venv"
+    if python3 -m venv "$venv" &&
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"; then
+        printf '%s' "$SCHEMATHESIS_VERSION" >"$venv/.podwire-stamp"
+    else
+        echo "note: pip install schemathesis failed (the API conformance test will be skipped)"
+        [ "${CI:-}" = true ] && exit 1
+    fi
+}
+
 install_packages
 install_python_test_deps
+install_schemathesis
 fetch_grafana_data
 install_ui_test_deps
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
@@ -89,7 +106,7 @@ echo "== cargo test"
 # In CI the web UI's browser test must run (Chromium, node and playwright-core
 # were installed above), not skip.
 if [ "${CI:-}" = true ]; then
-    export PODWIRE_REQUIRE_BROWSER=1
+    export PODWIRE_REQUIRE_BROWSER=1 PODWIRE_REQUIRE_SCHEMATHESIS=1
 fi
 # tcpdump (installed above) brings libpcap: the filter compiler's tests must
 # then run, not skip.

@@ -6,6 +6,9 @@
 //! - `api_auth`: who may read: token file over TLS (certificate reloaded,
 //!   peers over TLS), Kubernetes reviews through the fake API server (root
 //!   needed, else SKIPPED);
+//! - `api_load`: many clients, unread streams, huge targets and idle
+//!   connections against a capturing agent: limits held and counted,
+//!   memory bounded, nothing lost (root needed, else SKIPPED);
 //! - `budget`: a connection flood beyond the table's bound stays in memory;
 //! - `contract`: exit codes and output shape of `podwire read`;
 //! - `fixtures`: the committed captures of `tests/data` against what the
@@ -38,6 +41,8 @@ mod util;
 mod agent;
 #[path = "it/api_auth.rs"]
 mod api_auth;
+#[path = "it/api_load.rs"]
+mod api_load;
 #[path = "it/budget.rs"]
 mod budget;
 #[path = "it/contract.rs"]

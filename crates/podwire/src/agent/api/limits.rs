@@ -2,8 +2,8 @@
 //! loop, a scanner, a forgotten browser tab) costs the agent more than its
 //! share: every refusal is counted and exported.
 //!
-//! - A request target longer than [`MAX_TARGET`] bytes is refused (414)
-//!   before anything parses it; the HTTP layer already bounds the whole
+//! - A request target longer than [`MAX_TARGET`] bytes is refused (414,
+//!   no body) before anything parses it; the HTTP layer already bounds the whole
 //!   request head.
 //! - Requests per client address: a token bucket of [`RATE`] requests a
 //!   second with bursts of [`BURST`] (429 with `Retry-After`). Clients
@@ -17,7 +17,7 @@
 use crate::agent::listener::ClientAddr;
 use crate::agent::state::{lock, Shared};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rustc_hash::FxHashMap;
@@ -112,10 +112,14 @@ pub async fn guard(
 ) -> Response {
     let l = &shared.limits;
     let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
-    if target > MAX_TARGET {
+    // Only GET and HEAD are served: anything else gets its 405 from the
+    // router, whatever its length.
+    let served = matches!(*req.method(), Method::GET | Method::HEAD);
+    if target > MAX_TARGET && served {
         l.counters.target_too_long.fetch_add(1, Ordering::Relaxed);
-        let msg = format!("the request target is {target} bytes; at most {MAX_TARGET}\n");
-        return (StatusCode::URI_TOO_LONG, msg).into_response();
+        // No body, like hyper's own 414 for targets beyond what it parses
+        // (64 KiB): one documented answer whoever refuses.
+        return StatusCode::URI_TOO_LONG.into_response();
     }
     if !l.take(peer.ip(), Instant::now()) {
         l.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
