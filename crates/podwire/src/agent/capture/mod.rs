@@ -35,6 +35,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// `ARPHRD_LOOPBACK`.
+const ARPHRD_LOOPBACK: u16 = 772;
+
 /// Limits every capture runs under.
 #[derive(Clone, Debug)]
 pub struct CaptureConfig {
@@ -325,6 +328,9 @@ pub struct Place {
     pub description: String,
     /// The namespace the interface is in (`None`: the agent's own).
     pub netns: Option<PathBuf>,
+    /// A loopback device: every packet passes it twice (see
+    /// [`podwire_capture_live::skip_outgoing`]).
+    pub loopback: bool,
 }
 
 /// Runs a (netlink, namespace-entering) lookup off the async runtime.
@@ -392,6 +398,7 @@ async fn locate(
                 ifindex: link.index,
                 description: format!("{}{on_node}", link.name),
                 name: link.name.clone(),
+                loopback: link.hatype == ARPHRD_LOOPBACK,
                 interface: link.name,
             })
         }
@@ -408,7 +415,7 @@ async fn locate(
                 .into_iter()
                 .filter(|l| match &wanted {
                     Some(w) => &l.name == w,
-                    None => l.hatype != 772,
+                    None => l.hatype != ARPHRD_LOOPBACK,
                 })
                 .collect();
             let link = match candidates.as_slice() {
@@ -432,6 +439,7 @@ async fn locate(
             };
             Ok(Place {
                 ifindex: link.index,
+                loopback: link.hatype == ARPHRD_LOOPBACK,
                 description: format!("{} in {}{on_node}", link.name, path.display()),
                 name: format!("{}/{}", path.display(), link.name),
                 interface: link.name,
@@ -500,6 +508,7 @@ async fn locate(
                 description: format!("{}{on_node}", link.name),
                 interface: link.name,
                 name: format!("{namespace}/{name}"),
+                loopback: false,
             })
         }
     }

@@ -153,7 +153,10 @@ fn run(
         block_timeout_ms: BLOCK_TIMEOUT_MS,
         ..RingConfig::default()
     };
-    let program = s.program.to_sock_filters();
+    let mut program = s.program.to_sock_filters();
+    if s.place.loopback {
+        program = podwire_capture_live::skip_outgoing(&program);
+    }
     let open = || Ring::open_on(&cfg, s.place.ifindex, &program);
     let opened = match &s.place.netns {
         None => open(),
