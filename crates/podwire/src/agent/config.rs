@@ -36,6 +36,9 @@ pub struct AgentConfig {
     pub capture_token_file: Option<PathBuf>,
     /// `--no-capture`: every capture refused.
     pub no_capture: bool,
+    /// `--observe-self`: the agent's own API connections are analysed and
+    /// captured like any other (see `agent::own`).
+    pub observe_self: bool,
 }
 
 /// How to reach and mirror the Kubernetes API.
@@ -174,6 +177,7 @@ impl AgentConfig {
             capture,
             capture_token_file,
             no_capture: a.no_capture || f.no_capture,
+            observe_self: a.observe_self || f.observe_self,
             reverse_dns,
             kubernetes,
             serve,

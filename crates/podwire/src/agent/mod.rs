@@ -18,10 +18,12 @@ mod capture;
 mod config;
 mod dedupe;
 mod deferred;
+mod host;
 mod kernel;
 mod kube;
 mod names;
 mod nat;
+mod own;
 mod packets;
 mod peers;
 mod probe;
@@ -105,9 +107,18 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    let host_name = kube
+        .as_ref()
+        .and_then(|k| k.node_name().map(String::from))
+        .unwrap_or_else(host::Host::hostname);
+    let host = Arc::new(host::Host::local(host_name));
+    let own = Arc::new(own::Own::new(cfg.observe_self, Arc::clone(&host)));
     let mut shared = Shared::new(store, kernel, status, cfg.serve.clone()).with_kube(kube);
     shared.rdns = rdns;
     shared.nat = Some(nat);
+    shared.peers.set_own(Arc::clone(&own));
+    shared.host = host;
+    shared.own = own;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -172,6 +183,7 @@ pub async fn serve(listen: SocketAddr, shared: Arc<Shared>, what: &str) -> Resul
     );
     let captures = shared.captures.clone();
     let stopping = shared.stopping.clone();
+    let listener = own::Listener::new(listener, Arc::clone(&shared.own));
     axum::serve(listener, api::router(shared))
         .with_graceful_shutdown(async move {
             shutdown().await;

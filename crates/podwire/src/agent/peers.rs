@@ -34,6 +34,9 @@ pub struct Peers {
     concurrency: usize,
     cache: Mutex<Option<(Instant, Vec<Target>)>>,
     discover: Option<Discover>,
+    /// Where the agent's own connections are registered (left out of
+    /// what it observes).
+    own: Option<Arc<super::own::Own>>,
 }
 
 /// `k8s://NAMESPACE/SERVICE:PORT` -> (namespace, service, port).
@@ -69,7 +72,13 @@ impl Peers {
             concurrency: concurrency.max(1),
             cache: Mutex::new(None),
             discover: None,
+            own: None,
         }
+    }
+
+    /// Registers every request to a peer as the agent's own connection.
+    pub fn set_own(&mut self, own: Arc<super::own::Own>) {
+        self.own = Some(own);
     }
 
     /// Resolves `k8s://` peers with `discover`.
@@ -144,6 +153,7 @@ impl Peers {
         for t in targets {
             let (limit, path, timeout) =
                 (Arc::clone(&limit), path_and_query.to_string(), self.timeout);
+            let own = self.own.clone();
             tasks.push(tokio::spawn(async move {
                 match t {
                     Target::Unresolved { spec, error } => Answer {
@@ -154,10 +164,15 @@ impl Peers {
                     Target::Addr(addr) => {
                         let _permit = limit.acquire_owned().await;
                         let start = Instant::now();
-                        let body = match tokio::time::timeout(timeout, get(addr, &path)).await {
-                            Ok(r) => r,
-                            Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
-                        };
+                        let body =
+                            match tokio::time::timeout(timeout, get(own.as_ref(), addr, &path))
+                                .await
+                            {
+                                Ok(r) => r,
+                                Err(_) => {
+                                    Err(format!("no answer within {} ms", timeout.as_millis()))
+                                }
+                            };
                         Answer {
                             peer: addr.to_string(),
                             body,
@@ -183,8 +198,13 @@ impl Peers {
 }
 
 /// One HTTP/1.1 GET; the body of a 200, else an error saying what came.
-async fn get(addr: SocketAddr, path: &str) -> Result<Bytes, String> {
-    let stream = tokio::net::TcpStream::connect(addr)
+async fn get(
+    own: Option<&Arc<super::own::Own>>,
+    addr: SocketAddr,
+    path: &str,
+) -> Result<Bytes, String> {
+    // The guard lives as long as the connection: until this returns.
+    let (stream, _own) = super::own::connect(own, addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_nodelay(true);

@@ -266,3 +266,216 @@ fn sniff_on_loopback_gives_each_packet_once_as_tcpdump_does() {
     assert_eq!(a, b, "byte for byte as tcpdump");
     drop(agent);
 }
+
+/// What one agent run left in its tables, metrics and a capture of the
+/// client pod's veth taken through its API.
+#[derive(Debug)]
+struct Seen {
+    /// Records (any table) of conversations with the agent's API.
+    api_records: usize,
+    /// Records of the web pod's server, on the same port number.
+    web_records: usize,
+    /// Metric lines naming the agent (its process) as an endpoint.
+    api_series: usize,
+    /// The agent's count of packets and records left out.
+    left_out: u64,
+    /// Captured packets to or from the agent's API (the capture's own
+    /// stream among them), and all captured packets.
+    captured_api: usize,
+    captured: usize,
+}
+
+fn run_agent(node: &Node, observe: bool) -> Seen {
+    let log = if observe { "observe.log" } else { "agent.log" };
+    let mut extra = Vec::new();
+    if observe {
+        extra.push("--observe-self");
+    }
+    let agent = node.agent(&extra, log);
+    let api = format!("http://{NODE_IP}:{HTTP_PORT}");
+    let web = format!("http://{}:{HTTP_PORT}/small.txt", node.c.web.ipv4);
+    // A capture of the client pod's veth through the API, from the client
+    // pod: its stream crosses the interface it captures.
+    let file = node.dir.path().join(format!("p0-{observe}.pcapng"));
+    let sniff_log = node.dir.path().join(format!("sniff-{observe}.log"));
+    let tokens = node.tokens();
+    let mut sniffer = sniff_in(
+        &node.c.client.ns,
+        &[
+            "--agent",
+            &api,
+            "-i",
+            "p0",
+            "-f",
+            "tcp",
+            "--duration",
+            "3s",
+            "--token-file",
+            &tokens,
+            "-o",
+        ],
+    )
+    .arg(&file)
+    .stderr(std::fs::File::create(&sniff_log).expect("log"))
+    .stdout(Stdio::null())
+    .spawn()
+    .expect("podwire sniff");
+    wait_for_line(&sniff_log, "capturing", &mut sniffer);
+    for path in ["/api/v1/connections", "/api/v1/http", "/metrics"] {
+        node.curl(&format!("{api}{path}"));
+        node.curl(&web);
+    }
+    agent.get("/api/v1/status").expect("status over loopback");
+    assert!(sniffer.wait().expect("sniff ends").success());
+    let captured = packets(&file);
+    let api_ip: std::net::Ipv4Addr = NODE_IP.parse().expect("ip");
+    let captured_api = captured
+        .iter()
+        .filter(|(_, p)| tcp_with(p, api_ip.octets(), HTTP_PORT))
+        .count();
+
+    let counted = |r: &Value| {
+        text(r, &["server", "ip"]) == Some(&node.c.web.ipv4.to_string())
+            && port(r, "server") == Some(u64::from(HTTP_PORT))
+    };
+    // The web pod's requests are in: what is missing was left out, not late.
+    eventually("the web pod's requests stored", &agent, || {
+        records(&agent, "http")
+            .iter()
+            .filter(|r| counted(r))
+            .count()
+            >= 3
+    });
+    let mut all = Vec::new();
+    for t in ["connections", "http"] {
+        all.extend(records(&agent, t));
+    }
+    let (_, metrics) = agent.get("/metrics").expect("metrics");
+    let left_out = metrics
+        .lines()
+        .filter(|l| l.starts_with("podwire_own_") && l.contains("_left_out_total"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<u64>().ok())
+        .sum();
+    let api_series = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains("=\"podwire\""))
+        .count();
+    let seen = Seen {
+        api_records: all.iter().filter(|r| with_agent_api(r)).count(),
+        web_records: all.iter().filter(|r| counted(r)).count(),
+        api_series,
+        left_out,
+        captured_api,
+        captured: captured.len(),
+    };
+    agent.stop().expect("stop");
+    seen
+}
+
+/// Whether an Ethernet/IPv4/TCP frame is to or from `ip:port`.
+fn tcp_with(frame: &[u8], ip: [u8; 4], port: u16) -> bool {
+    let Some(ipv4) = frame.get(14..) else {
+        return false;
+    };
+    if frame.get(12..14) != Some(&[0x08, 0x00]) || ipv4.get(9) != Some(&6) {
+        return false;
+    }
+    let ihl = usize::from(ipv4[0] & 0x0f) * 4;
+    let (Some(src), Some(dst), Some(ports)) =
+        (ipv4.get(12..16), ipv4.get(16..20), ipv4.get(ihl..ihl + 4))
+    else {
+        return false;
+    };
+    let (sport, dport) = (
+        u16::from_be_bytes([ports[0], ports[1]]),
+        u16::from_be_bytes([ports[2], ports[3]]),
+    );
+    (src == ip && sport == port) || (dst == ip && dport == port)
+}
+
+#[test]
+fn the_agent_leaves_its_own_api_out_unless_told_to_observe_itself() {
+    let test = "the_agent_leaves_its_own_api_out_unless_told_to_observe_itself";
+    skip_unless!(test, require_lab(TOOLS));
+    let _lab = lab_lock();
+    let node = Node::start();
+
+    let quiet = run_agent(&node, false);
+    eprintln!("left out: {quiet:?}");
+    assert!(quiet.web_records >= 3, "same port, other address: kept");
+    assert_eq!(quiet.api_records, 0, "the agent's own API in its tables");
+    assert_eq!(quiet.api_series, 0, "the agent's own API in its metrics");
+    assert!(quiet.captured > 10, "the capture saw the web pod's traffic");
+    assert_eq!(quiet.captured_api, 0, "the capture's own stream captured");
+    assert!(quiet.left_out > 0, "what was left out is counted");
+
+    // The same run, observing itself: each check above would have caught it.
+    let seen = run_agent(&node, true);
+    eprintln!("observed: {seen:?}");
+    assert!(seen.web_records >= 3);
+    assert!(
+        seen.api_records > 0,
+        "--observe-self: its API in its tables"
+    );
+    assert!(
+        seen.api_series > 0,
+        "--observe-self: its API in its metrics"
+    );
+    assert!(seen.captured_api > 0, "--observe-self: the stream captured");
+}
+
+#[test]
+fn local_addresses_are_named_as_the_host_never_by_dns_answers() {
+    let test = "local_addresses_are_named_as_the_host_never_by_dns_answers";
+    skip_unless!(test, require_lab(TOOLS));
+    let _lab = lab_lock();
+    let node = Node::start();
+    let agent = node.agent(&[], "agent.log");
+    // Blocking answers, asked on the node and from the pod...
+    node.dig(true, &["@127.0.0.1", "blocked.test"]);
+    node.dig(true, &["@127.0.0.1", "zero.test"]);
+    node.dig(false, &[&format!("@{NODE_IP}"), "blocked.test"]);
+    // ...then conversations with loopback and the node's address: DNS over
+    // TCP on loopback, and from the pod to the node.
+    node.dig(true, &["+tcp", "@127.0.0.1", "other.blocked.test"]);
+    node.dig(false, &["+tcp", &format!("@{NODE_IP}"), "zero.test"]);
+    let host = hostname();
+    let is_local = |ip: &str| matches!(ip, "127.0.0.1" | NODE_IP);
+    let mut named = 0;
+    eventually("records of the node's resolver", &agent, || {
+        let mut all = records(&agent, "dns");
+        all.extend(records(&agent, "connections"));
+        let mut local = 0;
+        for r in &all {
+            for side in ["client", "server"] {
+                let ep = &r[side];
+                let ip = text(ep, &["ip"]).unwrap_or_default();
+                if matches!(ip, "127.0.0.1" | "0.0.0.0" | NODE_IP) {
+                    assert_eq!(ep.get("domain"), None, "named by DNS: {r}");
+                }
+                if is_local(ip) {
+                    assert_eq!(text(ep, &["node"]), Some(host.as_str()), "{r}");
+                    local += 1;
+                } else {
+                    assert_eq!(ep.get("node"), None, "not the host: {r}");
+                }
+            }
+        }
+        named = local;
+        // Both digs over TCP ended, and the four over UDP answered.
+        all.iter()
+            .filter(|r| text(r, &["server", "ip"]).is_some_and(is_local))
+            .count()
+            >= 6
+    });
+    assert!(named >= 6);
+    // The graph names the node's address as the host, not by its address.
+    let g = agent.json("/api/v1/graph?level=pod").expect("graph");
+    let nodes = g["nodes"].as_array().cloned().unwrap_or_default();
+    assert!(
+        nodes
+            .iter()
+            .any(|n| n["title"] == host.as_str() && n["subtitle"] == "node"),
+        "{nodes:?}"
+    );
+}

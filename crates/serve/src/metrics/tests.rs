@@ -773,6 +773,11 @@ fn agent_health_is_exported() {
             bytes_total: 90_000,
             dropped_total: 11,
         }),
+        own_left_out: OwnLeftOut {
+            packets_total: 21,
+            records_total: 22,
+            capture_packets_total: 23,
+        },
     };
     let s = parse_exposition(&m.encode(&h));
     for (name, want) in [
@@ -796,6 +801,9 @@ fn agent_health_is_exported() {
         ("podwire_kubernetes_rewritten_copies_total", 5.0),
         ("podwire_reverse_dns_queries_total", 30.0),
         ("podwire_reverse_dns_dropped_total", 2.0),
+        ("podwire_own_packets_left_out_total", 21.0),
+        ("podwire_own_records_left_out_total", 22.0),
+        ("podwire_own_capture_packets_left_out_total", 23.0),
     ] {
         assert_eq!(value(&s, name, &[]), want, "{name}");
     }

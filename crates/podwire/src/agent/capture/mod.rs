@@ -279,6 +279,8 @@ pub async fn capture(
         budget: Arc::clone(&caps.budget),
         stopping: Arc::clone(&caps.stopping),
         counters: Arc::clone(&caps.counters),
+        own: (shared.own.active() && crate::agent::own::is_own_netns(place.netns.as_deref()))
+            .then(|| Arc::clone(&shared.own)),
         slot,
     })
     .await;
