@@ -26,9 +26,9 @@ function workloadName(w) {
 }
 
 // The best human name of an endpoint besides its address (names.rs
-// `display_name`): pod, workload, service, process, domain.
+// `display_name`): pod, workload, service, process, node, domain.
 export function displayName(ep) {
-  return ep.pod ?? (ep.workload ? workloadName(ep.workload) : null) ?? ep.service ?? ep.process ?? ep.domain ?? null;
+  return ep.pod ?? (ep.workload ? workloadName(ep.workload) : null) ?? ep.service ?? ep.process ?? ep.node ?? ep.domain ?? null;
 }
 
 // The node an endpoint belongs to at `level`: {id, title, subtitle,
@@ -45,6 +45,7 @@ export function nodeInfo(ep, level) {
   if (ns && level === 'namespace') return { id: ns, title: ns, subtitle: 'namespace', namespace: ns };
   if (ns && ep.pod) return { id: `${ns}/${ep.pod}`, title: ep.pod, subtitle: ip, namespace: ns };
   if (ep.process) return { id: `${ep.process}@${ip}`, title: ep.process, subtitle: ip, namespace: ns };
+  if (ep.node) return { id: `node:${ep.node}`, title: ep.node, subtitle: 'node', namespace: ns };
   if (ep.domain) return { id: ep.domain, title: ep.domain, subtitle: 'domain', namespace: ns };
   return { id: ip, title: ip, subtitle: ip, namespace: ns };
 }
@@ -64,16 +65,20 @@ export function isPrivateIp(ip) {
   return s === '::1' || /^f[cd][0-9a-f]{0,2}:/.test(s) || /^fe[89ab][0-9a-f]?:/.test(s);
 }
 
-// Which group (namespace cluster) a node is drawn in.
+// Which group (namespace cluster) a node is drawn in. A host (`node`) and
+// a process (which runs on a host an agent watches) are never external,
+// whatever their address.
 export function groupOf(n) {
   if (n.namespace) return n.namespace;
   if (n.subtitle === 'domain') return EXTERNAL;
+  if (n.subtitle === 'node' || n.id.includes('@')) return UNNAMED;
   return isPrivateIp(n.subtitle) ? UNNAMED : EXTERNAL;
 }
 
 // What a node is, for its shape and for what its panel offers.
 export function kindOf(n, level) {
   if (n.subtitle === 'domain') return 'domain';
+  if (n.subtitle === 'node') return 'node';
   if (level === 'namespace' && n.subtitle === 'namespace') return 'namespace';
   // A workload's subtitle is its kind (`Deployment`, `Service`), a pod's
   // its address.

@@ -28,6 +28,7 @@ function narrow(n) {
     case 'pod': return { namespace: n.namespace, pod: n.title };
     case 'process': return { ip: n.subtitle, process: n.title };
     case 'domain': return { domain: n.id };
+    case 'node': return { node: n.title };
     case 'address': return { ip: n.id };
     case 'group': return n.group === EXTERNAL || n.group === UNNAMED ? {} : { namespace: n.group };
     default: return {};
@@ -280,7 +281,7 @@ export class Panel {
       : [[label, '0']];
     const kids = [];
     if (this.target.type === 'node') {
-      const kind = { group: 'collapsed group', pod: 'pod', workload: it.subtitle, namespace: 'namespace', domain: 'external domain', process: 'process', address: 'address' }[it.kind];
+      const kind = { group: 'collapsed group', pod: 'pod', workload: it.subtitle, namespace: 'namespace', domain: 'external domain', process: 'process', node: 'host', address: 'address' }[it.kind];
       kids.push(h('p', { class: 'sub' }, [kind, it.kind === 'pod' || it.kind === 'process' ? it.subtitle : null, it.group].filter(Boolean).join(' · ')));
       const side = (s) => [
         ['Connections', `${fmtNum(s.connections)} (${fmtNum(s.open)} open)`],
@@ -351,7 +352,7 @@ export class Panel {
     const iface = h('input', { name: 'interface', autocomplete: 'off', placeholder: 'eth0' });
     const token = h('input', { name: 'token', type: 'password', autocomplete: 'off', required: true, value: rememberedToken });
     const duration = h('input', { name: 'duration', value: '30s', autocomplete: 'off' });
-    const filter = h('input', { name: 'filter', autocomplete: 'off', placeholder: pod ? 'tcp port 443' : `host ${node.subtitle}` });
+    const filter = h('input', { name: 'filter', autocomplete: 'off', placeholder: pod || node.kind === 'node' ? 'tcp port 443' : `host ${node.subtitle}` });
     const status = h('p', { class: 'capture-status', role: 'status' });
     const go = h('button', { type: 'submit' }, 'Capture packets');
     const stop = h('button', { type: 'button', hidden: true }, 'Stop and save');

@@ -18,6 +18,9 @@
 //!     ret #0
 //! ```
 //!
+//! [`skip_outgoing`] puts a caller's program behind a test of the packet
+//! type, for captures on a loopback device (see there).
+//!
 //! [`Ring::set_interfaces`]: crate::Ring::set_interfaces
 
 use crate::CaptureError;
@@ -38,8 +41,15 @@ const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
 const JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
 const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+const LD_IMM: u16 = (libc::BPF_LD | libc::BPF_IMM) as u16;
 /// Offset of the ifindex ancillary field (negative offsets are ancillary data).
 const IFINDEX_FIELD: u32 = (libc::SKF_AD_OFF + libc::SKF_AD_IFINDEX) as u32;
+/// Offset of the packet type ancillary field (`sll_pkttype`).
+const PKTTYPE_FIELD: u32 = (libc::SKF_AD_OFF + libc::SKF_AD_PKTTYPE) as u32;
+/// `PACKET_OUTGOING`: a packet this host sent.
+const PACKET_OUTGOING: u32 = 4;
+/// Instructions [`skip_outgoing`] puts in front of a program.
+pub const SKIP_OUTGOING_LEN: usize = 4;
 
 fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
@@ -85,6 +95,28 @@ pub(crate) fn only_interfaces(
     Ok(prog)
 }
 
+/// `program` behind a test that drops what this host sent.
+///
+/// A packet socket bound to a loopback device receives every packet twice:
+/// once as it leaves (`PACKET_OUTGOING`) and once as it comes back in.
+/// libpcap drops the outgoing copy, so tcpdump on `lo` shows each packet
+/// once; a capture that is to equal tcpdump's must do the same, and doing
+/// it in the kernel keeps the copy out of the ring. (On any other device
+/// the outgoing packet is the only copy and must be kept.) The accumulator
+/// is cleared before `program` runs, as the kernel leaves it for a program
+/// of its own. Jumps are relative and only go forward, so `program` is
+/// unchanged.
+pub fn skip_outgoing(program: &[libc::sock_filter]) -> Vec<libc::sock_filter> {
+    let mut out = Vec::with_capacity(program.len() + SKIP_OUTGOING_LEN);
+    out.push(insn(LD_W_ABS, 0, 0, PKTTYPE_FIELD));
+    // Outgoing: fall through to the drop; else jump over it.
+    out.push(insn(JEQ_K, 0, 1, PACKET_OUTGOING));
+    out.push(insn(RET_K, 0, 0, 0));
+    out.push(insn(LD_IMM, 0, 0, 0));
+    out.extend_from_slice(program);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +130,10 @@ mod tests {
                 LD_W_ABS => {
                     assert_eq!(i.k, IFINDEX_FIELD);
                     acc = ifindex;
+                    pc += 1;
+                }
+                LD_IMM => {
+                    acc = i.k;
                     pc += 1;
                 }
                 JEQ_K => pc += 1 + usize::from(if acc == i.k { i.jt } else { i.jf }),
@@ -149,6 +185,45 @@ mod tests {
         // The bound is tight: one more interface would exceed the kernel's limit.
         let n = MAX_FILTER_INTERFACES + 1;
         assert!(1 + n + 2 * n.div_ceil(CHUNK) + 1 > libc::BPF_MAXINSNS as usize);
+    }
+
+    /// Runs [`skip_outgoing`]'s prefix for a packet of type `pkttype`:
+    /// `None` when it falls through to the caller's program.
+    fn prefix(prog: &[libc::sock_filter], pkttype: u32) -> Option<u32> {
+        let mut pc = 0;
+        let mut acc = u32::MAX;
+        while pc < SKIP_OUTGOING_LEN {
+            let i = prog[pc];
+            match i.code {
+                LD_W_ABS => {
+                    assert_eq!(i.k, PKTTYPE_FIELD);
+                    acc = pkttype;
+                }
+                JEQ_K => pc += usize::from(if acc == i.k { i.jt } else { i.jf }),
+                RET_K => return Some(i.k),
+                LD_IMM => acc = i.k,
+                other => panic!("unexpected opcode {other:#x}"),
+            }
+            pc += 1;
+        }
+        assert_eq!(
+            acc, 0,
+            "the caller's program starts with a clear accumulator"
+        );
+        None
+    }
+
+    #[test]
+    fn skip_outgoing_drops_only_what_the_host_sent() {
+        let user = accept_all(96);
+        let prog = skip_outgoing(&user);
+        assert_eq!(prog.len(), user.len() + SKIP_OUTGOING_LEN);
+        assert_eq!(prog[SKIP_OUTGOING_LEN..].len(), 1);
+        assert_eq!(prefix(&prog, PACKET_OUTGOING), Some(0));
+        // host, broadcast, multicast, other host: the caller's program decides.
+        for t in 0..4 {
+            assert_eq!(prefix(&prog, t), None, "packet type {t}");
+        }
     }
 
     #[test]

@@ -42,7 +42,7 @@ mod ring;
 mod sys;
 
 pub use block::{Frame, Frames, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_UNKNOWN};
-pub use filter::MAX_FILTER_INTERFACES;
+pub use filter::{skip_outgoing, MAX_FILTER_INTERFACES};
 pub use links::{LinkEvent, LinkMonitor};
 pub use netlink::{parse_link_message, Link, LinkMessage, ParseError};
 pub use netns::in_netns;

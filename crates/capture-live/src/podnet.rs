@@ -105,6 +105,11 @@ pub fn links() -> Result<Vec<Link>, CaptureError> {
     Dumper::open()?.links()
 }
 
+/// Every interface address of the calling thread's namespace (one dump).
+pub fn addresses() -> Result<Vec<IfAddr>, CaptureError> {
+    Dumper::open()?.addresses(None)
+}
+
 /// A netlink socket for one-shot dumps.
 struct Dumper {
     fd: OwnedFd,

@@ -405,6 +405,13 @@ pub struct AgentArgs {
     #[arg(long, env = "PODWIRE_REVERSE_DNS_SERVER", value_name = "ADDR")]
     pub reverse_dns_server: Option<std::net::SocketAddr>,
 
+    /// Also analyse and capture the agent's own API connections (the ones
+    /// it serves on --listen, its requests to --peers, capture streams);
+    /// left out by default, and counted.
+    #[arg(long, env = "PODWIRE_OBSERVE_SELF")]
+    #[serde(default)]
+    pub observe_self: bool,
+
     /// Refuse every packet capture (`/api/v1/capture`).
     #[arg(long, env = "PODWIRE_NO_CAPTURE")]
     #[serde(default)]

@@ -13,6 +13,10 @@
 //! - `contract`: exit codes and output shape of `podwire read`;
 //! - `fixtures`: the committed captures of `tests/data` against what the
 //!   clients saw and against tshark (no root needed);
+//! - `host`: the agent on its own host: `sniff -i lo` as tcpdump, its own
+//!   API left out (`--observe-self` brings it back), loopback never named
+//!   by DNS, the host's addresses named as the host (root, lab; else
+//!   SKIPPED);
 //! - `kube`: Kubernetes names against the lab's fake API server: pods,
 //!   workloads and services over a rollout and an API outage, hostNetwork
 //!   pods by cgroup, node-scoped watches, reverse DNS; `kube_cluster`:
@@ -53,6 +57,8 @@ mod corpus;
 mod dashboards;
 #[path = "it/fixtures.rs"]
 mod fixtures;
+#[path = "it/host.rs"]
+mod host;
 #[path = "it/kube.rs"]
 mod kube;
 #[path = "it/kube_cluster.rs"]

@@ -91,6 +91,9 @@ pub struct Health {
     pub captures: Option<CaptureHealth>,
     /// The API's own guards.
     pub api: ApiHealth,
+    /// What of the agent's own API traffic was left out (packets before
+    /// analysis, kernel-only records, packets of captures).
+    pub own_left_out: OwnLeftOut,
 }
 
 /// What the API refused since start.
@@ -116,6 +119,15 @@ pub struct ApiHealth {
     pub streams_refused_total: u64,
     /// Streams ended because their client read too slowly for too long.
     pub streams_dropped_slow_total: u64,
+}
+
+/// The agent's own API traffic left out since start (`--observe-self`
+/// keeps it instead).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OwnLeftOut {
+    pub packets_total: u64,
+    pub records_total: u64,
+    pub capture_packets_total: u64,
 }
 
 /// What packet captures did since start.
@@ -611,7 +623,22 @@ impl Metrics {
                 esc(domain)
             )?;
         }
-        let counters: [(&str, &str, u64); 11] = [
+        let counters: [(&str, &str, u64); 14] = [
+            (
+                "podwire_own_packets_left_out",
+                "Packets of the agent's own API connections left out of analysis (--observe-self keeps them)",
+                h.own_left_out.packets_total,
+            ),
+            (
+                "podwire_own_records_left_out",
+                "Kernel-only records of the agent's own API sockets left out",
+                h.own_left_out.records_total,
+            ),
+            (
+                "podwire_own_capture_packets_left_out",
+                "Packets of the agent's own API connections left out of packet captures",
+                h.own_left_out.capture_packets_total,
+            ),
             (
                 "podwire_requests_not_deferred",
                 "Request records stored without waiting for the kernel's view of their connection (the waiting queue was full), so possibly without process names",

@@ -1,9 +1,12 @@
 //! What to call an endpoint in a graph, a table or a metric label.
 //!
 //! One precedence everywhere, most specific first: pod, workload, service,
-//! process, domain, address. Kubernetes names exist when the agent runs in
-//! a cluster; standalone, a local endpoint is named by its process and a
-//! remote one by the DNS answer or TLS SNI the host saw for it.
+//! process, node, domain, address. Kubernetes names exist when the agent
+//! runs in a cluster; standalone, a local endpoint is named by its process
+//! and a remote one by the DNS answer or TLS SNI the host saw for it. An
+//! address of the host itself with no process is named as the host (its
+//! `node`: the Kubernetes node, or the host name standalone), one node
+//! `node:NAME` for all its addresses.
 
 use crate::graph::Level;
 use podwire_record::{Endpoint, Identity};
@@ -16,6 +19,7 @@ pub fn display_name(ep: &Endpoint) -> Option<String> {
         .or_else(|| id.workload.as_deref().map(|w| workload_name(w).to_string()))
         .or_else(|| id.service.clone())
         .or_else(|| id.process.clone())
+        .or_else(|| id.node.clone())
         .or_else(|| id.domain.clone())
 }
 
@@ -76,6 +80,14 @@ pub fn node_key(ep: &Endpoint, level: Level) -> NodeKey {
                 id: format!("{p}@{ip}"),
                 title: Some(p.clone()),
                 subtitle: ip,
+                namespace: ns,
+            };
+        }
+        if let Some(n) = &i.node {
+            return NodeKey {
+                id: format!("node:{n}"),
+                title: Some(n.clone()),
+                subtitle: "node".to_string(),
                 namespace: ns,
             };
         }

@@ -37,6 +37,9 @@ pub struct AgentConfig {
     /// `--no-capture`: every capture refused.
     pub no_capture: bool,
     pub api: ApiConfig,
+    /// `--observe-self`: the agent's own API connections are analysed and
+    /// captured like any other (see `agent::own`).
+    pub observe_self: bool,
 }
 
 /// How the API is served and who may read from it.
@@ -226,6 +229,7 @@ impl AgentConfig {
             capture,
             capture_token_file,
             no_capture: a.no_capture || f.no_capture,
+            observe_self: a.observe_self || f.observe_self,
             reverse_dns,
             kubernetes,
             serve,

@@ -15,6 +15,7 @@
 //!   the previous certificate and says why once.
 
 use super::config::TlsFiles;
+use super::own::{self, Own};
 use anyhow::{Context, Result};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -57,6 +58,8 @@ pub struct ListenerCounters {
 pub struct Conn {
     io: Io,
     _slot: OwnedSemaphorePermit,
+    /// Registers the connection as the agent's own while it lives.
+    _own: own::Guard,
 }
 
 enum Io {
@@ -89,6 +92,7 @@ impl ApiListener {
         listen: SocketAddr,
         tls: Option<&TlsFiles>,
         counters: Arc<ListenerCounters>,
+        own: Arc<Own>,
     ) -> Result<ApiListener> {
         let acceptor = match tls {
             Some(files) => Some(acceptor(files, Arc::clone(&counters))?),
@@ -98,8 +102,9 @@ impl ApiListener {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let local = tcp.local_addr().unwrap_or(listen);
+        own.set_listen(local);
         let (tx, incoming) = mpsc::channel(64);
-        tokio::spawn(accept_loop(tcp, acceptor, tx, counters));
+        tokio::spawn(accept_loop(tcp, acceptor, tx, counters, own));
         Ok(ApiListener { local, incoming })
     }
 }
@@ -126,6 +131,7 @@ async fn accept_loop(
     tls: Option<TlsAcceptor>,
     tx: mpsc::Sender<(Conn, SocketAddr)>,
     counters: Arc<ListenerCounters>,
+    own: Arc<Own>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -144,11 +150,16 @@ async fn accept_loop(
         };
         counters.accepted.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
+        // Registered at once: not one request of this connection is taken
+        // for anyone else's traffic.
+        let port = stream.local_addr().map_or(0, |a| a.port());
+        let own = own.register(port, peer, false);
         match &tls {
             None => {
                 let conn = Conn {
                     io: Io::Plain(stream),
                     _slot: slot,
+                    _own: own,
                 };
                 if tx.send((conn, peer)).await.is_err() {
                     return;
@@ -163,6 +174,7 @@ async fn accept_loop(
                             let conn = Conn {
                                 io: Io::Tls(Box::new(s)),
                                 _slot: slot,
+                                _own: own,
                             };
                             let _ = tx.send((conn, peer)).await;
                         }

@@ -19,11 +19,13 @@ mod capture;
 mod config;
 mod dedupe;
 mod deferred;
+mod host;
 mod kernel;
 mod kube;
 mod listener;
 mod names;
 mod nat;
+mod own;
 mod packets;
 mod peer_client;
 mod peers;
@@ -108,9 +110,17 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    let host_name = kube
+        .as_ref()
+        .and_then(|k| k.node_name().map(String::from))
+        .unwrap_or_else(host::Host::hostname);
+    let host = Arc::new(host::Host::local(host_name));
+    let own = Arc::new(own::Own::new(cfg.observe_self, Arc::clone(&host)));
     let mut shared = Shared::new(store, kernel, status, cfg.serve.clone()).with_kube(kube);
     shared.rdns = rdns;
     shared.nat = Some(nat);
+    shared.host = host;
+    shared.own = Arc::clone(&own);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -124,7 +134,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     shared.access = api_access(&cfg.api, client.as_ref());
     shared
         .peers
-        .set_client(peer_client::PeerClient::new(&cfg.serve)?);
+        .set_client(peer_client::PeerClient::new(&cfg.serve, Some(own))?);
     let shared = Arc::new(shared);
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
@@ -179,8 +189,13 @@ pub async fn serve(
     shared: Arc<Shared>,
     what: &str,
 ) -> Result<()> {
-    let listener =
-        listener::ApiListener::bind(listen, api.tls.as_ref(), Arc::clone(&shared.listener)).await?;
+    let listener = listener::ApiListener::bind(
+        listen,
+        api.tls.as_ref(),
+        Arc::clone(&shared.listener),
+        Arc::clone(&shared.own),
+    )
+    .await?;
     let scheme = if api.tls.is_some() { "https" } else { "http" };
     let local = axum::serve::Listener::local_addr(&listener).unwrap_or(listen);
     eprintln!("podwire: {what} serving {scheme}://{local}");
@@ -239,7 +254,7 @@ pub fn read_access(api: &ApiConfig) -> api::access::ApiAccess {
 
 /// How `podwire read --serve` asks its peers.
 pub fn peer_client(serve: &ServeConfig) -> Result<peer_client::PeerClient> {
-    peer_client::PeerClient::new(serve)
+    peer_client::PeerClient::new(serve, None)
 }
 
 /// Who may read from the API. Without a client to review tokens with, no

@@ -8,6 +8,14 @@
 //! are learned from records as they pass, so a record gets the name known
 //! at that moment. The cache is bounded; the oldest names are forgotten
 //! first.
+//!
+//! Some addresses are never named this way ([`nameable`]): loopback and
+//! unspecified addresses (resolvers that block a name answer 127.0.0.1 or
+//! 0.0.0.0, and one such answer would otherwise name every loopback
+//! endpoint of the host, clients included), link-local, multicast and
+//! broadcast ones. None of them is where a name leads: each means
+//! "here", "nowhere" or "everyone on this link", whoever asked. The host's
+//! own addresses are named as the host instead (`host`).
 
 use podwire_record::{Body, Endpoint, Record};
 use rustc_hash::FxHashMap;
@@ -72,7 +80,7 @@ impl NameCache {
     }
 
     fn learn(&mut self, ip: Key, name: &str) {
-        if name.is_empty() {
+        if name.is_empty() || !nameable(ip.1) {
             return;
         }
         if let Some(old) = self.names.get_mut(&ip) {
@@ -97,9 +105,31 @@ impl NameCache {
 
     /// Names `ep` as `client` knows it, else as anyone does.
     fn name(&self, client: Option<IpAddr>, ep: &mut Endpoint) {
+        if !nameable(ep.ip) {
+            return;
+        }
         let own = client.and_then(|c| self.names.get(&(Some(c), ep.ip)));
         if let Some(n) = own.or_else(|| self.names.get(&(None, ep.ip))) {
             ep.identity.get_or_insert_with(Box::default).domain = Some(n.clone());
+        }
+    }
+}
+
+/// Whether a DNS answer or a TLS SNI may name `ip` (see the module docs).
+pub fn nameable(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => {
+            !(a.is_loopback()
+                || a.is_unspecified()
+                || a.is_link_local()
+                || a.is_multicast()
+                || a.is_broadcast())
+        }
+        IpAddr::V6(a) => {
+            !(a.is_loopback()
+                || a.is_unspecified()
+                || a.is_unicast_link_local()
+                || a.is_multicast())
         }
     }
 }
@@ -215,6 +245,42 @@ mod tests {
         );
         n.process(&mut q);
         assert_eq!(n.len(), 0);
+    }
+
+    #[test]
+    fn blocking_answers_name_no_local_endpoint() {
+        let mut n = NameCache::new(100);
+        for (name, ip) in [
+            ("ads.example.", "127.0.0.1"),
+            ("track.example.", "0.0.0.0"),
+            ("v6.example.", "::1"),
+            ("zero6.example.", "::"),
+            ("ll.example.", "169.254.169.254"),
+            ("mc.example.", "224.0.0.251"),
+            ("bc.example.", "255.255.255.255"),
+            ("mapped.example.", "::ffff:127.0.0.1"),
+        ] {
+            let mut q = rec("10.0.0.1", "10.0.0.53", dns(name, &[("A", ip)]));
+            n.process(&mut q);
+        }
+        let mut t = rec(
+            "127.0.0.1",
+            "127.0.0.1",
+            Body::Tls(Tls {
+                sni: Some("local.example".into()),
+                ..Tls::default()
+            }),
+        );
+        n.process(&mut t);
+        assert_eq!(n.len(), 0, "nothing learned");
+        for ip in ["127.0.0.1", "0.0.0.0", "::1", "169.254.169.254"] {
+            let mut r = rec(ip, ip, http());
+            n.process(&mut r);
+            assert!(
+                r.client.identity.is_none() && r.server.identity.is_none(),
+                "{ip}"
+            );
+        }
     }
 
     #[test]

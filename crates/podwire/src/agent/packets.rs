@@ -39,6 +39,9 @@ struct Source {
     netns: Option<PathBuf>,
     ring: Ring,
     links: LinkMonitor,
+    /// The agent's own namespace: its API connections are left out here
+    /// (see `own`).
+    own_ns: bool,
 }
 
 impl Source {
@@ -59,7 +62,13 @@ impl Source {
                 .with_context(|| format!("entering network namespace {}", path.display()))??
             }
         };
-        let src = Source { netns, ring, links };
+        let own_ns = super::own::is_own_netns(netns.as_deref());
+        let src = Source {
+            netns,
+            ring,
+            links,
+            own_ns,
+        };
         Ok(src)
     }
 
@@ -116,6 +125,7 @@ pub fn run(
 ) {
     let counters = &shared.counters;
     let interfaces = &shared.interfaces;
+    let own = &shared.own;
     let mut sources: Vec<Source> = sources.into_iter().map(|h| h.0).collect();
     let mut decoder = Decoder::default();
     let mut dedupe = Dedupe::new(DEDUPE_WINDOW_NS, DEDUPE_MAX);
@@ -160,6 +170,8 @@ pub fn run(
             let mut packets = 0;
             let mut copies = 0;
             let mut skipped = 0;
+            let mut own_packets = 0;
+            let leave_own = src.own_ns && own.active();
             for frame in block.frames() {
                 frames += 1;
                 if frame.link == 0
@@ -176,6 +188,10 @@ pub fn run(
                         continue;
                     }
                 };
+                if leave_own && is_own(own, &pkt) {
+                    own_packets += 1;
+                    continue;
+                }
                 let iface = ((si as u64) << 32) | u64::from(frame.ifindex);
                 if dedupe.is_copy(iface, frame.ts_ns, &pkt) {
                     copies += 1;
@@ -194,6 +210,7 @@ pub fn run(
             counters.add(&counters.packets, packets);
             counters.add(&counters.copies, copies);
             counters.add(&counters.skipped, skipped);
+            counters.add(&own.counters.packets, own_packets);
         }
         // Live input: what came in goes on now, not when a batch fills.
         if shards.flush().is_err() {
@@ -211,6 +228,7 @@ pub fn run(
             counters.set(&counters.ring_packets, pk);
             counters.set(&counters.ring_drops, dr);
             counters.set(&counters.defrag_dropped, decoder.defrag_stats().dropped);
+            own.expire();
             publish_interfaces(&sources, interfaces);
         }
     }
@@ -224,6 +242,17 @@ fn label(netns: &Option<PathBuf>) -> String {
     match netns {
         None => "host".to_string(),
         Some(p) => p.display().to_string(),
+    }
+}
+
+/// Whether `pkt` belongs to one of the agent's own API connections.
+pub(super) fn is_own(own: &super::own::Own, pkt: &podwire_decode::Packet<'_>) -> bool {
+    match pkt.transport {
+        podwire_decode::Transport::Tcp(h) => own.packet(
+            std::net::SocketAddr::new(pkt.src, h.src_port),
+            std::net::SocketAddr::new(pkt.dst, h.dst_port),
+        ),
+        podwire_decode::Transport::Udp { .. } => false,
     }
 }
 

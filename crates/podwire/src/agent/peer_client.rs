@@ -9,6 +9,7 @@
 //! is used as soon as the kubelet writes it.
 
 use super::config::ServeConfig;
+use super::own::Own;
 use anyhow::{Context, Result};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
@@ -29,10 +30,13 @@ const MAX_ANSWER: usize = 64 << 20;
 pub struct PeerClient {
     tls: Option<(TlsConnector, ServerName<'static>)>,
     token_file: Option<PathBuf>,
+    /// Where requests are registered as the agent's own connections, left
+    /// out of what it observes (live agents only).
+    own: Option<Arc<Own>>,
 }
 
 impl PeerClient {
-    pub fn new(cfg: &ServeConfig) -> Result<PeerClient> {
+    pub fn new(cfg: &ServeConfig, own: Option<Arc<Own>>) -> Result<PeerClient> {
         let tls = match &cfg.peer_tls {
             None => None,
             Some(t) => {
@@ -61,6 +65,7 @@ impl PeerClient {
         Ok(PeerClient {
             tls,
             token_file: cfg.peer_token_file.clone(),
+            own,
         })
     }
 
@@ -76,7 +81,8 @@ impl PeerClient {
             ),
             None => None,
         };
-        let stream = tokio::net::TcpStream::connect(addr)
+        // The guard lives as long as the connection: until this returns.
+        let (stream, _own) = super::own::connect(self.own.as_ref(), addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let _ = stream.set_nodelay(true);

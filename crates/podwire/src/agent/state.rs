@@ -4,10 +4,12 @@
 //! kernel facts merged, names applied, then stored.
 
 use super::config::ServeConfig;
+use super::host::Host;
 use super::kernel::{KernelStats, KernelTable};
 use super::kube::Kube;
 use super::names::NameCache;
 use super::nat::Nat;
+use super::own::Own;
 use super::peers::Peers;
 use super::rdns::ReverseDns;
 use crate::pipeline::shard::{Control, Select, Sink, Stopped};
@@ -141,6 +143,10 @@ pub struct Shared {
     pub listener: Arc<super::listener::ListenerCounters>,
     /// What one API client may ask.
     pub limits: super::api::limits::Limits,
+    /// The host's addresses and name (live agents only).
+    pub host: Arc<Host>,
+    /// The agent's own API connections, left out (live agents only).
+    pub own: Arc<Own>,
 }
 
 /// A poisoned lock means a thread panicked mid-update; the data is still
@@ -197,6 +203,8 @@ impl Shared {
             listener: Arc::default(),
             limits: super::api::limits::Limits::new(),
             deferred: Default::default(),
+            host: Arc::new(Host::none()),
+            own: Arc::new(Own::off()),
         }
     }
 
@@ -303,6 +311,7 @@ impl Shared {
     /// all it knows already, and merging them again would only look for
     /// sockets they were built from (and ask conntrack in vain).
     pub fn ingest_merged(&self, records: &mut Vec<Record>) {
+        self.own.drop_kernel_records(records);
         if records.is_empty() {
             return;
         }
@@ -311,6 +320,9 @@ impl Shared {
             for r in records.iter_mut() {
                 n.process(r);
             }
+        }
+        for r in records.iter_mut() {
+            self.host.name(r);
         }
         self.name_kube(records);
         for r in records.iter_mut() {
@@ -404,6 +416,7 @@ impl Shared {
                 .map(|r| (get(&r.queries), get(&r.dropped))),
             captures: self.captures.as_ref().map(|c| c.health()),
             api: self.api_health(),
+            own_left_out: self.own.left_out(),
         }
     }
 
@@ -441,6 +454,7 @@ impl Shared {
                 k.cgroups(rec)
             };
             lock(&shared.names).process(rec);
+            shared.host.name(rec);
             if let Some(kube) = &shared.kube {
                 if !kube.name(rec, cgroups, packets) {
                     return false;
@@ -455,7 +469,11 @@ impl Shared {
         };
         // Lock order: kernel, then names (nothing takes them the other way).
         let mut only_kernel = lock(&self.kernel).open_records(generation, |r| {
+            if self.own.kernel_record(r) {
+                return false;
+            }
             lock(&self.names).process(r);
+            self.host.name(r);
             true
         });
         if self.kube.is_some() {

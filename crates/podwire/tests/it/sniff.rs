@@ -36,7 +36,7 @@ const TOOLS: &[&str] = &[
 const FILTER: &str = "tcp or udp";
 
 /// Every packet of a capture file: (wire length, bytes), in file order.
-fn packets(path: &Path) -> Vec<(u32, Vec<u8>)> {
+pub(crate) fn packets(path: &Path) -> Vec<(u32, Vec<u8>)> {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut r = FileReader::new(std::io::BufReader::new(file)).expect("a capture file");
     let mut out = Vec::new();
@@ -53,7 +53,7 @@ fn packets(path: &Path) -> Vec<(u32, Vec<u8>)> {
 }
 
 /// Waits until `file` contains `text` (a child's log line).
-fn wait_for_line(file: &Path, text: &str, child: &mut Child) {
+pub(crate) fn wait_for_line(file: &Path, text: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let log = std::fs::read_to_string(file).unwrap_or_default();
@@ -70,6 +70,13 @@ fn wait_for_line(file: &Path, text: &str, child: &mut Child) {
 
 fn sniff(args: &[&str]) -> Command {
     let mut cmd = Command::new(podwire());
+    cmd.arg("sniff").args(args);
+    cmd
+}
+
+/// `podwire sniff ARGS` in network namespace `ns`.
+pub(crate) fn sniff_in(ns: &str, args: &[&str]) -> Command {
+    let mut cmd = podwire_lab::netns::ns_command(ns, &podwire().display().to_string());
     cmd.arg("sniff").args(args);
     cmd
 }

@@ -785,6 +785,11 @@ fn agent_health_is_exported() {
             streams_refused_total: 29,
             streams_dropped_slow_total: 30,
         },
+        own_left_out: OwnLeftOut {
+            packets_total: 41,
+            records_total: 42,
+            capture_packets_total: 43,
+        },
     };
     let s = parse_exposition(&m.encode(&h));
     for (reason, want) in [
@@ -820,6 +825,9 @@ fn agent_health_is_exported() {
         ("podwire_api_tls_handshake_failures_total", 25.0),
         ("podwire_api_certificate_reloads_total", 26.0),
         ("podwire_api_streams_dropped_slow_total", 30.0),
+        ("podwire_own_packets_left_out_total", 41.0),
+        ("podwire_own_records_left_out_total", 42.0),
+        ("podwire_own_capture_packets_left_out_total", 43.0),
     ] {
         assert_eq!(value(&s, name, &[]), want, "{name}");
     }

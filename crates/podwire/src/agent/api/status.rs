@@ -143,6 +143,13 @@ pub async fn status(State(shared): State<Arc<Shared>>) -> Response {
             "listener": &*shared.listener,
             "limits": &shared.limits.counters,
         },
+        "own": {
+            "observed": !shared.own.active(),
+            "packets_left_out": get(&shared.own.counters.packets),
+            "records_left_out": get(&shared.own.counters.records),
+            "capture_packets_left_out": get(&shared.own.counters.captured),
+            "unregistered": get(&shared.own.counters.unregistered),
+        },
         "store": store,
     });
     json_response(serde_json::to_vec(&doc).unwrap_or_default())

@@ -36,6 +36,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subject::Subject;
 
+/// `ARPHRD_LOOPBACK`.
+const ARPHRD_LOOPBACK: u16 = 772;
+
 /// Limits every capture runs under.
 #[derive(Clone, Debug)]
 pub struct CaptureConfig {
@@ -285,6 +288,8 @@ pub async fn capture(
         budget: Arc::clone(&caps.budget),
         stopping: Arc::clone(&caps.stopping),
         counters: Arc::clone(&caps.counters),
+        own: (shared.own.active() && crate::agent::own::is_own_netns(place.netns.as_deref()))
+            .then(|| Arc::clone(&shared.own)),
         slot,
     })
     .await;
@@ -334,6 +339,9 @@ pub struct Place {
     pub description: String,
     /// The namespace the interface is in (`None`: the agent's own).
     pub netns: Option<PathBuf>,
+    /// A loopback device: every packet passes it twice (see
+    /// [`podwire_capture_live::skip_outgoing`]).
+    pub loopback: bool,
 }
 
 /// Runs a (netlink, namespace-entering) lookup off the async runtime.
@@ -401,6 +409,7 @@ async fn locate(
                 ifindex: link.index,
                 description: format!("{}{on_node}", link.name),
                 name: link.name.clone(),
+                loopback: link.hatype == ARPHRD_LOOPBACK,
                 interface: link.name,
             })
         }
@@ -417,7 +426,7 @@ async fn locate(
                 .into_iter()
                 .filter(|l| match &wanted {
                     Some(w) => &l.name == w,
-                    None => l.hatype != 772,
+                    None => l.hatype != ARPHRD_LOOPBACK,
                 })
                 .collect();
             let link = match candidates.as_slice() {
@@ -441,6 +450,7 @@ async fn locate(
             };
             Ok(Place {
                 ifindex: link.index,
+                loopback: link.hatype == ARPHRD_LOOPBACK,
                 description: format!("{} in {}{on_node}", link.name, path.display()),
                 name: format!("{}/{}", path.display(), link.name),
                 interface: link.name,
@@ -509,6 +519,7 @@ async fn locate(
                 description: format!("{}{on_node}", link.name),
                 interface: link.name,
                 name: format!("{namespace}/{name}"),
+                loopback: false,
             })
         }
     }

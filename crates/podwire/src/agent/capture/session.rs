@@ -43,6 +43,9 @@ pub struct Session {
     pub budget: Arc<Mutex<RateBudget>>,
     pub stopping: Arc<AtomicBool>,
     pub counters: Arc<CaptureCounters>,
+    /// Set when the agent's own API connections are to be left out of
+    /// this capture (the interface is in its namespace).
+    pub own: Option<Arc<crate::agent::own::Own>>,
     pub(super) slot: Slot,
 }
 
@@ -153,7 +156,10 @@ fn run(
         block_timeout_ms: BLOCK_TIMEOUT_MS,
         ..RingConfig::default()
     };
-    let program = s.program.to_sock_filters();
+    let mut program = s.program.to_sock_filters();
+    if s.place.loopback {
+        program = podwire_capture_live::skip_outgoing(&program);
+    }
     let open = || Ring::open_on(&cfg, s.place.ifindex, &program);
     let opened = match &s.place.netns {
         None => open(),
@@ -194,6 +200,9 @@ fn run(
     };
     let started = Instant::now();
     let (mut packets, mut over_rate, mut vlan_buf) = (0u64, 0u64, Vec::new());
+    // Only to recognise the agent's own connections (see `own`).
+    let mut decoder = podwire_decode::Decoder::default();
+    let mut own_packets = 0u64;
     let mut checked = Instant::now();
     let stopping = || s.stopping.load(Ordering::Relaxed) || started.elapsed() >= s.request.duration;
     // The header and interface block go out at once: the client knows the
@@ -240,6 +249,13 @@ fn run(
             if frame.link != LINKTYPE_ETHERNET {
                 continue;
             }
+            if let Some(own) = &s.own {
+                let pkt = decoder.decode(frame.link, frame.ts_ns, frame.orig_len, frame.data);
+                if pkt.is_ok_and(|p| crate::agent::packets::is_own(own, &p)) {
+                    own_packets += 1;
+                    continue;
+                }
+            }
             let (data, orig_len) = match with_vlan_tag(&frame, &mut vlan_buf) {
                 Some(len) => (&vlan_buf[..], len),
                 None => (frame.data, frame.orig_len),
@@ -272,14 +288,22 @@ fn run(
     let stats = ring.stats().unwrap_or_default();
     drop(ring);
     let dropped = stats.drops + over_rate;
-    let comment = if over_rate > 0 {
-        format!(
-            "{}; {over_rate} packets over the agent's capture rate cap",
-            end.text()
-        )
-    } else {
-        end.text().to_string()
-    };
+    let mut comment = end.text().to_string();
+    if over_rate > 0 {
+        comment.push_str(&format!(
+            "; {over_rate} packets over the agent's capture rate cap"
+        ));
+    }
+    if own_packets > 0 {
+        comment.push_str(&format!(
+            "; {own_packets} packets of the agent's own API connections left out (--observe-self keeps them)"
+        ));
+    }
+    if let Some(own) = &s.own {
+        own.counters
+            .captured
+            .fetch_add(own_packets, Ordering::Relaxed);
+    }
     let _ = out
         .writer
         .statistics(0, now_ns(), packets + dropped, dropped, &comment);
