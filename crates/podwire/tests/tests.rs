@@ -8,7 +8,7 @@
 //!   needed, else SKIPPED);
 //! - `api_load`: many clients, unread streams, huge targets and idle
 //!   connections against a capturing agent: limits held and counted,
-//!   memory bounded, nothing lost (root needed, else SKIPPED);
+//!   memory bounded, capture losses counted (root needed, else SKIPPED);
 //! - `budget`: a connection flood beyond the table's bound stays in memory;
 //! - `contract`: exit codes and output shape of `podwire read`;
 //! - `fixtures`: the committed captures of `tests/data` against what the
