@@ -4,6 +4,8 @@
 //! - `agent`: `podwire agent` live in the lab, against clients and tshark
 //!   (root and the lab's tools needed, else SKIPPED);
 //! - `budget`: a connection flood beyond the table's bound stays in memory;
+//! - `cli`: settings from the environment and listen addresses, as a new
+//!   user writes them;
 //! - `contract`: exit codes and output shape of `podwire read`;
 //! - `fixtures`: the committed captures of `tests/data` against what the
 //!   clients saw and against tshark (no root needed);
@@ -35,6 +37,8 @@ mod util;
 mod agent;
 #[path = "it/budget.rs"]
 mod budget;
+#[path = "it/cli.rs"]
+mod cli;
 #[path = "it/contract.rs"]
 mod contract;
 #[path = "it/corpus.rs"]

@@ -3,6 +3,7 @@
 //! ([`AgentConfig`]), validated once, with every default in one place.
 
 use crate::cli::AgentArgs;
+use crate::listen::ListenAddr;
 use anyhow::{bail, ensure, Context, Result};
 use podwire_serve::metrics::MetricsConfig;
 use podwire_store::{StoreConfig, Table, TABLES};
@@ -17,7 +18,7 @@ const NS: u64 = 1_000_000_000;
 /// The agent's validated configuration.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
-    pub listen: SocketAddr,
+    pub listen: ListenAddr,
     pub interfaces: Patterns,
     /// Namespaces to capture in; empty: the agent's own.
     pub netns: Vec<PathBuf>,

@@ -39,7 +39,7 @@ use kernel::{KernelConfig, KernelTable};
 use podwire_ebpf::ConnProbe;
 use podwire_store::Store;
 use state::{Sources, Status};
-use std::net::SocketAddr;
+use crate::listen::ListenAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -147,7 +147,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         );
     }
 
-    let served = rt.block_on(serve(cfg.listen, Arc::clone(&shared), "agent"));
+    let served = rt.block_on(serve(&cfg.listen, Arc::clone(&shared), "agent"));
 
     stop.store(true, Ordering::Relaxed);
     // The shards end when the capture thread and every control handle let go.
@@ -162,14 +162,12 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
 
 /// Serves the API on `listen` until SIGTERM or SIGINT (`what` names the
 /// server in the log line).
-pub async fn serve(listen: SocketAddr, shared: Arc<Shared>, what: &str) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
+pub async fn serve(listen: &ListenAddr, shared: Arc<Shared>, what: &str) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen.addrs())
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    eprintln!(
-        "podwire: {what} serving http://{}",
-        listener.local_addr().unwrap_or(listen)
-    );
+    let local = listener.local_addr().context("the listening address")?;
+    eprintln!("podwire: {what} serving http://{local}");
     let captures = shared.captures.clone();
     let stopping = shared.stopping.clone();
     axum::serve(listener, api::router(shared))

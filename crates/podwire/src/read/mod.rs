@@ -25,7 +25,7 @@ use sink::{ShardReport, WriteSink};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
-use std::net::SocketAddr;
+use crate::listen::ListenAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -155,7 +155,7 @@ pub fn run(mut args: ReadArgs) -> Result<ExitCode> {
 /// over it until SIGTERM or SIGINT.
 fn serve_files(
     cfg: Config,
-    listen: SocketAddr,
+    listen: ListenAddr,
     store_mib: usize,
     serve_cfg: ServeConfig,
 ) -> Result<ExitCode> {
@@ -189,7 +189,7 @@ fn serve_files(
         .enable_all()
         .build()
         .context("starting the HTTP runtime")?;
-    rt.block_on(agent::serve(listen, shared, "read"))?;
+    rt.block_on(agent::serve(&listen, shared, "read"))?;
     Ok(ExitCode::SUCCESS)
 }
 
