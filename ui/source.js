@@ -31,6 +31,27 @@ async function failure(res) {
 export class ApiSource {
   constructor() {
     this.live = true;
+    this.capturesPackets = true;
+    // Set for `podwire read --serve`: the capture's end, which relative
+    // windows (`since=5m`) count back from.
+    this.captureEnd = null;
+  }
+
+  // What the server is: a live agent, or capture files served by `podwire
+  // read --serve` (no new records, no packets to capture). A server that
+  // cannot say is taken as live, as before the status said.
+  async detect() {
+    try {
+      const res = await fetch(url('status', {}));
+      const s = res.ok ? await res.json() : null;
+      if (s && s.mode === 'capture') {
+        this.live = false;
+        this.capturesPackets = false;
+        this.captureEnd = s.now || null;
+      }
+    } catch {
+      // Live, as before.
+    }
   }
 
   async graph(params) {

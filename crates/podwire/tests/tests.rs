@@ -21,6 +21,8 @@
 //!   and the lab's tools needed, else SKIPPED);
 //! - `serve`: the HTTP API over captures (`podwire read --serve`), and
 //!   cluster answers merged from 20+ peers, some late, one down;
+//! - `serve_capture`: `read --serve` of an older capture: relative times
+//!   from the capture's end, the status saying it is a capture;
 //! - `ui`: the built-in web UI's files and headers, and the page in headless
 //!   Chromium against `read --serve` (node, Chromium and `npm ci --prefix
 //!   ui/tests` needed, else SKIPPED);
@@ -61,6 +63,8 @@ mod openapi;
 mod protocols;
 #[path = "it/serve.rs"]
 mod serve;
+#[path = "it/serve_capture.rs"]
+mod serve_capture;
 #[path = "it/sniff.rs"]
 mod sniff;
 #[path = "it/ui.rs"]

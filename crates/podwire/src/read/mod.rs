@@ -175,6 +175,9 @@ fn serve_files(
     let mut summary = Summary::default();
     read_files(&cfg, &mut decoder, &mut shards, &mut summary);
     shards.finish();
+    if let Some(end) = summary.newest {
+        shared.set_capture_end(end);
+    }
     if !cfg.quiet {
         let stored: usize = podwire_store::Table::ALL
             .iter()

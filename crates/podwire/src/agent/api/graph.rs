@@ -24,7 +24,7 @@ use std::sync::Arc;
 pub async fn graph(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
     let q = q.unwrap_or_default();
     let (mut filter, own) =
-        match Filter::parse_query_with(&q, crate::agent::probe::now(), &["level", "scope"]) {
+        match Filter::parse_query_with(&q, shared.now(), &["level", "scope"]) {
             Ok(f) => f,
             Err(e) => return bad_request(e),
         };
