@@ -144,7 +144,10 @@ mod tests {
             (":http", "not a port number"),
             (":70000", "not a port number"),
             ("::1:6676", "expected HOST:PORT"),
-            ("no-such-host.invalid:1", "cannot resolve \"no-such-host.invalid\""),
+            (
+                "no-such-host.invalid:1",
+                "cannot resolve \"no-such-host.invalid\"",
+            ),
         ] {
             let e = s.parse::<ListenAddr>().expect_err(s).to_string();
             assert!(e.contains(why), "{s}: {e}");

@@ -66,7 +66,10 @@ fn parse() -> cli::Cli {
 /// invalid digit found in string`.
 fn blame_environment(mut cmd: Command, argv: &[OsString], e: clap::Error) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if !matches!(e.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) {
+    if !matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
         return e;
     }
     let Some(ContextValue::String(flag)) = e.get(ContextKind::InvalidArg) else {
@@ -101,7 +104,10 @@ fn blame_environment(mut cmd: Command, argv: &[OsString], e: clap::Error) -> cla
     } else {
         format!("{var}={}", value.to_string_lossy())
     };
-    let reason = match (e.get(ContextKind::ValidValue), std::error::Error::source(&e)) {
+    let reason = match (
+        e.get(ContextKind::ValidValue),
+        std::error::Error::source(&e),
+    ) {
         (Some(ContextValue::Strings(valid)), _) => format!("expected one of {}", valid.join(", ")),
         (_, Some(source)) => source.to_string(),
         _ => "not accepted".to_string(),

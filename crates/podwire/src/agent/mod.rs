@@ -32,6 +32,7 @@ pub use config::ServeConfig;
 pub use state::{Shared, StoreSink};
 
 use crate::cli::AgentArgs;
+use crate::listen::ListenAddr;
 use crate::pipeline::shard::Shards;
 use anyhow::{bail, Context, Result};
 use config::AgentConfig;
@@ -39,7 +40,6 @@ use kernel::{KernelConfig, KernelTable};
 use podwire_ebpf::ConnProbe;
 use podwire_store::Store;
 use state::{Sources, Status};
-use crate::listen::ListenAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -192,12 +192,10 @@ async fn capture_auth(cfg: &AgentConfig) -> capture::Auth {
     if let Some(k) = &cfg.kubernetes {
         return match podwire_k8s::client(k.kubeconfig.as_deref()).await {
             Ok((client, _)) => capture::Auth::Kubernetes(client),
-            Err(e) => {
-                eprintln!("podwire: capture is off: no Kubernetes client for token reviews: {e}");
-                capture::Auth::Off(
-                    "capture is off: the agent has no Kubernetes client to review tokens with",
-                )
-            }
+            // The Kubernetes watcher says why, once, for both.
+            Err(_) => capture::Auth::Off(
+                "capture is off: the agent has no Kubernetes client to review tokens with",
+            ),
         };
     }
     match &cfg.capture_token_file {

@@ -41,7 +41,12 @@ fn a_bad_environment_value_is_named_by_its_variable() {
 fn a_bad_flag_value_is_named_by_its_flag() {
     let fixture = data_dir().join("dns.pcap");
     let out = run(
-        &["read", "--threads", "x", fixture.to_str().expect("utf-8 path")],
+        &[
+            "read",
+            "--threads",
+            "x",
+            fixture.to_str().expect("utf-8 path"),
+        ],
         b"",
         &[("PODWIRE_THREADS", "2")],
     );
@@ -90,10 +95,80 @@ fn agent_accepts_listen_as_port_or_host_name() {
         let out = run(&["agent", "--listen", listen, "--store-mib", "0"], b"", &[]);
         let err = stderr(&out);
         assert!(!err.contains("--listen"), "{listen}: {err}");
-        assert!(err.contains("store-mib must be at least 1"), "{listen}: {err}");
+        assert!(
+            err.contains("store-mib must be at least 1"),
+            "{listen}: {err}"
+        );
     }
     let out = run(&["agent", "--listen", "no-such-host.invalid:1"], b"", &[]);
     let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("no-such-host.invalid"), "{err}");
+}
+
+/// `--kubernetes on` without a cluster logged kube's raw error chain twice
+/// ("failed to infer config: in-cluster: (failed to read an incluster
+/// environment variable: ...), kubeconfig: (...)"), once for names and
+/// once for capture. One line says what is missing and what to do. Needs
+/// root (the agent's packet capture), else SKIPPED.
+#[test]
+fn kubernetes_on_without_a_cluster_is_one_clear_line() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    crate::util::skip_unless!(
+        "kubernetes_on_without_a_cluster_is_one_clear_line",
+        podwire_lab::require_root()
+    );
+    let home = tempfile::tempdir().expect("temp dir");
+    let log = home.path().join("agent.log");
+    let mut cmd = Command::new(crate::util::podwire());
+    cmd.args([
+        "agent",
+        "--kubernetes",
+        "on",
+        "--no-ebpf",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .args(["--interfaces", "podwire-none"])
+    .env("HOME", home.path())
+    .env_remove("KUBECONFIG")
+    .env_remove("KUBERNETES_SERVICE_HOST")
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(&log).expect("log"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("PODWIRE_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd.spawn().expect("spawn podwire agent");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if (text.contains("serving http://") && text.contains("Kubernetes"))
+            || Instant::now() > deadline
+        {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Kubernetes") || l.contains("kubeconfig"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line about Kubernetes:\n{text}");
+    let line = lines[0];
+    let missing = home.path().join(".kube/config");
+    for want in [
+        "not running in a pod",
+        "KUBERNETES_SERVICE_HOST",
+        missing.to_str().expect("utf-8 path"),
+        "--kubeconfig FILE",
+        "--kubernetes off",
+    ] {
+        assert!(line.contains(want), "{want:?} not in: {line}");
+    }
+    assert!(!line.contains("failed to infer config"), "{line}");
 }

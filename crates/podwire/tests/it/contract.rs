@@ -134,7 +134,10 @@ fn a_short_input_shows_only_the_bytes_it_has() {
 
 /// One table row's time, from its first column.
 fn row_time(line: &str) -> String {
-    line.split_whitespace().next().unwrap_or_default().to_string()
+    line.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The table had no time column and came out in the order records were
@@ -180,7 +183,12 @@ fn the_table_has_a_time_column_in_time_order() {
 fn table_sizes_are_binary_units_like_the_ui() {
     let file = data_dir().join("http.pcap");
     let out = run(
-        &["read", "--format", "table", file.to_str().expect("utf-8 path")],
+        &[
+            "read",
+            "--format",
+            "table",
+            file.to_str().expect("utf-8 path"),
+        ],
         b"",
         &[],
     );

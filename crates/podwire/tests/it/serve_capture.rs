@@ -36,7 +36,10 @@ fn relative_times_count_back_from_the_end_of_the_capture() {
     let http = json(s.addr, "/api/v1/http?since=5m");
     assert!(!http.as_array().expect("array").is_empty(), "{http}");
     let graph = json(s.addr, "/api/v1/graph?since=15m&level=ip");
-    assert!(!graph["edges"].as_array().expect("edges").is_empty(), "{graph}");
+    assert!(
+        !graph["edges"].as_array().expect("edges").is_empty(),
+        "{graph}"
+    );
 
     // Status says which clock: the capture's, ending at its last packet.
     let status = json(s.addr, "/api/v1/status");
