@@ -3,7 +3,9 @@
 //! The binary is thin: it parses the command line ([`cli`]), validates it
 //! into a configuration, and runs a command. `read` drives the library
 //! pipeline (capture -> decode -> track -> parse) over capture files and
-//! writes records ([`output`]).
+//! writes records ([`output`]). A bad value from an environment variable
+//! is reported under the variable's name, not the flag's
+//! ([`blame_environment`]).
 
 mod agent;
 mod cli;
