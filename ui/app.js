@@ -381,7 +381,8 @@ function status() {
     if (model.nodes.length !== model.raw.size) parts.push(`of ${fmtNum(model.raw.size)} nodes`);
   }
   if (source instanceof DemoSource) parts.push('synthetic demo data');
-  parts.push({ live: 'live', retrying: 'live updates reconnecting…', paused: 'paused', connecting: 'connecting…', closed: 'live updates closed', off: 'static' }[liveState]);
+  if (source.captureEnd) parts.push(`capture file, ending ${source.captureEnd.replace(/\.\d+Z$/, 'Z')}`);
+  else parts.push({ live: 'live', retrying: 'live updates reconnecting…', paused: 'paused', connecting: 'connecting…', closed: 'live updates closed', off: 'static' }[liveState]);
   if (loading) parts.push('loading…');
   $('#status').textContent = parts.join(' · ');
 }
@@ -449,6 +450,8 @@ function setLive(on) {
   btn.setAttribute('aria-pressed', String(on));
   if (!source.live) {
     btn.disabled = true;
+    // A capture file has nothing to follow.
+    btn.hidden = !!source.captureEnd;
     return;
   }
   if (on && !closeStream) {
@@ -513,7 +516,12 @@ function showView(v) {
   else map.resize();
 }
 
-function init() {
+async function init() {
+  if (source.detect) await source.detect();
+  if (source.captureEnd) {
+    liveState = 'off';
+    $('#since').title = 'Counted back from the end of the capture';
+  }
   for (const [k, m] of Object.entries(METRICS)) $('#metric').append(h('option', { value: k }, m.label));
   for (const id of ['level', 'metric', 'since', 'proto']) {
     const el = $('#' + id);
@@ -617,6 +625,7 @@ window.__podwire = {
   refreshes: () => refreshes,
   builds: () => builds,
   live: () => liveState,
+  captureEnd: () => source.captureEnd,
   groupOf,
 };
 

@@ -223,7 +223,9 @@ export class Panel {
       this.tabsBox,
       h('div', { class: 'list-bar' }, this.filterBox),
       this.list,
-      t.type === 'node' && it.kind !== 'group' && it.kind !== 'domain' ? this.captureForm(it) : null,
+      // Capture files (`read --serve`) have no packets to capture.
+      t.type === 'node' && it.kind !== 'group' && it.kind !== 'domain' && this.app.source.capturesPackets !== false
+        ? this.captureForm(it) : null,
     );
     this.renderSummary();
     this.renderTabs();

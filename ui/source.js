@@ -38,6 +38,30 @@ export class ApiSource {
     this.live = true;
     this.askToken = askToken;
     this.token = null; // in memory only
+    this.declined = false;
+    this.capturesPackets = true;
+    // Set for `podwire read --serve`: the capture's end, which relative
+    // windows (`since=5m`) count back from.
+    this.captureEnd = null;
+  }
+
+  // What the server is: a live agent, or capture files served by `podwire
+  // read --serve` (no new records, no packets to capture). A server that
+  // cannot say is taken as live, as before the status said. Asked with the
+  // token (the status is guarded like the records), so a guarded agent
+  // asks for the token here first.
+  async detect() {
+    try {
+      const res = await this.get(url('status', {}));
+      const s = res.ok ? await res.json() : null;
+      if (s && s.mode === 'capture') {
+        this.live = false;
+        this.capturesPackets = false;
+        this.captureEnd = s.now || null;
+      }
+    } catch {
+      // Live, as before.
+    }
   }
 
   headers() {
@@ -46,15 +70,18 @@ export class ApiSource {
     return this.token ? { 'X-Podwire-Token': this.token } : {};
   }
 
-  // GET with the token; on 401, ask for one and try again (until the
-  // viewer cancels).
+  // GET with the token; on 401, ask for one and try again. A viewer who
+  // cancels is not asked again on this page (a reload asks anew).
   async get(u, opts = {}) {
     for (;;) {
       const res = await fetch(u, { ...opts, headers: { ...this.headers(), ...(opts.headers || {}) } });
-      if (res.status !== 401 || !this.askToken) return res;
+      if (res.status !== 401 || !this.askToken || this.declined) return res;
       const reason = (await res.text().catch(() => '')).trim();
       const token = await this.askToken(reason);
-      if (!token) throw await failure(new Response(reason, { status: 401, statusText: 'Unauthorized' }));
+      if (!token) {
+        this.declined = true;
+        throw await failure(new Response(reason, { status: 401, statusText: 'Unauthorized' }));
+      }
       this.token = token;
     }
   }

@@ -38,6 +38,43 @@ await step('/ redirects to the UI, which loads without errors or CSP violations'
   const res = await page.goto(base + '/');
   assert.equal(new URL(res.url()).pathname, '/ui/');
   await ready();
+});
+
+await step('a capture file is shown as one: not "live", no stream, no packet capture', async () => {
+  // Issue 19: read --serve was called "Live" and offered a capture form
+  // that could not work.
+  const status = await api('/api/v1/status');
+  assert.equal(status.mode, 'capture');
+  let streamed = false;
+  const seen = (req) => {
+    if (req.url().includes('/api/v1/stream')) streamed = true;
+  };
+  page.on('request', seen);
+  await open('level=pod');
+  assert.equal(await P(() => window.__podwire.live()), 'off');
+  assert.equal(await P(() => window.__podwire.captureEnd()), status.now);
+  assert.ok(await page.isHidden('#live'), 'no Live button');
+  const text = await page.textContent('#status');
+  assert.match(text, /capture file, ending \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/);
+  assert.doesNotMatch(text, /live/);
+  await clickItem('10.88.0.12');
+  await panelLoaded();
+  assert.equal(await page.$('#panel form.capture'), null, 'no capture form');
+  page.off('request', seen);
+  assert.ok(!streamed, 'subscribed to /api/v1/stream');
+  // The windows count back from the capture's end, not from now.
+  await rebuilt(() => page.selectOption('#since', '5m'));
+  assert.ok((await model()).edges.length > 0, 'the last 5 minutes of the capture are not empty');
+});
+
+// The steps up to the live one use features of a live agent (capture form,
+// live updates): the status is stood in for, saying `live`.
+await step('as a live agent, the page subscribes to /api/v1/stream', async () => {
+  await page.route('**/api/v1/status', async (route) => {
+    const res = await route.fetch();
+    await route.fulfill({ response: res, json: { ...(await res.json()), mode: 'live' } });
+  });
+  await open('level=pod');
   assert.equal(await P(() => window.__podwire.live()), 'live', 'subscribed to /api/v1/stream');
 });
 
@@ -242,6 +279,7 @@ await step('live: a new record re-reads the graph without resetting the layout o
   } finally {
     await page.unroute('**/api/v1/stream*');
     await page.unroute('**/api/v1/graph?*');
+    await page.unroute('**/api/v1/status');
   }
 });
 
@@ -293,7 +331,13 @@ await step('table view shows the records, and CSV and JSON export exactly what i
 });
 
 await step('keyboard: Tab reaches every control, the map takes keys', async () => {
+  // As a live agent, whose page has a Live button (a capture file's has none).
+  await page.route('**/api/v1/status', async (route) => {
+    const res = await route.fetch();
+    await route.fulfill({ response: res, json: { ...(await res.json()), mode: 'live' } });
+  });
   await open('level=pod');
+  await page.unroute('**/api/v1/status');
   const seen = [];
   for (let i = 0; i < 40; i++) {
     await page.keyboard.press('Tab');

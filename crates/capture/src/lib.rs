@@ -74,14 +74,63 @@ pub struct InterfaceStats {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CaptureError {
-    #[error("not a pcap or pcapng file (starts with {0:02x?})")]
-    NotACapture([u8; 4]),
+    #[error("not a pcap or pcapng file ({0})")]
+    NotACapture(Head),
     #[error("file ends inside its header")]
     ShortHeader,
     #[error("unsupported pcap version {0}.{1}")]
     UnsupportedVersion(u16, u16),
+    /// The I/O error is shown here and is not also a `source()`: a chain
+    /// printed whole (`anyhow`'s `{:#}`) would show it twice.
     #[error("read error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for CaptureError {
+    fn from(e: std::io::Error) -> Self {
+        CaptureError::Io(e)
+    }
+}
+
+/// The first bytes of an input that is not a capture: up to four, and only
+/// those it had (`echo hi` is three bytes, not three and a zero).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    bytes: [u8; 4],
+    len: u8,
+}
+
+impl Head {
+    fn new(data: &[u8]) -> Head {
+        let len = data.len().min(4);
+        let mut bytes = [0; 4];
+        bytes[..len].copy_from_slice(&data[..len]);
+        Head {
+            bytes,
+            len: len as u8,
+        }
+    }
+
+    /// The bytes read.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// `starts with d4 c3 b2 a0`, or `3 bytes in all: 68 69 0a`.
+impl std::fmt::Display for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.len {
+            4 => f.write_str("starts with ")?,
+            1 => f.write_str("1 byte in all: ")?,
+            n => write!(f, "{n} bytes in all: ")?,
+        }
+        for (i, b) in self.as_bytes().iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{b:02x}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Something wrong inside a capture that is readable as a whole. Counted,
@@ -158,13 +207,11 @@ impl<R: Read> FileReader<R> {
     pub fn new(reader: R) -> Result<Self, CaptureError> {
         let mut buf = buffer::Buffer::new(reader);
         if !buf.fill(4)? {
-            let mut head = [0u8; 4];
             let avail = buf.available();
-            head[..avail.len()].copy_from_slice(avail);
             return Err(if avail.is_empty() {
                 CaptureError::ShortHeader
             } else {
-                CaptureError::NotACapture(head)
+                CaptureError::NotACapture(Head::new(avail))
             });
         }
         let a = buf.available();
@@ -174,7 +221,7 @@ impl<R: Read> FileReader<R> {
         } else if let Some(state) = pcap::PcapState::from_header(&mut buf, magic)? {
             Format::Pcap(state)
         } else {
-            return Err(CaptureError::NotACapture(magic));
+            return Err(CaptureError::NotACapture(Head::new(&magic)));
         };
         Ok(FileReader {
             buf,
@@ -224,5 +271,32 @@ impl<R: Read> FileReader<R> {
     /// Bytes consumed from the underlying reader so far (for progress bars).
     pub fn bytes_read(&self) -> u64 {
         self.buf.consumed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_short_input_shows_only_the_bytes_it_has() {
+        let e = FileReader::new(&b"hi\n"[..]).err().expect("not a capture");
+        assert_eq!(
+            e.to_string(),
+            "not a pcap or pcapng file (3 bytes in all: 68 69 0a)"
+        );
+        let e = FileReader::new(&b"hello"[..]).err().expect("not a capture");
+        assert_eq!(
+            e.to_string(),
+            "not a pcap or pcapng file (starts with 68 65 6c 6c)"
+        );
+    }
+
+    #[test]
+    fn an_io_error_is_said_once() {
+        let e = CaptureError::from(std::io::Error::other("disk on fire"));
+        assert_eq!(e.to_string(), "read error: disk on fire");
+        assert!(e.source().is_none());
     }
 }

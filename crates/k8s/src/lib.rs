@@ -35,10 +35,42 @@ pub enum Error {
         path: String,
         source: kube::config::KubeconfigError,
     },
-    #[error("no Kubernetes configuration (not in a pod, no kubeconfig): {0}")]
-    Infer(#[from] kube::config::InferConfigError),
+    /// Nothing to reach a cluster with: not in a pod, and no kubeconfig
+    /// where one is looked for (`kubeconfig`: those places).
+    #[error(
+        "no cluster to talk to: not running in a pod (KUBERNETES_SERVICE_HOST is not set) \
+         and no kubeconfig at {kubeconfig}"
+    )]
+    NotFound { kubeconfig: String },
+    /// A configuration is there but does not load (kube's reason, shown
+    /// here rather than as a source so a whole chain says it once).
+    #[error("cannot load the Kubernetes configuration: {0}")]
+    Infer(kube::config::InferConfigError),
     #[error("Kubernetes client: {0}")]
     Client(#[from] kube::Error),
+}
+
+/// When nothing is there to load: where a kubeconfig was looked for, for
+/// [`Error::NotFound`]. `service_host` is `$KUBERNETES_SERVICE_HOST` (set
+/// in every pod), `kubeconfig` is `$KUBECONFIG` (a `:`-separated list), and
+/// `home` the home directory (`~/.kube/config` without `$KUBECONFIG`).
+fn nothing_to_load(
+    service_host: Option<&std::ffi::OsStr>,
+    kubeconfig: Option<&std::ffi::OsStr>,
+    home: Option<&Path>,
+) -> Option<String> {
+    if service_host.is_some_and(|h| !h.is_empty()) {
+        return None;
+    }
+    let paths: Vec<std::path::PathBuf> = match kubeconfig.filter(|k| !k.is_empty()) {
+        Some(list) => std::env::split_paths(list).collect(),
+        None => vec![home?.join(".kube/config")],
+    };
+    if paths.iter().any(|p| p.exists()) {
+        return None;
+    }
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    Some(shown.join(", "))
 }
 
 /// A client for the in-cluster service account, `kubeconfig`, or
@@ -56,8 +88,63 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<(kube::Client, String),
                 .await
                 .map_err(err)?
         }
-        None => kube::Config::infer().await?,
+        None => kube::Config::infer().await.map_err(|e| {
+            let env = |k| std::env::var_os(k);
+            let home = env("HOME").map(std::path::PathBuf::from);
+            match nothing_to_load(
+                env("KUBERNETES_SERVICE_HOST").as_deref(),
+                env("KUBECONFIG").as_deref(),
+                home.as_deref(),
+            ) {
+                Some(kubeconfig) => Error::NotFound { kubeconfig },
+                None => Error::Infer(e),
+            }
+        })?,
     };
     let url = config.cluster_url.to_string();
     Ok((kube::Client::try_from(config)?, url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn nothing_to_load_names_where_a_kubeconfig_was_looked_for() {
+        let dir = std::env::temp_dir().join(format!("podwire-k8s-home-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let home = dir.as_path();
+        let want = home.join(".kube/config").display().to_string();
+        assert_eq!(nothing_to_load(None, None, Some(home)), Some(want));
+        // In a pod, or with a kubeconfig there: something to load.
+        assert_eq!(
+            nothing_to_load(Some(OsStr::new("10.96.0.1")), None, Some(home)),
+            None
+        );
+        std::fs::create_dir_all(home.join(".kube")).unwrap();
+        std::fs::write(home.join(".kube/config"), "").unwrap();
+        assert_eq!(nothing_to_load(None, None, Some(home)), None);
+        // $KUBECONFIG's list instead of ~/.kube/config.
+        let list = std::env::join_paths([home.join("a"), home.join("b")]).unwrap();
+        let shown = nothing_to_load(None, Some(&list), Some(home)).unwrap();
+        let (a, b) = (home.join("a"), home.join("b"));
+        assert_eq!(shown, format!("{}, {}", a.display(), b.display()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn not_found_says_what_is_missing_in_one_line() {
+        let e = Error::NotFound {
+            kubeconfig: "/root/.kube/config".into(),
+        };
+        let text = e.to_string();
+        assert!(!text.contains('\n'));
+        assert_eq!(
+            text,
+            "no cluster to talk to: not running in a pod (KUBERNETES_SERVICE_HOST is not set) \
+             and no kubeconfig at /root/.kube/config"
+        );
+    }
 }

@@ -192,9 +192,9 @@ pub struct ReadArgs {
 
     /// Instead of printing records, keep them and serve them over HTTP at
     /// ADDR (the agent's API, Grafana endpoints and /metrics) until
-    /// interrupted.
+    /// interrupted: IP:PORT, HOST:PORT, or :PORT for every IPv4 address.
     #[arg(long, value_name = "ADDR")]
-    pub serve: Option<std::net::SocketAddr>,
+    pub serve: Option<crate::listen::ListenAddr>,
 
     /// With --serve: memory for the kept records, MiB.
     #[arg(long, default_value_t = 256, value_name = "MIB", requires = "serve")]
@@ -236,9 +236,10 @@ pub struct AgentArgs {
     #[serde(skip)]
     pub config: Option<PathBuf>,
 
-    /// Address of the HTTP API [127.0.0.1:6676].
+    /// Address of the HTTP API: IP:PORT, HOST:PORT, or :PORT for every
+    /// IPv4 address [127.0.0.1:6676].
     #[arg(long, env = "PODWIRE_LISTEN", value_name = "ADDR")]
-    pub listen: Option<std::net::SocketAddr>,
+    pub listen: Option<crate::listen::ListenAddr>,
 
     /// Capture only interfaces whose name matches one of these patterns
     /// (`*` matches anything; comma-separated) [all].

@@ -10,6 +10,8 @@
 //!   connections against a capturing agent: limits held and counted,
 //!   memory bounded, capture losses counted (root needed, else SKIPPED);
 //! - `budget`: a connection flood beyond the table's bound stays in memory;
+//! - `cli`: settings from the environment and listen addresses, as a new
+//!   user writes them;
 //! - `contract`: exit codes and output shape of `podwire read`;
 //! - `fixtures`: the committed captures of `tests/data` against what the
 //!   clients saw and against tshark (no root needed);
@@ -29,6 +31,8 @@
 //!   and the lab's tools needed, else SKIPPED);
 //! - `serve`: the HTTP API over captures (`podwire read --serve`), and
 //!   cluster answers merged from 20+ peers, some late, one down;
+//! - `serve_capture`: `read --serve` of an older capture: relative times
+//!   from the capture's end, the status saying it is a capture;
 //! - `ui`: the built-in web UI's files and headers, and the page in headless
 //!   Chromium against `read --serve` (node, Chromium and `npm ci --prefix
 //!   ui/tests` needed, else SKIPPED);
@@ -49,6 +53,8 @@ mod api_auth;
 mod api_load;
 #[path = "it/budget.rs"]
 mod budget;
+#[path = "it/cli.rs"]
+mod cli;
 #[path = "it/contract.rs"]
 mod contract;
 #[path = "it/corpus.rs"]
@@ -73,6 +79,8 @@ mod openapi;
 mod protocols;
 #[path = "it/serve.rs"]
 mod serve;
+#[path = "it/serve_capture.rs"]
+mod serve_capture;
 #[path = "it/sniff.rs"]
 mod sniff;
 #[path = "it/ui.rs"]

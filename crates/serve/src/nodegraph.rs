@@ -87,7 +87,8 @@ pub fn fields(t: StatsType) -> Value {
 #[derive(Clone, Debug, Default)]
 pub struct GraphQuery {
     pub stats: StatsType,
-    /// Keeps a connection when either side's namespace matches.
+    /// Keeps a connection when either side's namespace matches (an end
+    /// without one matches as the empty string, as in k8spacket).
     pub namespace: Option<Regex>,
     /// Keeps a connection when either side's address or name matches.
     pub include: Option<Regex>,
@@ -142,11 +143,13 @@ impl GraphQuery {
     /// The namespace/include/exclude part, for any record with two ends.
     pub fn keeps_endpoints(&self, client: &Endpoint, server: &Endpoint) -> bool {
         if let Some(ns) = &self.namespace {
+            // k8spacket matches its Go regexp against the namespace as a
+            // string, empty for an end outside the cluster (a standalone
+            // host, an external or hostNetwork address): `.*`, Grafana's
+            // "All", keeps those too.
             let of = |e: &Endpoint| {
-                e.identity
-                    .as_deref()
-                    .and_then(|i| i.namespace.as_deref())
-                    .is_some_and(|n| ns.is_match(n))
+                let n = e.identity.as_deref().and_then(|i| i.namespace.as_deref());
+                ns.is_match(n.unwrap_or(""))
             };
             if !of(client) && !of(server) {
                 return false;

@@ -3,6 +3,7 @@
 //! ([`AgentConfig`]), validated once, with every default in one place.
 
 use crate::cli::AgentArgs;
+use crate::listen::ListenAddr;
 use anyhow::{bail, ensure, Context, Result};
 use podwire_serve::metrics::MetricsConfig;
 use podwire_store::{StoreConfig, Table, TABLES};
@@ -17,7 +18,7 @@ const NS: u64 = 1_000_000_000;
 /// The agent's validated configuration.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
-    pub listen: SocketAddr,
+    pub listen: ListenAddr,
     pub interfaces: Patterns,
     /// Namespaces to capture in; empty: the agent's own.
     pub netns: Vec<PathBuf>,
@@ -151,11 +152,11 @@ impl AgentConfig {
                 "peers: k8s://NAMESPACE/SERVICE:PORT needs Kubernetes (--kubernetes on)"
             ),
         }
-        let listen = match a.listen.or(f.listen) {
+        let listen = match a.listen.clone().or(f.listen.clone()) {
             Some(l) => l,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
         };
-        let api = api_config(&a, &f, listen, kubernetes.is_some())?;
+        let api = api_config(&a, &f, &listen, kubernetes.is_some())?;
         if serve.peer_token_file.is_none()
             && kubernetes.is_some()
             && std::path::Path::new(SERVICE_ACCOUNT_TOKEN).exists()
@@ -316,10 +317,10 @@ fn serve_config(a: &AgentArgs, f: &AgentArgs) -> Result<ServeConfig> {
 pub fn api_auth(
     mode: Option<&str>,
     token_file: Option<PathBuf>,
-    listen: SocketAddr,
+    listen: &ListenAddr,
     kube: bool,
 ) -> Result<ApiAuth> {
-    let local = listen.ip().is_loopback();
+    let local = listen.is_loopback();
     Ok(match (mode.unwrap_or("auto"), token_file) {
         ("auto" | "token-file", Some(file)) => ApiAuth::TokenFile(file),
         ("token-file", None) => bail!("api-auth token-file needs --api-token-file"),
@@ -344,7 +345,7 @@ const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccou
 
 /// Who may read, and how the API is served. A listener beyond loopback
 /// that nobody guards is refused unless asked for by name (`none`).
-fn api_config(a: &AgentArgs, f: &AgentArgs, listen: SocketAddr, kube: bool) -> Result<ApiConfig> {
+fn api_config(a: &AgentArgs, f: &AgentArgs, listen: &ListenAddr, kube: bool) -> Result<ApiConfig> {
     let token_file = a.api_token_file.clone().or(f.api_token_file.clone());
     let mode = a.api_auth.clone().or(f.api_auth.clone());
     let auth = api_auth(mode.as_deref(), token_file, listen, kube)?;
@@ -357,7 +358,7 @@ fn api_config(a: &AgentArgs, f: &AgentArgs, listen: SocketAddr, kube: bool) -> R
         _ => bail!("tls-cert and tls-key go together"),
     };
     Ok(ApiConfig {
-        warn_open: auth == ApiAuth::Open && !listen.ip().is_loopback(),
+        warn_open: auth == ApiAuth::Open && !listen.is_loopback(),
         auth,
         metrics_open: a.metrics_open || f.metrics_open,
         tls,
@@ -611,8 +612,9 @@ mod tests {
             api_token_file: file.map(PathBuf::from),
             ..AgentArgs::default()
         };
-        let api =
-            |a: AgentArgs, kube| api_config(&a, &AgentArgs::default(), a.listen.unwrap(), kube);
+        let api = |a: AgentArgs, kube| {
+            api_config(&a, &AgentArgs::default(), a.listen.as_ref().unwrap(), kube)
+        };
         let open = api(args("127.0.0.1:6676", None, None), false).unwrap();
         assert_eq!((open.auth, open.warn_open), (ApiAuth::Open, false));
         let refused = api(args("0.0.0.0:6676", None, None), false).unwrap_err();

@@ -240,7 +240,12 @@ fn watch(cfg: KubeConfig, cluster: Arc<RwLock<Cluster>>, status: Arc<WatchStatus
                 let only = cfg.cluster.node_pods_only.then_some(node.as_str());
                 podwire_k8s::watch::run(client, cluster, status, only).await;
             }
-            Err(e) => eprintln!("podwire: Kubernetes: not naming endpoints by pod: {e}"),
+            // One line for both users of the client (names here, token
+            // reviews for capture): what is missing and what to do.
+            Err(e) => eprintln!(
+                "podwire: Kubernetes is off (no pod names, no capture authorization): {e}; \
+                 run the agent in a pod, give it --kubeconfig FILE, or start it with --kubernetes off"
+            ),
         }
     });
 }

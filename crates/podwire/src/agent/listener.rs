@@ -16,6 +16,7 @@
 
 use super::config::TlsFiles;
 use super::own::{self, Own};
+use crate::listen::ListenAddr;
 use anyhow::{Context, Result};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -89,7 +90,7 @@ pub struct ApiListener {
 impl ApiListener {
     /// Binds `listen`; with `tls`, the certificate must load now.
     pub async fn bind(
-        listen: SocketAddr,
+        listen: &ListenAddr,
         tls: Option<&TlsFiles>,
         counters: Arc<ListenerCounters>,
         own: Arc<Own>,
@@ -98,10 +99,10 @@ impl ApiListener {
             Some(files) => Some(acceptor(files, Arc::clone(&counters))?),
             None => None,
         };
-        let tcp = TcpListener::bind(listen)
+        let tcp = TcpListener::bind(listen.addrs())
             .await
             .with_context(|| format!("listening on {listen}"))?;
-        let local = tcp.local_addr().unwrap_or(listen);
+        let local = tcp.local_addr().context("the listening address")?;
         own.set_listen(local);
         let (tx, incoming) = mpsc::channel(64);
         tokio::spawn(accept_loop(tcp, acceptor, tx, counters, own));

@@ -37,6 +37,7 @@ pub use config::{api_auth, ApiAuth, ApiConfig, ServeConfig};
 pub use state::{Shared, StoreSink};
 
 use crate::cli::AgentArgs;
+use crate::listen::ListenAddr;
 use crate::pipeline::shard::Shards;
 use anyhow::{bail, Context, Result};
 use config::AgentConfig;
@@ -44,7 +45,6 @@ use kernel::{KernelConfig, KernelTable};
 use podwire_ebpf::ConnProbe;
 use podwire_store::Store;
 use state::{Sources, Status};
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -168,7 +168,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         );
     }
 
-    let served = rt.block_on(serve(cfg.listen, &cfg.api, Arc::clone(&shared), "agent"));
+    let served = rt.block_on(serve(&cfg.listen, &cfg.api, Arc::clone(&shared), "agent"));
 
     stop.store(true, Ordering::Relaxed);
     // The shards end when the capture thread and every control handle let go.
@@ -184,7 +184,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
 /// Serves the API on `listen` until SIGTERM or SIGINT (`what` names the
 /// server in the log line).
 pub async fn serve(
-    listen: SocketAddr,
+    listen: &ListenAddr,
     api: &ApiConfig,
     shared: Arc<Shared>,
     what: &str,
@@ -197,7 +197,7 @@ pub async fn serve(
     )
     .await?;
     let scheme = if api.tls.is_some() { "https" } else { "http" };
-    let local = axum::serve::Listener::local_addr(&listener).unwrap_or(listen);
+    let local = axum::serve::Listener::local_addr(&listener).context("the listening address")?;
     eprintln!("podwire: {what} serving {scheme}://{local}");
     if api.warn_open {
         eprintln!(
@@ -231,8 +231,8 @@ fn capture_auth(cfg: &AgentConfig, client: Option<&ReviewClient>) -> capture::Au
     }
     match client {
         Some(Ok(client)) => return capture::Auth::Kubernetes(client.clone()),
-        Some(Err(e)) => {
-            eprintln!("podwire: capture is off: no Kubernetes client for token reviews: {e}");
+        // The Kubernetes watcher says why, once, for names and reviews.
+        Some(Err(_)) => {
             return capture::Auth::Off(
                 "capture is off: the agent has no Kubernetes client to review tokens with",
             );

@@ -147,6 +147,28 @@ pub struct Shared {
     pub host: Arc<Host>,
     /// The agent's own API connections, left out (live agents only).
     pub own: Arc<Own>,
+    /// What "now" is for relative times (`since=5m`, the UI's windows).
+    pub clock: Clock,
+}
+
+/// Where relative times count back from: the wall clock when watching
+/// live; for capture files (`read --serve`), the end of the capture (its
+/// newest packet), so "the last 5 minutes" of a capture made last week are
+/// its own last five minutes, not nothing.
+pub enum Clock {
+    Wall,
+    /// Nanoseconds since the epoch, set once the files are read.
+    CaptureEnd(AtomicU64),
+}
+
+impl Clock {
+    /// `live` or `capture`, as `/api/v1/status` says it.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Clock::Wall => "live",
+            Clock::CaptureEnd(_) => "capture",
+        }
+    }
 }
 
 /// A poisoned lock means a thread panicked mid-update; the data is still
@@ -168,12 +190,30 @@ impl Shared {
             ebpf: not_live,
             ebpf_hook: None,
         };
-        Shared::new(
-            store,
-            KernelTable::new(Default::default(), 0),
-            sources,
-            serve,
-        )
+        Shared {
+            clock: Clock::CaptureEnd(AtomicU64::new(0)),
+            ..Shared::new(
+                store,
+                KernelTable::new(Default::default(), 0),
+                sources,
+                serve,
+            )
+        }
+    }
+
+    /// Now, by [`Clock`]: where relative times count back from.
+    pub fn now(&self) -> podwire_record::Timestamp {
+        match &self.clock {
+            Clock::Wall => super::probe::now(),
+            Clock::CaptureEnd(t) => podwire_record::Timestamp(t.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// The capture's end, once its files are read (offline only).
+    pub fn set_capture_end(&self, end: podwire_record::Timestamp) {
+        if let Clock::CaptureEnd(t) = &self.clock {
+            t.store(end.0, Ordering::Relaxed);
+        }
     }
 
     /// Everything empty but the given parts.
@@ -205,6 +245,7 @@ impl Shared {
             deferred: Default::default(),
             host: Arc::new(Host::none()),
             own: Arc::new(Own::off()),
+            clock: Clock::Wall,
         }
     }
 

@@ -1,9 +1,11 @@
-//! A table for a terminal: one row per record, fixed columns, written as
-//! records arrive so a long capture shows results at once.
+//! A table for a terminal: one row per record, fixed columns, the record's
+//! time first (rows are put in time order by [`super::reorder`]). Sizes
+//! are in binary units (KiB, MiB), as the web UI shows them.
 
-use podwire_record::{Body, Close, Endpoint, Outcome, ProtoError, Record, Transport};
+use podwire_record::{Body, Close, Endpoint, Outcome, ProtoError, Record, Timestamp, Transport};
 use std::io::Write;
 use std::net::IpAddr;
+use std::time::{Duration, UNIX_EPOCH};
 
 fn ep(e: &Endpoint) -> String {
     match e.ip {
@@ -12,14 +14,26 @@ fn ep(e: &Endpoint) -> String {
     }
 }
 
-/// Bytes in human units (1000-based, as Wireshark shows them).
+/// Bytes in binary units, as the web UI shows them: `512 B`, `1.5 KiB`,
+/// `3.0 MiB`.
 fn bytes(n: u64) -> String {
-    match n {
-        0..=999 => format!("{n} B"),
-        1_000..=999_999 => format!("{:.1} kB", n as f64 / 1e3),
-        1_000_000..=999_999_999 => format!("{:.1} MB", n as f64 / 1e6),
-        _ => format!("{:.1} GB", n as f64 / 1e9),
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} B");
     }
+    let mut v = n as f64 / 1024.0;
+    let mut u = 0;
+    // Decide on the rounded figure, so 1023.96 KiB is 1.0 MiB, not 1024.0 KiB.
+    while (v * 10.0).round() >= 10_240.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
+/// The record's time, UTC to the millisecond: `2024-05-01T12:00:00.123Z`.
+fn time(ts: Timestamp) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_nanos(ts.0)).to_string()
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -123,9 +137,12 @@ fn request(rec: &Record, what: Option<&str>, error: Option<&ProtoError>) -> Stri
     format!("{d} {outcome} {}", ms(req.latency_ms))
 }
 
-/// The header row, written once before any record.
+/// The header row, written once before the first record.
 pub fn header() -> String {
-    format!("{:<10} {:<26} {:<26} DETAIL\n", "TYPE", "CLIENT", "SERVER")
+    format!(
+        "{:<24} {:<10} {:<26} {:<26} DETAIL\n",
+        "TIME", "TYPE", "CLIENT", "SERVER"
+    )
 }
 
 /// Appends one row for `rec`.
@@ -133,10 +150,35 @@ pub fn encode(rec: &Record, out: &mut Vec<u8>) {
     // Writing into a Vec cannot fail.
     let _ = writeln!(
         out,
-        "{:<10} {:<26} {:<26} {}",
+        "{:<24} {:<10} {:<26} {:<26} {}",
+        time(rec.ts),
         rec.kind,
         ep(&rec.client),
         ep(&rec.server),
         detail(rec)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_binary_like_the_ui() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1024), "1.0 KiB");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(1024 * 1024 - 1), "1.0 MiB");
+        assert_eq!(bytes(5 << 30), "5.0 GiB");
+        assert_eq!(bytes(u64::MAX), "16.0 EiB");
+    }
+
+    #[test]
+    fn times_are_utc_to_the_millisecond() {
+        assert_eq!(
+            time(Timestamp(1_714_564_800_123_456_789)),
+            "2024-05-01T12:00:00.123Z"
+        );
+    }
 }

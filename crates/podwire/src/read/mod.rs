@@ -13,11 +13,12 @@ mod sink;
 use crate::agent::{self, ApiAuth, ApiConfig, ServeConfig, Shared, StoreSink};
 use crate::cli::Kind;
 use crate::cli::{Format, ReadArgs};
-use crate::output::{self, Output};
+use crate::listen::ListenAddr;
+use crate::output::Output;
 use crate::pipeline::shard::{Shards, Stopped};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use podwire_capture::{CaptureError, FileReader};
+use podwire_capture::FileReader;
 use podwire_decode::{Decoder, DefragStats, Skip};
 use podwire_store::{Store, StoreConfig};
 use podwire_track::TrackerConfig;
@@ -25,7 +26,6 @@ use sink::{ShardReport, WriteSink};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -103,10 +103,14 @@ struct Summary {
     failed_files: usize,
     /// IP fragment reassembly, from the decoder.
     defrag: DefragStats,
+    /// Table rows written out of time order (later than the reorder window).
+    late_rows: u64,
+    /// The newest packet's time: the end of the capture.
+    newest: Option<podwire_record::Timestamp>,
 }
 
-pub fn run(args: ReadArgs) -> Result<ExitCode> {
-    let serve = match args.serve {
+pub fn run(mut args: ReadArgs) -> Result<ExitCode> {
+    let serve = match args.serve.take() {
         Some(addr) => {
             let peers = ServeConfig {
                 peers: args.peers.clone(),
@@ -116,11 +120,11 @@ pub fn run(args: ReadArgs) -> Result<ExitCode> {
             let auth = agent::api_auth(
                 args.api_auth.as_deref(),
                 args.api_token_file.clone(),
-                addr,
+                &addr,
                 false,
             )?;
             let api = ApiConfig {
-                warn_open: auth == ApiAuth::Open && !addr.ip().is_loopback(),
+                warn_open: auth == ApiAuth::Open && !addr.is_loopback(),
                 auth,
                 ..ApiConfig::default()
             };
@@ -133,11 +137,7 @@ pub fn run(args: ReadArgs) -> Result<ExitCode> {
         return serve_files(cfg, addr, store_mib, serve_cfg, &api);
     }
     let started = Instant::now();
-    let out = Arc::new(Output::stdout());
-    if let Some(h) = output::header(cfg.shard.format) {
-        // An error here shows up in `finish` below.
-        let _ = out.write(h.as_bytes());
-    }
+    let out = Arc::new(Output::stdout(cfg.shard.format));
     let sinks = (0..cfg.shards)
         .map(|_| WriteSink::new(cfg.shard.format, cfg.shard.only.clone(), Arc::clone(&out)))
         .collect();
@@ -148,13 +148,14 @@ pub fn run(args: ReadArgs) -> Result<ExitCode> {
     read_files(&cfg, &mut decoder, &mut shards, &mut summary);
     let reports = shards.finish();
     summary.defrag = decoder.defrag_stats();
-    match out.finish() {
-        Ok(()) => {}
+    summary.late_rows = match out.finish() {
+        Ok(late) => late,
         // `podwire read x | head`: the reader went away; that is not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         Err(e) => return Err(anyhow::Error::new(e).context("writing records")),
-    }
-    if !cfg.quiet {
+    };
+    // When no file was a capture, its error said all there is.
+    if !cfg.quiet && summary.failed_files < cfg.files.len() {
         print_summary(&summary, &reports, started.elapsed());
     }
     Ok(if summary.failed_files > 0 {
@@ -168,7 +169,7 @@ pub fn run(args: ReadArgs) -> Result<ExitCode> {
 /// over it until SIGTERM or SIGINT.
 fn serve_files(
     cfg: Config,
-    listen: SocketAddr,
+    listen: ListenAddr,
     store_mib: usize,
     serve_cfg: ServeConfig,
     api: &ApiConfig,
@@ -193,6 +194,9 @@ fn serve_files(
     let mut summary = Summary::default();
     read_files(&cfg, &mut decoder, &mut shards, &mut summary);
     shards.finish();
+    if let Some(end) = summary.newest {
+        shared.set_capture_end(end);
+    }
     if !cfg.quiet {
         let stored: usize = podwire_store::Table::ALL
             .iter()
@@ -207,7 +211,7 @@ fn serve_files(
         .enable_all()
         .build()
         .context("starting the HTTP runtime")?;
-    rt.block_on(agent::serve(listen, api, shared, "read"))?;
+    rt.block_on(agent::serve(&listen, api, shared, "read"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -240,8 +244,14 @@ fn open(path: &Path) -> Result<(Box<dyn Read>, Option<u64>)> {
         return Ok((Box::new(io::stdin().lock()), None));
     }
     let f = File::open(path).context("cannot open")?;
-    let len = f.metadata().ok().map(|m| m.len());
-    Ok((Box::new(f), len))
+    let meta = f.metadata().ok();
+    // Opening a directory works; reading it fails with an OS error that
+    // says less than this.
+    anyhow::ensure!(
+        !meta.as_ref().is_some_and(|m| m.is_dir()),
+        "is a directory, not a capture file"
+    );
+    Ok((Box::new(f), meta.map(|m| m.len())))
 }
 
 /// Why a file was not read to its end.
@@ -266,10 +276,7 @@ fn read_file<R: Send + 'static>(
     summary: &mut Summary,
 ) -> Result<(), ReadError> {
     let (input, len) = open(path).map_err(ReadError::File)?;
-    let mut reader = FileReader::new(input).map_err(|e| match e {
-        CaptureError::Io(_) => ReadError::File(anyhow::Error::new(e).context("cannot read")),
-        e => ReadError::File(e.into()),
-    })?;
+    let mut reader = FileReader::new(input).map_err(|e| ReadError::File(e.into()))?;
     let bar = progress_bar(cfg, len);
     let mut io_error = None;
     let mut last_send = Instant::now();
@@ -286,6 +293,7 @@ fn read_file<R: Send + 'static>(
         match decoder.decode(frame.link.0, frame.ts.0, frame.orig_len, frame.data) {
             Ok(pkt) => {
                 summary.packets += 1;
+                summary.newest = summary.newest.max(Some(frame.ts));
                 shards.push(frame.ts, frame.orig_len, &pkt)?;
             }
             Err(skip) => count_skip(summary, skip),
@@ -412,6 +420,14 @@ fn print_summary(s: &Summary, reports: &[ShardReport], took: Duration) {
     }
     if parser_failed > 0 {
         limits.push(format!("{parser_failed} streams a parser gave up on"));
+    }
+    if s.late_rows > 0 {
+        limits.push(format!(
+            "{} table rows out of time order (finished later than the {} s / {} MiB reorder window)",
+            s.late_rows,
+            crate::output::REORDER_HOLD.as_secs(),
+            crate::output::REORDER_MAX_BYTES >> 20
+        ));
     }
     if !limits.is_empty() {
         eprintln!("podwire: {}", limits.join(", "));

@@ -1,8 +1,9 @@
 //! Where `podwire read`'s shards put records: encoded, then written as
-//! whole lines to the shared [`Output`].
+//! whole lines to the shared [`Output`] (table rows with their time, for
+//! its reorder window).
 
 use crate::cli::{Format, Kind};
-use crate::output::{self, Output};
+use crate::output::{self, Output, Row};
 use crate::pipeline::shard::{Sink, Stopped};
 use podwire_record::Record;
 use podwire_track::TrackerStats;
@@ -25,6 +26,9 @@ pub struct WriteSink {
     only: Vec<Kind>,
     out: Arc<Output>,
     buf: Vec<u8>,
+    /// Table rows gathered (`buf` is for JSON lines).
+    rows: Vec<Row>,
+    rows_bytes: usize,
     report: ShardReport,
 }
 
@@ -34,15 +38,29 @@ impl WriteSink {
             format,
             only,
             out,
-            buf: Vec::with_capacity(OUT_BYTES + (64 << 10)),
+            buf: Vec::with_capacity(match format {
+                Format::Jsonl => OUT_BYTES + (64 << 10),
+                Format::Table => 0,
+            }),
+            rows: Vec::new(),
+            rows_bytes: 0,
             report: ShardReport::default(),
         }
     }
 
     fn write(&mut self) -> Result<(), Stopped> {
-        let res = self.out.write(&self.buf);
+        let res = match self.format {
+            Format::Jsonl => self.out.write(&self.buf),
+            // Also when no row is new: rows held may have become due.
+            Format::Table => self.out.write_rows(&mut self.rows),
+        };
         self.buf.clear();
+        self.rows_bytes = 0;
         res.map_err(|_| Stopped)
+    }
+
+    fn gathered(&self) -> usize {
+        self.buf.len() + self.rows_bytes
     }
 }
 
@@ -53,17 +71,26 @@ impl Sink for WriteSink {
         for rec in records.drain(..) {
             if wants(&self.only, &rec) {
                 *self.report.records.entry(rec.kind).or_default() += 1;
-                output::encode(self.format, &rec, &mut self.buf);
+                match self.format {
+                    Format::Jsonl => output::encode(self.format, &rec, &mut self.buf),
+                    Format::Table => {
+                        let mut text = Vec::new();
+                        output::encode(self.format, &rec, &mut text);
+                        self.rows_bytes += text.len();
+                        self.rows.push(Row { ts: rec.ts.0, text });
+                    }
+                }
             }
         }
-        if self.buf.len() >= OUT_BYTES || (idle && !self.buf.is_empty()) {
+        let table_idle = idle && self.format == Format::Table;
+        if self.gathered() >= OUT_BYTES || (idle && self.gathered() > 0) || table_idle {
             self.write()?;
         }
         Ok(())
     }
 
     fn finish(mut self, tracker: TrackerStats) -> ShardReport {
-        if !self.buf.is_empty() {
+        if self.gathered() > 0 {
             let _ = self.write();
         }
         self.report.tracker = tracker;

@@ -15,9 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A `podwire read FILE --serve` process.
-struct Served {
+pub struct Served {
     child: Child,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
 }
 
 impl Drop for Served {
@@ -29,12 +29,18 @@ impl Drop for Served {
 
 // The child is waited for by `Served`'s Drop, which clippy cannot see.
 #[allow(clippy::zombie_processes)]
-fn serve(files: &[PathBuf], extra: &[&str], log: &Path) -> Served {
+pub fn serve(files: &[PathBuf], extra: &[&str], log: &Path) -> Served {
     let err = std::fs::File::create(log).expect("log file");
     let mut child = Command::new(podwire())
         .arg("read")
         .args(files)
-        .args(["--serve", "127.0.0.1:0", "--threads", "1"])
+        .args(["--threads", "1"])
+        // On an ephemeral loopback port unless `extra` says where.
+        .args(if extra.contains(&"--serve") {
+            &[][..]
+        } else {
+            &["--serve", "127.0.0.1:0"][..]
+        })
         .args(extra)
         .stdout(Stdio::null())
         .stderr(err)
@@ -59,7 +65,7 @@ fn serve(files: &[PathBuf], extra: &[&str], log: &Path) -> Served {
     }
 }
 
-fn json(addr: SocketAddr, path: &str) -> Value {
+pub fn json(addr: SocketAddr, path: &str) -> Value {
     let (status, body) = http_get(addr, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
     assert_eq!(status, 200, "GET {path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))

@@ -174,10 +174,25 @@ fn namespace_keeps_a_connection_when_either_side_matches() {
     assert!(q("namespace=^data$").keeps(&r));
     assert!(q("namespace=prod|web").keeps(&r));
     assert!(!q("namespace=^web$").keeps(&r));
-    // Unnamed ends have no namespace to match.
+}
+
+/// k8spacket matches its Go regexp against the namespace string, which is
+/// empty for an end outside the cluster: `.*` (Grafana's "All") keeps
+/// standalone hosts, external and hostNetwork endpoints.
+#[test]
+fn namespace_all_keeps_connections_whose_ends_have_no_namespace() {
     let unnamed = conn("10.0.0.1:40000", "10.0.0.2:80").build();
-    assert!(!q("namespace=.*").keeps(&unnamed));
+    assert!(q("namespace=.*").keeps(&unnamed));
+    assert!(q("namespace=^$").keeps(&unnamed));
     assert!(q("namespace=").keeps(&unnamed));
+    assert!(!q("namespace=prod").keeps(&unnamed));
+    // One end named, the other not: the empty one matches `^$` too.
+    let half = conn("10.0.0.1:40000", "1.1.1.1:443")
+        .build()
+        .client_id(id().ns("prod").pod("api-1"));
+    assert!(q("namespace=^$").keeps(&half));
+    assert!(q("namespace=^prod$").keeps(&half));
+    assert!(!q("namespace=^data$").keeps(&half));
 }
 
 #[test]

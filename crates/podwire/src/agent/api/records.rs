@@ -44,11 +44,10 @@ pub async fn kafka(s: State<Arc<Shared>>, q: RawQuery) -> Response {
 
 async fn table(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery, t: Table) -> Response {
     let q = q.unwrap_or_default();
-    let (mut filter, own) =
-        match Filter::parse_query_with(&q, crate::agent::probe::now(), &["scope"]) {
-            Ok(f) => f,
-            Err(e) => return bad_request(e),
-        };
+    let (mut filter, own) = match Filter::parse_query_with(&q, shared.now(), &["scope"]) {
+        Ok(f) => f,
+        Err(e) => return bad_request(e),
+    };
     let scope = match Scope::parse(own.first().map(|(_, v)| v.as_str()), &shared) {
         Ok(s) => s,
         Err(e) => return bad_request(e),

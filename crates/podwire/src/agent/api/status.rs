@@ -101,6 +101,8 @@ pub async fn status(State(shared): State<Arc<Shared>>) -> Response {
     };
     let sources = lock(&shared.sources).clone();
     let doc = json!({
+        "mode": shared.clock.mode(),
+        "now": shared.now(),
         "sources": sources,
         "capture": {
             "frames": get(&c.frames),

@@ -43,7 +43,7 @@ struct Client {
 
 pub async fn stream(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
     let q = q.unwrap_or_default();
-    let (filter, own) = match Filter::parse_query_with(&q, crate::agent::probe::now(), &["table"]) {
+    let (filter, own) = match Filter::parse_query_with(&q, shared.now(), &["table"]) {
         Ok(f) => f,
         Err(e) => return bad_request(e),
     };
