@@ -78,10 +78,13 @@ fn serve_listens_on_a_bare_port() {
     let dir = tempfile::tempdir().expect("temp dir");
     let s = serve(
         &[data_dir().join("dns.pcap")],
-        &["--serve", ":0"],
+        // Every address, nobody checking: asked for by name, and warned of.
+        &["--serve", ":0", "--api-auth", "none"],
         &dir.path().join("log"),
     );
     assert!(s.addr.ip().is_unspecified(), "{}", s.addr);
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+    assert!(log.contains("WARNING: anyone who reaches"), "{log}");
     let local = std::net::SocketAddr::from(([127, 0, 0, 1], s.addr.port()));
     let (status, body) = http_get(local, "/healthz").expect("GET /healthz");
     assert_eq!((status, body.trim()), (200, "ok"));
@@ -92,7 +95,8 @@ fn serve_listens_on_a_bare_port() {
 #[test]
 fn agent_accepts_listen_as_port_or_host_name() {
     for listen in [":6676", "localhost:6676", "[::1]:6676", "127.0.0.1:6676"] {
-        let out = run(&["agent", "--listen", listen, "--store-mib", "0"], b"", &[]);
+        let args = ["agent", "--listen", listen, "--api-auth", "none", "--store-mib", "0"];
+        let out = run(&args, b"", &[]);
         let err = stderr(&out);
         assert!(!err.contains("--listen"), "{listen}: {err}");
         assert!(
