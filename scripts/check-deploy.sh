@@ -4,6 +4,7 @@
 #
 #   bash scripts/check-deploy.sh            # check; non-zero exit on any failure
 #   bash scripts/check-deploy.sh --update   # also regenerate deploy/manifests/podwire.yaml
+#   PODWIRE_BIN=FILE bash scripts/check-deploy.sh   # krew check with FILE, no cargo build
 #
 # What it does:
 #   1. Fetches helm 3.10.1 once into target/test-data/ (the real binary,
@@ -316,9 +317,12 @@ negative "a capture role granting more" "$OUT/bad-capture-role.yaml" "must grant
 echo "== deploy: krew manifest (deploy/krew/podwire.yaml, as kubectl podwire)"
 # The plugin is the podwire binary under another name: package this
 # machine's build, fill the manifest, install it as krew would, run it.
-if cargo build --quiet -p podwire; then
+# PODWIRE_BIN=FILE packages that binary instead of building one (a machine
+# whose cores are shared, where another tree has a fresh build).
+podwire_bin=${PODWIRE_BIN:-target/debug/podwire}
+if [ -n "${PODWIRE_BIN:-}" ] || cargo build --quiet -p podwire; then
     arch=$(uname -m | sed 's/x86_64/amd64/; s/aarch64/arm64/')
-    if ! { scripts/krew-package.sh 0.1.0 "$OUT/krew" "$arch=target/debug/podwire" >/dev/null &&
+    if ! { scripts/krew-package.sh 0.1.0 "$OUT/krew" "$arch=$podwire_bin" >/dev/null &&
         "$PY" deploy/tests/check_krew.py "$OUT/krew/podwire.yaml" "$OUT/krew"; }; then
         echo "FAIL: krew manifest"
         fail=1
