@@ -116,18 +116,48 @@ pub struct Prometheus {
     dir: tempfile::TempDir,
 }
 
+/// How Prometheus reaches its targets beyond plain HTTP.
+#[derive(Clone, Debug, Default)]
+pub struct Scrape {
+    /// A bearer token file, sent with every scrape (`authorization`).
+    pub bearer_token_file: Option<std::path::PathBuf>,
+    /// HTTPS, verifying against this CA file, for this server name.
+    pub https: Option<(std::path::PathBuf, String)>,
+}
+
 impl Prometheus {
     /// Starts Prometheus scraping `http://TARGET/metrics` for every target
     /// every `scrape_interval` (job [`JOB`]), on a free port of 127.0.0.1,
     /// and waits (up to [`READY_TIMEOUT`]) until it is ready.
     pub fn start(targets: &[SocketAddr], scrape_interval: Duration) -> Result<Prometheus> {
+        Prometheus::start_with(targets, scrape_interval, &Scrape::default())
+    }
+
+    /// [`start`](Self::start), scraping as `scrape` says (a token, HTTPS).
+    pub fn start_with(
+        targets: &[SocketAddr],
+        scrape_interval: Duration,
+        scrape: &Scrape,
+    ) -> Result<Prometheus> {
         let dir = tempfile::Builder::new()
             .prefix("podwire-prometheus")
             .tempdir()
             .map_err(|e| Error::io("create temp dir", "/tmp", e))?;
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, config_text(targets, scrape_interval))
-            .map_err(|e| Error::io("write", &config, e))?;
+        let mut text = config_text(targets, scrape_interval);
+        if let Some((ca, name)) = &scrape.https {
+            text.push_str(&format!(
+                "    scheme: https\n    tls_config:\n      ca_file: '{}'\n      server_name: '{name}'\n",
+                ca.display()
+            ));
+        }
+        if let Some(file) = &scrape.bearer_token_file {
+            text.push_str(&format!(
+                "    authorization:\n      type: Bearer\n      credentials_file: '{}'\n",
+                file.display()
+            ));
+        }
+        std::fs::write(&config, text).map_err(|e| Error::io("write", &config, e))?;
         // The port is free when we look, and could be taken before Prometheus
         // binds it; try again with another one if that happens.
         let log = dir.path().join("prometheus.log");

@@ -420,3 +420,70 @@ fn kubernetes_reviews_decide_who_reads_records_and_metrics() {
     assert_eq!(code, 503, "{body}");
     api.set_unavailable(false);
 }
+
+/// A real Prometheus scrapes the guarded agent over HTTPS with a bearer
+/// token, as the chart's ServiceMonitor has it do; without the token its
+/// scrapes fail with the agent's 401.
+#[test]
+fn a_real_prometheus_scrapes_with_a_bearer_token_over_https() {
+    use podwire_lab::prometheus::{require_prometheus, Prometheus, Scrape};
+    let name = "a_real_prometheus_scrapes_with_a_bearer_token_over_https";
+    skip_unless!(
+        name,
+        require_root()
+            .and_then(|_| require_tools(&["openssl"]))
+            .and_then(|_| require_prometheus())
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certificates(d, "prometheus-target");
+    std::fs::write(d.join("tokens"), "prom-token prometheus\n").unwrap();
+    std::fs::write(d.join("prom-token"), "prom-token\n").unwrap();
+    let arg = |f: &str| d.join(f).display().to_string();
+    let (cert, key, tokens) = (arg("server.pem"), arg("server.key"), arg("tokens"));
+    let args = [
+        "--no-ebpf",
+        "--interfaces",
+        "lo",
+        "--api-token-file",
+        &tokens,
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ];
+    let agent = Agent::start(podwire(), &args, &d.join("agent.log")).expect("agent");
+    let https = Some((d.join("ca.pem"), "podwire".to_string()));
+    let with_token = Scrape {
+        bearer_token_file: Some(d.join("prom-token")),
+        https: https.clone(),
+    };
+    let prom = Prometheus::start_with(&[agent.addr()], Duration::from_secs(1), &with_token)
+        .expect("prometheus");
+    prom.wait_for_targets_up(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}\nagent: {}", agent.log()));
+    let up = prom.query_scalar("up{job=\"podwire\"}").expect("up");
+    assert_eq!(up, 1.0);
+    let refused = prom
+        .query("podwire_api_requests_refused_total")
+        .expect("the agent's own series, scraped");
+    assert!(!refused.is_empty(), "no podwire_api_* series in Prometheus");
+
+    let without = Scrape {
+        bearer_token_file: None,
+        https,
+    };
+    let bare = Prometheus::start_with(&[agent.addr()], Duration::from_secs(1), &without)
+        .expect("prometheus without a token");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let t = bare.targets().expect("targets");
+        if let Some(t) = t.iter().find(|t| t.last_scrape.is_some()) {
+            assert_eq!(t.health, "down", "{t}");
+            assert!(t.last_error.contains("401"), "{t}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never scraped: {t:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}

@@ -95,7 +95,15 @@ fn serve_listens_on_a_bare_port() {
 #[test]
 fn agent_accepts_listen_as_port_or_host_name() {
     for listen in [":6676", "localhost:6676", "[::1]:6676", "127.0.0.1:6676"] {
-        let args = ["agent", "--listen", listen, "--api-auth", "none", "--store-mib", "0"];
+        let args = [
+            "agent",
+            "--listen",
+            listen,
+            "--api-auth",
+            "none",
+            "--store-mib",
+            "0",
+        ];
         let out = run(&args, b"", &[]);
         let err = stderr(&out);
         assert!(!err.contains("--listen"), "{listen}: {err}");

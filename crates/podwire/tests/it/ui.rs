@@ -283,30 +283,36 @@ fn ui_in_a_browser() {
         crate::util::target_dir().join("test-data/screenshots")
     };
     std::fs::create_dir_all(&shots).expect("screenshot directory");
+    // PODWIRE_BIN: for the second server it starts on the request
+    // protocols' captures (`lib.mjs`).
+    let url = format!("http://{}", s.addr);
+    run_script("e2e.mjs", &url, &shots, &chromium, Duration::from_secs(300));
+}
+
+/// Runs `ui/tests/SCRIPT ARG SHOTS` in node (with `CHROMIUM` and
+/// `PODWIRE_BIN` set), prints what it said, and fails unless it passed.
+fn run_script(script: &str, arg: &str, shots: &Path, chromium: &Path, limit: Duration) {
     let run = run_watched(
         Command::new("node")
-            .arg(repo().join("ui/tests/e2e.mjs"))
-            .arg(format!("http://{}", s.addr))
-            .arg(&shots)
-            .env("CHROMIUM", &chromium)
-            // For the second server it starts on the request protocols'
-            // captures (`lib.mjs`).
+            .arg(repo().join("ui/tests").join(script))
+            .arg(arg)
+            .arg(shots)
+            .env("CHROMIUM", chromium)
             .env("PODWIRE_BIN", podwire())
             .current_dir(repo().join("ui/tests")),
-        Duration::from_secs(300),
+        limit,
         true,
     )
     .expect("run node");
-    let out = String::from_utf8_lossy(&run.stdout);
+    println!("{}", String::from_utf8_lossy(&run.stdout));
     let err = String::from_utf8_lossy(&run.stderr);
-    println!("{out}");
     if !err.trim().is_empty() {
         println!("stderr:\n{err}");
     }
     assert_eq!(
         run.outcome,
         Outcome::Exited(0),
-        "the browser test failed (output above)"
+        "the browser test {script} failed (output above)"
     );
 }
 
@@ -320,26 +326,12 @@ fn ui_asks_for_a_token_and_keeps_it_in_memory() {
     let _lab = crate::util::lab_lock();
     let shots = crate::util::target_dir().join("test-data/screenshots");
     std::fs::create_dir_all(&shots).expect("screenshot directory");
-    let run = run_watched(
-        Command::new("node")
-            .arg(repo().join("ui/tests/e2e-auth.mjs"))
-            .arg(data_dir().join("mixed.pcap"))
-            .arg(&shots)
-            .env("CHROMIUM", &chromium)
-            .env("PODWIRE_BIN", podwire())
-            .current_dir(repo().join("ui/tests")),
+    let capture = data_dir().join("mixed.pcap").display().to_string();
+    run_script(
+        "e2e-auth.mjs",
+        &capture,
+        &shots,
+        &chromium,
         Duration::from_secs(120),
-        true,
-    )
-    .expect("run node");
-    println!("{}", String::from_utf8_lossy(&run.stdout));
-    let err = String::from_utf8_lossy(&run.stderr);
-    if !err.trim().is_empty() {
-        println!("stderr:\n{err}");
-    }
-    assert_eq!(
-        run.outcome,
-        Outcome::Exited(0),
-        "the browser test failed (output above)"
     );
 }
