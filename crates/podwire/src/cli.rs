@@ -80,6 +80,16 @@ pub struct SniffArgs {
     #[arg(long, value_name = "URL", env = "PODWIRE_AGENT")]
     pub agent: Option<String>,
 
+    /// With an https:// --agent: the certificate authorities (PEM) its
+    /// certificate must chain to (the chart's: the `ca.crt` of its Secret).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "PODWIRE_AGENT_CA",
+        requires = "agent"
+    )]
+    pub agent_ca: Option<PathBuf>,
+
     /// With --agent: capture this interface of the agent's host.
     #[arg(long, short = 'i', value_name = "INTERFACE", requires = "agent")]
     pub interface: Option<String>,

@@ -14,6 +14,7 @@ mod output;
 mod pipeline;
 mod read;
 mod sniff;
+mod tls_client;
 
 use clap::{Command, CommandFactory, FromArgMatches};
 use std::ffi::OsString;

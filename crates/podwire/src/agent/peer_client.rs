@@ -14,8 +14,7 @@ use anyhow::{Context, Result};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,26 +39,11 @@ impl PeerClient {
         let tls = match &cfg.peer_tls {
             None => None,
             Some(t) => {
-                let mut roots = rustls::RootCertStore::empty();
-                let certs = CertificateDer::pem_file_iter(&t.ca)
-                    .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+                let connector = crate::tls_client::connector(&t.ca)
                     .with_context(|| format!("peer-ca {}", t.ca.display()))?;
-                let (added, _) = roots.add_parsable_certificates(certs);
-                anyhow::ensure!(
-                    added > 0,
-                    "peer-ca {}: no certificate in it",
-                    t.ca.display()
-                );
-                let provider = Arc::new(rustls::crypto::ring::default_provider());
-                let mut config = rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .context("TLS protocol versions")?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-                config.alpn_protocols = vec![b"http/1.1".to_vec()];
                 let name = ServerName::try_from(t.server_name.clone())
                     .with_context(|| format!("peer-server-name {:?}", t.server_name))?;
-                Some((TlsConnector::from(Arc::new(config)), name))
+                Some((connector, name))
             }
         };
         Ok(PeerClient {

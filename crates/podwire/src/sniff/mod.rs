@@ -302,9 +302,18 @@ async fn open_direct(
     query: &str,
     token: Option<String>,
 ) -> Result<Vec<Attempt>> {
-    let rest = url.strip_prefix("http://").with_context(|| {
-        format!("--agent {url:?}: only http:// URLs (the agent speaks plain HTTP)")
-    })?;
+    let (rest, tls) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(rest), _) => (rest, None),
+        (_, Some(rest)) => {
+            let ca = args.agent_ca.as_deref().with_context(|| {
+                format!("--agent {url:?}: an https:// agent needs --agent-ca FILE (the CA of its certificate)")
+            })?;
+            let connector = crate::tls_client::connector(ca)
+                .with_context(|| format!("--agent-ca {}", ca.display()))?;
+            (rest, Some(connector))
+        }
+        _ => bail!("--agent {url:?}: expected an http:// or https:// URL"),
+    };
     let (host, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     let prefix = prefix.trim_end_matches('/');
     let prefix = if prefix.is_empty() {
@@ -332,9 +341,9 @@ async fn open_direct(
     }
     let attempts = targets.into_iter().map(|(name, q)| {
         let path = format!("{prefix}/api/v1/capture?{q}");
-        let (host, token) = (host.to_string(), token.clone());
+        let (host, token, tls) = (host.to_string(), token.clone(), tls.clone());
         async move {
-            let answer = direct_get(&host, &path, token.as_deref()).await;
+            let answer = direct_get(&host, &path, token.as_deref(), tls.as_ref()).await;
             let description = format!("via {host}");
             (
                 StreamInfo {
@@ -349,16 +358,32 @@ async fn open_direct(
     Ok(futures_util::future::join_all(attempts).await)
 }
 
-/// One streaming HTTP/1.1 GET to `host` (`HOST:PORT`).
-async fn direct_get(host: &str, path: &str, token: Option<&str>) -> Result<(u16, Chunks)> {
+/// One streaming HTTP/1.1 GET to `host` (`HOST:PORT`), over TLS with
+/// `tls` (the certificate checked against the host's name or address).
+async fn direct_get(
+    host: &str,
+    path: &str,
+    token: Option<&str>,
+    tls: Option<&tokio_rustls::TlsConnector>,
+) -> Result<(u16, Chunks)> {
     let stream = tokio::net::TcpStream::connect(host)
         .await
         .with_context(|| format!("connecting to {host}"))?;
     let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .context("HTTP handshake")?;
-    tokio::spawn(conn);
+    let mut sender = match tls {
+        None => handshake(stream).await?,
+        Some(connector) => {
+            let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            let name = name.trim_start_matches('[').trim_end_matches(']');
+            let server = rustls::pki_types::ServerName::try_from(name.to_string())
+                .with_context(|| format!("{name:?} as a TLS server name"))?;
+            let stream = connector
+                .connect(server, stream)
+                .await
+                .with_context(|| format!("TLS with {host}"))?;
+            handshake(stream).await?
+        }
+    };
     let mut req = hyper::Request::get(path).header(hyper::header::HOST, host);
     if let Some(t) = token {
         req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
@@ -372,6 +397,18 @@ async fn direct_get(host: &str, path: &str, token: Option<&str>) -> Result<(u16,
         .map(|r| r.map_err(|e| e.to_string()))
         .boxed();
     Ok((status, body))
+}
+
+/// HTTP/1.1 on `io`, its connection driven by a task of its own.
+async fn handshake<S>(io: S) -> Result<hyper::client::conn::http1::SendRequest<Empty<Bytes>>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .context("HTTP handshake")?;
+    tokio::spawn(conn);
+    Ok(sender)
 }
 
 async fn open_via_kubernetes(

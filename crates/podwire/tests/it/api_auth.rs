@@ -487,3 +487,72 @@ fn a_real_prometheus_scrapes_with_a_bearer_token_over_https() {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// `podwire sniff --agent https://...` (a port-forwarded agent of the
+/// chart, which serves TLS): the agent's certificate is checked against
+/// `--agent-ca`, and the capture arrives; without the CA, or with one that
+/// did not sign it, nothing is sent.
+#[test]
+fn sniff_reaches_an_https_agent_directly_with_its_ca() {
+    let name = "sniff_reaches_an_https_agent_directly_with_its_ca";
+    skip_unless!(
+        name,
+        require_root().and_then(|_| require_tools(&["openssl", "curl"]))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certificates(d, "sniffed");
+    std::fs::write(d.join("capture-tokens"), "cap-token ops\n").unwrap();
+    let arg = |f: &str| d.join(f).display().to_string();
+    let (cert, key, tokens) = (arg("server.pem"), arg("server.key"), arg("capture-tokens"));
+    let args = [
+        "--no-ebpf",
+        "--interfaces",
+        "lo",
+        "--capture-token-file",
+        &tokens,
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ];
+    let agent = Agent::start(podwire(), &args, &d.join("agent.log")).expect("agent");
+    let url = format!("https://127.0.0.1:{}", agent.addr().port());
+    let sniff = |extra: &[&str], out: &Path| {
+        Command::new(podwire())
+            .args(["sniff", "--agent", &url, "-i", "lo", "--token", "cap-token"])
+            .args(["--duration", "2s", "-f", "tcp port 9", "-o"])
+            .arg(out)
+            .args(extra)
+            .output()
+            .expect("podwire sniff")
+    };
+    let file = d.join("lo.pcapng");
+    let traffic = std::thread::spawn(|| {
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = std::net::TcpStream::connect("127.0.0.1:9");
+        }
+    });
+    let out = sniff(&["--agent-ca", &arg("ca.pem")], &file);
+    traffic.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let frames = crate::sniff::packets(&file);
+    assert!(
+        !frames.is_empty(),
+        "the capture arrived over TLS with packets"
+    );
+
+    let refused = d.join("refused.pcapng");
+    let out = sniff(&[], &refused);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--agent-ca"), "{err}");
+    let out = sniff(&["--agent-ca", &cert], &refused);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("TLS"), "{err}");
+    assert!(!refused.exists(), "nothing written without a trusted agent");
+}

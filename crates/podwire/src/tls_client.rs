@@ -1,0 +1,29 @@
+//! The TLS client side of talking to agents (peers asking each other,
+//! `podwire sniff --agent https://...`): rustls with the ring provider,
+//! trusting only the certificate authorities of a given file, never the
+//! system's (an agent's certificate comes from its own CA).
+
+use anyhow::{Context, Result};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use std::path::Path;
+use std::sync::Arc;
+use tokio_rustls::TlsConnector;
+
+/// A connector trusting the certificate authorities in `ca` (PEM).
+pub fn connector(ca: &Path) -> Result<TlsConnector> {
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("{}", ca.display()))?;
+    let (added, _) = roots.add_parsable_certificates(certs);
+    anyhow::ensure!(added > 0, "{}: no certificate in it", ca.display());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsConnector::from(Arc::new(config)))
+}
