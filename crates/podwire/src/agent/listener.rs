@@ -154,7 +154,7 @@ async fn accept_loop(
         // Registered at once: not one request of this connection is taken
         // for anyone else's traffic.
         let port = stream.local_addr().map_or(0, |a| a.port());
-        let own = own.register(port, peer, false);
+        let own = own.register(port, peer);
         match &tls {
             None => {
                 let conn = Conn {

@@ -44,7 +44,7 @@ use super::host::Host;
 use podwire_record::{Body, Record};
 use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -66,9 +66,11 @@ pub struct Own {
     host: Arc<Host>,
     /// The agent's connections, open or lately closed.
     conns: Mutex<FxHashMap<Key, Entry>>,
-    /// Outgoing connections registered: the packet test looks them up only
-    /// while there are some.
-    outgoing: AtomicUsize,
+    /// Registered connections per local port: the packet and record tests
+    /// take the table's lock only for a port that has some, so the rest of
+    /// the traffic pays two loads (at most [`MAX_CONNS`] per port: no
+    /// overflow).
+    ports: Box<[AtomicU16]>,
     pub counters: OwnCounters,
 }
 
@@ -93,7 +95,7 @@ impl Own {
             listen: OnceLock::new(),
             host,
             conns: Mutex::default(),
-            outgoing: AtomicUsize::new(0),
+            ports: (0..=u16::MAX).map(|_| AtomicU16::new(0)).collect(),
             counters: OwnCounters::default(),
         }
     }
@@ -132,7 +134,14 @@ impl Own {
         if self.served(a) || self.served(b) {
             return true;
         }
-        self.outgoing.load(Ordering::Relaxed) > 0 && {
+        self.registered(a, b)
+    }
+
+    /// Whether the connection between `a` and `b` is registered, either end
+    /// being the local one.
+    fn registered(&self, a: SocketAddr, b: SocketAddr) -> bool {
+        let some = |p: u16| self.ports[usize::from(p)].load(Ordering::Relaxed) > 0;
+        (some(a.port()) || some(b.port())) && {
             let c = super::state::lock(&self.conns);
             c.contains_key(&(a.port(), b)) || c.contains_key(&(b.port(), a))
         }
@@ -164,8 +173,7 @@ impl Own {
             SocketAddr::new(rec.client.ip.to_canonical(), rec.client.port),
             SocketAddr::new(rec.server.ip.to_canonical(), rec.server.port),
         );
-        let conns = super::state::lock(&self.conns);
-        conns.contains_key(&(s.port(), c)) || conns.contains_key(&(c.port(), s))
+        self.registered(c, s)
     }
 
     /// Drops the agent's own kernel-only records from `records`, counting.
@@ -181,15 +189,9 @@ impl Own {
         }
     }
 
-    /// Registers a connection of the agent's (local port, remote) until the
-    /// guard drops and [`LINGER`] passes. `outgoing`: one the agent opened
-    /// (the packet test looks those up).
-    pub fn register(
-        self: &Arc<Self>,
-        local_port: u16,
-        remote: SocketAddr,
-        outgoing: bool,
-    ) -> Guard {
+    /// Registers a connection of the agent's (local port, remote), served or
+    /// opened by it, until the guard drops and [`LINGER`] passes.
+    pub fn register(self: &Arc<Self>, local_port: u16, remote: SocketAddr) -> Guard {
         if self.observe {
             return Guard(None);
         }
@@ -205,19 +207,8 @@ impl Own {
             self.counters.unregistered.fetch_add(1, Ordering::Relaxed);
             return Guard(None);
         }
-        if let Some(old) = c.insert(
-            key,
-            Entry {
-                closed: None,
-                outgoing,
-            },
-        ) {
-            if old.outgoing {
-                self.outgoing.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        if outgoing {
-            self.outgoing.fetch_add(1, Ordering::Relaxed);
+        if c.insert(key, Entry { closed: None }).is_none() {
+            self.ports[usize::from(local_port)].fetch_add(1, Ordering::Relaxed);
         }
         Guard(Some((Arc::clone(self), key)))
     }
@@ -229,10 +220,10 @@ impl Own {
 
     fn purge(&self, c: &mut FxHashMap<Key, Entry>) {
         let now = Instant::now();
-        c.retain(|_, e| {
+        c.retain(|&(port, _), e| {
             let keep = e.closed.is_none_or(|t| now.duration_since(t) < LINGER);
-            if !keep && e.outgoing {
-                self.outgoing.fetch_sub(1, Ordering::Relaxed);
+            if !keep {
+                self.ports[usize::from(port)].fetch_sub(1, Ordering::Relaxed);
             }
             keep
         });
@@ -243,7 +234,6 @@ impl Own {
 struct Entry {
     /// When it closed; `None` while open.
     closed: Option<Instant>,
-    outgoing: bool,
 }
 
 /// One registered connection; marks it closed when dropped.
@@ -291,7 +281,7 @@ pub async fn connect(
     };
     socket.bind(any)?;
     let guard = match own {
-        Some(o) => o.register(socket.local_addr()?.port(), addr, true),
+        Some(o) => o.register(socket.local_addr()?.port(), addr),
         None => Guard(None),
     };
     Ok((socket.connect(addr).await?, guard))
@@ -338,7 +328,7 @@ mod tests {
     fn outgoing_connections_are_the_agents_while_registered_and_lingering() {
         let own = Arc::new(own_on("127.0.0.1:6676"));
         let peer = sa("192.0.2.9:6676");
-        let guard = own.register(50123, peer, true);
+        let guard = own.register(50123, peer);
         assert!(own.packet(sa("192.0.2.1:50123"), peer));
         assert!(own.packet(peer, sa("192.0.2.1:50123")));
         assert!(!own.packet(sa("192.0.2.1:50124"), peer));
@@ -350,7 +340,7 @@ mod tests {
         }
         own.expire();
         assert!(!own.packet(peer, sa("192.0.2.1:50123")));
-        assert_eq!(own.outgoing.load(Ordering::Relaxed), 0);
+        assert_eq!(own.ports[50123].load(Ordering::Relaxed), 0);
     }
 
     #[test]
@@ -378,7 +368,7 @@ mod tests {
                 }),
             )
         };
-        let _served = own.register(6676, sa("127.0.0.1:40000"), false);
+        let _served = own.register(6676, sa("127.0.0.1:40000"));
         let mut records = vec![
             conn("127.0.0.1:40000", "127.0.0.1:6676"),
             // Another namespace's loopback server on the same port.
@@ -394,7 +384,7 @@ mod tests {
     fn observing_itself_leaves_nothing_out() {
         let own = Arc::new(Own::new(true, Arc::new(Host::local("t".into()))));
         own.set_listen(sa("127.0.0.1:6676"));
-        let _g = own.register(6676, sa("127.0.0.1:40000"), false);
+        let _g = own.register(6676, sa("127.0.0.1:40000"));
         assert!(!own.packet(sa("127.0.0.1:40000"), sa("127.0.0.1:6676")));
         assert!(!own.active());
     }
