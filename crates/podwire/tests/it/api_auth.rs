@@ -154,6 +154,25 @@ fn served_subject(addr: std::net::SocketAddr) -> String {
         .replace(' ', "")
 }
 
+/// An agent on `lo` serving HTTPS with `dir`'s server certificate (see
+/// [`certificates`]), `token_flag` naming `dir/token_file`, plus `extra`.
+fn tls_agent(dir: &Path, token_flag: &str, token_file: &str, extra: &[&str], log: &str) -> Agent {
+    let arg = |f: &str| dir.join(f).display().to_string();
+    let (cert, key, tokens) = (arg("server.pem"), arg("server.key"), arg(token_file));
+    let mut args = vec!["--no-ebpf", "--interfaces", "lo", token_flag, &tokens];
+    args.extend(["--tls-cert", &cert, "--tls-key", &key]);
+    args.extend_from_slice(extra);
+    Agent::start(podwire(), &args, &dir.join(log)).expect("start the agent")
+}
+
+/// `/api/v1/peers` of the TLS agent `agent`, read with the reader token.
+fn peers_of(agent: &Agent, ca: &str) -> (u16, String) {
+    let url = format!("https://podwire:{}/api/v1/peers", agent.addr().port());
+    let resolve = format!("podwire:{}:127.0.0.1", agent.addr().port());
+    let auth = "Authorization: Bearer reader-token";
+    curl(&url, &["--resolve", &resolve, "--cacert", ca, "-H", auth])
+}
+
 #[test]
 fn token_file_guards_every_data_route_over_tls_and_peers_use_it() {
     let name = "token_file_guards_every_data_route_over_tls_and_peers_use_it";
@@ -167,19 +186,8 @@ fn token_file_guards_every_data_route_over_tls_and_peers_use_it() {
     std::fs::write(d.join("tokens"), "# readers\nreader-token alice\n").unwrap();
     std::fs::write(d.join("peer-token"), "reader-token\n").unwrap();
     let arg = |f: &str| d.join(f).display().to_string();
-    let (cert, key, tokens) = (arg("server.pem"), arg("server.key"), arg("tokens"));
-    let common = [
-        "--no-ebpf",
-        "--interfaces",
-        "lo",
-        "--api-token-file",
-        &tokens,
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-    ];
-    let a = Agent::start(podwire(), &common, &d.join("a.log")).expect("agent a");
+    let cert = arg("server.pem");
+    let a = tls_agent(d, "--api-token-file", "tokens", &[], "a.log");
     let url = |path: &str| format!("https://podwire:{}{path}", a.addr().port());
     let resolve = format!("podwire:{}:127.0.0.1", a.addr().port());
     let ca = arg("ca.pem");
@@ -266,48 +274,24 @@ fn token_file_guards_every_data_route_over_tls_and_peers_use_it() {
     // A's certificate, or without a token, it says why A is missing.
     let peer = a.addr().to_string();
     let (peer_token, peer_ca) = (arg("peer-token"), arg("ca.pem"));
-    let b_args = [
-        &common[..],
-        &[
-            "--peers",
-            &peer,
-            "--peer-ca",
-            &peer_ca,
-            "--peer-token-file",
-            &peer_token,
-        ],
-    ]
-    .concat();
-    let b = Agent::start(podwire(), &b_args, &d.join("b.log")).expect("agent b");
-    let b_url = format!("https://podwire:{}/api/v1/peers", b.addr().port());
-    let b_resolve = format!("podwire:{}:127.0.0.1", b.addr().port());
-    let b_tls = [
-        "--resolve",
-        &b_resolve,
-        "--cacert",
-        &ca,
-        "-H",
-        "Authorization: Bearer reader-token",
+    let b_extra = [
+        "--peers",
+        &peer,
+        "--peer-ca",
+        &peer_ca,
+        "--peer-token-file",
+        &peer_token,
     ];
-    let (code, body) = curl(&b_url, &b_tls);
+    let b = tls_agent(d, "--api-token-file", "tokens", &b_extra, "b.log");
+    let (code, body) = peers_of(&b, &ca);
     let peers: serde_json::Value = serde_json::from_str(&body).expect("peers JSON");
     assert_eq!(code, 200, "{body}");
     assert_eq!(peers[0]["ok"], true, "{body}");
     assert_eq!(peers[0]["status"]["api"]["auth"], "token-file", "{body}");
     drop(b);
-    let c_args = [&common[..], &["--peers", &peer, "--peer-ca", &cert]].concat();
-    let c = Agent::start(podwire(), &c_args, &d.join("c.log")).expect("agent c");
-    let c_url = format!("https://podwire:{}/api/v1/peers", c.addr().port());
-    let c_resolve = format!("podwire:{}:127.0.0.1", c.addr().port());
-    let c_tls = [
-        "--resolve",
-        &c_resolve,
-        "--cacert",
-        &ca,
-        "-H",
-        "Authorization: Bearer reader-token",
-    ];
-    let (_, body) = curl(&c_url, &c_tls);
+    let c_extra = ["--peers", &peer, "--peer-ca", &cert];
+    let c = tls_agent(d, "--api-token-file", "tokens", &c_extra, "c.log");
+    let (_, body) = peers_of(&c, &ca);
     assert!(
         body.contains("\"ok\":false") && body.contains("TLS"),
         "{body}"
@@ -439,20 +423,7 @@ fn a_real_prometheus_scrapes_with_a_bearer_token_over_https() {
     certificates(d, "prometheus-target");
     std::fs::write(d.join("tokens"), "prom-token prometheus\n").unwrap();
     std::fs::write(d.join("prom-token"), "prom-token\n").unwrap();
-    let arg = |f: &str| d.join(f).display().to_string();
-    let (cert, key, tokens) = (arg("server.pem"), arg("server.key"), arg("tokens"));
-    let args = [
-        "--no-ebpf",
-        "--interfaces",
-        "lo",
-        "--api-token-file",
-        &tokens,
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-    ];
-    let agent = Agent::start(podwire(), &args, &d.join("agent.log")).expect("agent");
+    let agent = tls_agent(d, "--api-token-file", "tokens", &[], "agent.log");
     let https = Some((d.join("ca.pem"), "podwire".to_string()));
     let with_token = Scrape {
         bearer_token_file: Some(d.join("prom-token")),
@@ -504,19 +475,14 @@ fn sniff_reaches_an_https_agent_directly_with_its_ca() {
     certificates(d, "sniffed");
     std::fs::write(d.join("capture-tokens"), "cap-token ops\n").unwrap();
     let arg = |f: &str| d.join(f).display().to_string();
-    let (cert, key, tokens) = (arg("server.pem"), arg("server.key"), arg("capture-tokens"));
-    let args = [
-        "--no-ebpf",
-        "--interfaces",
-        "lo",
+    let cert = arg("server.pem");
+    let agent = tls_agent(
+        d,
         "--capture-token-file",
-        &tokens,
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-    ];
-    let agent = Agent::start(podwire(), &args, &d.join("agent.log")).expect("agent");
+        "capture-tokens",
+        &[],
+        "agent.log",
+    );
     let url = format!("https://127.0.0.1:{}", agent.addr().port());
     let sniff = |extra: &[&str], out: &Path| {
         Command::new(podwire())
