@@ -39,6 +39,7 @@ mod netns;
 pub mod pcap_filter;
 pub mod podnet;
 mod ring;
+mod skip;
 mod sys;
 
 pub use block::{Frame, Frames, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_UNKNOWN};
@@ -49,6 +50,7 @@ pub use netns::in_netns;
 pub use pcap_filter::{FilterError, Insn, Program};
 pub use podnet::HostSide;
 pub use ring::{Block, Ring, RingConfig, RingStats};
+pub use skip::{Skip, MAX_PORTS as MAX_SKIP_PORTS, MAX_V4 as MAX_SKIP_V4, MAX_V6 as MAX_SKIP_V6};
 
 use std::io;
 use std::path::PathBuf;

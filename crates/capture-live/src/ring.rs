@@ -13,6 +13,7 @@ use crate::block::{self, Frame, Frames, BLOCK_STATUS};
 use crate::filter::{self, DEFAULT_ACCEPT};
 use crate::sys::{self, cvt};
 use crate::CaptureError;
+use crate::Skip;
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -253,10 +254,17 @@ impl Ring {
     /// Restricts capture to frames seen on the given interfaces (`None`: all
     /// of them; an empty list: none). The kernel swaps filters atomically.
     pub fn set_interfaces(&self, only: Option<&[u32]>) -> Result<(), CaptureError> {
+        self.set_filter(&Skip::default(), only)
+    }
+
+    /// As [`set_interfaces`](Ring::set_interfaces), behind `skip`'s test:
+    /// what it matches is dropped before it takes ring space (see [`Skip`]).
+    pub fn set_filter(&self, skip: &Skip, only: Option<&[u32]>) -> Result<(), CaptureError> {
         let accept = self.snaplen.unwrap_or(DEFAULT_ACCEPT);
         let prog = match (only, self.snaplen) {
             (Some(list), _) => filter::only_interfaces(list, accept)?,
             (None, Some(_)) => filter::accept_all(accept),
+            (None, None) if !skip.is_empty() => filter::accept_all(accept),
             (None, None) => {
                 let zero: libc::c_int = 0;
                 return match sys::setsockopt(
@@ -275,7 +283,7 @@ impl Ring {
                 };
             }
         };
-        self.attach(&prog)
+        self.attach(&skip.wrap(&prog))
     }
 
     /// Attaches `prog` (at most BPF_MAXINSNS instructions) as the socket filter.

@@ -626,7 +626,7 @@ impl Metrics {
         let counters: [(&str, &str, u64); 14] = [
             (
                 "podwire_own_packets_left_out",
-                "Packets of the agent's own API connections left out of analysis (--observe-self keeps them)",
+                "Packets of the agent's own API connections left out of analysis after the packet ring; most never reach it, dropped uncounted by the ring's kernel filter (--observe-self keeps them all)",
                 h.own_left_out.packets_total,
             ),
             (

@@ -7,3 +7,4 @@ mod lab;
 mod links;
 mod podnet;
 mod ring;
+mod skip;

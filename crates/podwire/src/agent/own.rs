@@ -18,7 +18,10 @@
 //!   that address and port (a hostNetwork pod shares the namespace, so it
 //!   cannot bind them too), while a pod serving on the same port number
 //!   has an address of its own namespace and is kept. It holds from the
-//!   first SYN, before `accept` returns.
+//!   first SYN, before `accept` returns. The rings' kernel filter makes
+//!   the same test ([`Own::kernel_skip`]), so under load these packets do
+//!   not even take ring space; the test after the ring remains for what
+//!   the kernel filter cannot hold.
 //! - **Outgoing** (requests to peers): the client socket is bound before
 //!   it connects, and its local port and the peer's address are
 //!   registered before the SYN leaves; the connection is (local port,
@@ -110,6 +113,12 @@ impl Own {
         let _ = self.listen.set(addr);
     }
 
+    /// Whether the API is bound and its packets are to be left out: the
+    /// moment the kernel filter can take them (one atomic load).
+    pub fn listening(&self) -> bool {
+        !self.observe && self.listen.get().is_some()
+    }
+
     /// The counts for `/metrics`.
     pub fn left_out(&self) -> podwire_serve::metrics::OwnLeftOut {
         let c = &self.counters;
@@ -161,6 +170,28 @@ impl Own {
         } else {
             ip == listen.ip().to_canonical()
         }
+    }
+
+    /// What the packet rings of the agent's namespace drop in the kernel
+    /// (see `podwire_capture_live::Skip`): the served test of [`Own::packet`],
+    /// before the packets take ring space, so a busy API cannot crowd out
+    /// the traffic the agent watches. The test after the ring stays (for
+    /// peers, and for addresses beyond the kernel filter's bound). `None`
+    /// before the API is bound, or observing itself.
+    pub fn kernel_skip(&self) -> Option<(Vec<std::net::IpAddr>, u16)> {
+        if self.observe {
+            return None;
+        }
+        let listen = self.listen.get()?;
+        let mut addrs: Vec<std::net::IpAddr> = if listen.ip().is_unspecified() {
+            self.host.addrs().iter().copied().collect()
+        } else {
+            vec![listen.ip().to_canonical()]
+        };
+        // The kernel tests the first addresses only: loopback first (where
+        // a dashboard or a port-forward arrives), then a stable order.
+        addrs.sort_by_key(|ip| (!ip.is_loopback(), *ip));
+        Some((addrs, listen.port()))
     }
 
     /// Whether a record the kernel table made alone is one of the agent's

@@ -8,13 +8,19 @@
 //! wanted, for the ring's in-kernel ifindex filter. Frames are decoded
 //! here, copies of one packet seen on two interfaces dropped
 //! ([`Dedupe`]), and the rest dealt to the tracker shards.
+//!
+//! In front of the ifindex filter, the kernel drops what the agent would
+//! discard after decoding anyway ([`Skip`]): loopback's outgoing copy of
+//! each packet, and, in the agent's own namespace, its API connections
+//! (`own`), so that neither takes ring space the watched traffic needs.
 
 use super::config::{AgentConfig, Patterns};
 use super::dedupe::Dedupe;
-use super::state::{InterfaceInfo, Shared};
+use super::own::Own;
+use super::state::{Counters, InterfaceInfo, Shared};
 use crate::pipeline::shard::Shards;
 use anyhow::{Context, Result};
-use podwire_capture_live::{in_netns, LinkEvent, LinkMonitor, Ring, RingConfig};
+use podwire_capture_live::{in_netns, LinkEvent, LinkMonitor, Ring, RingConfig, Skip};
 use podwire_decode::Decoder;
 use podwire_record::Timestamp;
 use std::path::PathBuf;
@@ -42,6 +48,8 @@ struct Source {
     /// The agent's own namespace: its API connections are left out here
     /// (see `own`).
     own_ns: bool,
+    /// What the ring's filter drops before its interface test.
+    skip: Skip,
 }
 
 impl Source {
@@ -68,6 +76,10 @@ impl Source {
             ring,
             links,
             own_ns,
+            skip: Skip {
+                loopback_outgoing: true,
+                ..Skip::default()
+            },
         };
         Ok(src)
     }
@@ -76,10 +88,11 @@ impl Source {
         label(&self.netns)
     }
 
-    /// Points the ring's filter at the interfaces that match.
+    /// Points the ring's filter at the interfaces that match, behind
+    /// [`Source::skip`].
     fn apply_filter(&self, patterns: &Patterns) -> Result<()> {
         if patterns.all() {
-            return Ok(self.ring.set_interfaces(None)?);
+            return Ok(self.ring.set_filter(&self.skip, None)?);
         }
         let wanted: Vec<u32> = self
             .links
@@ -87,7 +100,31 @@ impl Source {
             .filter(|l| patterns.matches(&l.name))
             .map(|l| l.index)
             .collect();
-        Ok(self.ring.set_interfaces(Some(&wanted))?)
+        Ok(self.ring.set_filter(&self.skip, Some(&wanted))?)
+    }
+
+    /// Follows the agent's own API socket into the kernel filter: its
+    /// address set (the host's, when listening on all of them) changes
+    /// rarely, and the filter is swapped only then.
+    /// A filter the kernel refuses is counted and logged; the test after
+    /// the ring still leaves the packets out.
+    fn follow_own(&mut self, own: &Own, patterns: &Patterns, counters: &Counters) {
+        if !self.own_ns {
+            return;
+        }
+        let (addrs, ports) = match own.kernel_skip() {
+            Some((addrs, port)) => (addrs, vec![port]),
+            None => (Vec::new(), Vec::new()),
+        };
+        if addrs == self.skip.addrs && ports == self.skip.ports {
+            return;
+        }
+        self.skip.addrs = addrs;
+        self.skip.ports = ports;
+        if let Err(e) = self.apply_filter(patterns) {
+            let n = counters.filter_errors.fetch_add(1, Ordering::Relaxed) + 1;
+            rare(n, &format!("own-traffic filter in {}: {e:#}", self.label()));
+        }
     }
 }
 
@@ -155,6 +192,11 @@ pub fn run(
                 }
                 last_publish = Instant::now() - PUBLISH_EVERY;
             }
+            // The API's packets are kept out of the ring from the moment it
+            // is bound; later address changes follow at the next publish.
+            if src.own_ns && src.skip.ports.is_empty() && own.listening() {
+                src.follow_own(own, &patterns, counters);
+            }
             let block = match src.ring.next_block(wait) {
                 Ok(Some(b)) => b,
                 Ok(None) => continue,
@@ -174,6 +216,8 @@ pub fn run(
             let leave_own = src.own_ns && own.active();
             for frame in block.frames() {
                 frames += 1;
+                // Loopback's outgoing copies are dropped by the ring's filter
+                // already (`Skip`), unless the filter had no room for it.
                 if frame.link == 0
                     || (frame.pkttype == PACKET_OUTGOING && is_lo(&src.links, frame.ifindex))
                 {
@@ -229,6 +273,9 @@ pub fn run(
             counters.set(&counters.ring_drops, dr);
             counters.set(&counters.defrag_dropped, decoder.defrag_stats().dropped);
             own.expire();
+            for src in &mut sources {
+                src.follow_own(own, &patterns, counters);
+            }
             publish_interfaces(&sources, interfaces);
         }
     }
@@ -246,7 +293,7 @@ fn label(netns: &Option<PathBuf>) -> String {
 }
 
 /// Whether `pkt` belongs to one of the agent's own API connections.
-pub(super) fn is_own(own: &super::own::Own, pkt: &podwire_decode::Packet<'_>) -> bool {
+pub(super) fn is_own(own: &Own, pkt: &podwire_decode::Packet<'_>) -> bool {
     match pkt.transport {
         podwire_decode::Transport::Tcp(h) => own.packet(
             std::net::SocketAddr::new(pkt.src, h.src_port),

@@ -3,8 +3,8 @@
 //! targets far too long and more idle connections than the agent serves, all
 //! while it captures traffic of its own on `lo`. The agent must refuse what
 //! is over its limits (and count each refusal), keep its memory within its
-//! budget, and store every connection it was capturing meanwhile, or count
-//! what its packet ring dropped. Prints its numbers. Needs root (packet capture), else SKIPPED.
+//! budget, and store every connection it was capturing meanwhile: the
+//! API's own packets must not even reach the packet ring. Prints its numbers. Needs root (packet capture), else SKIPPED.
 
 use crate::util::{podwire, skip_unless};
 use podwire_lab::agent::Agent;
@@ -298,13 +298,22 @@ fn the_api_holds_its_limits_under_load_and_counts_any_loss() {
         .ok()
         .and_then(|v| v["capture"]["ring_drops"].as_u64())
         .unwrap_or(0);
-    println!("api load: kernel ring drops {ring_drops}");
-    // The API's own packets are left out after the ring, not before it, so
-    // on a small machine whose cores the load's own threads take, the ring
-    // can overflow: then the loss must be counted, never silent.
+    let own_after_ring = metric(&metrics, "podwire_own_packets_left_out_total ");
+    println!(
+        "api load: kernel ring drops {ring_drops}; own packets that reached the ring {own_after_ring}"
+    );
+    // The API's packets are dropped by the ring's kernel filter, so the load
+    // cannot crowd the captured traffic out of the ring. Thousands of
+    // requests make tens of thousands of packets; the few that reach the
+    // ring are those sent before the filter knew the API's address.
     assert!(
-        stored == CAPTURED || ring_drops > 0,
-        "connections lost under load without a count\n{status}\n{}",
+        own_after_ring < 1000.0,
+        "the API's own packets reached the packet ring: {own_after_ring}"
+    );
+    assert_eq!(
+        (stored, ring_drops),
+        (CAPTURED, 0),
+        "captured connections lost under load\n{status}\n{}",
         agent.log()
     );
     assert_eq!(
