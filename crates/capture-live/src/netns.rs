@@ -63,7 +63,7 @@ mod tests {
         // Joining the namespace we are already in needs CAP_SYS_ADMIN too.
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
-            eprintln!("SKIPPED: setns needs root");
+            podwire_lab::skip::skipped("own_namespace_runs_the_closure", "setns needs root");
             return;
         }
         let v = [1, 2, 3];

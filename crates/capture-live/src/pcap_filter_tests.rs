@@ -27,7 +27,7 @@ fn libpcap_or_skip(test: &str) -> bool {
     match libpcap_version() {
         Ok(_) => true,
         Err(e) => {
-            eprintln!("SKIPPED: {test}: {e}");
+            podwire_lab::skip::skipped(test, &e.to_string());
             false
         }
     }
@@ -38,7 +38,7 @@ fn tcpdump_or_skip() -> Option<String> {
     match Command::new("tcpdump").arg("--version").output() {
         Ok(out) => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            eprintln!("SKIPPED: tcpdump not installed");
+            podwire_lab::skip::skipped("tcpdump comparison", "tcpdump not installed");
             None
         }
         Err(e) => panic!("cannot run tcpdump: {e}"),
@@ -368,7 +368,7 @@ fn libpcap_loads_when_required() {
     match libpcap_version() {
         Ok(version) => eprintln!("loaded {version}"),
         Err(e) if required => panic!("PODWIRE_REQUIRE_LIBPCAP is set: {e}"),
-        Err(e) => eprintln!("SKIPPED: libpcap not loadable: {e}"),
+        Err(e) => podwire_lab::skip::skipped("libpcap", &format!("libpcap not loadable: {e}")),
     }
     assert_eq!(available(), libpcap_version().is_ok());
 }

@@ -159,7 +159,7 @@ fn check(events: &[ConnEvent], x: &Exchange) {
 #[test]
 fn reports_connect_accept_and_close_with_kernel_counters_v4_and_v6() {
     if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
+        podwire_lab::skip::skipped("reports_connect_accept_and_close...", why);
         return;
     }
     let probe = ConnProbe::load().expect("load conn probe");
@@ -174,7 +174,7 @@ fn reports_connect_accept_and_close_with_kernel_counters_v4_and_v6() {
 #[test]
 fn classic_tracepoint_reports_the_same() {
     if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
+        podwire_lab::skip::skipped("classic_tracepoint_reports_the_same", why);
         return;
     }
     let probe = ConnProbe::load_with(Some(Hook::Tracepoint)).expect("load on the tracepoint");

@@ -17,7 +17,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 pub fn root(reason: &str) -> Option<MutexGuard<'static, ()>> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: {reason} needs root");
+        podwire_lab::skip::skipped(reason, "needs root");
         return None;
     }
     Some(

@@ -427,7 +427,7 @@ fn agent_without_packet_capability_says_so_once_and_runs_on_ebpf() {
     skip_unless!(test, require_lab(TOOLS));
     skip_unless!(test, podwire_lab::skip::require_tools(&["setpriv"]));
     if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        eprintln!("SKIPPED: {test}: kernel has no BTF");
+        podwire_lab::skip::skipped(test, "kernel has no BTF");
         return;
     }
     let _lab = lab_lock();

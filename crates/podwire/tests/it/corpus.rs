@@ -218,7 +218,7 @@ fn robustness_run(job: &Job, scratch: &Path, counter: &AtomicUsize) -> Option<Ru
 fn corpus_robustness() {
     let files = match corpus() {
         Ok(f) => f,
-        Err(skip) => return skip.report("corpus_robustness"),
+        Err(skip) => return skip.report_optional("corpus_robustness"),
     };
     let mut jobs: Vec<Job> = files
         .iter()
@@ -419,7 +419,7 @@ fn conformance_run(file: &Path, version: &str) -> FileResult {
 fn corpus_conformance() {
     let files = match corpus() {
         Ok(f) => f,
-        Err(skip) => return skip.report("corpus_conformance"),
+        Err(skip) => return skip.report_optional("corpus_conformance"),
     };
     if let Err(skip) = require_tools(&["tshark"]) {
         return skip.report("corpus_conformance");

@@ -381,14 +381,14 @@ fn host_network_pods_are_told_apart_by_their_sockets_cgroup() {
     skip_unless!(test, podwire_lab::require_root());
     let root = Path::new("/sys/fs/cgroup");
     if !root.join("cgroup.controllers").exists() {
-        eprintln!("SKIPPED: {test}: needs cgroup v2 at /sys/fs/cgroup");
+        podwire_lab::skip::skipped(test, "needs cgroup v2 at /sys/fs/cgroup");
         return;
     }
     let _lab = lab_lock();
     let dir = tempfile::tempdir().expect("temp dir");
     let parent = Cgroup(root.join(format!("podwire-test-{}", std::process::id())));
     if let Err(e) = std::fs::create_dir_all(&parent.0) {
-        eprintln!("SKIPPED: {test}: cannot create a cgroup here ({e})");
+        podwire_lab::skip::skipped(test, &format!("cannot create a cgroup here ({e})"));
         return;
     }
     let id = |c: char| std::iter::repeat_n(c, 64).collect::<String>();
@@ -414,9 +414,9 @@ fn host_network_pods_are_told_apart_by_their_sockets_cgroup() {
     let agent = start_agent(&api, dir.path(), &["--interfaces", "lo"]);
     let status = agent.json("/api/v1/status").expect("status");
     if status["sources"]["ebpf"]["running"] != Value::Bool(true) {
-        eprintln!(
-            "SKIPPED: {test}: eBPF not running: {}",
-            status["sources"]["ebpf"]["error"]
+        podwire_lab::skip::skipped(
+            test,
+            &format!("eBPF not running: {}", status["sources"]["ebpf"]["error"]),
         );
         return;
     }

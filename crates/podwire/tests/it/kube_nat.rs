@@ -109,7 +109,7 @@ fn a_cluster_ip_is_named_by_its_service_and_the_pod_that_answered() {
     let agent = start("lo", "socket-only.log");
     let status = agent.json("/api/v1/status").expect("status");
     if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        eprintln!("SKIPPED: {test}: the kernel has no BTF (no eBPF probe)");
+        podwire_lab::skip::skipped(test, "the kernel has no BTF (no eBPF probe)");
         return;
     }
     assert_eq!(

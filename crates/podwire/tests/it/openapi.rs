@@ -254,7 +254,10 @@ fn schemathesis_finds_no_server_error_and_nothing_off_the_schema() {
             "PODWIRE_REQUIRE_SCHEMATHESIS is set but {} is missing",
             st.display()
         );
-        println!("SKIPPED: schemathesis is not installed ({})", st.display());
+        podwire_lab::skip::skipped(
+            "schemathesis",
+            &format!("schemathesis is not installed ({})", st.display()),
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

@@ -359,8 +359,9 @@ fn databases_caches_and_http2_from_real_clients_live_and_from_the_capture() {
         require_lab(TOOLS)
     );
     if pg_bin("initdb").is_none() || find_tool("su").is_none() {
-        eprintln!(
-            "SKIPPED: databases_caches_and_http2_...: PostgreSQL server programs not installed"
+        podwire_lab::skip::skipped(
+            "databases_caches_and_http2_...",
+            "PostgreSQL server programs not installed",
         );
         return;
     }
@@ -772,8 +773,9 @@ fn grpc_calls_live_including_a_connection_older_than_the_agent() {
         .is_ok_and(|s| s.success());
     if !has_grpcio {
         // scripts/test.sh installs it; CI must not get here.
-        eprintln!(
-            "SKIPPED: grpc_calls_live_...: Python's grpcio is not installed (pip install grpcio)"
+        podwire_lab::skip::skipped(
+            "grpc_calls_live_...",
+            "Python's grpcio is not installed (pip install grpcio)",
         );
         return;
     }

@@ -610,9 +610,9 @@ fn node_graph_fields_are_grafanas() {
     let file = crate::util::target_dir()
         .join("test-data/grafana-data-11.6.0/package/dist/esm/utils/nodeGraph.mjs");
     let Ok(js) = std::fs::read_to_string(&file) else {
-        println!(
-            "SKIPPED: node_graph_fields_are_grafanas: {} missing (scripts/test.sh fetches it)",
-            file.display()
+        podwire_lab::skip::skipped(
+            "node_graph_fields_are_grafanas",
+            &format!("{} missing (scripts/test.sh fetches it)", file.display()),
         );
         return;
     };

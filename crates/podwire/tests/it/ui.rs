@@ -263,7 +263,7 @@ pub(crate) fn browser(test: &str) -> Option<PathBuf> {
         std::env::var_os("PODWIRE_REQUIRE_BROWSER").is_none(),
         "PODWIRE_REQUIRE_BROWSER is set but the browser test cannot run: {why}"
     );
-    println!("SKIPPED: {test}: {why}");
+    podwire_lab::skip::skipped(test, &why.to_string());
     None
 }
 
