@@ -25,6 +25,7 @@ typedef __u32 __wsum;
 /* UAPI constants (linux/bpf.h cannot be included with -target bpf alone:
  * it pulls in the host's asm/types.h). */
 #define BPF_MAP_TYPE_PERCPU_ARRAY 6
+#define BPF_MAP_TYPE_HASH 1
 #define BPF_MAP_TYPE_LRU_HASH 9
 #define BPF_MAP_TYPE_RINGBUF 27
 #define BPF_ANY 0
@@ -34,6 +35,7 @@ typedef __u32 __wsum;
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
+#define SOCK_STREAM 1
 
 /* include/net/tcp_states.h */
 #define TCP_ESTABLISHED 1
@@ -98,13 +100,71 @@ struct inet_sock {
 	__be16 inet_sport;
 } __attribute__((preserve_access_index));
 
-/* Only for the process name: a thread's comm can differ from its
- * process's (dig's "isc-net-0000"), the thread group leader's is the
- * program's. */
+/* For the process name: a thread's comm can differ from its process's
+ * (dig's "isc-net-0000"), the thread group leader's is the program's. And
+ * (tls.bpf.c) for a descriptor's open file. */
+struct files_struct;
 struct task_struct {
 	struct task_struct *group_leader;
 	char comm[16];
+	struct files_struct *files;
 } __attribute__((preserve_access_index));
+
+/* A descriptor to its socket: task->files->fdt->fd[n]->private_data is the
+ * struct socket of a socket's file. */
+struct file {
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	short type;
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+/* Context of the classic tracepoints syscalls/sys_enter_* (their format
+ * files: the syscall's arguments as 8-byte slots after the number). Not in
+ * BTF, stable ABI: no CO-RE. */
+struct syscall_enter {
+	__u64 common;
+	int syscall_nr;
+	int pad;
+	__u64 args[6];
+};
+
+/* User registers at a uprobe: the x86-64 kernel struct pt_regs (its own
+ * name here, so bpf_tracing.h's definitions do not apply). */
+struct uregs {
+	unsigned long r15;
+	unsigned long r14;
+	unsigned long r13;
+	unsigned long r12;
+	unsigned long bp;
+	unsigned long bx;
+	unsigned long r11;
+	unsigned long r10;
+	unsigned long r9;
+	unsigned long r8;
+	unsigned long ax;
+	unsigned long cx;
+	unsigned long dx;
+	unsigned long si;
+	unsigned long di;
+	unsigned long orig_ax;
+	unsigned long ip;
+	unsigned long cs;
+	unsigned long flags;
+	unsigned long sp;
+	unsigned long ss;
+};
 
 /* RFC 4898 counters kept by the kernel per TCP socket. */
 struct tcp_sock {

@@ -74,16 +74,17 @@ impl ConnEvent {
 
     /// Task name up to its NUL (lossy: comm is bytes, usually ASCII).
     pub fn comm(&self) -> String {
-        let end = self
-            .comm
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(self.comm.len());
-        String::from_utf8_lossy(&self.comm[..end]).into_owned()
+        comm(&self.comm)
     }
 }
 
-fn addr(family: u16, a: &[u8; 16]) -> Option<IpAddr> {
+/// A task name up to its NUL (lossy: comm is bytes, usually ASCII).
+pub(crate) fn comm(c: &[u8; 16]) -> String {
+    let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
+    String::from_utf8_lossy(&c[..end]).into_owned()
+}
+
+pub(crate) fn addr(family: u16, a: &[u8; 16]) -> Option<IpAddr> {
     match family {
         AF_INET => Some(IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))),
         AF_INET6 => Some(IpAddr::V6(Ipv6Addr::from(*a))),

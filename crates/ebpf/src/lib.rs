@@ -14,13 +14,22 @@
 //! the reviewed ones. It is CO-RE: field offsets are fixed up at load time
 //! from the running kernel's BTF, so one object runs on many kernels.
 //!
+//! [`TlsProbe`] (`bpf/tls.bpf.c`) reads plaintext inside TLS with uprobes
+//! on the TLS library's read and write calls.
+//!
 //! eBPF is an optional capability: [`ConnProbe::load`] returns a typed
 //! [`EbpfError`] (no BTF, no privileges, ...) so the agent can log one line
 //! and carry on without it.
 
 mod event;
+mod tls;
+mod tls_event;
 
 pub use event::{ConnEvent, CONN_EVENT_SIZE, KIND_ACCEPT, KIND_CLOSE, KIND_CONNECT};
+pub use tls::{FileId, TlsLost, TlsProbe};
+pub use tls_event::{
+    TlsEvent, FD_CACHED, OP_READ, OP_WRITE, TLS_CHUNK, TLS_EVENT_SIZE, TLS_MAX_CHUNKS,
+};
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::{BtfTracePoint, TracePoint};
@@ -39,7 +48,7 @@ pub const RING_EVENTS: usize = (1 << 20) / (CONN_EVENT_SIZE + 8);
 
 const PROGRAM: &str = "inet_sock_set_state";
 const BTF_PROGRAM: &str = "btf_inet_sock_set_state";
-const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
+pub(crate) const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
 /// Where tracefs lives, in the order aya looks for it.
 const TRACEFS_PATHS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
@@ -243,14 +252,17 @@ fn attach_tracepoint(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
     Ok(())
 }
 
-fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map, EbpfError> {
+pub(crate) fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map, EbpfError> {
     ebpf.take_map(name)
         .ok_or_else(|| EbpfError::Load(format!("object has no map {name}")))
 }
 
 /// Maps an aya error to [`EbpfError::PermissionDenied`] when EPERM is
 /// somewhere in its chain, else to `other`.
-fn classify(e: &(dyn std::error::Error + 'static), other: fn(String) -> EbpfError) -> EbpfError {
+pub(crate) fn classify(
+    e: &(dyn std::error::Error + 'static),
+    other: fn(String) -> EbpfError,
+) -> EbpfError {
     let text = chain(e);
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
@@ -265,7 +277,7 @@ fn classify(e: &(dyn std::error::Error + 'static), other: fn(String) -> EbpfErro
 }
 
 /// "outer: inner: innermost" (aya's messages often hide the errno below).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut cur = e.source();
     while let Some(err) = cur {
@@ -281,7 +293,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Makes sure tracefs is mounted where aya looks for it: not mounted by
 /// default on many hosts and containers, and tracepoint ids are read there.
-fn ensure_tracefs() -> io::Result<()> {
+pub(crate) fn ensure_tracefs() -> io::Result<()> {
     let mounted = |p: &str| {
         std::fs::read_dir(p)
             .map(|mut entries| entries.next().is_some())
