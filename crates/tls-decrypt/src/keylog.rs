@@ -241,7 +241,7 @@ fn hex_into(hex: &[u8], out: &mut [u8]) -> bool {
 }
 
 fn hex_vec(hex: &[u8]) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 || hex.len() > MAX_SECRET * 2 {
+    if !hex.len().is_multiple_of(2) || hex.len() > MAX_SECRET * 2 {
         return None;
     }
     let mut v = vec![0u8; hex.len() / 2];

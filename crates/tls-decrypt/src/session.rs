@@ -484,7 +484,7 @@ fn open<'r>(
         // Strip the zero padding; the last non-zero byte is the real type.
         let end = pt.iter().rposition(|&b| b != 0)?;
         let (content, ty) = pt.split_at(end);
-        (*ty.first()?, &*content)
+        (*ty.first()?, content)
     } else {
         let [ct, v1, v2, _, _] = header;
         let explicit = if suite.aead.fixed_iv_len12() == 4 {

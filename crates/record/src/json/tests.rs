@@ -925,7 +925,7 @@ fn random_record(rng: &mut XorShift) -> Record {
     let client = random_endpoint(rng);
     let server = random_endpoint(rng);
     let mut rec = Record::new(ts, client, server, random_body(rng));
-    rec.inside_tls = rng.ts().0 % 3 == 0;
+    rec.inside_tls = rng.ts().0.is_multiple_of(3);
     rec
 }
 
