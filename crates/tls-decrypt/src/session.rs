@@ -18,6 +18,8 @@
 //! reported by [`Decryptor::state`], never as a panic.
 
 use crate::keylog::{KeyStore, Secrets};
+#[cfg(test)]
+use crate::schedule::Hash;
 use crate::schedule::{expand_label, prf12};
 use crate::suite::{suite, Aead, Suite};
 use crate::wire::{self, HandshakeBuf, RecordBuf};
@@ -170,6 +172,11 @@ impl Decryptor {
 
     pub fn state(&self) -> DecryptState {
         self.state
+    }
+
+    /// Whether the key store holds any secret (a key log is in use).
+    pub fn has_keys(&self) -> bool {
+        !self.keys.is_empty()
     }
 
     /// Records that failed authentication so far (wrong keys, corruption).
@@ -515,4 +522,201 @@ fn open<'r>(
     };
     keys.seq = seq.wrapping_add(1);
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    //! A TLS 1.3 conversation sealed here with known secrets (ring's seal,
+    //! the same derivation), for what curl and nginx do not do on demand:
+    //! KeyUpdate, and a record altered in flight.
+    use super::*;
+    use crate::KeyStore;
+
+    const CR: [u8; 32] = [7; 32];
+    const SUITE: u16 = 0x1301;
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    fn store() -> KeyStore {
+        let keys = KeyStore::default();
+        let cr = hex(&CR);
+        let text = format!(
+            "CLIENT_HANDSHAKE_TRAFFIC_SECRET {cr} {}\nSERVER_HANDSHAKE_TRAFFIC_SECRET {cr} {}\n\
+             CLIENT_TRAFFIC_SECRET_0 {cr} {}\nSERVER_TRAFFIC_SECRET_0 {cr} {}\n",
+            hex(&[1; 32]),
+            hex(&[2; 32]),
+            hex(&[3; 32]),
+            hex(&[4; 32])
+        );
+        keys.add_text(text.as_bytes());
+        keys
+    }
+
+    fn hs(msg_type: u8, body: &[u8]) -> Vec<u8> {
+        let n = body.len() as u32;
+        let mut m = vec![msg_type, (n >> 16) as u8, (n >> 8) as u8, n as u8];
+        m.extend_from_slice(body);
+        m
+    }
+
+    fn record(ct: u8, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![ct, 3, 3];
+        r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    /// A sealing end: a direction's keys, as the peer holds them.
+    struct Sealer(DirKeys);
+
+    impl Sealer {
+        fn new(secret: Vec<u8>) -> Sealer {
+            let s = suite(SUITE).unwrap();
+            Sealer(keys13(s, secret).unwrap())
+        }
+        fn seal(&mut self, inner_type: u8, content: &[u8]) -> Vec<u8> {
+            let mut inner = content.to_vec();
+            inner.push(inner_type);
+            inner.extend_from_slice(&[0, 0, 0]); // padding
+            let len = (inner.len() + 16) as u16;
+            let mut header = [23, 3, 3, 0, 0];
+            header[3..].copy_from_slice(&len.to_be_bytes());
+            let nonce = Nonce::assume_unique_for_key(xor_seq(&self.0.iv, self.0.seq));
+            self.0
+                .key
+                .seal_in_place_append_tag(nonce, Aad::from(header), &mut inner)
+                .unwrap();
+            self.0.seq += 1;
+            let mut r = header.to_vec();
+            r.extend_from_slice(&inner);
+            r
+        }
+        fn update(&mut self) {
+            let mut next = vec![0u8; 32];
+            assert!(expand_label(
+                Hash::Sha256,
+                &self.0.secret,
+                b"traffic upd",
+                b"",
+                &mut next
+            ));
+            *self = Sealer::new(next);
+        }
+    }
+
+    fn hellos() -> (Vec<u8>, Vec<u8>) {
+        let mut ch = vec![3, 3];
+        ch.extend_from_slice(&CR);
+        ch.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0, 0, 0]);
+        let mut sh = vec![3, 3];
+        sh.extend_from_slice(&[9; 32]);
+        sh.extend_from_slice(&[0, 0x13, 0x01, 0]);
+        sh.extend_from_slice(&[0, 6, 0, 0x2b, 0, 2, 3, 4]);
+        (record(22, &hs(1, &ch)), record(22, &hs(2, &sh)))
+    }
+
+    /// Server and client bytes of one conversation; the server's key is
+    /// updated between its two responses.
+    fn conversation() -> (Vec<u8>, Vec<u8>) {
+        let (mut client, mut server) = hellos();
+        let mut s_hs = Sealer::new(vec![2; 32]);
+        let alpn = [0, 9, 0, 0x10, 0, 5, 0, 3, 2, b'h', b'2'];
+        let mut flight = hs(8, &alpn);
+        flight.extend(hs(20, &[0xaa; 32]));
+        server.extend(s_hs.seal(22, &flight));
+        let mut c_hs = Sealer::new(vec![1; 32]);
+        client.extend(record(20, &[1])); // compatibility CCS
+        client.extend(c_hs.seal(22, &hs(20, &[0xbb; 32])));
+        let mut c_ap = Sealer::new(vec![3; 32]);
+        client.extend(c_ap.seal(23, b"GET / HTTP/1.1\r\n\r\n"));
+        let mut s_ap = Sealer::new(vec![4; 32]);
+        server.extend(s_ap.seal(23, b"first "));
+        server.extend(s_ap.seal(22, &hs(24, &[0])));
+        s_ap.update();
+        server.extend(s_ap.seal(23, b"after the update"));
+        (client, server)
+    }
+
+    fn run(client: &[u8], server: &[u8], piece: usize) -> (Decryptor, Vec<u8>, Vec<u8>, Notes) {
+        let mut d = Decryptor::new(store(), DecryptConfig::default());
+        let (mut pc, mut ps, mut notes) = (Vec::new(), Vec::new(), Notes::default());
+        // The hellos first, then the rest, each cut into `piece`-byte bits.
+        let (ch_len, sh_len) = (hellos().0.len(), hellos().1.len());
+        d.data(Side::Client, &client[..ch_len], &mut pc, &mut notes);
+        for p in server[..sh_len].chunks(piece) {
+            d.data(Side::Server, p, &mut ps, &mut notes);
+        }
+        for p in server[sh_len..].chunks(piece) {
+            let mut n = Notes::default();
+            d.data(Side::Server, p, &mut ps, &mut n);
+            notes.alpn = notes.alpn.or(n.alpn);
+            notes.server_finished |= n.server_finished;
+        }
+        for p in client[ch_len..].chunks(piece) {
+            d.data(Side::Client, p, &mut pc, &mut notes);
+        }
+        (d, pc, ps, notes)
+    }
+
+    #[test]
+    fn tls13_follows_finished_and_key_update_in_any_segmentation() {
+        let (client, server) = conversation();
+        for piece in [1, 3, 7, 64, 100_000] {
+            let (d, pc, ps, notes) = run(&client, &server, piece);
+            assert_eq!(d.state(), DecryptState::Decrypting, "piece {piece}");
+            assert_eq!(d.auth_failures(), 0);
+            assert_eq!(pc, b"GET / HTTP/1.1\r\n\r\n");
+            assert_eq!(ps, b"first after the update", "piece {piece}");
+            assert_eq!(notes.alpn.as_deref(), Some(&b"h2"[..]));
+            assert!(notes.server_finished);
+        }
+    }
+
+    #[test]
+    fn an_altered_record_stops_its_direction_only() {
+        let (client, mut server) = conversation();
+        let last = server.len() - 20;
+        server[last] ^= 1;
+        let (d, pc, ps, _) = run(&client, &server, 50);
+        assert_eq!(d.auth_failures(), 1);
+        assert_eq!(ps, b"first ", "what came before is kept");
+        assert_eq!(pc, b"GET / HTTP/1.1\r\n\r\n", "the other direction goes on");
+        assert_eq!(d.state(), DecryptState::Decrypting);
+    }
+
+    #[test]
+    fn unknown_session_and_unknown_suite() {
+        let (client, server) = conversation();
+        let mut d = Decryptor::new(KeyStore::default(), DecryptConfig::default());
+        let (mut p, mut n) = (Vec::new(), Notes::default());
+        d.data(Side::Client, &client, &mut p, &mut n);
+        d.data(Side::Server, &server, &mut p, &mut n);
+        assert_eq!(d.state(), DecryptState::NoKey);
+        assert!(p.is_empty());
+        // The same hello choosing a CBC suite.
+        let (ch, mut sh) = hellos();
+        let at = sh.len() - 12;
+        sh[at..at + 2].copy_from_slice(&[0x00, 0x3c]);
+        let mut d = Decryptor::new(store(), DecryptConfig::default());
+        d.data(Side::Client, &ch, &mut p, &mut n);
+        d.data(Side::Server, &sh, &mut p, &mut n);
+        assert_eq!(d.state(), DecryptState::Unsupported);
+    }
+
+    #[test]
+    fn a_gap_stops_a_direction_and_both_stop_the_connection() {
+        let (client, server) = conversation();
+        let mut d = Decryptor::new(store(), DecryptConfig::default());
+        let (mut p, mut n) = (Vec::new(), Notes::default());
+        let ch_len = hellos().0.len();
+        d.data(Side::Client, &client[..ch_len], &mut p, &mut n);
+        d.gap(Side::Server);
+        d.data(Side::Server, &server, &mut p, &mut n);
+        assert_eq!(d.state(), DecryptState::Handshake, "no ServerHello read");
+        d.gap(Side::Client);
+        assert_eq!(d.state(), DecryptState::Lost);
+        assert!(d.is_over());
+    }
 }

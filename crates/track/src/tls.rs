@@ -173,7 +173,8 @@ impl Decrypting {
             stats.tls_decrypted += 1;
         } else {
             match state {
-                DecryptState::NoKey => stats.tls_no_key += 1,
+                // Without any key log, a missing key is no news.
+                DecryptState::NoKey if self.dec.has_keys() => stats.tls_no_key += 1,
                 DecryptState::Unsupported => stats.tls_unsupported += 1,
                 _ => return,
             }
