@@ -142,7 +142,9 @@ impl Decrypting {
         if self.handshake.is_none() && !tls13_waiting {
             self.emit_handshake(out);
         }
-        let over = self.dec.is_over() && self.handshake.is_none();
+        // Nothing left to decrypt, or nothing inside worth parsing (an
+        // unknown protocol, or its parser finished).
+        let over = (self.dec.is_over() || !self.inner.wants_bytes()) && self.handshake.is_none();
         if over {
             self.emit_handshake(out);
             let mut inner_out = Vec::new();

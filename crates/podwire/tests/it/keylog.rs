@@ -122,14 +122,14 @@ fn keylog_finds_every_request_tshark_finds() {
         "keylog_finds_every_request_tshark_finds",
         require_tools(&["tshark"])
     );
-    for name in ["tls12", "tls13"] {
+    for name in ["tls12", "tls13", "tls12-resumed"] {
         let (pcap, keys) = (data(&format!("{name}.pcap")), data(&format!("{name}.keys")));
         let (records, stderr) =
             read(&["--tls-keylog".as_ref(), keys.as_os_str(), pcap.as_os_str()]);
         let ours = podwire_exchanges(&records);
         let theirs = tshark_exchanges(&pcap, Some(&keys));
         assert!(
-            theirs.0.values().sum::<usize>() >= 10,
+            theirs.0.values().sum::<usize>() >= 2,
             "{name}: tshark found too little to compare: {theirs:?}"
         );
         assert_eq!(ours.0, theirs.0, "{name}: requests differ from tshark's");

@@ -64,5 +64,20 @@ run tls13 \
   --http1.1 --tlsv1.3 --tls13-ciphers TLS_CHACHA20_POLY1305_SHA256 $U/big.txt $U/small.txt ";;" \
   --http2 --tlsv1.3 $U/small.txt $U/big.txt $U/missing ";;" \
   --http2 --tlsv1.3 --tls13-ciphers TLS_CHACHA20_POLY1305_SHA256 $U/small.txt $U/small.txt
+# TLS 1.2 session resumption: the second s_client resumes the first's
+# session (abbreviated handshake: the server's CCS and Finished come first).
+rm -f "$work/tls12-resumed.keys"
+tcpdump -i lo -w "$work/tls12-resumed.pcap" -s 0 -U 'tcp port 18443' 2>/dev/null &
+tp=$!
+sleep 1
+for sess in "-sess_out $work/sess.pem" "-sess_in $work/sess.pem"; do
+  # shellcheck disable=SC2086
+  printf 'GET /small.txt HTTP/1.1\r\nHost: keylog.podwire.test\r\nConnection: close\r\n\r\n' |
+    openssl s_client -connect 127.0.0.1:18443 -tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256 \
+      -keylogfile "$work/tls12-resumed.keys" $sess -ign_eof >/dev/null 2>&1
+done
+sleep 1
+kill $tp; wait $tp || true
+cp "$work/tls12-resumed.pcap" "$work/tls12-resumed.keys" "$here/"
 editcap --inject-secrets "tls,$here/tls13.keys" "$here/tls13.pcap" "$here/tls13-dsb.pcapng"
 ls -l "$here"
