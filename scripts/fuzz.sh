@@ -13,7 +13,7 @@ secs="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(pipeline tls http dns live filter http2 sql postgres mysql redis kafka)
+    targets=(pipeline tls http dns live filter http2 sql postgres mysql redis kafka keylog)
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
 export RUSTC_BOOTSTRAP=1
@@ -32,6 +32,15 @@ for f in crates/podwire/tests/data/*.pcap crates/podwire/tests/data/*.pcapng cra
     [ -f "$f" ] && { printf '\x00'; head -c 65536 "$f"; } > "fuzz/corpus/pipeline/$(basename "$f")"
 done
 seed tls crates/parse-tls/tests/data/*.bin
+# Key logs: [len(keys) u16 BE] ++ keys ++ the capture's first 24 KiB
+# (handshakes and the first requests), real secrets for real ciphertext.
+mkdir -p fuzz/corpus/keylog
+for f in crates/tls-decrypt/tests/data/*.pcap*; do
+    k="${f%.pcap*}.keys"  # the pcapng with secrets inside has none: /dev/null
+    [ -f "$k" ] || k=/dev/null
+    python3 -c 'import sys; k=open(sys.argv[1],"rb").read(); c=open(sys.argv[2],"rb").read()[:24576]; sys.stdout.buffer.write(len(k).to_bytes(2,"big")+k+c)' "$k" "$f" \
+        > "fuzz/corpus/keylog/$(basename "$f")"
+done
 seed http crates/parse-http/tests/data/*.bin
 seed dns crates/parse-dns/tests/data/*.bin
 # The request protocols' targets from their stream fixtures.

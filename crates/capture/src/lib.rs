@@ -263,6 +263,16 @@ impl<R: Read> FileReader<R> {
         }
     }
 
+    /// Hands TLS key log text that pcapng Decryption Secrets Blocks carry
+    /// (secrets type `TLSK`) to `sink` as each block is read, so secrets
+    /// arrive before the packets after them. Without a sink they are skipped.
+    /// (The key log is a secret: the sink is the only place it goes.)
+    pub fn on_tls_keylog(&mut self, sink: impl FnMut(&[u8]) + Send + 'static) {
+        if let Format::PcapNg(state) = &mut self.format {
+            state.keylog_sink = Some(Box::new(sink));
+        }
+    }
+
     /// Problems seen so far.
     pub fn warnings(&self) -> &Warnings {
         &self.warnings
@@ -291,6 +301,30 @@ mod tests {
             e.to_string(),
             "not a pcap or pcapng file (starts with 68 65 6c 6c)"
         );
+    }
+
+    #[test]
+    fn decryption_secrets_reach_the_sink_before_the_packets() {
+        // Made by `editcap --inject-secrets tls,tls13.keys` (see the
+        // tls-decrypt crate's tests/data).
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tls-decrypt/tests/data");
+        let file = std::fs::read(dir.join("tls13-dsb.pcapng")).expect("fixture");
+        let keys = std::fs::read(dir.join("tls13.keys")).expect("fixture");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut r = FileReader::new(&file[..]).expect("pcapng");
+        let s = std::sync::Arc::clone(&seen);
+        r.on_tls_keylog(move |t| s.lock().unwrap().extend_from_slice(t));
+        assert!(r.next_frame().unwrap().is_some());
+        let got = seen.lock().unwrap().clone();
+        assert!(!got.is_empty(), "secrets before the first packet");
+        assert_eq!(got.trim_ascii_end(), keys.trim_ascii_end());
+        let mut frames = 1;
+        while r.next_frame().unwrap().is_some() {
+            frames += 1;
+        }
+        assert!(frames > 50);
+        assert_eq!(r.warnings().total(), 0);
     }
 
     #[test]

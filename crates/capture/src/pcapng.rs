@@ -15,6 +15,13 @@ const OBSOLETE_PACKET: u32 = 2;
 const SPB: u32 = 3;
 const EPB: u32 = 6;
 const ISB: u32 = 5;
+/// Decryption Secrets Block.
+const DSB: u32 = 0x0000_000a;
+/// DSB secrets type: TLS key log text (`TLSK`).
+const SECRETS_TLS_KEYLOG: u32 = 0x544c_534b;
+
+/// Where key log text found in the file goes.
+pub(crate) type KeylogSink = Box<dyn FnMut(&[u8]) + Send>;
 /// Interface statistics kept (the latest per interface).
 const MAX_STATS: usize = 1024;
 /// Longest ISB comment kept.
@@ -37,6 +44,8 @@ pub(crate) struct PcapNgState {
     in_section: bool,
     interfaces: Vec<Interface>,
     pub(crate) stats: Vec<InterfaceStats>,
+    /// Receives TLS key log text from Decryption Secrets Blocks.
+    pub(crate) keylog_sink: Option<KeylogSink>,
 }
 
 impl PcapNgState {
@@ -46,6 +55,7 @@ impl PcapNgState {
             in_section: false,
             interfaces: Vec::new(),
             stats: Vec::new(),
+            keylog_sink: None,
         }
     }
 
@@ -128,6 +138,7 @@ impl PcapNgState {
                     self.interfaces.push(iface);
                 }
                 ISB => self.parse_isb(body),
+                DSB => self.parse_dsb(body, warnings),
                 EPB | OBSOLETE_PACKET | SPB => {
                     if let Some((frame_range, meta)) = self.parse_packet(btype, body, warnings) {
                         let (ts, link, interface, orig_len) = meta;
@@ -144,6 +155,22 @@ impl PcapNgState {
                 _ => {}
             }
             buf.consume(len);
+        }
+    }
+
+    /// A decryption secrets block: TLS key log text goes to the sink, before
+    /// any packet after it is handed out (other secret types are not used).
+    fn parse_dsb(&mut self, body: &[u8], warnings: &mut Warnings) {
+        if self.u32(body, 0) != SECRETS_TLS_KEYLOG {
+            return;
+        }
+        let len = self.u32(body, 4) as usize;
+        let Some(text) = body.get(8..8usize.saturating_add(len)) else {
+            warnings.add(Warning::BadBlock);
+            return;
+        };
+        if let Some(sink) = self.keylog_sink.as_mut() {
+            sink(text);
         }
     }
 

@@ -23,6 +23,18 @@ pub(crate) fn leaf_certificate(body: &[u8]) -> Option<Certificate> {
     Some(describe(&cert))
 }
 
+/// Decodes the leaf of a TLS 1.3 Certificate message body, which starts
+/// with a `certificate_request_context<0..2^8-1>` and gives each entry its
+/// own extensions (which follow the leaf and are not read).
+pub fn leaf_certificate_tls13(body: &[u8]) -> Option<Certificate> {
+    let mut r = Reader::new(body);
+    r.vec8()?;
+    let mut list = Reader::new(r.vec24()?);
+    let der = list.vec24()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(describe(&cert))
+}
+
 fn describe(cert: &X509Certificate<'_>) -> Certificate {
     let validity = cert.validity();
     Certificate {

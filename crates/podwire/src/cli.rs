@@ -175,6 +175,12 @@ pub struct ReadArgs {
     #[arg(long)]
     pub show_secrets: bool,
 
+    /// Decrypt TLS with this key log (SSLKEYLOGFILE format, as curl, browsers,
+    /// OpenSSL and Go write it) and parse what is inside; may be repeated.
+    /// Secrets in pcapng decryption secrets blocks are used too, without it.
+    #[arg(long, value_name = "FILE", env = "PODWIRE_TLS_KEYLOG")]
+    pub tls_keylog: Vec<PathBuf>,
+
     /// Seconds without a packet after which a TCP connection is reported as timed out.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub tcp_idle_timeout: u64,

@@ -19,6 +19,9 @@
 //!   API left out (`--observe-self` brings it back), loopback never named
 //!   by DNS, the host's addresses named as the host (root, lab; else
 //!   SKIPPED);
+//! - `keylog`: TLS decrypted with key logs and pcapng decryption secrets,
+//!   against tshark with the same keys; wrong, missing and unusable keys;
+//!   captures cut mid-record;
 //! - `kube`: Kubernetes names against the lab's fake API server: pods,
 //!   workloads and services over a rollout and an API outage, hostNetwork
 //!   pods by cgroup, node-scoped watches, reverse DNS; `kube_cluster`:
@@ -65,6 +68,8 @@ mod dashboards;
 mod fixtures;
 #[path = "it/host.rs"]
 mod host;
+#[path = "it/keylog.rs"]
+mod keylog;
 #[path = "it/kube.rs"]
 mod kube;
 #[path = "it/kube_cluster.rs"]

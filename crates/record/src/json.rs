@@ -54,6 +54,9 @@ pub fn write_record(out: &mut Vec<u8>, rec: &Record) {
     write_endpoint(out, &rec.client);
     out.extend_from_slice(b",\"server\":");
     write_endpoint(out, &rec.server);
+    if rec.inside_tls {
+        out.extend_from_slice(b",\"inside_tls\":true");
+    }
     match &rec.body {
         Body::Connection(c) => write_connection(out, c),
         Body::Tls(t) => write_tls(out, t),

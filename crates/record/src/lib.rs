@@ -339,8 +339,16 @@ pub struct Record {
     pub ts: Timestamp,
     pub client: Endpoint,
     pub server: Endpoint,
+    /// Parsed from plaintext decrypted out of TLS (`podwire read
+    /// --tls-keylog`, pcapng decryption secrets); written only when true.
+    #[serde(skip_serializing_if = "is_false")]
+    pub inside_tls: bool,
     #[serde(flatten)]
     pub body: Body,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The protocol-specific part of a [`Record`].
@@ -431,6 +439,7 @@ impl Record {
             ts,
             client,
             server,
+            inside_tls: false,
             body,
         }
     }

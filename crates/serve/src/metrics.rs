@@ -74,6 +74,12 @@ pub struct Health {
     pub tracked_connections: u64,
     /// Connections forgotten early because the tracker's table was full.
     pub tracker_evicted_total: u64,
+    /// TLS connections decrypted with a key log (`read --serve`).
+    pub tls_decrypted_total: u64,
+    /// TLS connections the key log had no secrets for.
+    pub tls_no_key_total: u64,
+    /// TLS records that failed authentication when decrypted.
+    pub tls_auth_failed_total: u64,
     /// Per store table: (name, records, bytes, budget bytes, dropped records).
     pub store: Vec<(&'static str, u64, u64, u64, u64)>,
     pub resident_memory_bytes: u64,
@@ -623,7 +629,7 @@ impl Metrics {
                 esc(domain)
             )?;
         }
-        let counters: [(&str, &str, u64); 14] = [
+        let counters: [(&str, &str, u64); 17] = [
             (
                 "podwire_own_packets_left_out",
                 "Packets of the agent's own API connections left out of analysis after the packet ring; most never reach it, dropped uncounted by the ring's kernel filter (--observe-self keeps them all)",
@@ -693,6 +699,21 @@ impl Metrics {
                 "podwire_tracker_evicted_connections",
                 "Connections forgotten early because the tracker's table was full",
                 h.tracker_evicted_total,
+            ),
+            (
+                "podwire_tls_decrypted_connections",
+                "TLS connections decrypted with a key log",
+                h.tls_decrypted_total,
+            ),
+            (
+                "podwire_tls_no_key_connections",
+                "TLS connections the key log had no secrets for",
+                h.tls_no_key_total,
+            ),
+            (
+                "podwire_tls_auth_failed_records",
+                "TLS records that failed authentication when decrypted",
+                h.tls_auth_failed_total,
             ),
         ];
         for (name, help, v) in counters {

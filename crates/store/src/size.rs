@@ -29,6 +29,7 @@ pub fn record_heap_bytes(rec: &Record) -> usize {
         ts: _,
         client,
         server,
+        inside_tls: _,
         body,
     } = rec;
     endpoint(client)

@@ -18,6 +18,7 @@
 //! the HTTP/1 parser to the HTTP/2 one, with the upgraded request as stream 1.
 
 use crate::stream::Chunk;
+use crate::tls::Decrypting;
 use podwire_dns::DnsTcpParser;
 use podwire_http::HttpParser;
 use podwire_http2::Http2Parser;
@@ -40,6 +41,10 @@ pub struct ParserConfig {
     pub mysql: podwire_mysql::MysqlConfig,
     pub redis: podwire_redis::RedisConfig,
     pub kafka: podwire_kafka::KafkaConfig,
+    /// Secrets from key logs: TLS connections whose secrets are here are
+    /// decrypted and their plaintext parsed. `None` (the live agent) reads
+    /// TLS handshakes only.
+    pub keys: Option<podwire_tls_decrypt::KeyStore>,
 }
 
 /// Application protocol state of one TCP connection.
@@ -56,6 +61,8 @@ pub(crate) enum App {
     /// HTTP/1 switched protocols (`101`); the next bytes say to what.
     Switched(Box<podwire_http::Switch>),
     Tls(Box<TlsParser>),
+    /// TLS with secrets in the key log: handshake plus decrypted plaintext.
+    Decrypt(Box<Decrypting>),
     Http(Box<HttpParser>),
     Http2(Box<Http2Parser>),
     Dns(Box<DnsTcpParser>),
@@ -74,6 +81,16 @@ pub struct ParserStats {
     pub failed: u64,
     /// Connections whose protocol was not recognised.
     pub unknown: u64,
+    /// TLS connections decrypted with a key log (at least one record).
+    pub tls_decrypted: u64,
+    /// TLS connections the key log had no secrets for (only counted when a
+    /// key log is in use).
+    pub tls_no_key: u64,
+    /// TLS connections whose cipher suite cannot be decrypted (CBC, ...).
+    pub tls_unsupported: u64,
+    /// TLS records that failed authentication (wrong secrets, corruption);
+    /// their direction is not decrypted further.
+    pub tls_auth_failed: u64,
 }
 
 impl ParserStats {
@@ -81,6 +98,10 @@ impl ParserStats {
     pub fn add(&mut self, other: &ParserStats) {
         self.failed += other.failed;
         self.unknown += other.unknown;
+        self.tls_decrypted += other.tls_decrypted;
+        self.tls_no_key += other.tls_no_key;
+        self.tls_unsupported += other.tls_unsupported;
+        self.tls_auth_failed += other.tls_auth_failed;
     }
 }
 
@@ -88,6 +109,8 @@ impl ParserStats {
 pub(crate) struct Parsed {
     pub ts: Timestamp,
     pub body: Body,
+    /// Parsed from plaintext decrypted out of TLS.
+    pub inside_tls: bool,
 }
 
 const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
@@ -188,43 +211,60 @@ impl App {
             out.extend(events.into_iter().map(|e| Parsed {
                 ts: e.ts,
                 body: Body::Http(e.http),
+                inside_tls: false,
             }));
             *self = App::Http2(Box::new(p));
+        }
+        if let App::Decrypt(d) = self {
+            if !d.chunk(cfg, dir, ts, chunk, out, stats) {
+                *self = App::Off;
+            }
+            return;
         }
         let status = match self {
             App::Tls(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Tls(e.tls),
+                inside_tls: false,
             }),
             App::Http(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Http(e.http),
+                inside_tls: false,
             }),
             App::Http2(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Http(e.http),
+                inside_tls: false,
             }),
             App::Dns(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Dns(e.dns),
+                inside_tls: false,
             }),
             App::Postgres(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Postgres(e.body),
+                inside_tls: false,
             }),
             App::Mysql(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Mysql(e.body),
+                inside_tls: false,
             }),
             App::Redis(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Redis(e.body),
+                inside_tls: false,
             }),
             App::Kafka(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Kafka(e.body),
+                inside_tls: false,
             }),
-            App::Undecided { .. } | App::Switched(_) | App::Off => Status::Continue,
+            App::Undecided { .. } | App::Switched(_) | App::Decrypt(_) | App::Off => {
+                Status::Continue
+            }
         };
         match status {
             Status::Continue => {}
@@ -251,35 +291,44 @@ impl App {
             App::Tls(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Tls(e.tls),
+                inside_tls: false,
             }),
             App::Http(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Http(e.http),
+                inside_tls: false,
             }),
             App::Http2(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Http(e.http),
+                inside_tls: false,
             }),
             App::Dns(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Dns(e.dns),
+                inside_tls: false,
             }),
             App::Postgres(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Postgres(e.body),
+                inside_tls: false,
             }),
             App::Mysql(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Mysql(e.body),
+                inside_tls: false,
             }),
             App::Redis(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Redis(e.body),
+                inside_tls: false,
             }),
             App::Kafka(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
                 ts: e.ts,
                 body: Body::Kafka(e.body),
+                inside_tls: false,
             }),
+            App::Decrypt(mut d) => d.finish(ts, out),
             App::Undecided { .. } | App::Switched(_) | App::Off => {}
         }
     }
@@ -310,9 +359,12 @@ fn detect(
         return Some(app);
     }
     let app = match dir {
-        ToServer if podwire_tls::looks_like_tls(first) => {
-            App::Tls(Box::new(TlsParser::new(&cfg.tls)))
-        }
+        ToServer if podwire_tls::looks_like_tls(first) => match &cfg.keys {
+            Some(keys) if !keys.is_empty() => {
+                App::Decrypt(Box::new(Decrypting::new(cfg, keys.clone(), server_port)))
+            }
+            _ => App::Tls(Box::new(TlsParser::new(&cfg.tls))),
+        },
         // The preface reads like a request line (`PRI * HTTP/2.0`): first.
         ToServer if is_preface(first) => App::Http2(Box::new(Http2Parser::new(&cfg.http2))),
         ToServer if podwire_http::looks_like_http_request(first) => {

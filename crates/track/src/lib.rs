@@ -16,6 +16,7 @@ mod app;
 mod conn;
 mod key;
 mod stream;
+mod tls;
 
 pub use app::{ParserConfig, ParserStats};
 pub use key::Addr;
@@ -464,12 +465,9 @@ impl Tracker {
 /// Turns what the parsers found on one connection into records.
 fn records_of(parsed: &mut Vec<Parsed>, client: Addr, server: Addr, out: &mut Vec<Record>) {
     for p in parsed.drain(..) {
-        out.push(Record::new(
-            p.ts,
-            endpoint(client),
-            endpoint(server),
-            p.body,
-        ));
+        let mut rec = Record::new(p.ts, endpoint(client), endpoint(server), p.body);
+        rec.inside_tls = p.inside_tls;
+        out.push(rec);
     }
 }
 

@@ -434,6 +434,9 @@ impl Shared {
             ebpf_events_lost_total: get(&c.ebpf_lost),
             tracked_connections: tracker.open,
             tracker_evicted_total: tracker.evicted,
+            tls_decrypted_total: tracker.parsers.tls_decrypted,
+            tls_no_key_total: tracker.parsers.tls_no_key,
+            tls_auth_failed_total: tracker.parsers.tls_auth_failed,
             store: store
                 .tables
                 .iter()

@@ -21,6 +21,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use podwire_capture::FileReader;
 use podwire_decode::{Decoder, DefragStats, Skip};
 use podwire_store::{Store, StoreConfig};
+use podwire_tls_decrypt::{KeyLogConfig, KeyStore};
 use podwire_track::TrackerConfig;
 use sink::{ShardReport, WriteSink};
 use std::collections::BTreeMap;
@@ -38,6 +39,8 @@ const SEND_INTERVAL: Duration = Duration::from_millis(200);
 
 /// `podwire read`, validated.
 struct Config {
+    /// Secrets from `--tls-keylog` and from the files' decryption secrets.
+    keys: KeyStore,
     files: Vec<PathBuf>,
     shards: usize,
     shard: ShardConfig,
@@ -65,6 +68,14 @@ impl Config {
         };
         tracker.parsers =
             crate::pipeline::parsers::parser_config(args.http_headers, args.show_secrets);
+        // Always a key store: pcapng files may bring their own secrets.
+        let keys = KeyStore::new(KeyLogConfig::default());
+        for path in &args.tls_keylog {
+            let text = std::fs::read(path)
+                .with_context(|| format!("--tls-keylog {}: cannot read", path.display()))?;
+            keys.add_text(&text);
+        }
+        tracker.parsers.keys = Some(keys.clone());
         let shards = match args.threads {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -73,6 +84,7 @@ impl Config {
             n => n,
         };
         Ok(Config {
+            keys,
             files: args.files,
             shards,
             shard: ShardConfig {
@@ -156,7 +168,7 @@ pub fn run(mut args: ReadArgs) -> Result<ExitCode> {
     };
     // When no file was a capture, its error said all there is.
     if !cfg.quiet && summary.failed_files < cfg.files.len() {
-        print_summary(&summary, &reports, started.elapsed());
+        print_summary(&summary, &reports, &cfg.keys, started.elapsed());
     }
     Ok(if summary.failed_files > 0 {
         ExitCode::from(1)
@@ -277,6 +289,8 @@ fn read_file<R: Send + 'static>(
 ) -> Result<(), ReadError> {
     let (input, len) = open(path).map_err(ReadError::File)?;
     let mut reader = FileReader::new(input).map_err(|e| ReadError::File(e.into()))?;
+    let keys = cfg.keys.clone();
+    reader.on_tls_keylog(move |text| keys.add_text(text));
     let bar = progress_bar(cfg, len);
     let mut io_error = None;
     let mut last_send = Instant::now();
@@ -354,7 +368,7 @@ fn peak_memory_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn print_summary(s: &Summary, reports: &[ShardReport], took: Duration) {
+fn print_summary(s: &Summary, reports: &[ShardReport], keys: &KeyStore, took: Duration) {
     let join = |m: &BTreeMap<&str, u64>| {
         m.iter()
             .map(|(k, v)| format!("{v} {k}"))
@@ -362,6 +376,7 @@ fn print_summary(s: &Summary, reports: &[ShardReport], took: Duration) {
             .join(", ")
     };
     let mut records = BTreeMap::new();
+    let mut parsers = podwire_track::ParserStats::default();
     let (mut evicted, mut limit_hits, mut parser_failed) = (0, 0, 0);
     let (mut dns_malformed, mut dns_evicted, mut dns_unnamed) = (0, 0, 0);
     for r in reports {
@@ -374,6 +389,7 @@ fn print_summary(s: &Summary, reports: &[ShardReport], took: Duration) {
         dns_evicted += r.tracker.dns_evicted;
         dns_unnamed += r.tracker.dns_unnamed;
         parser_failed += r.tracker.parsers.failed;
+        parsers.add(&r.tracker.parsers);
     }
     let total: u64 = records.values().sum();
     eprintln!(
@@ -390,6 +406,33 @@ fn print_summary(s: &Summary, reports: &[ShardReport], took: Duration) {
     if !s.warnings.is_empty() {
         let n: u64 = s.warnings.values().sum();
         eprintln!("podwire: {n} warnings: {}", join(&s.warnings));
+    }
+    let k = keys.stats();
+    if k.secrets + k.malformed + k.ignored + k.dropped > 0 {
+        let mut tls = vec![
+            format!("{} TLS connections decrypted", parsers.tls_decrypted),
+            format!("{} without a key", parsers.tls_no_key),
+        ];
+        if parsers.tls_unsupported > 0 {
+            tls.push(format!(
+                "{} with a cipher not supported",
+                parsers.tls_unsupported
+            ));
+        }
+        if parsers.tls_auth_failed > 0 {
+            tls.push(format!(
+                "{} records failed authentication",
+                parsers.tls_auth_failed
+            ));
+        }
+        tls.push(format!("key log: {} secrets", k.secrets));
+        if k.malformed + k.dropped > 0 {
+            tls.push(format!(
+                "{} malformed lines, {} dropped (table full)",
+                k.malformed, k.dropped
+            ));
+        }
+        eprintln!("podwire: {}", tls.join(", "));
     }
     let mut limits = Vec::new();
     if evicted > 0 {

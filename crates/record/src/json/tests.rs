@@ -289,12 +289,15 @@ fn endpoints() -> Vec<Endpoint> {
 fn every_body_variant_with_optional_fields_absent_and_present() {
     let eps = endpoints();
     for (i, body) in all_bodies().into_iter().enumerate() {
-        let rec = Record::new(
+        let mut rec = Record::new(
             Timestamp::from_parts(1_714_564_800 + i as u64, 1),
             eps[i % eps.len()].clone(),
             eps[(i + 3) % eps.len()].clone(),
             body,
         );
+        check(&rec);
+        // Found inside TLS (key logs): the marker, and only then.
+        rec.inside_tls = true;
         check(&rec);
     }
 }
@@ -921,7 +924,9 @@ fn random_record(rng: &mut XorShift) -> Record {
     let ts = rng.ts();
     let client = random_endpoint(rng);
     let server = random_endpoint(rng);
-    Record::new(ts, client, server, random_body(rng))
+    let mut rec = Record::new(ts, client, server, random_body(rng));
+    rec.inside_tls = rng.ts().0.is_multiple_of(3);
+    rec
 }
 
 #[test]

@@ -130,6 +130,10 @@ pub async fn status(State(shared): State<Arc<Shared>>) -> Response {
             "dns_malformed": tracker.dns_malformed,
             "dns_evicted": tracker.dns_evicted,
             "parsers_failed": tracker.parsers.failed,
+            "tls_decrypted": tracker.parsers.tls_decrypted,
+            "tls_no_key": tracker.parsers.tls_no_key,
+            "tls_unsupported": tracker.parsers.tls_unsupported,
+            "tls_auth_failed": tracker.parsers.tls_auth_failed,
         },
         "ebpf": {
             "events": get(&c.ebpf_events),
