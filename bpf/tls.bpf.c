@@ -160,7 +160,9 @@ static __always_inline int leave(struct uregs *regs)
 	struct ssl_key key = {};
 	__u32 zero = 0;
 	struct scratch *s;
-	long ret = (long)regs->ax;
+	/* Both return an int: the upper half of rax is not part of it
+	 * (SSL_read's -1 would read as 4294967295). */
+	int ret = (int)regs->ax;
 	__u64 len = 0;
 	__u32 flags = 0;
 	__s32 fd;

@@ -166,7 +166,18 @@ def all_containers(pod):
 def check_workload(ck, doc):
     where = name_of(doc)
     pod = pod_spec_of(doc)
-    ck.check(not pod.get("hostPID"), where, "hostPID must not be true")
+    # TLS plaintext (tlsPlaintext.enabled) needs the node's processes and
+    # CAP_SYS_PTRACE to read their maps: both, and only, with it on.
+    tls_on = any(
+        e.get("name") == "PODWIRE_TLS_PLAINTEXT" and e.get("value") == "on"
+        for _, c in all_containers(pod)
+        for e in c.get("env") or []
+    )
+    ck.check(
+        bool(pod.get("hostPID")) == tls_on,
+        where,
+        f"hostPID must be true exactly when PODWIRE_TLS_PLAINTEXT is on (is {pod.get('hostPID')!r}, TLS plaintext {tls_on})",
+    )
     ck.check(not pod.get("hostIPC"), where, "hostIPC must not be true")
     pod_sc = pod.get("securityContext") or {}
 
@@ -211,6 +222,12 @@ def check_workload(ck, doc):
         add = {cap_name(x) for x in caps.get("add") or []}
         ck.check("ALL" in drop, cw, f"capabilities.drop must contain ALL, is {sorted(drop)}")
         ck.check(not (add & FORBIDDEN_CAPS), cw, f"capabilities.add must not contain {sorted(add & FORBIDDEN_CAPS)}")
+        ck.check(
+            ("SYS_PTRACE" in add) == tls_on,
+            cw,
+            f"SYS_PTRACE must be added exactly when PODWIRE_TLS_PLAINTEXT is on (TLS plaintext {tls_on})",
+        )
+        add.discard("SYS_PTRACE")
         ck.check(
             add <= ALLOWED_CAPS,
             cw,

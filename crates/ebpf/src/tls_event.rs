@@ -85,10 +85,17 @@ impl TlsEvent {
         comm(&self.comm)
     }
 
-    /// Plaintext of the call that was not copied (beyond the last record's
-    /// bytes, or a failed copy): what a parser of this stream missed.
-    pub fn missing_after(&self) -> u32 {
-        self.len
+    /// Bytes of the call after this record's data that no record carries:
+    /// what of this record's span was not copied, and, for the call's last
+    /// record, everything past it (beyond `TLS_CHUNK * TLS_MAX_CHUNKS`). A
+    /// parser of the stream has a gap of this many bytes here.
+    pub fn missing(&self) -> u32 {
+        let span_end = if self.is_last() {
+            self.len
+        } else {
+            self.offset.saturating_add(TLS_CHUNK as u32)
+        };
+        span_end
             .saturating_sub(self.offset)
             .saturating_sub(self.size)
     }
@@ -129,7 +136,7 @@ mod tests {
         assert_eq!(ev.remote().map(|r| r.port()), Some(50000));
         assert!(!ev.is_write());
         assert_eq!(ev.comm(), "ngin");
-        assert_eq!(ev.missing_after(), 5);
+        assert_eq!(ev.missing(), 5);
     }
 
     #[test]

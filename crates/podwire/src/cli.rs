@@ -295,6 +295,14 @@ pub struct AgentArgs {
     #[serde(default)]
     pub no_ebpf: bool,
 
+    /// Read requests inside TLS from the TLS library (uprobes on OpenSSL's
+    /// SSL_read/SSL_write in every process that maps libssl): `on` or `off`
+    /// [on; off with --no-ebpf]. Needs CAP_BPF, CAP_PERFMON and
+    /// CAP_SYS_PTRACE (to read other processes' /proc/PID/maps) and the
+    /// host's PID namespace to see the node's processes.
+    #[arg(long, env = "PODWIRE_TLS_PLAINTEXT", value_name = "MODE")]
+    pub tls_plaintext: Option<String>,
+
     /// Memory for stored records, all tables together, MiB [32].
     #[arg(long, env = "PODWIRE_STORE_MIB", value_name = "MIB")]
     pub store_mib: Option<usize>,

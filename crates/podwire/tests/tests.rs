@@ -36,6 +36,9 @@
 //!   cluster answers merged from 20+ peers, some late, one down;
 //! - `serve_capture`: `read --serve` of an older capture: relative times
 //!   from the capture's end, the status saying it is a capture;
+//! - `tls_plaintext`: requests inside TLS read live from the TLS library
+//!   (uprobes), nginx against curl and Python (root, lab, BTF; else
+//!   SKIPPED);
 //! - `ui`: the built-in web UI's files and headers, and the page in headless
 //!   Chromium against `read --serve` (node, Chromium and `npm ci --prefix
 //!   ui/tests` needed, else SKIPPED);
@@ -88,6 +91,8 @@ mod serve;
 mod serve_capture;
 #[path = "it/sniff.rs"]
 mod sniff;
+#[path = "it/tls_plaintext.rs"]
+mod tls_plaintext;
 #[path = "it/ui.rs"]
 mod ui;
 #[path = "it/ui_live.rs"]

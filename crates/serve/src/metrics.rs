@@ -100,6 +100,24 @@ pub struct Health {
     /// What of the agent's own API traffic was left out (packets before
     /// analysis, kernel-only records, packets of captures).
     pub own_left_out: OwnLeftOut,
+    /// Plaintext from TLS libraries (`--tls-plaintext`), when on.
+    pub tls_plaintext: Option<TlsPlaintextHealth>,
+}
+
+/// What the TLS plaintext probe did since start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlsPlaintextHealth {
+    /// TLS library files probed now.
+    pub libraries: u64,
+    /// Library calls whose plaintext was parsed on a tracked connection.
+    pub calls_total: u64,
+    /// Calls whose connection was not tracked in time (or too much waited).
+    pub untracked_total: u64,
+    /// Calls whose socket was not found.
+    pub unattributed_total: u64,
+    /// Records the kernel could not queue (ring full), and calls it could
+    /// not follow (too many at once).
+    pub lost_total: u64,
 }
 
 /// What the API refused since start.
@@ -771,6 +789,32 @@ impl Metrics {
             family(out, name, "counter", None, help);
             for t in &h.store {
                 writeln!(out, "{name}_total{{table=\"{}\"}} {}", t.0, t.4)?;
+            }
+        }
+        if let Some(t) = h.tls_plaintext {
+            family(
+                out,
+                "podwire_tls_plaintext_libraries",
+                "gauge",
+                None,
+                "TLS library files the plaintext probe is attached to",
+            );
+            writeln!(out, "podwire_tls_plaintext_libraries {}", t.libraries)?;
+            let name = "podwire_tls_plaintext_calls";
+            family(
+                out,
+                name,
+                "counter",
+                None,
+                "TLS library calls (SSL_read, SSL_write) read by the plaintext probe, by outcome: parsed on their connection, connection not tracked, socket not found, lost in the kernel",
+            );
+            for (outcome, v) in [
+                ("parsed", t.calls_total),
+                ("untracked", t.untracked_total),
+                ("unattributed", t.unattributed_total),
+                ("lost", t.lost_total),
+            ] {
+                writeln!(out, "{name}_total{{outcome=\"{outcome}\"}} {v}")?;
             }
         }
         family(

@@ -2,6 +2,7 @@
 
 use crate::app::{App, Parsed, ParserStats};
 use crate::key::{likely_server, Addr};
+use crate::plain::{Plain, Plaintext};
 use crate::stream::{Budget, Segment, Stream};
 use crate::{direction, endpoint, TrackerConfig};
 use podwire_decode::{tcp_flags, Packet, TcpHeader};
@@ -39,6 +40,9 @@ pub(crate) struct TcpState {
     /// Client to server, server to client.
     streams: [Stream; 2],
     app: App,
+    /// What the TLS library's plaintext carries (live agent only), once some
+    /// came.
+    plain: Option<Box<Plain>>,
 }
 
 impl TcpState {
@@ -95,6 +99,7 @@ impl Conn {
                 mid_stream: true,
                 tries: 0,
             },
+            plain: None,
         };
         Conn {
             client,
@@ -241,6 +246,33 @@ impl Conn {
         }
     }
 
+    /// Parses plaintext a TLS library moved on this connection, travelling
+    /// `dir`, from the process at its `local` end; `false` if not taken
+    /// (not TCP, or the other end is the connection's source: see `plain`).
+    pub fn plaintext(
+        &mut self,
+        local: Addr,
+        dir: Direction,
+        p: &Plaintext<'_>,
+        cfg: &TrackerConfig,
+        out: &mut Vec<Parsed>,
+        pstats: &mut ParserStats,
+    ) -> bool {
+        let ConnState::Tcp(t) = &mut self.state else {
+            return false;
+        };
+        let handshake_seen = t.syn_isn.is_some() || t.synack_seen;
+        let server_port = self.server.port;
+        let plain = t
+            .plain
+            .get_or_insert_with(|| Box::new(Plain::new(local, server_port, !handshake_seen)));
+        if plain.source != local {
+            return false;
+        }
+        plain.feed(&cfg.parsers, dir, p, out, pstats);
+        true
+    }
+
     /// Delivers whatever reassembly still holds and ends the parser.
     pub fn finish_streams(
         &mut self,
@@ -253,7 +285,15 @@ impl Conn {
         let ConnState::Tcp(t) = &mut self.state else {
             return;
         };
-        let TcpState { streams, app, .. } = t.as_mut();
+        let TcpState {
+            streams,
+            app,
+            plain,
+            ..
+        } = t.as_mut();
+        if let Some(p) = plain.as_mut() {
+            p.finish(ts, out);
+        }
         for (i, s) in streams.iter_mut().enumerate() {
             let dir = if i == 0 {
                 Direction::ToServer

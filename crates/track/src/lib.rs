@@ -15,11 +15,13 @@
 mod app;
 mod conn;
 mod key;
+mod plain;
 mod stream;
 mod tls;
 
 pub use app::{ParserConfig, ParserStats};
 pub use key::Addr;
+pub use plain::{Plaintext, PENDING_MAX_AGE_NS, PENDING_MAX_BYTES};
 
 use app::Parsed;
 use conn::{Conn, ConnState};
@@ -85,6 +87,13 @@ pub struct TrackerStats {
     pub dns_unnamed: u64,
     /// Connections and flows tracked right now.
     pub open: u64,
+    /// TLS library calls whose plaintext was parsed on a tracked
+    /// connection (live agent; the other end's calls on a connection whose
+    /// both ends are here are not counted: one end's are parsed).
+    pub tls_plaintext_calls: u64,
+    /// Calls whose plaintext was dropped: its connection was never tracked
+    /// within `PENDING_MAX_AGE_NS`, or too much was waiting.
+    pub tls_plaintext_dropped: u64,
 }
 
 /// Wall of a sweep: idle entries are looked for once per second of capture time.
@@ -102,6 +111,8 @@ pub struct Tracker {
     last_sweep: Timestamp,
     parsed: Vec<Parsed>,
     dns_events: Vec<DnsEvent<(Addr, Addr)>>,
+    /// Plaintext waiting for its connection's packets.
+    pending: plain::Pending,
 }
 
 impl Tracker {
@@ -121,6 +132,7 @@ impl Tracker {
             last_sweep: Timestamp(0),
             parsed: Vec::new(),
             dns_events: Vec::new(),
+            pending: plain::Pending::default(),
         }
     }
 
@@ -198,6 +210,60 @@ impl Tracker {
         if let Some(conn) = self.table.get_mut(&key) {
             let dir = direction(conn.client, src);
             conn.count(ts, frame_len, dir, pkt.payload_len);
+        }
+    }
+
+    /// Plaintext a TLS library moved on a TCP connection (the live agent's
+    /// uprobes): parsed beside the connection's packets, its records marked
+    /// as found inside TLS. Plaintext of a connection not tracked yet waits
+    /// for it (see `plain`).
+    pub fn plaintext(&mut self, p: &Plaintext<'_>, out: &mut Vec<Record>) {
+        let (key, local) = plain::key_of(p);
+        if !self.table.contains_key(&key) {
+            if !self.pending.keep(key, p) {
+                self.stats.tls_plaintext_dropped += 1;
+            }
+            return;
+        }
+        self.feed_plaintext(key, local, p, out);
+    }
+
+    fn feed_plaintext(
+        &mut self,
+        key: FlowKey,
+        local: Addr,
+        p: &Plaintext<'_>,
+        out: &mut Vec<Record>,
+    ) {
+        let Some(conn) = self.table.get_mut(&key) else {
+            return;
+        };
+        // The local end's sends travel from it.
+        let from_local = if p.sent {
+            local
+        } else {
+            other_end(&key, local)
+        };
+        let dir = direction(conn.client, from_local);
+        if conn.plaintext(
+            local,
+            dir,
+            p,
+            &self.cfg,
+            &mut self.parsed,
+            &mut self.stats.parsers,
+        ) {
+            self.stats.tls_plaintext_calls += 1;
+        }
+        records_of(&mut self.parsed, conn.client, conn.server, out);
+    }
+
+    /// Feeds what waited for a connection that was just tracked.
+    fn take_pending(&mut self, key: FlowKey, out: &mut Vec<Record>) {
+        for w in self.pending.take(&key) {
+            let p = w.plaintext();
+            let (_, local) = plain::key_of(&p);
+            self.feed_plaintext(key, local, &p, out);
         }
     }
 
@@ -323,6 +389,7 @@ impl Tracker {
         );
         records_of(&mut self.parsed, conn.client, conn.server, out);
         self.table.insert(key, conn);
+        self.take_pending(key, out);
     }
 
     fn udp(
@@ -428,6 +495,7 @@ impl Tracker {
                 self.finish(c, Some(close), out);
             }
         }
+        self.stats.tls_plaintext_dropped += self.pending.expire(self.now);
         self.dns_udp.expire(self.now, &mut self.dns_events);
         self.emit_dns(out);
     }
@@ -473,6 +541,15 @@ fn records_of(parsed: &mut Vec<Parsed>, client: Addr, server: Addr, out: &mut Ve
 
 fn endpoint(a: Addr) -> Endpoint {
     Endpoint::new(a.ip, a.port)
+}
+
+/// The end of `key` that is not `end`.
+fn other_end(key: &FlowKey, end: Addr) -> Addr {
+    if key.lo == end {
+        key.hi
+    } else {
+        key.lo
+    }
 }
 
 /// The direction of a packet from `src` in a connection with this client.

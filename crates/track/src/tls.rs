@@ -202,7 +202,7 @@ impl Decrypting {
     }
 }
 
-fn mark(parsed: &mut [Parsed]) {
+pub(crate) fn mark(parsed: &mut [Parsed]) {
     for p in parsed {
         p.inside_tls = true;
     }

@@ -23,6 +23,8 @@ pub struct AgentConfig {
     /// Namespaces to capture in; empty: the agent's own.
     pub netns: Vec<PathBuf>,
     pub ebpf: bool,
+    /// `--tls-plaintext`: uprobes on TLS libraries (see `agent::tls`).
+    pub tls_plaintext: bool,
     pub store: StoreConfig,
     pub tracker: TrackerConfig,
     pub ring_bytes: usize,
@@ -238,6 +240,11 @@ impl AgentConfig {
             interfaces,
             netns,
             ebpf: !(a.no_ebpf || f.no_ebpf),
+            tls_plaintext: match a.tls_plaintext.as_deref().or(f.tls_plaintext.as_deref()) {
+                None | Some("on") => !(a.no_ebpf || f.no_ebpf),
+                Some("off") => false,
+                Some(m) => bail!("tls-plaintext: {m:?} is not on or off"),
+            },
             store,
             tracker,
             ring_bytes: ring_mib << 20,

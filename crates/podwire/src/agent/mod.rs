@@ -32,6 +32,7 @@ mod peers;
 mod probe;
 mod rdns;
 mod state;
+mod tls;
 
 pub use config::{api_auth, ApiAuth, ApiConfig, ServeConfig};
 pub use state::{Shared, StoreSink};
@@ -92,10 +93,20 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         },
         probe::mono_to_wall_ns(),
     );
+    // Plaintext inside TLS needs the trackers the packets feed.
+    // (Without the connection probe it would fail for the same reason,
+    // already said once.)
+    let tls_probe = match (cfg.tls_plaintext, &sources, &probe) {
+        (false, _, _) => Err(anyhow::anyhow!("off (--tls-plaintext off)")),
+        (true, Err(_), _) => Err(anyhow::anyhow!("no packet capture to parse it beside")),
+        (true, _, Err(e)) => Err(anyhow::anyhow!("eBPF unavailable: {e:#}")),
+        (true, Ok(_), Ok(_)) => tls::load(),
+    };
     let status = Sources {
         packets: Status::of(&sources),
         ebpf: Status::of(&probe),
         ebpf_hook: probe.as_ref().ok().map(|p| p.hook().name()),
+        tls_plaintext: Status::of(&tls_probe),
     };
     let nat = Arc::new(nat::Nat::open());
     let kube = cfg
@@ -121,6 +132,10 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     shared.nat = Some(nat);
     shared.host = host;
     shared.own = Arc::clone(&own);
+    let tls_counters = Arc::new(tls::TlsCounters::default());
+    if tls_probe.is_ok() {
+        shared.tls = Some(Arc::clone(&tls_counters));
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -156,6 +171,15 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
                 .name("podwire-capture".into())
                 .spawn(move || packets::run(sources, patterns, shards, sh, st))
                 .context("starting the capture thread")?,
+        );
+    }
+    if let Ok(p) = tls_probe {
+        let (sh, st) = (Arc::clone(&shared), Arc::clone(&stop));
+        threads.push(
+            std::thread::Builder::new()
+                .name("podwire-tls".into())
+                .spawn(move || tls::run(p, sh, tls_counters, st))
+                .context("starting the TLS plaintext thread")?,
         );
     }
     {

@@ -84,6 +84,8 @@ pub struct Sources {
     pub ebpf: Status,
     /// Where the eBPF probe is attached.
     pub ebpf_hook: Option<&'static str>,
+    /// Plaintext from TLS libraries (`--tls-plaintext`).
+    pub tls_plaintext: Status,
 }
 
 /// One capability's state.
@@ -147,6 +149,8 @@ pub struct Shared {
     pub host: Arc<Host>,
     /// The agent's own API connections, left out (live agents only).
     pub own: Arc<Own>,
+    /// The TLS plaintext thread's counters, when it runs.
+    pub tls: Option<Arc<super::tls::TlsCounters>>,
     /// What "now" is for relative times (`since=5m`, the UI's windows).
     pub clock: Clock,
 }
@@ -189,6 +193,7 @@ impl Shared {
             packets: not_live.clone(),
             ebpf: not_live,
             ebpf_hook: None,
+            tls_plaintext: Status::default(),
         };
         Shared {
             clock: Clock::CaptureEnd(AtomicU64::new(0)),
@@ -245,6 +250,7 @@ impl Shared {
             deferred: Default::default(),
             host: Arc::new(Host::none()),
             own: Arc::new(Own::off()),
+            tls: None,
             clock: Clock::Wall,
         }
     }
@@ -461,6 +467,16 @@ impl Shared {
             captures: self.captures.as_ref().map(|c| c.health()),
             api: self.api_health(),
             own_left_out: self.own.left_out(),
+            tls_plaintext: self
+                .tls
+                .as_ref()
+                .map(|t| podwire_serve::metrics::TlsPlaintextHealth {
+                    libraries: get(&t.libraries),
+                    calls_total: tracker.tls_plaintext_calls,
+                    untracked_total: tracker.tls_plaintext_dropped,
+                    unattributed_total: get(&t.unattributed),
+                    lost_total: get(&t.lost),
+                }),
         }
     }
 

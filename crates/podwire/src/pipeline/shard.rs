@@ -9,17 +9,18 @@
 //! copied into one byte arena, both reused.
 //!
 //! Live, shards also take a clock tick (so idle connections end on time
-//! when no packets come) and snapshot requests (the API's open
-//! connections), through the same queue as packets, so a snapshot never
+//! when no packets come), snapshot requests (the API's open connections)
+//! and the TLS probe's plaintext (to the shard of its connection, by the
+//! same hash), through the same queue as packets, so a snapshot never
 //! races a batch.
 
 use podwire_decode::{Packet, Transport};
 use podwire_record::{Record, Timestamp};
-use podwire_track::{Tracker, TrackerConfig, TrackerStats};
+use podwire_track::{Plaintext, Tracker, TrackerConfig, TrackerStats};
 use rustc_hash::FxHasher;
 use std::hash::{Hash, Hasher};
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::Arc;
@@ -70,6 +71,32 @@ enum Msg {
     },
     /// The tracker's counters.
     Stats(Sender<TrackerStats>),
+    /// Plaintext a TLS library moved, live only.
+    Plaintext(Vec<OwnedPlaintext>),
+}
+
+/// A [`Plaintext`] that owns its bytes, to cross to a shard.
+#[derive(Clone, Debug)]
+pub struct OwnedPlaintext {
+    pub ts: Timestamp,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub sent: bool,
+    pub data: Vec<u8>,
+    pub missing: u32,
+}
+
+impl OwnedPlaintext {
+    fn borrow(&self) -> Plaintext<'_> {
+        Plaintext {
+            ts: self.ts,
+            local: self.local,
+            remote: self.remote,
+            sent: self.sent,
+            data: &self.data,
+            missing: self.missing,
+        }
+    }
 }
 
 /// Decides which open connections a snapshot returns, and may add to them
@@ -131,6 +158,27 @@ impl Control {
         rx.iter().take(asked).flatten().collect()
     }
 
+    /// Deals plaintext to the shards of its connections. Blocks while a
+    /// shard's queue is full (the probe's ring then holds, or counts, the
+    /// rest).
+    pub fn plaintext(&self, calls: Vec<OwnedPlaintext>) {
+        let n = self.senders.len();
+        let mut per: Vec<Vec<OwnedPlaintext>> = (0..n).map(|_| Vec::new()).collect();
+        for c in calls {
+            let i = flow_shard(
+                (c.local.ip().to_canonical(), c.local.port()),
+                (c.remote.ip().to_canonical(), c.remote.port()),
+                n,
+            );
+            per[i].push(c);
+        }
+        for (s, calls) in self.senders.iter().zip(per) {
+            if !calls.is_empty() {
+                let _ = s.send(Msg::Plaintext(calls));
+            }
+        }
+    }
+
     /// The trackers' counters, summed. Blocks until every live shard answered.
     pub fn stats(&self) -> TrackerStats {
         let (tx, rx) = mpsc::channel();
@@ -159,6 +207,8 @@ pub fn add_stats(total: &mut TrackerStats, s: &TrackerStats) {
     total.dns_evicted += s.dns_evicted;
     total.dns_unnamed += s.dns_unnamed;
     total.open += s.open;
+    total.tls_plaintext_calls += s.tls_plaintext_calls;
+    total.tls_plaintext_dropped += s.tls_plaintext_dropped;
     total.parsers.add(&s.parsers);
 }
 
@@ -265,12 +315,15 @@ impl<R: Send + 'static> Shards<R> {
 
 /// The shard of a packet's flow: the same for both directions.
 fn shard_of(pkt: &Packet<'_>, n: usize) -> usize {
-    if n == 1 {
+    let (sp, dp) = pkt.transport.ports();
+    flow_shard((pkt.src, sp), (pkt.dst, dp), n)
+}
+
+/// The shard of the flow between `a` and `b`, either way round.
+fn flow_shard(a: (IpAddr, u16), b: (IpAddr, u16), n: usize) -> usize {
+    if n <= 1 {
         return 0;
     }
-    let (sp, dp) = pkt.transport.ports();
-    let a = (pkt.src, sp);
-    let b = (pkt.dst, dp);
     let mut h = FxHasher::default();
     if a <= b {
         (a, b).hash(&mut h);
@@ -316,6 +369,12 @@ fn run<S: Sink>(
             Msg::Stats(reply) => {
                 let _ = reply.send(tracker.stats());
                 Ok(())
+            }
+            Msg::Plaintext(calls) => {
+                for c in &calls {
+                    tracker.plaintext(&c.borrow(), &mut records);
+                }
+                sink.records(&mut records, true)
             }
         };
         if res.is_err() {

@@ -793,8 +793,25 @@ fn agent_health_is_exported() {
             records_total: 42,
             capture_packets_total: 43,
         },
+        tls_plaintext: Some(TlsPlaintextHealth {
+            libraries: 2,
+            calls_total: 61,
+            untracked_total: 62,
+            unattributed_total: 63,
+            lost_total: 64,
+        }),
     };
     let s = parse_exposition(&m.encode(&h));
+    for (outcome, want) in [
+        ("parsed", 61.0),
+        ("untracked", 62.0),
+        ("unattributed", 63.0),
+        ("lost", 64.0),
+    ] {
+        let name = "podwire_tls_plaintext_calls_total";
+        assert_eq!(value(&s, name, &[("outcome", outcome)]), want, "{outcome}");
+    }
+    assert_eq!(value(&s, "podwire_tls_plaintext_libraries", &[]), 2.0);
     for (reason, want) in [
         ("unauthenticated", 21.0),
         ("forbidden", 22.0),

@@ -1,0 +1,107 @@
+//! Requests inside TLS, live: the TLS probe's plaintext into the trackers.
+//!
+//! One thread keeps the probe ([`podwire_ebpf::TlsProbe`]) on every TLS
+//! library a process on the host maps ([`libraries`]), reads the plaintext
+//! of their `SSL_read`/`SSL_write` calls, and deals it to the tracker shard
+//! of its connection, where it is parsed beside the connection's packets
+//! (`podwire_track::Plaintext`). Plaintext is never stored: it only passes
+//! through the parsers, whose redaction rules apply as to any bytes.
+//!
+//! The probe is optional: when it cannot load (no BTF, no privileges) the
+//! agent says so once and carries on with packets.
+
+pub mod libraries;
+
+use super::state::{lock, Shared};
+use crate::pipeline::shard::OwnedPlaintext;
+use libraries::{Libraries, SCAN_NEW};
+use podwire_ebpf::TlsProbe;
+use podwire_record::Timestamp;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the probe's ring is read. The probe never wakes the reader;
+/// its 4 MiB ring holds about 10,000 calls of a few hundred bytes.
+const POLL: Duration = Duration::from_millis(20);
+/// Refused files logged at most (each once); all are counted.
+const MAX_LOGGED: u64 = 16;
+
+/// What the thread counted (the trackers count the rest).
+#[derive(Default)]
+pub struct TlsCounters {
+    /// Library files probed now.
+    pub libraries: AtomicU64,
+    /// Calls whose socket the probe did not find.
+    pub unattributed: AtomicU64,
+    /// Files the probe could not attach to.
+    pub refused: AtomicU64,
+    /// The kernel side's losses: ring full, calls not followed.
+    pub lost: AtomicU64,
+}
+
+/// Loads the probe, or says why not (one line).
+pub fn load() -> anyhow::Result<TlsProbe> {
+    TlsProbe::load().map_err(|e| {
+        eprintln!("podwire: TLS plaintext unavailable, TLS connections show handshakes only: {e}");
+        anyhow::Error::new(e)
+    })
+}
+
+/// Runs until `stop`; detaches everything on the way out.
+pub fn run(
+    mut probe: TlsProbe,
+    shared: Arc<Shared>,
+    counters: Arc<TlsCounters>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut libs = Libraries::new("/proc");
+    let mut next_scan = Instant::now();
+    let mono_to_wall = super::probe::mono_to_wall_ns();
+    let mut batch: Vec<OwnedPlaintext> = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() >= next_scan {
+            let scan = libs.scan(&mut probe);
+            for why in &scan.refused {
+                let n = counters.refused.fetch_add(1, Ordering::Relaxed) + 1;
+                if n <= MAX_LOGGED {
+                    eprintln!("podwire: TLS plaintext: not probing {why}");
+                }
+            }
+            counters
+                .libraries
+                .store(libs.attached() as u64, Ordering::Relaxed);
+            next_scan = Instant::now() + SCAN_NEW;
+        }
+        let mut unattributed = 0;
+        probe.poll(|ev, data| {
+            let (Some(local), Some(remote)) = (ev.local(), ev.remote()) else {
+                unattributed += 1;
+                return;
+            };
+            let wall = i128::from(ev.ts_ns) + mono_to_wall;
+            batch.push(OwnedPlaintext {
+                ts: Timestamp(u64::try_from(wall.max(0)).unwrap_or(u64::MAX)),
+                local,
+                remote,
+                sent: ev.is_write(),
+                data: data.to_vec(),
+                missing: ev.missing(),
+            });
+        });
+        counters
+            .unattributed
+            .fetch_add(unattributed, Ordering::Relaxed);
+        let lost = probe.lost();
+        counters
+            .lost
+            .store(lost.ring_full + lost.no_entry, Ordering::Relaxed);
+        if !batch.is_empty() {
+            let calls = std::mem::take(&mut batch);
+            if let Some(c) = lock(&shared.control).as_ref() {
+                c.plaintext(calls);
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+}

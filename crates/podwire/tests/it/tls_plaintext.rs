@@ -1,0 +1,202 @@
+//! Requests inside TLS, live: the agent reads them from the TLS library
+//! with uprobes (`--tls-plaintext`, on by default). nginx (OpenSSL 3,
+//! started before the agent) serves HTTPS in one pod; curl and Python's
+//! `urllib` (both OpenSSL, started after it) ask from another. Every
+//! request each client reports must appear once, inside TLS, with its
+//! method, path and status, on the right connection (the client's own
+//! port) and with both processes, beside the connection's `tls` record
+//! from the packets. Needs root, the lab's tools and a kernel with BTF.
+
+use crate::util::{lab_lock, podwire, skip_unless};
+use podwire_lab::agent::Agent;
+use podwire_lab::clients::{self, CurlOptions, Transfer};
+use podwire_lab::scenario::{Cluster, HTTPS_PORT};
+use podwire_lab::skip::{require_lab, skipped};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const TOOLS: &[&str] = &["ip", "nginx", "dnsmasq", "openssl", "curl", "python3"];
+
+/// One request a client reported.
+#[derive(Debug)]
+struct Asked {
+    client: &'static str,
+    path: String,
+    status: u16,
+    /// The client's end of its connection.
+    local: Option<SocketAddr>,
+}
+
+fn metric(text: &str, line_start: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
+}
+
+#[test]
+fn requests_inside_tls_are_read_from_the_tls_library() {
+    let test = "requests_inside_tls_are_read_from_the_tls_library";
+    skip_unless!(test, require_lab(TOOLS));
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return skipped(test, "the kernel has no BTF (no eBPF)");
+    }
+    let _lab = lab_lock();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = Cluster::start().expect("start the lab cluster");
+    let netns = format!("/run/netns/{}", c.lab.switch_ns());
+    let agent = Agent::start(
+        podwire(),
+        &["--netns", &netns, "--interfaces", "p*"],
+        &dir.path().join("agent.log"),
+    )
+    .expect("start the agent");
+    let status = agent.json("/api/v1/status").expect("status");
+    assert_eq!(
+        status["sources"]["tls_plaintext"]["running"],
+        Value::Bool(true),
+        "{status}\n{}",
+        agent.log()
+    );
+    // nginx maps libssl: the probe is on it before any client starts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, m) = agent.get("/metrics").expect("metrics");
+        if metric(&m, "podwire_tls_plaintext_libraries ").is_some_and(|n| n >= 1.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no TLS library probed\n{m}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let web = c.web.ipv4;
+    let host = format!("web.lab.test:{HTTPS_PORT}");
+    let opts = CurlOptions {
+        resolve: vec![format!("{host}:{web}")],
+        insecure: true,
+        http1_1: true,
+    };
+    let paths = ["/small.txt", "/1k.bin", "/missing"];
+    let transfers: Vec<Transfer> = paths
+        .iter()
+        .map(|p| Transfer::get(format!("https://{host}{p}")))
+        .collect();
+    let results = clients::curl(&c.client, &transfers, &opts).expect("curl");
+    let mut asked: Vec<Asked> = paths
+        .iter()
+        .zip(&results)
+        .map(|(p, r)| Asked {
+            client: "curl",
+            path: p.to_string(),
+            status: r.code,
+            local: r.local,
+        })
+        .collect();
+    assert_eq!(
+        asked.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [200, 200, 404]
+    );
+    // Python's ssl module calls SSL_read_ex/SSL_write_ex.
+    let py = "import ssl, sys, urllib.request\n\
+              ctx = ssl._create_unverified_context()\n\
+              r = urllib.request.urlopen(sys.argv[1], context=ctx)\n\
+              r.read()\n\
+              print(r.status)";
+    let out = c
+        .client
+        .command("python3")
+        .args(["-c", py, &format!("https://{web}:{HTTPS_PORT}/16k.bin")])
+        .output()
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    asked.push(Asked {
+        client: "python3",
+        path: "/16k.bin".into(),
+        status: 200,
+        local: None,
+    });
+
+    // Every request once, inside TLS, on its connection.
+    let client_ip = c.client.ipv4.to_string();
+    let web_ip = web.to_string();
+    let inside = |agent: &Agent| -> Vec<Value> {
+        let all = agent.json("/api/v1/http?limit=1000").expect("http");
+        all.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["inside_tls"] == Value::Bool(true))
+            .cloned()
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let records = loop {
+        let r = inside(&agent);
+        if r.len() >= asked.len() || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let (_, metrics) = agent.get("/metrics").expect("metrics");
+    assert_eq!(
+        records.len(),
+        asked.len(),
+        "each request once (both ends' plaintext, one parsed): {records:#?}\n{}\nagent log:\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("tls_plaintext"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        agent.log()
+    );
+    for a in &asked {
+        let r = records
+            .iter()
+            .find(|r| str_at(r, &["path"]) == Some(a.path.as_str()))
+            .unwrap_or_else(|| panic!("{a:?} not seen inside TLS: {records:#?}"));
+        assert_eq!(str_at(r, &["method"]), Some("GET"), "{r}");
+        assert_eq!(r["status"], a.status, "{r}");
+        assert_eq!(
+            str_at(r, &["client", "ip"]),
+            Some(client_ip.as_str()),
+            "{r}"
+        );
+        assert_eq!(str_at(r, &["server", "ip"]), Some(web_ip.as_str()), "{r}");
+        assert_eq!(r["server"]["port"], HTTPS_PORT, "{r}");
+        if let Some(local) = a.local {
+            assert_eq!(r["client"]["port"], local.port(), "{a:?} on its connection");
+        }
+        let process = str_at(r, &["client", "process"]).unwrap_or_default();
+        assert!(process.starts_with(a.client), "{a:?}: {r}");
+        if let Some(p) = str_at(r, &["server", "process"]) {
+            assert_eq!(p, "nginx", "{r}");
+        }
+    }
+    // The packets still make each connection's handshake record.
+    let tls = agent.json("/api/v1/tls?limit=1000").expect("tls");
+    let handshakes = tls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| str_at(t, &["server", "ip"]) == Some(web_ip.as_str()))
+        .count();
+    assert!(handshakes >= 2, "{tls}");
+    assert!(
+        metric(
+            &metrics,
+            "podwire_tls_plaintext_calls_total{outcome=\"parsed\"} "
+        )
+        .is_some_and(|n| n >= 8.0),
+        "{metrics}"
+    );
+    let exit = agent.stop().expect("agent stops on SIGTERM");
+    assert!(exit.success(), "agent exit: {exit:?}");
+}
