@@ -29,6 +29,9 @@ pub const SCAN_ALL: Duration = Duration::from_secs(30);
 const MAX_MAPS_BYTES: u64 = 4 << 20;
 /// Files remembered as refused at most (then forgotten, and tried again).
 const MAX_REFUSED: usize = 4096;
+/// Files probed at most (each costs eight probe links): a host has a few
+/// distinct libssl files, one per image that ships its own.
+pub const MAX_FILES: usize = 512;
 /// Processes remembered as read at most.
 const MAX_SEEN: usize = 1 << 16;
 
@@ -136,6 +139,14 @@ impl Libraries {
                 let Ok(id) = FileId::of(&full) else { continue };
                 mapped.insert(id);
                 if self.attached.contains_key(&id) || self.refused.contains(&id) {
+                    continue;
+                }
+                if self.attached.len() >= MAX_FILES {
+                    scan.refused.push(format!(
+                        "{}: {MAX_FILES} library files probed already",
+                        full.display()
+                    ));
+                    self.refused.insert(id);
                     continue;
                 }
                 match probe.attach(&full) {
