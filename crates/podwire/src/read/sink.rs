@@ -39,7 +39,7 @@ impl WriteSink {
             only,
             out,
             buf: Vec::with_capacity(match format {
-                Format::Jsonl => OUT_BYTES + (64 << 10),
+                Format::Jsonl | Format::JsonlSerde => OUT_BYTES + (64 << 10),
                 Format::Table => 0,
             }),
             rows: Vec::new(),
@@ -50,7 +50,7 @@ impl WriteSink {
 
     fn write(&mut self) -> Result<(), Stopped> {
         let res = match self.format {
-            Format::Jsonl => self.out.write(&self.buf),
+            Format::Jsonl | Format::JsonlSerde => self.out.write(&self.buf),
             // Also when no row is new: rows held may have become due.
             Format::Table => self.out.write_rows(&mut self.rows),
         };
@@ -72,7 +72,9 @@ impl Sink for WriteSink {
             if wants(&self.only, &rec) {
                 *self.report.records.entry(rec.kind).or_default() += 1;
                 match self.format {
-                    Format::Jsonl => output::encode(self.format, &rec, &mut self.buf),
+                    Format::Jsonl | Format::JsonlSerde => {
+                        output::encode(self.format, &rec, &mut self.buf)
+                    }
                     Format::Table => {
                         let mut text = Vec::new();
                         output::encode(self.format, &rec, &mut text);
