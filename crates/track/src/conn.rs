@@ -1,6 +1,6 @@
 //! One tracked connection: counters, TCP state machine, and its streams.
 
-use crate::app::{App, Parsed, ParserStats};
+use crate::app::{App, Found, ParserStats};
 use crate::key::{likely_server, Addr};
 use crate::stream::{Budget, Segment, Stream};
 use crate::{direction, endpoint, TrackerConfig};
@@ -164,7 +164,7 @@ impl Conn {
         pkt: &Packet<'_>,
         cfg: &TrackerConfig,
         budget: &mut Budget,
-        out: &mut Vec<Parsed>,
+        out: &mut Found,
         pstats: &mut ParserStats,
     ) {
         let dir = direction(self.client, src);
@@ -246,7 +246,7 @@ impl Conn {
         &mut self,
         cfg: &TrackerConfig,
         budget: &mut Budget,
-        out: &mut Vec<Parsed>,
+        out: &mut Found,
         pstats: &mut ParserStats,
     ) {
         let ts = self.last_seen;

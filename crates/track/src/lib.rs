@@ -20,7 +20,7 @@ mod stream;
 pub use app::{ParserConfig, ParserStats};
 pub use key::Addr;
 
-use app::Parsed;
+use app::{Found, Parsed};
 use conn::{Conn, ConnState};
 use key::FlowKey;
 use podwire_decode::{tcp_flags, Packet, Transport};
@@ -99,7 +99,7 @@ pub struct Tracker {
     stats: TrackerStats,
     now: Timestamp,
     last_sweep: Timestamp,
-    parsed: Vec<Parsed>,
+    parsed: Found,
     dns_events: Vec<DnsEvent<(Addr, Addr)>>,
 }
 
@@ -118,7 +118,7 @@ impl Tracker {
             stats: TrackerStats::default(),
             now: Timestamp(0),
             last_sweep: Timestamp(0),
-            parsed: Vec::new(),
+            parsed: Found::default(),
             dns_events: Vec::new(),
         }
     }
@@ -300,7 +300,7 @@ impl Tracker {
                 &mut self.parsed,
                 &mut self.stats.parsers,
             );
-            records_of(&mut self.parsed, conn.client, conn.server, out);
+            records_of(&mut self.parsed.parsed, conn.client, conn.server, out);
             return;
         }
         if let Some(old) = self.table.remove(&key) {
@@ -320,7 +320,7 @@ impl Tracker {
             &mut self.parsed,
             &mut self.stats.parsers,
         );
-        records_of(&mut self.parsed, conn.client, conn.server, out);
+        records_of(&mut self.parsed.parsed, conn.client, conn.server, out);
         self.table.insert(key, conn);
     }
 
@@ -395,7 +395,7 @@ impl Tracker {
             &mut self.parsed,
             &mut self.stats.parsers,
         );
-        records_of(&mut self.parsed, conn.client, conn.server, out);
+        records_of(&mut self.parsed.parsed, conn.client, conn.server, out);
         out.push(conn.record(close));
     }
 
