@@ -97,14 +97,11 @@ else
   done
 fi
 
-log() { printf '[protocols %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { printf 'protocols.sh: %s\n' "$*" >&2; exit 1; }
+BENCH_NAME=protocols.sh
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 
 # ---------------------------------------------------------------- tools
-missing=()
-need() { # command package
-  command -v "$1" >/dev/null 2>&1 || missing+=("$1 (Debian package $2)")
-}
 need tcpdump tcpdump
 need tshark tshark
 need capinfos tshark
@@ -133,59 +130,20 @@ for c in "${CAPS[@]}"; do
       ;;
   esac
 done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  echo "protocols.sh: missing tools:" >&2
-  printf '  %s\n' "${missing[@]}" >&2
-  echo "install them with: apt-get update && apt-get install -y nghttp2-server nghttp2-client postgresql redis-server redis-tools tcpdump tshark time curl iproute2; python3 -m pip install kafka-python" >&2
-  exit 1
-fi
+report_missing "apt-get update && apt-get install -y nghttp2-server nghttp2-client postgresql redis-server redis-tools tcpdump tshark time curl iproute2; python3 -m pip install kafka-python"
 FAKEBROKER="$REPO/crates/parse-kafka/tests/data/fakebroker.py"
 
 mkdir -p "$OUT"
 
 # ---------------------------------------------------------------- cleanup
-PIDS=()      # background processes this script started (timeout wrappers)
-TMPDIRS=()
 PG_DATA_RUNNING=""   # a cluster this script started (pg_ctl daemonises it)
-cleanup() {
-  local p
+cleanup_hook() {
   if [[ -n "$PG_DATA_RUNNING" ]]; then
     su postgres -s /bin/sh -c "'$PG_BIN/pg_ctl' -D '$PG_DATA_RUNNING' -m immediate -w -t 20 stop" >/dev/null 2>&1 || true
   fi
-  for p in "${PIDS[@]:-}"; do
-    [[ -n "$p" ]] && kill -TERM "$p" 2>/dev/null || true
-  done
-  for p in "${PIDS[@]:-}"; do
-    [[ -n "$p" ]] && wait "$p" 2>/dev/null || true
-  done
-  for p in "${TMPDIRS[@]:-}"; do
-    [[ -n "$p" && -d "$p" ]] && rm -rf -- "$p"
-  done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-forget_pid() { # pid: drop from PIDS once it has been waited for
-  local p keep=()
-  for p in "${PIDS[@]:-}"; do [[ -n "$p" && "$p" != "$1" ]] && keep+=("$p"); done
-  PIDS=("${keep[@]:-}")
 }
 
-stop_bg() { # pid: TERM (forwarded by timeout to its child), wait at most 10 s, then KILL
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  forget_pid "$pid"
-}
-
-port_busy() { # port
-  ss -Htln "sport = :$1" 2>/dev/null | grep -q .
-}
+port_busy() { port_listening "$1"; }
 
 wait_port() { # port pid: 0 once something listens on 127.0.0.1:port (at most 30 s)
   local i
@@ -576,54 +534,10 @@ tool_cmd() { # tool capture file -> sets CMD array and DEST
   esac
 }
 
-# time_one capture tool run file: appends "capture tool run wall_s rss_kib cpu_s rc" to the tsv
-time_one() {
-  local cap=$1 tool=$2 run=$3 f=$4
-  tool_cmd "$tool" "$cap" "$f"
-  local t0 t1 rc=0 rss user sys
-  t0=$(date +%s%N)
-  timeout -k 5 "$TOOL_TIMEOUT" /usr/bin/time -f '%M %U %S' -o "$SCRATCH/time" \
-    "${CMD[@]}" > "$DEST" 2> "$SCRATCH/stderr.$cap.$tool" || rc=$?
-  t1=$(date +%s%N)
-  read -r rss user sys < <(grep -E '^[0-9]+ [0-9.]+ [0-9.]+$' "$SCRATCH/time" | tail -1) || true
-  local wall cpu
-  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')
-  cpu=$(awk -v u="${user:-0}" -v s="${sys:-0}" 'BEGIN{printf "%.2f", u+s}')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$cap" "$tool" "$run" "$wall" "${rss:-0}" "$cpu" "$rc" >> "$RUNS_TSV"
-  if [[ $rc != 0 ]]; then
-    log "  $tool on $cap exited $rc: $(tail -c 300 "$SCRATCH/stderr.$cap.$tool" | tr '\n' ' ')"
-  else
-    log "  $tool on $cap run $run: ${wall}s, cpu ${cpu}s, $((${rss:-0} / 1024)) MiB"
-  fi
-}
-
 TOOLS=(tcpdump tshark)
 [[ -z "$PODWIRE_NOTE" ]] && TOOLS=(podwire "${TOOLS[@]}")
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-UPTIME_BEFORE=$(uptime)
-log "timing ${TOOLS[*]} on ${CAPS[*]}, $RUNS runs each (load average $LOAD_BEFORE)"
-if awk -v l="${LOAD_BEFORE%% *}" -v n="$(nproc)" 'BEGIN{exit !(l > n / 2)}'; then
-  log "warning: the machine is busy (load average $LOAD_BEFORE on $(nproc) cores): wall times will be noisy, compare the CPU columns too"
-fi
-for cap in "${CAPS[@]}"; do
-  f="$OUT/$cap.pcap"
-  cat "$f" > /dev/null   # page cache: every tool reads from memory
-  # one untimed warm-up of each tool on a tiny file: pages in binaries and libraries
-  tcpdump -Z root -r "$f" -c 100 -w "$SCRATCH/tiny.pcap" 2>/dev/null || true
-  for tool in "${TOOLS[@]}"; do
-    tool_cmd "$tool" "$cap" "$SCRATCH/tiny.pcap"
-    timeout 60 "${CMD[@]}" > /dev/null 2>&1 || true
-  done
-  for run in $(seq "$RUNS"); do
-    # interleaved: drift in the machine's load hits every tool alike
-    for tool in "${TOOLS[@]}"; do
-      time_one "$cap" "$tool" "$run" "$f"
-    done
-  done
-done
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-UPTIME_AFTER=$(uptime)
+time_all "${CAPS[@]}"
 
 # ---------------------------------------------------------------- sanity
 # podwire's records by type, and the count that measures its grasp of the
@@ -703,7 +617,6 @@ for cap in "${CAPS[@]}"; do
 done
 
 # ---------------------------------------------------------------- report
-ver() { { "$@" 2>&1 || true; } | head -1 | tr -d '\r'; }
 V_TCPDUMP=$({ tcpdump --version 2>&1 || true; } | head -2 | paste -sd' ')
 V_TSHARK=$(tshark --version 2>/dev/null | head -1 || true)
 if [[ -z "$PODWIRE_NOTE" ]]; then

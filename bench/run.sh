@@ -73,14 +73,11 @@ done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs wants a positive integer" >&2; exit 2; }
 [[ -z "$ONLY" || "$ONLY" == a || "$ONLY" == b ]] || { echo "run.sh: --only wants a or b" >&2; exit 2; }
 
-log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
+BENCH_NAME=run.sh
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 
 # ---------------------------------------------------------------- tools
-missing=()
-need() { # command package
-  command -v "$1" >/dev/null 2>&1 || missing+=("$1 (Debian package $2)")
-}
 need tcpdump tcpdump
 need tshark tshark
 need capinfos tshark
@@ -90,57 +87,14 @@ need wrk wrk
 need curl curl
 need timeout coreutils
 [[ -x /usr/bin/time ]] || missing+=("/usr/bin/time (Debian package time)")
-if [[ ${#missing[@]} -gt 0 ]]; then
-  echo "run.sh: missing tools:" >&2
-  printf '  %s\n' "${missing[@]}" >&2
-  echo "install them with: apt-get update && apt-get install -y nginx-light wrk tcpdump tshark argus-server argus-client time curl" >&2
-  exit 1
-fi
+report_missing "apt-get update && apt-get install -y nginx-light wrk tcpdump tshark argus-server argus-client time curl"
 
 mkdir -p "$OUT"
 CAP_A="$OUT/a-keepalive.pcap"
 CAP_B="$OUT/b-oneshot.pcap"
 
-# ---------------------------------------------------------------- cleanup
-PIDS=()      # background processes this script started (timeout wrappers)
-TMPDIRS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]:-}"; do
-    [[ -n "$p" ]] && kill -TERM "$p" 2>/dev/null || true
-  done
-  for p in "${PIDS[@]:-}"; do
-    [[ -n "$p" ]] && wait "$p" 2>/dev/null || true
-  done
-  for p in "${TMPDIRS[@]:-}"; do
-    [[ -n "$p" && -d "$p" ]] && rm -rf -- "$p"
-  done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-forget_pid() { # pid: drop from PIDS once it has been waited for
-  local p keep=()
-  for p in "${PIDS[@]:-}"; do [[ -n "$p" && "$p" != "$1" ]] && keep+=("$p"); done
-  PIDS=("${keep[@]:-}")
-}
-
-stop_bg() { # pid: TERM (forwarded by timeout to its child), wait at most 10 s, then KILL
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  forget_pid "$pid"
-}
-
 # ---------------------------------------------------------------- captures
-port_busy() {
-  command -v ss >/dev/null 2>&1 && ss -Htln "sport = :$PORT" 2>/dev/null | grep -q .
-}
+port_busy() { port_listening "$PORT"; }
 
 # make_capture NAME MODE COUNT THREADS CONNS -> 0 ok, 3 kernel drops, 1 other failure
 # MODE: keepalive (COUNT requests) or close (COUNT one-request connections)
@@ -363,8 +317,8 @@ fi
 # ---------------------------------------------------------------- timing
 RUNS_TSV="$OUT/runs.tsv"
 : > "$RUNS_TSV"
-tool_cmd() { # tool file -> prints nothing, sets CMD array
-  local tool=$1 f=$2
+tool_cmd() { # tool capture file -> sets CMD array (stdout to /dev/null)
+  local tool=$1 f=$3
   case "$tool" in
     podwire) CMD=("$PODWIRE" read --format jsonl "$f") ;;
     argus)   CMD=(argus -r "$f" -w /dev/null) ;;
@@ -373,55 +327,13 @@ tool_cmd() { # tool file -> prints nothing, sets CMD array
   esac
 }
 
-# time_one capture tool run file: appends "capture tool run wall_s rss_kib cpu_s rc" to runs.tsv
-time_one() {
-  local cap=$1 tool=$2 run=$3 f=$4
-  tool_cmd "$tool" "$f"
-  local t0 t1 rc=0 rss user sys
-  t0=$(date +%s%N)
-  timeout -k 5 "$TOOL_TIMEOUT" /usr/bin/time -f '%M %U %S' -o "$SCRATCH/time" \
-    "${CMD[@]}" > /dev/null 2> "$SCRATCH/stderr.$cap.$tool" || rc=$?
-  t1=$(date +%s%N)
-  read -r rss user sys < <(grep -E '^[0-9]+ [0-9.]+ [0-9.]+$' "$SCRATCH/time" | tail -1) || true
-  local wall cpu
-  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')
-  cpu=$(awk -v u="${user:-0}" -v s="${sys:-0}" 'BEGIN{printf "%.2f", u+s}')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$cap" "$tool" "$run" "$wall" "${rss:-0}" "$cpu" "$rc" >> "$RUNS_TSV"
-  if [[ $rc != 0 ]]; then
-    log "  $tool on $cap exited $rc: $(tail -c 300 "$SCRATCH/stderr.$cap.$tool" | tr '\n' ' ')"
-  else
-    log "  $tool on $cap run $run: ${wall}s, $((${rss:-0} / 1024)) MiB"
-  fi
-}
-
 TOOLS=(tcpdump argus tshark)
 [[ -z "$PODWIRE_NOTE" ]] && TOOLS=(podwire "${TOOLS[@]}")
 CAPS=()
 [[ $WANT_A == 1 ]] && CAPS+=(a-keepalive)
 [[ $WANT_B == 1 ]] && CAPS+=(b-oneshot)
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-log "timing ${TOOLS[*]} on ${CAPS[*]}, $RUNS runs each (load average $LOAD_BEFORE)"
-if awk -v l="${LOAD_BEFORE%% *}" -v n="$(nproc)" 'BEGIN{exit !(l > n / 2)}'; then
-  log "warning: the machine is busy (load average $LOAD_BEFORE on $(nproc) cores): wall times will be noisy, compare the CPU columns too"
-fi
-for cap in "${CAPS[@]}"; do
-  f="$OUT/$cap.pcap"
-  cat "$f" > /dev/null   # page cache: every tool reads from memory
-  # one untimed warm-up of each tool on a tiny file: pages in binaries and libraries
-  tcpdump -Z root -r "$f" -c 100 -w "$SCRATCH/tiny.pcap" 2>/dev/null || true
-  for tool in "${TOOLS[@]}"; do
-    tool_cmd "$tool" "$SCRATCH/tiny.pcap"
-    timeout 60 "${CMD[@]}" > /dev/null 2>&1 || true
-  done
-  for run in $(seq "$RUNS"); do
-    # interleaved: drift in the machine's load hits every tool alike
-    for tool in "${TOOLS[@]}"; do
-      time_one "$cap" "$tool" "$run" "$f"
-    done
-  done
-done
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+time_all "${CAPS[@]}"
 
 # ---------------------------------------------------------------- sanity: what the tools produced
 declare -A PW_COUNTS=()
@@ -453,7 +365,6 @@ for cap in "${CAPS[@]}"; do
 done
 
 # ---------------------------------------------------------------- report
-ver() { { "$@" 2>&1 || true; } | head -1 | tr -d '\r'; }
 V_NGINX=$(ver nginx -v)
 V_WRK=$(ver wrk -v | sed 's/ Copyright.*//')
 V_TCPDUMP=$({ tcpdump --version 2>&1 || true; } | head -2 | paste -sd' ')

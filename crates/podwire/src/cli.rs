@@ -136,6 +136,10 @@ pub enum Format {
     Table,
     /// One JSON record per line (schema: docs/records.md).
     Jsonl,
+    /// `jsonl` through serde's derive instead of the hand-written encoder:
+    /// the reference the tests hold the encoder to, byte for byte.
+    #[value(hide = true)]
+    JsonlSerde,
 }
 
 /// Record types, for `--only`.

@@ -62,10 +62,10 @@ pub fn write_record(out: &mut Vec<u8>, rec: &Record) {
         Body::Tls(t) => write_tls(out, t),
         Body::Http(h) => write_http(out, h),
         Body::Dns(d) => write_dns(out, d),
-        Body::Postgres(b) => write_serde_fields(out, b),
-        Body::Mysql(b) => write_serde_fields(out, b),
-        Body::Redis(b) => write_serde_fields(out, b),
-        Body::Kafka(b) => write_serde_fields(out, b),
+        Body::Postgres(b) => proto::write_postgres(out, b),
+        Body::Mysql(b) => proto::write_mysql(out, b),
+        Body::Redis(b) => proto::write_redis(out, b),
+        Body::Kafka(b) => proto::write_kafka(out, b),
     }
     out.push(b'}');
 }
@@ -205,35 +205,7 @@ fn write_http(out: &mut Vec<u8>, h: &Http) {
     }
     if let Some(g) = &h.grpc {
         out.extend_from_slice(b",\"grpc\":");
-        write_serde(out, g);
-    }
-}
-
-/// Appends a body's fields through serde, for the bodies added after the
-/// four hot ones (fewer records per capture, and a hand-written encoder for
-/// each would be a second definition to keep in step): `{...}` is written
-/// without its braces, behind a comma.
-fn write_serde_fields<T: serde::Serialize>(out: &mut Vec<u8>, body: &T) {
-    let start = out.len();
-    write_serde(out, body);
-    // An object of at least one field: `{"k":...}`. Turn the opening brace
-    // into the separating comma and drop the closing brace.
-    if out.len() - start > 2 && out[start] == b'{' {
-        out[start] = b',';
-        out.pop();
-    } else {
-        out.truncate(start);
-    }
-}
-
-fn write_serde<T: serde::Serialize>(out: &mut Vec<u8>, v: &T) {
-    // Serialising plain structs of strings and numbers into a Vec cannot
-    // fail; should a future field make it fail, write `null` rather than a
-    // broken line.
-    let start = out.len();
-    if serde_json::to_writer(&mut *out, v).is_err() {
-        out.truncate(start);
-        out.extend_from_slice(b"null");
+        proto::write_grpc(out, g);
     }
 }
 
@@ -746,6 +718,8 @@ fn civil_from_days(days: u32) -> (u32, u32, u32) {
     let year = 100 * century + year_of_century + u32::from(jan_feb);
     (year, if jan_feb { month - 12 } else { month }, day)
 }
+
+mod proto;
 
 #[cfg(test)]
 mod tests;

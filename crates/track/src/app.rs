@@ -113,6 +113,28 @@ pub(crate) struct Parsed {
     pub inside_tls: bool,
 }
 
+/// What the parsers found ([`Found::parsed`]), and one vector per parser
+/// output type that they write their events into, reused from chunk to
+/// chunk: a fresh vector per chunk cost an allocation and, for a pipelined
+/// chunk of many replies, its regrowth (each a copy of every event so far).
+/// One per tracker, so what it keeps is bounded by the most events one
+/// chunk produced, and cut back to [`SCRATCH_KEEP`] events after a larger one.
+#[derive(Default)]
+pub(crate) struct Found {
+    pub parsed: Vec<Parsed>,
+    tls: Vec<<TlsParser as StreamParser>::Output>,
+    http: Vec<<HttpParser as StreamParser>::Output>,
+    http2: Vec<<Http2Parser as StreamParser>::Output>,
+    dns: Vec<<DnsTcpParser as StreamParser>::Output>,
+    postgres: Vec<<PostgresParser as StreamParser>::Output>,
+    mysql: Vec<<MysqlParser as StreamParser>::Output>,
+    redis: Vec<<RedisParser as StreamParser>::Output>,
+    kafka: Vec<<KafkaParser as StreamParser>::Output>,
+}
+
+/// Events a scratch vector of [`Found`] keeps room for between chunks.
+const SCRATCH_KEEP: usize = 256;
+
 const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
 
 /// Chunks of a connection joined mid-stream that may decide nothing before
@@ -140,7 +162,7 @@ impl App {
         dir: Direction,
         ts: Timestamp,
         chunk: Chunk<'_>,
-        out: &mut Vec<Parsed>,
+        out: &mut Found,
         stats: &mut ParserStats,
     ) {
         if let App::Undecided {
@@ -208,7 +230,7 @@ impl App {
             if sw.server_bytes_cut > 0 {
                 p.gap(Direction::ToClient, ts, sw.server_bytes_cut, &mut events);
             }
-            out.extend(events.into_iter().map(|e| Parsed {
+            out.parsed.extend(events.into_iter().map(|e| Parsed {
                 ts: e.ts,
                 body: Body::Http(e.http),
                 inside_tls: false,
@@ -222,46 +244,110 @@ impl App {
             return;
         }
         let status = match self {
-            App::Tls(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
-                ts: e.ts,
-                body: Body::Tls(e.tls),
-                inside_tls: false,
-            }),
-            App::Http(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
-                ts: e.ts,
-                body: Body::Http(e.http),
-                inside_tls: false,
-            }),
-            App::Http2(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
-                ts: e.ts,
-                body: Body::Http(e.http),
-                inside_tls: false,
-            }),
-            App::Dns(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
-                ts: e.ts,
-                body: Body::Dns(e.dns),
-                inside_tls: false,
-            }),
-            App::Postgres(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
-                ts: e.ts,
-                body: Body::Postgres(e.body),
-                inside_tls: false,
-            }),
-            App::Mysql(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
-                ts: e.ts,
-                body: Body::Mysql(e.body),
-                inside_tls: false,
-            }),
-            App::Redis(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
-                ts: e.ts,
-                body: Body::Redis(e.body),
-                inside_tls: false,
-            }),
-            App::Kafka(p) => feed(p.as_mut(), dir, ts, chunk, out, |e| Parsed {
-                ts: e.ts,
-                body: Body::Kafka(e.body),
-                inside_tls: false,
-            }),
+            App::Tls(p) => feed(
+                p.as_mut(),
+                dir,
+                ts,
+                chunk,
+                &mut out.tls,
+                &mut out.parsed,
+                |e| Parsed {
+                    ts: e.ts,
+                    body: Body::Tls(e.tls),
+                    inside_tls: false,
+                },
+            ),
+            App::Http(p) => feed(
+                p.as_mut(),
+                dir,
+                ts,
+                chunk,
+                &mut out.http,
+                &mut out.parsed,
+                |e| Parsed {
+                    ts: e.ts,
+                    body: Body::Http(e.http),
+                    inside_tls: false,
+                },
+            ),
+            App::Http2(p) => feed(
+                p.as_mut(),
+                dir,
+                ts,
+                chunk,
+                &mut out.http2,
+                &mut out.parsed,
+                |e| Parsed {
+                    ts: e.ts,
+                    body: Body::Http(e.http),
+                    inside_tls: false,
+                },
+            ),
+            App::Dns(p) => feed(
+                p.as_mut(),
+                dir,
+                ts,
+                chunk,
+                &mut out.dns,
+                &mut out.parsed,
+                |e| Parsed {
+                    ts: e.ts,
+                    body: Body::Dns(e.dns),
+                    inside_tls: false,
+                },
+            ),
+            App::Postgres(p) => feed(
+                p.as_mut(),
+                dir,
+                ts,
+                chunk,
+                &mut out.postgres,
+                &mut out.parsed,
+                |e| Parsed {
+                    ts: e.ts,
+                    body: Body::Postgres(e.body),
+                    inside_tls: false,
+                },
+            ),
+            App::Mysql(p) => feed(
+                p.as_mut(),
+                dir,
+                ts,
+                chunk,
+                &mut out.mysql,
+                &mut out.parsed,
+                |e| Parsed {
+                    ts: e.ts,
+                    body: Body::Mysql(e.body),
+                    inside_tls: false,
+                },
+            ),
+            App::Redis(p) => feed(
+                p.as_mut(),
+                dir,
+                ts,
+                chunk,
+                &mut out.redis,
+                &mut out.parsed,
+                |e| Parsed {
+                    ts: e.ts,
+                    body: Body::Redis(e.body),
+                    inside_tls: false,
+                },
+            ),
+            App::Kafka(p) => feed(
+                p.as_mut(),
+                dir,
+                ts,
+                chunk,
+                &mut out.kafka,
+                &mut out.parsed,
+                |e| Parsed {
+                    ts: e.ts,
+                    body: Body::Kafka(e.body),
+                    inside_tls: false,
+                },
+            ),
             App::Undecided { .. } | App::Switched(_) | App::Decrypt(_) | App::Off => {
                 Status::Continue
             }
@@ -286,47 +372,59 @@ impl App {
     }
 
     /// The connection is over: flush the parser and stop.
-    pub fn finish(&mut self, ts: Timestamp, out: &mut Vec<Parsed>) {
+    pub fn finish(&mut self, ts: Timestamp, out: &mut Found) {
         match std::mem::replace(self, App::Off) {
-            App::Tls(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
+            App::Tls(mut p) => flush(p.as_mut(), ts, &mut out.tls, &mut out.parsed, |e| Parsed {
                 ts: e.ts,
                 body: Body::Tls(e.tls),
                 inside_tls: false,
             }),
-            App::Http(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
+            App::Http(mut p) => flush(p.as_mut(), ts, &mut out.http, &mut out.parsed, |e| Parsed {
                 ts: e.ts,
                 body: Body::Http(e.http),
                 inside_tls: false,
             }),
-            App::Http2(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
-                ts: e.ts,
-                body: Body::Http(e.http),
-                inside_tls: false,
+            App::Http2(mut p) => flush(p.as_mut(), ts, &mut out.http2, &mut out.parsed, |e| {
+                Parsed {
+                    ts: e.ts,
+                    body: Body::Http(e.http),
+                    inside_tls: false,
+                }
             }),
-            App::Dns(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
+            App::Dns(mut p) => flush(p.as_mut(), ts, &mut out.dns, &mut out.parsed, |e| Parsed {
                 ts: e.ts,
                 body: Body::Dns(e.dns),
                 inside_tls: false,
             }),
-            App::Postgres(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
-                ts: e.ts,
-                body: Body::Postgres(e.body),
-                inside_tls: false,
+            App::Postgres(mut p) => {
+                flush(p.as_mut(), ts, &mut out.postgres, &mut out.parsed, |e| {
+                    Parsed {
+                        ts: e.ts,
+                        body: Body::Postgres(e.body),
+                        inside_tls: false,
+                    }
+                })
+            }
+            App::Mysql(mut p) => flush(p.as_mut(), ts, &mut out.mysql, &mut out.parsed, |e| {
+                Parsed {
+                    ts: e.ts,
+                    body: Body::Mysql(e.body),
+                    inside_tls: false,
+                }
             }),
-            App::Mysql(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
-                ts: e.ts,
-                body: Body::Mysql(e.body),
-                inside_tls: false,
+            App::Redis(mut p) => flush(p.as_mut(), ts, &mut out.redis, &mut out.parsed, |e| {
+                Parsed {
+                    ts: e.ts,
+                    body: Body::Redis(e.body),
+                    inside_tls: false,
+                }
             }),
-            App::Redis(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
-                ts: e.ts,
-                body: Body::Redis(e.body),
-                inside_tls: false,
-            }),
-            App::Kafka(mut p) => flush(p.as_mut(), ts, out, |e| Parsed {
-                ts: e.ts,
-                body: Body::Kafka(e.body),
-                inside_tls: false,
+            App::Kafka(mut p) => flush(p.as_mut(), ts, &mut out.kafka, &mut out.parsed, |e| {
+                Parsed {
+                    ts: e.ts,
+                    body: Body::Kafka(e.body),
+                    inside_tls: false,
+                }
             }),
             App::Decrypt(mut d) => d.finish(ts, out),
             App::Undecided { .. } | App::Switched(_) | App::Off => {}
@@ -416,25 +514,35 @@ fn feed<P: StreamParser>(
     dir: Direction,
     ts: Timestamp,
     chunk: Chunk<'_>,
+    events: &mut Vec<P::Output>,
     out: &mut Vec<Parsed>,
     map: impl Fn(P::Output) -> Parsed,
 ) -> Status {
-    let mut events = Vec::new();
+    events.clear();
     let status = match chunk {
-        Chunk::Data(d) => p.data(dir, ts, d, &mut events),
-        Chunk::Gap(n) => p.gap(dir, ts, n, &mut events),
+        Chunk::Data(d) => p.data(dir, ts, d, events),
+        Chunk::Gap(n) => p.gap(dir, ts, n, events),
     };
-    out.extend(events.into_iter().map(map));
+    hand_over(events, out, map);
     status
 }
 
 fn flush<P: StreamParser>(
     p: &mut P,
     ts: Timestamp,
+    events: &mut Vec<P::Output>,
     out: &mut Vec<Parsed>,
     map: impl Fn(P::Output) -> Parsed,
 ) {
-    let mut events = Vec::new();
-    p.finish(ts, &mut events);
-    out.extend(events.into_iter().map(map));
+    events.clear();
+    p.finish(ts, events);
+    hand_over(events, out, map);
+}
+
+/// Moves `events` into `out`, keeping `events`' room (up to a bound).
+fn hand_over<T>(events: &mut Vec<T>, out: &mut Vec<Parsed>, map: impl Fn(T) -> Parsed) {
+    out.extend(events.drain(..).map(map));
+    if events.capacity() > SCRATCH_KEEP {
+        events.shrink_to(SCRATCH_KEEP);
+    }
 }

@@ -1,6 +1,6 @@
 //! One tracked connection: counters, TCP state machine, and its streams.
 
-use crate::app::{App, Parsed, ParserStats};
+use crate::app::{App, Found, ParserStats};
 use crate::key::{likely_server, Addr};
 use crate::plain::{Plain, Plaintext};
 use crate::stream::{Budget, Segment, Stream};
@@ -169,7 +169,7 @@ impl Conn {
         pkt: &Packet<'_>,
         cfg: &TrackerConfig,
         budget: &mut Budget,
-        out: &mut Vec<Parsed>,
+        out: &mut Found,
         pstats: &mut ParserStats,
     ) {
         let dir = direction(self.client, src);
@@ -255,7 +255,7 @@ impl Conn {
         dir: Direction,
         p: &Plaintext<'_>,
         cfg: &TrackerConfig,
-        out: &mut Vec<Parsed>,
+        out: &mut Found,
         pstats: &mut ParserStats,
     ) -> bool {
         let ConnState::Tcp(t) = &mut self.state else {
@@ -278,7 +278,7 @@ impl Conn {
         &mut self,
         cfg: &TrackerConfig,
         budget: &mut Budget,
-        out: &mut Vec<Parsed>,
+        out: &mut Found,
         pstats: &mut ParserStats,
     ) {
         let ts = self.last_seen;

@@ -23,7 +23,7 @@ pub use app::{ParserConfig, ParserStats};
 pub use key::Addr;
 pub use plain::{Plaintext, PENDING_MAX_AGE_NS, PENDING_MAX_BYTES};
 
-use app::Parsed;
+use app::{Found, Parsed};
 use conn::{Conn, ConnState};
 use key::FlowKey;
 use podwire_decode::{tcp_flags, Packet, Transport};
@@ -109,7 +109,7 @@ pub struct Tracker {
     stats: TrackerStats,
     now: Timestamp,
     last_sweep: Timestamp,
-    parsed: Vec<Parsed>,
+    parsed: Found,
     dns_events: Vec<DnsEvent<(Addr, Addr)>>,
     /// Plaintext waiting for its connection's packets.
     pending: plain::Pending,
@@ -130,7 +130,7 @@ impl Tracker {
             stats: TrackerStats::default(),
             now: Timestamp(0),
             last_sweep: Timestamp(0),
-            parsed: Vec::new(),
+            parsed: Found::default(),
             dns_events: Vec::new(),
             pending: plain::Pending::default(),
         }
@@ -255,7 +255,7 @@ impl Tracker {
         ) {
             self.stats.tls_plaintext_calls += 1;
         }
-        records_of(&mut self.parsed, conn.client, conn.server, out);
+        records_of(&mut self.parsed.parsed, conn.client, conn.server, out);
     }
 
     /// Feeds what waited for a connection that was just tracked.
@@ -367,7 +367,7 @@ impl Tracker {
                 &mut self.parsed,
                 &mut self.stats.parsers,
             );
-            records_of(&mut self.parsed, conn.client, conn.server, out);
+            records_of(&mut self.parsed.parsed, conn.client, conn.server, out);
             return;
         }
         if let Some(old) = self.table.remove(&key) {
@@ -387,7 +387,7 @@ impl Tracker {
             &mut self.parsed,
             &mut self.stats.parsers,
         );
-        records_of(&mut self.parsed, conn.client, conn.server, out);
+        records_of(&mut self.parsed.parsed, conn.client, conn.server, out);
         self.table.insert(key, conn);
         self.take_pending(key, out);
     }
@@ -463,7 +463,7 @@ impl Tracker {
             &mut self.parsed,
             &mut self.stats.parsers,
         );
-        records_of(&mut self.parsed, conn.client, conn.server, out);
+        records_of(&mut self.parsed.parsed, conn.client, conn.server, out);
         out.push(conn.record(close));
     }
 

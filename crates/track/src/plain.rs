@@ -20,7 +20,7 @@
 //! plaintext for a connection not tracked yet waits in [`Pending`], bounded
 //! in bytes and age, and is fed when the connection appears.
 
-use crate::app::{App, Parsed, ParserConfig, ParserStats};
+use crate::app::{App, Found, ParserConfig, ParserStats};
 use crate::key::{Addr, FlowKey};
 use crate::stream::Chunk;
 use podwire_parse::Direction;
@@ -74,10 +74,10 @@ impl Plain {
         cfg: &ParserConfig,
         dir: Direction,
         p: &Plaintext<'_>,
-        out: &mut Vec<Parsed>,
+        out: &mut Found,
         stats: &mut ParserStats,
     ) {
-        let start = out.len();
+        let start = out.parsed.len();
         if !p.data.is_empty() && self.app.wants_bytes() {
             self.app
                 .chunk(cfg, dir, p.ts, Chunk::Data(p.data), out, stats);
@@ -86,14 +86,14 @@ impl Plain {
             self.app
                 .chunk(cfg, dir, p.ts, Chunk::Gap(u64::from(p.missing)), out, stats);
         }
-        crate::tls::mark(&mut out[start..]);
+        crate::tls::mark(&mut out.parsed[start..]);
     }
 
-    pub(crate) fn finish(&mut self, ts: Timestamp, out: &mut Vec<Parsed>) {
-        let start = out.len();
+    pub(crate) fn finish(&mut self, ts: Timestamp, out: &mut Found) {
+        let start = out.parsed.len();
         self.app.finish(ts, out);
         self.app = App::Off;
-        crate::tls::mark(&mut out[start..]);
+        crate::tls::mark(&mut out.parsed[start..]);
     }
 }
 

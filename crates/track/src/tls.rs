@@ -9,7 +9,7 @@
 //! When decryption is not possible (no key, a suite not supported, records
 //! that fail authentication) the connection stays a `tls` record, counted.
 
-use crate::app::{App, Parsed, ParserConfig, ParserStats};
+use crate::app::{App, Found, Parsed, ParserConfig, ParserStats};
 use crate::stream::Chunk;
 use podwire_parse::{Direction, Status, StreamParser};
 use podwire_record::{Body, Timestamp};
@@ -68,7 +68,7 @@ impl Decrypting {
         dir: Direction,
         ts: Timestamp,
         chunk: Chunk<'_>,
-        out: &mut Vec<Parsed>,
+        out: &mut Found,
         stats: &mut ParserStats,
     ) -> bool {
         if let Some(p) = self.handshake.as_mut() {
@@ -117,19 +117,16 @@ impl Decrypting {
             self.auth_counted = failures;
         }
         if !self.plain.is_empty() {
-            let mut inner_out = Vec::new();
+            let start = out.parsed.len();
             let plain = std::mem::take(&mut self.plain);
             self.inner
-                .chunk(cfg, dir, ts, Chunk::Data(&plain), &mut inner_out, stats);
+                .chunk(cfg, dir, ts, Chunk::Data(&plain), out, stats);
             self.plain = plain;
-            mark(&mut inner_out);
-            out.append(&mut inner_out);
+            mark(&mut out.parsed[start..]);
         } else if let Chunk::Gap(n) = chunk {
-            let mut inner_out = Vec::new();
-            self.inner
-                .chunk(cfg, dir, ts, Chunk::Gap(n), &mut inner_out, stats);
-            mark(&mut inner_out);
-            out.append(&mut inner_out);
+            let start = out.parsed.len();
+            self.inner.chunk(cfg, dir, ts, Chunk::Gap(n), out, stats);
+            mark(&mut out.parsed[start..]);
         }
         self.count(stats);
         // The handshake record goes out once nothing more can be learnt.
@@ -147,17 +144,16 @@ impl Decrypting {
         let over = (self.dec.is_over() || !self.inner.wants_bytes()) && self.handshake.is_none();
         if over {
             self.emit_handshake(out);
-            let mut inner_out = Vec::new();
-            self.inner.finish(ts, &mut inner_out);
-            mark(&mut inner_out);
-            out.append(&mut inner_out);
+            let start = out.parsed.len();
+            self.inner.finish(ts, out);
+            mark(&mut out.parsed[start..]);
         }
         !over
     }
 
-    fn emit_handshake(&mut self, out: &mut Vec<Parsed>) {
+    fn emit_handshake(&mut self, out: &mut Found) {
         if let Some(e) = self.pending.take() {
-            out.push(Parsed {
+            out.parsed.push(Parsed {
                 ts: e.ts,
                 body: Body::Tls(e.tls),
                 inside_tls: false,
@@ -186,7 +182,7 @@ impl Decrypting {
 
     /// The connection is over: flush the handshake parser, the record held,
     /// and the inner parser.
-    pub(crate) fn finish(&mut self, ts: Timestamp, out: &mut Vec<Parsed>) {
+    pub(crate) fn finish(&mut self, ts: Timestamp, out: &mut Found) {
         if let Some(mut p) = self.handshake.take() {
             let mut events = Vec::new();
             p.finish(ts, &mut events);
@@ -195,10 +191,9 @@ impl Decrypting {
             }
         }
         self.emit_handshake(out);
-        let mut inner_out = Vec::new();
-        self.inner.finish(ts, &mut inner_out);
-        mark(&mut inner_out);
-        out.append(&mut inner_out);
+        let start = out.parsed.len();
+        self.inner.finish(ts, out);
+        mark(&mut out.parsed[start..]);
     }
 }
 

@@ -93,12 +93,7 @@ pub(crate) const CUT: &str = "...";
 
 /// Looks a command up: `(operation, key, words in the operation)`.
 fn lookup(name: &[u8], sub: Option<&[u8]>) -> Option<(&'static str, Key, usize)> {
-    let mut buf = [0u8; 64];
-    let upper = uppercase(name, &mut buf)?;
-    let i = table::COMMANDS
-        .binary_search_by(|(n, _, _)| n.as_bytes().cmp(upper))
-        .ok()?;
-    let &(op, key, container) = table::COMMANDS.get(i)?;
+    let &(op, key, container) = find(name)?;
     if !container {
         return Some((op, key, 1));
     }
@@ -108,12 +103,7 @@ fn lookup(name: &[u8], sub: Option<&[u8]>) -> Option<(&'static str, Key, usize)>
         two.get_mut(..name.len())?.copy_from_slice(name);
         *two.get_mut(name.len())? = b' ';
         two.get_mut(name.len() + 1..len)?.copy_from_slice(sub);
-        let mut buf = [0u8; 64];
-        let upper = uppercase(two.get(..len)?, &mut buf)?;
-        let j = table::COMMANDS
-            .binary_search_by(|(n, _, _)| n.as_bytes().cmp(upper))
-            .ok()?;
-        table::COMMANDS.get(j)
+        find(two.get(..len)?)
     });
     Some(match sub {
         Some(&(op, key, _)) => (op, key, 2),
@@ -121,17 +111,73 @@ fn lookup(name: &[u8], sub: Option<&[u8]>) -> Option<(&'static str, Key, usize)>
     })
 }
 
+/// Slots of the hash index over [`table::COMMANDS`]: a power of two, about
+/// three times the commands, so that probe sequences stay short.
+const SLOTS: usize = 1024;
+/// An empty slot.
+const EMPTY: u16 = u16::MAX;
+
+/// FNV-1a of the upper-case bytes, folded to a slot.
+const fn slot_of(hash: u32) -> usize {
+    ((hash ^ (hash >> 16)) as usize) & (SLOTS - 1)
+}
+
+const FNV_OFFSET: u32 = 0x811c_9dc5;
+const FNV_PRIME: u32 = 0x0100_0193;
+
+/// Open-addressing index (linear probing) from a name's hash to its entry
+/// in [`table::COMMANDS`], built at compile time. Every command is one
+/// upper-casing pass, one hash and (almost always) one comparison, where a
+/// binary search over 366 names costs nine comparisons.
+static INDEX: [u16; SLOTS] = {
+    let mut index = [EMPTY; SLOTS];
+    let mut i = 0;
+    while i < table::COMMANDS.len() {
+        let name = table::COMMANDS[i].0.as_bytes();
+        let mut h = FNV_OFFSET;
+        let mut j = 0;
+        while j < name.len() {
+            h = (h ^ name[j] as u32).wrapping_mul(FNV_PRIME);
+            j += 1;
+        }
+        let mut slot = slot_of(h);
+        while index[slot] != EMPTY {
+            slot = (slot + 1) & (SLOTS - 1);
+        }
+        index[slot] = i as u16;
+        i += 1;
+    }
+    index
+};
+
+/// The table entry named `name` (any case), if Redis knows it.
+fn find(name: &[u8]) -> Option<&'static (&'static str, Key, bool)> {
+    let mut buf = [0u8; 64];
+    let upper = buf.get_mut(..name.len())?;
+    let mut h = FNV_OFFSET;
+    for (o, &b) in upper.iter_mut().zip(name) {
+        let u = b.to_ascii_uppercase();
+        *o = u;
+        h = (h ^ u32::from(u)).wrapping_mul(FNV_PRIME);
+    }
+    let upper = &*upper;
+    let mut slot = slot_of(h);
+    loop {
+        let i = *INDEX.get(slot)?;
+        if i == EMPTY {
+            return None;
+        }
+        let entry = table::COMMANDS.get(usize::from(i))?;
+        if entry.0.as_bytes() == upper {
+            return Some(entry);
+        }
+        slot = (slot + 1) & (SLOTS - 1);
+    }
+}
+
 /// Whether `name` is a command Redis knows (case-insensitive).
 pub(crate) fn is_known(name: &[u8]) -> bool {
     lookup(name, None).is_some()
-}
-
-fn uppercase<'a>(name: &[u8], buf: &'a mut [u8; 64]) -> Option<&'a [u8]> {
-    let out = buf.get_mut(..name.len())?;
-    for (o, &b) in out.iter_mut().zip(name) {
-        *o = b.to_ascii_uppercase();
-    }
-    Some(out)
 }
 
 fn eq_ci(a: &[u8], b: &[u8]) -> bool {
@@ -354,8 +400,8 @@ fn push_arg(text: &mut String, msg: &Msg, i: usize, max: usize) -> bool {
             .iter()
             .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\');
     if plain {
-        // Printable ASCII: one char per byte.
-        text.extend(short.iter().map(|&b| b as char));
+        // Printable ASCII, so valid UTF-8: copied whole.
+        text.push_str(std::str::from_utf8(short).unwrap_or_default());
     } else {
         text.push('"');
         for &b in short {
@@ -381,4 +427,54 @@ fn push_arg(text: &mut String, msg: &Msg, i: usize, max: usize) -> bool {
         text.push_str(CUT);
     }
     cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_finds_every_command_in_any_case_and_nothing_else() {
+        for (i, entry) in table::COMMANDS.iter().enumerate() {
+            let name = entry.0;
+            for variant in [name.to_string(), name.to_ascii_lowercase()] {
+                let found = find(variant.as_bytes()).map(|e| e.0);
+                assert_eq!(found, Some(name), "entry {i}: {variant}");
+            }
+        }
+        for unknown in [
+            "",
+            "GETT",
+            "GE",
+            "SET ",
+            "CLIENT",
+            "CLIENT  LIST",
+            "X".repeat(80).as_str(),
+        ] {
+            let found = find(unknown.as_bytes()).map(|e| e.0);
+            // "CLIENT" is a container, and so in the table.
+            if unknown == "CLIENT" {
+                assert_eq!(found, Some("CLIENT"));
+            } else {
+                assert_eq!(found, None, "{unknown:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn lookup_names_container_subcommands() {
+        assert_eq!(
+            lookup(b"client", Some(b"list")).map(|l| l.0),
+            Some("CLIENT LIST")
+        );
+        assert_eq!(
+            lookup(b"CLIENT", Some(b"nosuch")).map(|l| (l.0, l.2)),
+            Some(("CLIENT", 1))
+        );
+        assert_eq!(
+            lookup(b"get", Some(b"k")).map(|l| (l.0, l.2)),
+            Some(("GET", 1))
+        );
+        assert!(lookup(b"nosuch", None).is_none());
+    }
 }

@@ -27,6 +27,7 @@ use std::time::Instant;
 pub fn encode(format: Format, rec: &Record, out: &mut Vec<u8>) {
     match format {
         Format::Jsonl => jsonl::encode(rec, out),
+        Format::JsonlSerde => jsonl::encode_serde(rec, out),
         Format::Table => table::encode(rec, out),
     }
 }
@@ -66,7 +67,7 @@ impl Output {
                 out: io::stdout(),
                 error: None,
                 header: match format {
-                    Format::Jsonl => None,
+                    Format::Jsonl | Format::JsonlSerde => None,
                     Format::Table => Some(table::header()),
                 },
                 order: Reorder::default(),

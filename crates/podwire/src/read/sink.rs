@@ -39,7 +39,7 @@ impl WriteSink {
             only,
             out,
             buf: Vec::with_capacity(match format {
-                Format::Jsonl => OUT_BYTES + (64 << 10),
+                Format::Jsonl | Format::JsonlSerde => OUT_BYTES + (64 << 10),
                 Format::Table => 0,
             }),
             rows: Vec::new(),
@@ -50,7 +50,7 @@ impl WriteSink {
 
     fn write(&mut self) -> Result<(), Stopped> {
         let res = match self.format {
-            Format::Jsonl => self.out.write(&self.buf),
+            Format::Jsonl | Format::JsonlSerde => self.out.write(&self.buf),
             // Also when no row is new: rows held may have become due.
             Format::Table => self.out.write_rows(&mut self.rows),
         };
@@ -68,20 +68,25 @@ impl Sink for WriteSink {
     type Report = ShardReport;
 
     fn records(&mut self, records: &mut Vec<Record>, idle: bool) -> Result<(), Stopped> {
-        for rec in records.drain(..) {
-            if wants(&self.only, &rec) {
+        // By reference, then cleared: a record is a few hundred bytes, and
+        // moving each out of the vector was a copy per record for nothing.
+        for rec in records.iter() {
+            if wants(&self.only, rec) {
                 *self.report.records.entry(rec.kind).or_default() += 1;
                 match self.format {
-                    Format::Jsonl => output::encode(self.format, &rec, &mut self.buf),
+                    Format::Jsonl | Format::JsonlSerde => {
+                        output::encode(self.format, rec, &mut self.buf)
+                    }
                     Format::Table => {
                         let mut text = Vec::new();
-                        output::encode(self.format, &rec, &mut text);
+                        output::encode(self.format, rec, &mut text);
                         self.rows_bytes += text.len();
                         self.rows.push(Row { ts: rec.ts.0, text });
                     }
                 }
             }
         }
+        records.clear();
         let table_idle = idle && self.format == Format::Table;
         if self.gathered() >= OUT_BYTES || (idle && self.gathered() > 0) || table_idle {
             self.write()?;

@@ -819,7 +819,134 @@ fn random_headers(rng: &mut XorShift) -> Option<Vec<(String, String)>> {
     })
 }
 
+fn random_error(rng: &mut XorShift) -> Option<crate::ProtoError> {
+    rng.coin().then(|| crate::ProtoError {
+        code: rng.opt_string(),
+        message: rng.opt_string(),
+    })
+}
+
+fn random_outcome(rng: &mut XorShift) -> Option<crate::Outcome> {
+    [None, Some(crate::Outcome::Ok), Some(crate::Outcome::Error)][rng.below(3) as usize]
+}
+
+fn opt_u64(rng: &mut XorShift) -> Option<u64> {
+    rng.coin().then(|| rng.u64())
+}
+
+fn opt_f64(rng: &mut XorShift) -> Option<f64> {
+    rng.coin().then(|| rng.f64())
+}
+
+/// Any value of a signed integer type, negative ones included.
+fn signed(rng: &mut XorShift) -> i64 {
+    rng.next() as i64 >> rng.below(64)
+}
+
+fn random_request_body(rng: &mut XorShift) -> Body {
+    use crate::proto::kafka::{KafkaPartition, KafkaTopic};
+    use crate::proto::postgres::PgProtocol;
+    match rng.below(4) {
+        0 => Body::Postgres(crate::Postgres {
+            operation: rng.string(),
+            statement: rng.opt_string(),
+            truncated: rng.coin(),
+            statement_name: rng.opt_string(),
+            protocol: [None, Some(PgProtocol::Simple), Some(PgProtocol::Extended)]
+                [rng.below(3) as usize],
+            database: rng.opt_string(),
+            user: rng.opt_string(),
+            application: rng.opt_string(),
+            backend_pid: rng.coin().then(|| rng.next() as u32),
+            latency_ms: opt_f64(rng),
+            outcome: random_outcome(rng),
+            error: random_error(rng),
+            severity: rng.opt_string(),
+            tag: rng.opt_string(),
+            rows: opt_u64(rng),
+            copy_bytes: opt_u64(rng),
+            notices: rng.next() as u32,
+            channel: rng.opt_string(),
+            auth: rng.opt_string(),
+        }),
+        1 => Body::Mysql(crate::Mysql {
+            operation: rng.string(),
+            command: rng.string(),
+            statement: rng.opt_string(),
+            truncated: rng.coin(),
+            statement_id: rng.coin().then(|| rng.next() as u32),
+            user: rng.opt_string(),
+            database: rng.opt_string(),
+            server_version: rng.opt_string(),
+            latency_ms: opt_f64(rng),
+            outcome: random_outcome(rng),
+            error: random_error(rng),
+            sqlstate: rng.opt_string(),
+            results: rng.coin().then(|| rng.next() as u32),
+            columns: opt_u64(rng),
+            rows: opt_u64(rng),
+            affected_rows: opt_u64(rng),
+            warnings: rng.coin().then(|| rng.next() as u16),
+            infile_bytes: opt_u64(rng),
+        }),
+        2 => Body::Redis(crate::Redis {
+            operation: rng.string(),
+            command: rng.opt_string(),
+            key: rng.opt_string(),
+            channel: rng.opt_string(),
+            pattern: rng.opt_string(),
+            args: rng.u64(),
+            command_bytes: rng.u64(),
+            queued: rng.coin(),
+            latency_ms: opt_f64(rng),
+            outcome: random_outcome(rng),
+            error: random_error(rng),
+            reply_type: [None, Some("bulk"), Some("a \"b\"\n")][rng.below(3) as usize],
+            reply_bytes: opt_u64(rng),
+            reply_elements: opt_u64(rng),
+            reply_errors: opt_u64(rng),
+            payload_bytes: opt_u64(rng),
+            truncated: rng.coin(),
+        }),
+        _ => Body::Kafka(crate::Kafka {
+            operation: rng.string(),
+            latency_ms: opt_f64(rng),
+            outcome: random_outcome(rng),
+            error: random_error(rng),
+            api_key: signed(rng) as i16,
+            api_version: signed(rng) as i16,
+            correlation_id: signed(rng) as i32,
+            client_id: rng.opt_string(),
+            acks: rng.coin().then(|| signed(rng) as i16),
+            topics: (0..rng.below(3))
+                .map(|_| KafkaTopic {
+                    name: rng.opt_string(),
+                    id: rng.opt_string(),
+                    records: opt_u64(rng),
+                    record_bytes: opt_u64(rng),
+                    partitions: (0..rng.below(3))
+                        .map(|_| KafkaPartition {
+                            partition: signed(rng) as i32,
+                            records: opt_u64(rng),
+                            record_bytes: opt_u64(rng),
+                            error: rng.opt_string(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            records: opt_u64(rng),
+            record_bytes: opt_u64(rng),
+            request_bytes: rng.u64(),
+            response_bytes: opt_u64(rng),
+            truncated: rng.coin(),
+        }),
+    }
+}
+
 fn random_body(rng: &mut XorShift) -> Body {
+    if rng.coin() {
+        return random_request_body(rng);
+    }
     match rng.below(4) {
         0 => Body::Connection(Connection {
             proto: if rng.coin() {
@@ -935,7 +1062,7 @@ fn random_records_match_serde_json() {
     // Also as a stream: appending many records to one buffer, as jsonl does.
     let mut stream = Vec::new();
     let mut reference = Vec::new();
-    for _ in 0..5_000 {
+    for _ in 0..10_000 {
         let rec = random_record(&mut rng);
         check(&rec);
         write_record(&mut stream, &rec);
