@@ -149,6 +149,8 @@ pub struct Shared {
     pub own: Arc<Own>,
     /// What "now" is for relative times (`since=5m`, the UI's windows).
     pub clock: Clock,
+    /// OpenTelemetry export (`--otlp-endpoint`), fed every named record.
+    pub otlp: Option<Arc<podwire_otlp::Exporter>>,
 }
 
 /// Where relative times count back from: the wall clock when watching
@@ -246,6 +248,7 @@ impl Shared {
             host: Arc::new(Host::none()),
             own: Arc::new(Own::off()),
             clock: Clock::Wall,
+            otlp: None,
         }
     }
 
@@ -368,6 +371,9 @@ impl Shared {
         self.name_kube(records);
         for r in records.iter_mut() {
             self.name_reverse(r);
+        }
+        if let Some(e) = &self.otlp {
+            e.export(records);
         }
         let streaming = self.stream.receiver_count() > 0;
         // Prometheus sums every agent's counters: each conversation is
