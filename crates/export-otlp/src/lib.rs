@@ -28,8 +28,8 @@ use metrics::{Aggregator, Temporality};
 use podwire_record::{Body, Record};
 use prost::Message;
 use proto::{
-    ExportLogsServiceRequest, ExportTraceServiceRequest, InstrumentationScope, LogRecord,
-    Resource, ResourceLogs, ResourceSpans, ScopeLogs, ScopeSpans,
+    ExportLogsServiceRequest, ExportTraceServiceRequest, InstrumentationScope, LogRecord, Resource,
+    ResourceLogs, ResourceSpans, ScopeLogs, ScopeSpans,
 };
 use queue::{Batch, Queue};
 use rustc_hash::FxHashMap;
@@ -321,8 +321,12 @@ impl Exporter {
                 take_full(&mut p.logs, cfg.batch_items),
             )
         };
-        self.inner.seal_spans(full_spans);
-        self.inner.seal_logs(full_logs);
+        for batch in full_spans {
+            self.inner.seal_spans(batch);
+        }
+        for batch in full_logs {
+            self.inner.seal_logs(batch);
+        }
     }
 
     /// Sends what is pending and queued, waiting at most `timeout` for the
@@ -406,13 +410,15 @@ fn connection_counts(agg: &mut Aggregator, res: &Resource, c: &podwire_record::C
     }
 }
 
-/// The whole of `v` once it holds a batch, else nothing.
-fn take_full<T>(v: &mut Vec<T>, batch: usize) -> Vec<T> {
-    if v.len() >= batch {
-        std::mem::take(v)
-    } else {
-        Vec::new()
+/// Whole batches of `batch` items from the front of `v`; the rest stays.
+fn take_full<T>(v: &mut Vec<T>, batch: usize) -> Vec<Vec<T>> {
+    let batch = batch.max(1);
+    let mut out = Vec::new();
+    while v.len() >= batch {
+        let rest = v.split_off(batch);
+        out.push(std::mem::replace(v, rest));
     }
+    out
 }
 
 /// Groups items by resource, in first-seen order.
@@ -481,8 +487,14 @@ impl Inner {
     }
 
     fn seal_pending(&self) {
-        let p = std::mem::take(&mut *lock(&self.pending));
+        let mut p = std::mem::take(&mut *lock(&self.pending));
+        for batch in take_full(&mut p.spans, self.cfg.batch_items) {
+            self.seal_spans(batch);
+        }
         self.seal_spans(p.spans);
+        for batch in take_full(&mut p.logs, self.cfg.batch_items) {
+            self.seal_logs(batch);
+        }
         self.seal_logs(p.logs);
     }
 

@@ -8,8 +8,8 @@
 //! counted.
 
 use crate::proto::{
-    AggregationTemporality, Histogram, HistogramDataPoint, KeyValue, Metric,
-    MetricData, NumberDataPoint, Resource, ResourceMetrics, ScopeMetrics, Sum,
+    AggregationTemporality, Histogram, HistogramDataPoint, KeyValue, Metric, MetricData,
+    NumberDataPoint, Resource, ResourceMetrics, ScopeMetrics, Sum,
 };
 use crate::span::Observation;
 use rustc_hash::FxHashMap;

@@ -79,7 +79,12 @@ pub struct OtlpArgs {
 
     /// Trust these certificate authorities (PEM) for an `https://`
     /// endpoint [the system's bundle].
-    #[arg(long, env = "PODWIRE_OTLP_CA", value_name = "FILE", requires = "otlp_endpoint")]
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_CA",
+        value_name = "FILE",
+        requires = "otlp_endpoint"
+    )]
     pub otlp_ca: Option<PathBuf>,
 
     /// Which signals to send [traces,metrics,logs].
@@ -93,7 +98,12 @@ pub struct OtlpArgs {
     pub otlp_signals: Vec<OtlpSignal>,
 
     /// Which records become log records [connections].
-    #[arg(long, env = "PODWIRE_OTLP_LOGS", value_enum, requires = "otlp_endpoint")]
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_LOGS",
+        value_enum,
+        requires = "otlp_endpoint"
+    )]
     pub otlp_logs: Option<OtlpLogs>,
 
     /// Metric temporality [cumulative].
@@ -114,13 +124,23 @@ pub struct OtlpArgs {
     )]
     pub otlp_compression: Option<OtlpCompression>,
 
-    /// Export requests held while the collector is slow or away, MiB; the
-    /// oldest are dropped beyond it, and counted [16].
-    #[arg(long, env = "PODWIRE_OTLP_QUEUE_MIB", value_name = "MIB", requires = "otlp_endpoint")]
-    pub otlp_queue_mib: Option<usize>,
+    /// Export requests held while the collector is slow or away, KiB; the
+    /// oldest are dropped beyond it, and counted [16384].
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_QUEUE_KIB",
+        value_name = "KIB",
+        requires = "otlp_endpoint"
+    )]
+    pub otlp_queue_kib: Option<usize>,
 
     /// Spans (or log records) per request [1024].
-    #[arg(long, env = "PODWIRE_OTLP_BATCH", value_name = "N", requires = "otlp_endpoint")]
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_BATCH",
+        value_name = "N",
+        requires = "otlp_endpoint"
+    )]
     pub otlp_batch: Option<usize>,
 
     /// Longest a partial batch waits, milliseconds [1000].
@@ -184,8 +204,8 @@ pub fn start(
     } else {
         args.otlp_signals.clone()
     };
-    let queue_mib = args.otlp_queue_mib.unwrap_or(16);
-    anyhow::ensure!(queue_mib >= 1, "--otlp-queue-mib must be at least 1");
+    let queue_kib = args.otlp_queue_kib.unwrap_or(16 << 10);
+    anyhow::ensure!(queue_kib >= 1, "--otlp-queue-kib must be at least 1");
     let batch = args.otlp_batch.unwrap_or(1024);
     anyhow::ensure!(
         (1..=100_000).contains(&batch),
@@ -203,7 +223,7 @@ pub fn start(
             Some(OtlpTemporality::Delta) => Temporality::Delta,
             _ => Temporality::Cumulative,
         },
-        queue_bytes: queue_mib.saturating_mul(1 << 20),
+        queue_bytes: queue_kib.saturating_mul(1 << 10),
         batch_items: batch,
         batch_interval: Duration::from_millis(args.otlp_batch_ms.unwrap_or(1000).clamp(10, 60_000)),
         metrics_interval: Duration::from_millis(
@@ -237,11 +257,9 @@ fn target(url: &str, args: &OtlpArgs) -> Result<Target> {
     anyhow::ensure!(!authority.is_empty(), "no host in the URL");
     // `[v6]:port`, `host:port`, or a host alone (the scheme's port).
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !p.contains(']') => (
-            h,
-            p.parse::<u16>()
-                .with_context(|| format!("port {p:?}"))?,
-        ),
+        Some((h, p)) if !p.contains(']') => {
+            (h, p.parse::<u16>().with_context(|| format!("port {p:?}"))?)
+        }
         _ => (authority, if https { 443 } else { 80 }),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -265,8 +283,8 @@ fn target(url: &str, args: &OtlpArgs) -> Result<Target> {
             .with_context(|| format!("--otlp-header {h:?}: expected NAME=VALUE"))?;
         let name = hyper::header::HeaderName::from_bytes(k.trim().as_bytes())
             .with_context(|| format!("--otlp-header name {k:?}"))?;
-        let mut value = hyper::header::HeaderValue::from_str(v.trim())
-            .context("--otlp-header value")?;
+        let mut value =
+            hyper::header::HeaderValue::from_str(v.trim()).context("--otlp-header value")?;
         value.set_sensitive(true);
         headers.push((name, value));
     }

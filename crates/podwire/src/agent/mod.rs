@@ -125,12 +125,8 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     shared.nat = Some(nat);
     shared.host = host;
     shared.own = Arc::clone(&own);
-    shared.otlp = crate::otlp::start(
-        &cfg.otlp,
-        Some(host_name.clone()),
-        Some(Arc::clone(&own)),
-    )?
-    .map(Arc::new);
+    shared.otlp = crate::otlp::start(&cfg.otlp, Some(host_name.clone()), Some(Arc::clone(&own)))?
+        .map(Arc::new);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
