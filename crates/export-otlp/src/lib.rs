@@ -256,6 +256,11 @@ impl Exporter {
         &self.inner.stats
     }
 
+    /// The queue's byte budget.
+    pub fn queue_budget(&self) -> usize {
+        self.inner.cfg.queue_bytes
+    }
+
     /// Maps `records` to spans, metric observations and log records. Never
     /// waits for the network: a full batch is encoded into the queue here,
     /// dropping the oldest queued batches if it does not fit.

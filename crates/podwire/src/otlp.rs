@@ -387,3 +387,30 @@ where
         retry_after,
     })
 }
+
+/// The exporter's counters, for `/metrics` and `/api/v1/status`.
+pub fn health(e: &Exporter) -> podwire_serve::metrics::OtlpHealth {
+    use std::sync::atomic::Ordering::Relaxed;
+    let st = e.stats();
+    podwire_serve::metrics::OtlpHealth {
+        signals: Signal::ALL
+            .iter()
+            .map(|&s| {
+                let c = st.signal(s);
+                podwire_serve::metrics::OtlpSignalHealth {
+                    signal: s.name(),
+                    sent_total: c.sent.load(Relaxed),
+                    dropped_queue_full_total: c.dropped_queue_full.load(Relaxed),
+                    dropped_rejected_total: c.dropped_rejected.load(Relaxed),
+                    dropped_shutdown_total: c.dropped_shutdown.load(Relaxed),
+                    requests_ok_total: c.requests_ok.load(Relaxed),
+                    requests_failed_total: c.requests_failed.load(Relaxed),
+                    retries_total: c.retries.load(Relaxed),
+                }
+            })
+            .collect(),
+        series_dropped_total: st.series_dropped.load(Relaxed),
+        queue_bytes: st.queue_bytes.load(Relaxed),
+        queue_budget_bytes: e.queue_budget() as u64,
+    }
+}

@@ -464,6 +464,7 @@ impl Shared {
             captures: self.captures.as_ref().map(|c| c.health()),
             api: self.api_health(),
             own_left_out: self.own.left_out(),
+            otlp: self.otlp.as_ref().map(|e| crate::otlp::health(e)),
         }
     }
 

@@ -634,3 +634,191 @@ fn a_collector_that_is_down_gets_what_the_queue_held_and_the_rest_is_counted() {
     assert!(dropped > 0, "the queue overflowed: {line}");
     assert!(sent > 0, "what the queue held arrived: {line}");
 }
+
+/// The agent in the lab, named through the fake API server, exporting to
+/// the receiver: curl's requests arrive as a SERVER span (web's resource)
+/// and a CLIENT span (the client pod's resource) each, both pods being on
+/// the agent's node; delta histograms count them; the receiver stopped for
+/// a while and started again gets what the queue held.
+#[test]
+fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver_outage() {
+    use crate::kube::{pod, replicaset, start_agent, synced, wait_until, NODE, TOOLS};
+    use crate::util::{lab_lock, skip_unless};
+    use podwire_lab::clients::{self, CurlOptions, Transfer};
+    use podwire_lab::kubeapi::FakeApiServer;
+    use podwire_lab::scenario::{Cluster, HTTP_PORT};
+    use podwire_lab::skip::require_lab;
+    use serde_json::json;
+
+    let test = "agent_exports_curl_requests_with_kubernetes_resources";
+    skip_unless!(test, require_lab(TOOLS));
+    let Some((py, dir)) = setup(test) else { return };
+    let _lab = lab_lock();
+    let c = Cluster::start().expect("start the lab cluster");
+    let api = FakeApiServer::start().expect("fake API server");
+    let (web, client) = (c.web.ip(false), c.client.ip(false));
+    api.apply(
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE},
+        "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.10"}]}}),
+    );
+    api.apply(replicaset("web-5f7d", "web"));
+    api.apply(pod(
+        "web-5f7d-aaaaa",
+        &[web],
+        Some(("ReplicaSet", "web-5f7d")),
+        Some("5f7d"),
+    ));
+    api.apply(pod(
+        "client-0",
+        &[client],
+        Some(("StatefulSet", "client")),
+        None,
+    ));
+
+    let mut rx = Receiver::start(&py, dir.path(), 0);
+    let url = rx.url();
+    let netns = format!("/run/netns/{}", c.lab.switch_ns());
+    let agent = start_agent(
+        &api,
+        dir.path(),
+        &[
+            "--netns",
+            &netns,
+            "--interfaces",
+            "p*",
+            "--otlp-endpoint",
+            &url,
+            "--otlp-batch-ms",
+            "200",
+            "--otlp-metrics-ms",
+            "500",
+            "--otlp-temporality",
+            "delta",
+            "--otlp-header",
+            "authorization=Bearer lab-token",
+        ],
+    );
+    wait_until("every resource listed", &agent, 20, || synced(&agent));
+
+    let curl = |n: usize| {
+        let target = format!("http://{web}:{HTTP_PORT}/small.txt?q=1");
+        let transfers: Vec<Transfer> = (0..n).map(|_| Transfer::get(target.clone())).collect();
+        let r = clients::curl(&c.client, &transfers, &CurlOptions::default()).expect("curl");
+        assert!(r.iter().all(|t| t.code == 200));
+    };
+    let ours = |rx: &Receiver, kind: &str| -> Vec<(Value, Value)> {
+        rx.spans()
+            .into_iter()
+            .filter(|(_, s)| {
+                s["kind"] == kind && attrs(&s["attributes"])["url.path"] == "/small.txt"
+            })
+            .collect()
+    };
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as u64;
+    curl(5);
+    wait_until("10 spans", &agent, 30, || {
+        ours(&rx, "SPAN_KIND_SERVER").len() >= 5 && ours(&rx, "SPAN_KIND_CLIENT").len() >= 5
+    });
+    let server = ours(&rx, "SPAN_KIND_SERVER");
+    let client_spans = ours(&rx, "SPAN_KIND_CLIENT");
+    assert_eq!((server.len(), client_spans.len()), (5, 5));
+    let stored = agent.json("/api/v1/http?limit=100").expect("records");
+    let mut stored_ts: Vec<u64> = stored
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| ns(&r["ts"]))
+        .collect();
+    stored_ts.sort();
+    for (res, s) in &server {
+        assert_eq!(res["k8s.pod.name"], "web-5f7d-aaaaa", "{res}");
+        assert_eq!(res["k8s.namespace.name"], "shop");
+        assert_eq!(res["k8s.deployment.name"], "web");
+        assert_eq!(res["k8s.node.name"], NODE);
+        assert_eq!(res["service.name"], "web");
+        assert_eq!(s["name"], "GET");
+        let a = attrs(&s["attributes"]);
+        assert_eq!(a["http.request.method"], "GET");
+        assert_eq!(a["http.response.status_code"], 200);
+        assert_eq!(a["client.address"], client.to_string());
+        assert_eq!(a["network.peer.address"], client.to_string());
+        assert_eq!(a["server.address"], web.to_string());
+        assert_eq!(a["server.port"], i64::from(HTTP_PORT));
+        let (start, end) = (
+            u64_of(&s["start_time_unix_nano"]),
+            u64_of(&s["end_time_unix_nano"]),
+        );
+        assert!(
+            start >= started && end >= start,
+            "{start}..{end} after {started}"
+        );
+        assert!(
+            stored_ts.binary_search(&start).is_ok(),
+            "the span starts at its record's ts"
+        );
+        assert!(s["status"]["code"].is_null(), "a 200 is no error");
+    }
+    for (res, s) in &client_spans {
+        assert_eq!(res["k8s.pod.name"], "client-0", "{res}");
+        assert_eq!(res["k8s.statefulset.name"], "client");
+        assert_eq!(res["service.name"], "client");
+        assert_eq!(
+            attrs(&s["attributes"])["network.peer.address"],
+            web.to_string()
+        );
+    }
+    // Delta histograms: the points of every export add up to the requests.
+    let count = |rx: &Receiver, metric: &str| -> u64 {
+        rx.histogram_points()
+            .iter()
+            .filter(|(m, _, p)| {
+                m == metric && attrs(&p["attributes"])["http.request.method"] == "GET"
+            })
+            .map(|(_, _, p)| u64_of(&p["count"]))
+            .sum()
+    };
+    wait_until("histograms", &agent, 10, || {
+        count(&rx, "http.server.request.duration") >= 5
+            && count(&rx, "http.client.request.duration") >= 5
+    });
+    assert_eq!(count(&rx, "http.server.request.duration"), 5);
+    assert_eq!(count(&rx, "http.client.request.duration"), 5);
+    let auth = rx
+        .requests()
+        .iter()
+        .all(|r| r["status"] != 200 || r["headers"]["authorization"] == "Bearer lab-token");
+    assert!(auth, "--otlp-header on every export");
+
+    // The receiver goes away; requests go on; it comes back.
+    rx.stop();
+    curl(5);
+    std::thread::sleep(Duration::from_secs(5));
+    let retries = crate::kube::metric(&agent, "podwire_otlp_retries_total{signal=\"traces\"}");
+    assert!(
+        retries >= 1.0,
+        "the agent retried while the receiver was away"
+    );
+    rx.restart();
+    wait_until("the spans held in the queue", &agent, 60, || {
+        ours(&rx, "SPAN_KIND_SERVER").len() >= 10
+    });
+    assert_eq!(ours(&rx, "SPAN_KIND_SERVER").len(), 10);
+    assert_eq!(
+        crate::kube::metric(
+            &agent,
+            "podwire_otlp_items_dropped_total{signal=\"traces\",reason=\"queue_full\"}"
+        ),
+        0.0,
+        "16 MiB of queue held a few seconds of spans"
+    );
+    let budget = crate::kube::metric(&agent, "podwire_otlp_queue_budget_bytes");
+    assert_eq!(budget, 16.0 * 1024.0 * 1024.0);
+    let rss = crate::kube::metric(&agent, "podwire_resident_memory_bytes");
+    assert!(
+        rss > 0.0 && rss < 256.0 * 1024.0 * 1024.0,
+        "agent RSS {rss}"
+    );
+}
