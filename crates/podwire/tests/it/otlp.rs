@@ -639,7 +639,7 @@ fn a_collector_that_is_down_gets_what_the_queue_held_and_the_rest_is_counted() {
 /// the receiver: curl's requests arrive as a SERVER span (web's resource)
 /// and a CLIENT span (the client pod's resource) each, both pods being on
 /// the agent's node; delta histograms count them; the receiver stopped for
-/// a while and started again gets what the queue held.
+/// 30 s and started again gets what the queue held, the rest is counted.
 #[test]
 fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver_outage() {
     use crate::kube::{pod, replicaset, start_agent, synced, wait_until, NODE, TOOLS};
@@ -696,6 +696,12 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
             "delta",
             "--otlp-header",
             "authorization=Bearer lab-token",
+            "--otlp-batch",
+            "1",
+            "--otlp-queue-kib",
+            "4",
+            "--otlp-signals",
+            "traces,metrics",
         ],
     );
     wait_until("every resource listed", &agent, 20, || synced(&agent));
@@ -792,30 +798,43 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
         .all(|r| r["status"] != 200 || r["headers"]["authorization"] == "Bearer lab-token");
     assert!(auth, "--otlp-header on every export");
 
-    // The receiver goes away; requests go on; it comes back.
+    // The receiver goes away for 30 s while requests go on; it comes
+    // back. The queue (4 KiB, one span per request) holds a few spans:
+    // those arrive, the rest is counted.
     rx.stop();
     curl(5);
-    std::thread::sleep(Duration::from_secs(5));
-    let retries = crate::kube::metric(&agent, "podwire_otlp_retries_total{signal=\"traces\"}");
+    std::thread::sleep(Duration::from_secs(15));
+    curl(5);
+    std::thread::sleep(Duration::from_secs(15));
+    let metric = |name: &str| crate::kube::metric(&agent, name);
     assert!(
-        retries >= 1.0,
+        metric("podwire_otlp_retries_total{signal=\"traces\"}") >= 1.0,
         "the agent retried while the receiver was away"
     );
-    rx.restart();
-    wait_until("the spans held in the queue", &agent, 60, || {
-        ours(&rx, "SPAN_KIND_SERVER").len() >= 10
-    });
-    assert_eq!(ours(&rx, "SPAN_KIND_SERVER").len(), 10);
-    assert_eq!(
-        crate::kube::metric(
-            &agent,
-            "podwire_otlp_items_dropped_total{signal=\"traces\",reason=\"queue_full\"}"
-        ),
-        0.0,
-        "16 MiB of queue held a few seconds of spans"
+    let queued = metric("podwire_otlp_queue_bytes");
+    assert!(
+        queued > 0.0 && queued <= 4096.0,
+        "queue {queued} within its budget"
     );
-    let budget = crate::kube::metric(&agent, "podwire_otlp_queue_budget_bytes");
-    assert_eq!(budget, 16.0 * 1024.0 * 1024.0);
+    rx.restart();
+    wait_until("the queue drained", &agent, 60, || {
+        metric("podwire_otlp_queue_bytes") == 0.0
+    });
+    let dropped =
+        metric("podwire_otlp_items_dropped_total{signal=\"traces\",reason=\"queue_full\"}");
+    let sent = metric("podwire_otlp_items_sent_total{signal=\"traces\"}");
+    let received = rx.spans().len();
+    assert_eq!(sent, received as f64, "every span counted as sent arrived");
+    assert!(dropped > 0.0, "the queue overflowed during 30 s");
+    let after = ours(&rx, "SPAN_KIND_SERVER").len() + ours(&rx, "SPAN_KIND_CLIENT").len() - 10;
+    println!("outage: {after} spans arrived after it, {dropped} dropped, {sent} sent in all");
+    assert!(after > 0, "what the queue held arrived");
+    assert_eq!(
+        after as f64 + dropped,
+        20.0,
+        "each of the outage's 20 spans arrived or was counted"
+    );
+    assert_eq!(metric("podwire_otlp_queue_budget_bytes"), 4096.0);
     let rss = crate::kube::metric(&agent, "podwire_resident_memory_bytes");
     assert!(
         rss > 0.0 && rss < 256.0 * 1024.0 * 1024.0,
