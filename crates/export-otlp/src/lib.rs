@@ -665,3 +665,6 @@ fn deliver(inner: &Inner, mut transport: impl Transport) {
             .store(lock(&inner.queue).bytes() as u64, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests;
