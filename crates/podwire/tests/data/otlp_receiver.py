@@ -11,11 +11,12 @@ appends one JSON line per request to --out:
 request with proto field names (64-bit integers come as strings, bytes as
 base64). A body that does not decode is answered 400 and logged with
 "error". POST /control with a body of `ok`, `503`, `429` or `discard`
-changes how later exports are answered (`discard`: 200, nothing written);
+changes how later exports are answered (`discard`: decoded, answered 200,
+nothing written; `drop`: answered 200 unread, for benchmarks);
 exports answered with an error status are logged without their content.
 The listening port is written to --port-file once it listens.
 
-Usage: otlp_receiver.py --out FILE --port-file FILE [--port N]
+Usage: otlp_receiver.py --out FILE --port-file FILE [--port N] [--mode MODE]
 """
 
 import argparse
@@ -80,6 +81,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         signal, message = MESSAGES[self.path]
         mode = State.mode
+        if mode == "drop":
+            self.answer(200, RESPONSES[signal]().SerializeToString())
+            return
         if mode in ("503", "429"):
             self.write({"signal": signal, "status": int(mode), "bytes": length})
             self.answer(int(mode), b"", "text/plain", [("Retry-After", "1")])
@@ -113,8 +117,10 @@ def main():
     p.add_argument("--port-file", required=True)
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--addr", default="127.0.0.1")
+    p.add_argument("--mode", default="ok")
     a = p.parse_args()
     State.out = open(a.out, "a", encoding="utf-8")
+    State.mode = a.mode
     ThreadingHTTPServer.allow_reuse_address = True
     server = ThreadingHTTPServer((a.addr, a.port), Handler)
     with open(a.port_file + ".tmp", "w", encoding="utf-8") as f:
