@@ -841,3 +841,130 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
         "agent RSS {rss}"
     );
 }
+
+/// psql against PostgreSQL in the lab, the agent exporting: each statement
+/// a database span named `{operation} {database}`, the failing one with an
+/// error status and its SQLSTATE, literals masked; the operation histogram
+/// counts the statements.
+#[test]
+fn agent_exports_psql_statements_as_database_spans() {
+    use crate::kube::{pod, start_agent, synced, wait_until, NODE, TOOLS};
+    use crate::protocols::{pg_bin, run, wait_port, Postgres, PG_PORT};
+    use crate::util::{lab_lock, skip_unless};
+    use podwire_lab::kubeapi::FakeApiServer;
+    use podwire_lab::scenario::Cluster;
+    use podwire_lab::skip::require_lab;
+    use serde_json::json;
+
+    let test = "agent_exports_psql_statements_as_database_spans";
+    skip_unless!(test, require_lab(TOOLS));
+    if pg_bin("initdb").is_none() {
+        println!("SKIPPED: {test}: PostgreSQL server programs not installed");
+        return;
+    }
+    let Some((py, dir)) = setup(test) else { return };
+    let _lab = lab_lock();
+    let c = Cluster::start().expect("start the lab cluster");
+    let api = FakeApiServer::start().expect("fake API server");
+    let (web, client) = (c.web.ip(false), c.client.ip(false));
+    api.apply(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}}));
+    api.apply(pod("db-0", &[web], Some(("StatefulSet", "db")), None));
+    api.apply(pod(
+        "client-0",
+        &[client],
+        Some(("StatefulSet", "client")),
+        None,
+    ));
+    let _pg = Postgres::start(&c.web, &dir.path().join("pg"));
+    wait_port(&c.web, PG_PORT);
+    let rx = Receiver::start(&py, dir.path(), 0);
+    let url = rx.url();
+    let netns = format!("/run/netns/{}", c.lab.switch_ns());
+    let agent = start_agent(
+        &api,
+        dir.path(),
+        &[
+            "--netns",
+            &netns,
+            "--interfaces",
+            "p*",
+            "--otlp-endpoint",
+            &url,
+            "--otlp-batch-ms",
+            "200",
+            "--otlp-metrics-ms",
+            "500",
+        ],
+    );
+    wait_until("every resource listed", &agent, 20, || synced(&agent));
+    let out = run(c.client.command("psql").args([
+        "-h",
+        &web.to_string(),
+        "-p",
+        &PG_PORT.to_string(),
+        "-U",
+        "postgres",
+        "-X",
+        "-A",
+        "-t",
+        "-c",
+        "SELECT 41 + 1",
+        "-c",
+        "SELECT * FROM missing WHERE id = 7",
+    ]));
+    assert!(out.contains("42"), "psql: {out}");
+    let selects = |rx: &Receiver| -> Vec<(Value, Value)> {
+        rx.spans()
+            .into_iter()
+            .filter(|(_, s)| s["kind"] == "SPAN_KIND_SERVER" && s["name"] == "SELECT postgres")
+            .collect()
+    };
+    wait_until("two SELECT spans", &agent, 30, || selects(&rx).len() >= 2);
+    let spans = selects(&rx);
+    assert_eq!(spans.len(), 2);
+    let texts: Vec<String> = spans
+        .iter()
+        .map(|(res, s)| {
+            assert_eq!(res["k8s.pod.name"], "db-0");
+            assert_eq!(res["k8s.statefulset.name"], "db");
+            assert_eq!(res["service.name"], "db");
+            let a = attrs(&s["attributes"]);
+            assert_eq!(a["db.system.name"], "postgresql");
+            assert_eq!(a["db.operation.name"], "SELECT");
+            assert_eq!(a["db.namespace"], "postgres");
+            assert_eq!(a["server.port"], i64::from(PG_PORT));
+            let failed = s["status"]["code"] == "STATUS_CODE_ERROR";
+            assert_eq!(failed, a["db.response.status_code"] == "42P01", "{s}");
+            a["db.query.text"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert!(texts.iter().any(|t| t == "SELECT ? + ?"), "{texts:?}");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t == "SELECT * FROM missing WHERE id = ?"),
+        "{texts:?}"
+    );
+    // The CLIENT side too: psql runs in a pod on this node.
+    let client_spans = rx
+        .spans()
+        .into_iter()
+        .filter(|(res, s)| s["kind"] == "SPAN_KIND_CLIENT" && res["k8s.pod.name"] == "client-0")
+        .filter(|(_, s)| s["name"] == "SELECT postgres")
+        .count();
+    assert_eq!(client_spans, 2);
+    // Cumulative: each export's points for SELECT (one series per error
+    // status) add up to the statements so far.
+    wait_until("the histogram", &agent, 10, || {
+        let mut by_export: std::collections::BTreeMap<u64, u64> = Default::default();
+        for (m, res, p) in rx.histogram_points() {
+            if m == "db.client.operation.duration"
+                && res["k8s.pod.name"] == "db-0"
+                && attrs(&p["attributes"])["db.operation.name"] == "SELECT"
+            {
+                *by_export.entry(u64_of(&p["time_unix_nano"])).or_default() += u64_of(&p["count"]);
+            }
+        }
+        by_export.values().last() == Some(&2)
+    });
+}
