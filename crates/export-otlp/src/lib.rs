@@ -193,14 +193,27 @@ impl Stats {
 
 #[derive(Default)]
 struct Pending {
-    spans: Vec<(Resource, proto::Span)>,
-    logs: Vec<(Resource, LogRecord)>,
+    spans: Vec<(Arc<Resource>, proto::Span)>,
+    logs: Vec<(Arc<Resource>, LogRecord)>,
 }
+
+/// Resources by identity, built once: records of one workload share one
+/// `Arc`, so batches group by pointer and no record builds its resource's
+/// strings again. Cleared when it holds [`RESOURCE_CACHE`] entries.
+#[derive(Default)]
+struct ResourceCache {
+    by_identity: FxHashMap<podwire_record::Identity, Arc<Resource>>,
+    unknown: Option<Arc<Resource>>,
+}
+
+/// Most identities whose resources are kept.
+const RESOURCE_CACHE: usize = 4096;
 
 struct Inner {
     cfg: Config,
     pending: Mutex<Pending>,
     agg: Mutex<Aggregator>,
+    resources: Mutex<ResourceCache>,
     queue: Mutex<Queue>,
     wake: Condvar,
     stop: AtomicBool,
@@ -234,6 +247,7 @@ impl Exporter {
         let inner = Arc::new(Inner {
             agg: Mutex::new(Aggregator::new(cfg.temporality, cfg.max_series, now_ns())),
             queue: Mutex::new(Queue::new(cfg.queue_bytes)),
+            resources: Mutex::new(ResourceCache::default()),
             cfg,
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
@@ -271,6 +285,7 @@ impl Exporter {
         let mut logs = Vec::new();
         let now = now_ns();
         let mut agg: Option<MutexGuard<'_, Aggregator>> = None;
+        let mut cache: Option<MutexGuard<'_, ResourceCache>> = None;
         for rec in records {
             let (sides, n) = span::sides(rec, node);
             for side in sides.iter().take(n).flatten() {
@@ -292,7 +307,7 @@ impl Exporter {
                 if mapped.is_none() && !wants_log && !counts {
                     continue;
                 }
-                let resource = span::resource(ep);
+                let resource = self.inner.resource(&mut cache, ep);
                 if let Some((s, obs)) = mapped {
                     if let (true, Some(obs)) = (cfg.metrics, obs) {
                         agg.get_or_insert_with(|| lock(&self.inner.agg))
@@ -314,6 +329,7 @@ impl Exporter {
             }
         }
         drop(agg);
+        drop(cache);
         if spans.is_empty() && logs.is_empty() {
             return;
         }
@@ -426,28 +442,58 @@ fn take_full<T>(v: &mut Vec<T>, batch: usize) -> Vec<Vec<T>> {
     out
 }
 
-/// Groups items by resource, in first-seen order.
-fn group<T>(items: Vec<(Resource, T)>) -> Vec<(Resource, Vec<T>)> {
-    let mut index: FxHashMap<Resource, usize> = FxHashMap::default();
-    let mut out: Vec<(Resource, Vec<T>)> = Vec::new();
+/// Groups items by resource (the same `Arc`, see [`ResourceCache`]), in
+/// first-seen order.
+fn group<T>(items: Vec<(Arc<Resource>, T)>) -> Vec<(Resource, Vec<T>)> {
+    let mut index: FxHashMap<*const Resource, usize> = FxHashMap::default();
+    let mut out: Vec<(Arc<Resource>, Vec<T>)> = Vec::new();
     for (res, item) in items {
-        match index.get(&res) {
+        match index.get(&Arc::as_ptr(&res)) {
             Some(&i) => {
                 if let Some(slot) = out.get_mut(i) {
                     slot.1.push(item);
                 }
             }
             None => {
-                index.insert(res.clone(), out.len());
+                index.insert(Arc::as_ptr(&res), out.len());
                 out.push((res, vec![item]));
             }
         }
     }
-    out
+    out.into_iter()
+        .map(|(res, items)| (Arc::unwrap_or_clone(res), items))
+        .collect()
 }
 
 impl Inner {
-    fn seal_spans(&self, spans: Vec<(Resource, proto::Span)>) {
+    /// The resource of `ep`, from the cache (`cache` is locked once per
+    /// call of `export`).
+    fn resource<'a>(
+        &'a self,
+        cache: &mut Option<MutexGuard<'a, ResourceCache>>,
+        ep: &podwire_record::Endpoint,
+    ) -> Arc<Resource> {
+        let c = cache.get_or_insert_with(|| lock(&self.resources));
+        match ep.identity.as_deref() {
+            None => Arc::clone(
+                c.unknown
+                    .get_or_insert_with(|| Arc::new(span::resource(ep))),
+            ),
+            Some(id) => {
+                if let Some(r) = c.by_identity.get(id) {
+                    return Arc::clone(r);
+                }
+                if c.by_identity.len() >= RESOURCE_CACHE {
+                    c.by_identity.clear();
+                }
+                let r = Arc::new(span::resource(ep));
+                c.by_identity.insert(id.clone(), Arc::clone(&r));
+                r
+            }
+        }
+    }
+
+    fn seal_spans(&self, spans: Vec<(Arc<Resource>, proto::Span)>) {
         if spans.is_empty() {
             return;
         }
@@ -469,7 +515,7 @@ impl Inner {
         self.enqueue(Signal::Traces, req.encode_to_vec(), items);
     }
 
-    fn seal_logs(&self, logs: Vec<(Resource, LogRecord)>) {
+    fn seal_logs(&self, logs: Vec<(Arc<Resource>, LogRecord)>) {
         if logs.is_empty() {
             return;
         }

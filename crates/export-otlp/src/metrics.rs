@@ -58,7 +58,8 @@ impl Hist {
     }
 }
 
-type Key = (Resource, &'static str, Vec<KeyValue>);
+/// A series within one resource.
+type Key = (&'static str, Vec<KeyValue>);
 
 /// Counters: `(name, unit, description)`.
 pub const CONNECTIONS: (&str, &str, &str) = (
@@ -78,8 +79,12 @@ pub struct Aggregator {
     max_series: usize,
     /// Start of the current interval (delta) or of everything (cumulative).
     start: u64,
-    hists: FxHashMap<Key, Hist>,
-    sums: FxHashMap<Key, u64>,
+    /// Per resource (looked up by reference: a resource is cloned once,
+    /// when its first series appears).
+    hists: FxHashMap<Resource, FxHashMap<Key, Hist>>,
+    sums: FxHashMap<Resource, FxHashMap<Key, u64>>,
+    /// Series held, both maps together.
+    series: usize,
     /// Observations dropped because the series cap was reached.
     pub dropped: u64,
 }
@@ -92,35 +97,44 @@ impl Aggregator {
             start: now,
             hists: FxHashMap::default(),
             sums: FxHashMap::default(),
+            series: 0,
             dropped: 0,
         }
     }
 
-    fn series(&self) -> usize {
-        self.hists.len() + self.sums.len()
-    }
-
     /// One duration into its histogram.
     pub fn observe(&mut self, resource: &Resource, obs: Observation) {
-        let key = (resource.clone(), obs.metric, obs.attrs);
-        let full = self.series() >= self.max_series;
-        match self.hists.get_mut(&key) {
-            Some(h) => h.observe(obs.seconds),
-            None if full => self.dropped += 1,
-            None => self.hists.entry(key).or_default().observe(obs.seconds),
+        let full = self.series >= self.max_series;
+        let key = (obs.metric, obs.attrs);
+        if let Some(h) = self.hists.get_mut(resource).and_then(|m| m.get_mut(&key)) {
+            h.observe(obs.seconds);
+        } else if full {
+            self.dropped += 1;
+        } else {
+            self.series += 1;
+            let m = match self.hists.get_mut(resource) {
+                Some(m) => m,
+                None => self.hists.entry(resource.clone()).or_default(),
+            };
+            m.entry(key).or_default().observe(obs.seconds);
         }
     }
 
     /// Adds `n` to a counter.
     pub fn add(&mut self, resource: &Resource, metric: &'static str, attrs: Vec<KeyValue>, n: u64) {
-        let key = (resource.clone(), metric, attrs);
-        let full = self.series() >= self.max_series;
-        match self.sums.get_mut(&key) {
-            Some(v) => *v = v.saturating_add(n),
-            None if full => self.dropped += 1,
-            None => {
-                self.sums.insert(key, n);
-            }
+        let full = self.series >= self.max_series;
+        let key = (metric, attrs);
+        if let Some(v) = self.sums.get_mut(resource).and_then(|m| m.get_mut(&key)) {
+            *v = v.saturating_add(n);
+        } else if full {
+            self.dropped += 1;
+        } else {
+            self.series += 1;
+            let m = match self.sums.get_mut(resource) {
+                Some(m) => m,
+                None => self.sums.entry(resource.clone()).or_default(),
+            };
+            m.insert(key, n);
         }
     }
 
@@ -139,7 +153,11 @@ impl Aggregator {
         } as i32;
         // resource -> metric name -> metric
         let mut by_resource: BTreeMap<&Resource, BTreeMap<&'static str, Metric>> = BTreeMap::new();
-        for ((res, name, attrs), h) in &self.hists {
+        let hists = self.hists.iter().flat_map(|(res, m)| {
+            m.iter()
+                .map(move |((name, attrs), h)| (res, name, attrs, h))
+        });
+        for (res, name, attrs, h) in hists {
             let metric = by_resource
                 .entry(res)
                 .or_default()
@@ -167,7 +185,11 @@ impl Aggregator {
                 });
             }
         }
-        for ((res, name, attrs), v) in &self.sums {
+        let sums = self.sums.iter().flat_map(|(res, m)| {
+            m.iter()
+                .map(move |((name, attrs), v)| (res, name, attrs, v))
+        });
+        for (res, name, attrs, v) in sums {
             let (unit, description) = [CONNECTIONS, CONNECTION_BYTES]
                 .iter()
                 .find(|c| c.0 == *name)
@@ -213,6 +235,7 @@ impl Aggregator {
         if self.temporality == Temporality::Delta {
             self.hists.clear();
             self.sums.clear();
+            self.series = 0;
             self.start = now;
         }
         Some(req)
