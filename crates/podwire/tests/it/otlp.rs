@@ -699,7 +699,7 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
             "--otlp-batch",
             "1",
             "--otlp-queue-kib",
-            "4",
+            "16",
             "--otlp-signals",
             "traces,metrics",
         ],
@@ -799,12 +799,12 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
     assert!(auth, "--otlp-header on every export");
 
     // The receiver goes away for 30 s while requests go on; it comes
-    // back. The queue (4 KiB, one span per request) holds a few spans:
-    // those arrive, the rest is counted.
+    // back. The queue (16 KiB, one span per request) holds a few dozen
+    // spans: those arrive, the rest is counted.
     rx.stop();
-    curl(5);
+    curl(30);
     std::thread::sleep(Duration::from_secs(15));
-    curl(5);
+    curl(30);
     std::thread::sleep(Duration::from_secs(15));
     let metric = |name: &str| crate::kube::metric(&agent, name);
     assert!(
@@ -813,7 +813,7 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
     );
     let queued = metric("podwire_otlp_queue_bytes");
     assert!(
-        queued > 0.0 && queued <= 4096.0,
+        queued > 0.0 && queued <= 16384.0,
         "queue {queued} within its budget"
     );
     rx.restart();
@@ -831,10 +831,10 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
     assert!(after > 0, "what the queue held arrived");
     assert_eq!(
         after as f64 + dropped,
-        20.0,
-        "each of the outage's 20 spans arrived or was counted"
+        120.0,
+        "each of the outage's 120 spans arrived or was counted"
     );
-    assert_eq!(metric("podwire_otlp_queue_budget_bytes"), 4096.0);
+    assert_eq!(metric("podwire_otlp_queue_budget_bytes"), 16384.0);
     let rss = crate::kube::metric(&agent, "podwire_resident_memory_bytes");
     assert!(
         rss > 0.0 && rss < 256.0 * 1024.0 * 1024.0,
