@@ -28,8 +28,7 @@ use metrics::{Aggregator, Temporality};
 use podwire_record::{Body, Record};
 use prost::Message;
 use proto::{
-    ExportLogsServiceRequest, ExportTraceServiceRequest, InstrumentationScope, LogRecord, Resource,
-    ResourceLogs, ResourceSpans, ScopeLogs, ScopeSpans,
+    ExportLogsServiceRequest, InstrumentationScope, LogRecord, Resource, ResourceLogs, ScopeLogs,
 };
 use queue::{Batch, Queue};
 use rustc_hash::FxHashMap;
@@ -127,7 +126,9 @@ impl Default for Config {
             batch_interval: Duration::from_secs(1),
             metrics_interval: Duration::from_secs(10),
             max_series: 10_000,
-            gzip: true,
+            // The OTLP exporters' default; gzip costs more CPU than the
+            // encoding (see bench/otlp.sh).
+            gzip: false,
             local_node: None,
             max_backoff: Duration::from_secs(30),
         }
@@ -193,7 +194,8 @@ impl Stats {
 
 #[derive(Default)]
 struct Pending {
-    spans: Vec<(Arc<Resource>, proto::Span)>,
+    /// Each span encoded (see [`proto::ExportTraceServiceRequestEncoded`]).
+    spans: Vec<(Arc<Resource>, Vec<u8>)>,
     logs: Vec<(Arc<Resource>, LogRecord)>,
 }
 
@@ -314,7 +316,7 @@ impl Exporter {
                             .observe(&resource, obs);
                     }
                     if cfg.traces {
-                        spans.push((resource.clone(), s));
+                        spans.push((resource.clone(), s.encode_to_vec()));
                     }
                 }
                 if counts {
@@ -493,17 +495,17 @@ impl Inner {
         }
     }
 
-    fn seal_spans(&self, spans: Vec<(Arc<Resource>, proto::Span)>) {
+    fn seal_spans(&self, spans: Vec<(Arc<Resource>, Vec<u8>)>) {
         if spans.is_empty() {
             return;
         }
         let items = spans.len() as u64;
-        let req = ExportTraceServiceRequest {
+        let req = proto::ExportTraceServiceRequestEncoded {
             resource_spans: group(spans)
                 .into_iter()
-                .map(|(res, spans)| ResourceSpans {
+                .map(|(res, spans)| proto::ResourceSpansEncoded {
                     resource: Some(res),
-                    scope_spans: vec![ScopeSpans {
+                    scope_spans: vec![proto::ScopeSpansEncoded {
                         scope: Some(scope()),
                         spans,
                         schema_url: SCHEMA_URL.into(),

@@ -129,6 +129,39 @@ pub struct ScopeSpans {
     pub schema_url: String,
 }
 
+/// [`ExportTraceServiceRequest`] with its spans already encoded: a
+/// repeated message field is on the wire what a repeated bytes field with
+/// the same number is (tag, length, bytes), so spans are encoded once, by
+/// the thread that mapped them, and never measured again by the wrappers.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExportTraceServiceRequestEncoded {
+    #[prost(message, repeated, tag = "1")]
+    pub resource_spans: Vec<ResourceSpansEncoded>,
+}
+
+/// [`ResourceSpans`] of encoded spans.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ResourceSpansEncoded {
+    #[prost(message, optional, tag = "1")]
+    pub resource: Option<Resource>,
+    #[prost(message, repeated, tag = "2")]
+    pub scope_spans: Vec<ScopeSpansEncoded>,
+    #[prost(string, tag = "3")]
+    pub schema_url: String,
+}
+
+/// [`ScopeSpans`] of encoded spans.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ScopeSpansEncoded {
+    #[prost(message, optional, tag = "1")]
+    pub scope: Option<InstrumentationScope>,
+    /// Each an encoded [`Span`].
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub spans: Vec<Vec<u8>>,
+    #[prost(string, tag = "3")]
+    pub schema_url: String,
+}
+
 /// `trace.v1.Span` (without events and links).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Span {

@@ -4,6 +4,7 @@
 
 use super::*;
 use podwire_record::{Dns, DnsTransport, Endpoint, Http, Identity, Postgres, Timestamp};
+use proto::ExportTraceServiceRequest;
 use std::sync::mpsc;
 
 /// Answers with the statuses given, in order (then 200), and reports each
@@ -60,6 +61,7 @@ fn http(ts: u64, status: u16, latency_ms: f64) -> Record {
 
 fn cfg() -> Config {
     Config {
+        gzip: true,
         batch_items: 2,
         batch_interval: Duration::from_millis(20),
         metrics_interval: Duration::from_secs(3600),

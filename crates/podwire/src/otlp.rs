@@ -115,7 +115,7 @@ pub struct OtlpArgs {
     )]
     pub otlp_temporality: Option<OtlpTemporality>,
 
-    /// Body compression [gzip].
+    /// Body compression [none].
     #[arg(
         long,
         env = "PODWIRE_OTLP_COMPRESSION",
@@ -229,7 +229,7 @@ pub fn start(
         metrics_interval: Duration::from_millis(
             args.otlp_metrics_ms.unwrap_or(10_000).clamp(100, 3_600_000),
         ),
-        gzip: args.otlp_compression != Some(OtlpCompression::None),
+        gzip: args.otlp_compression == Some(OtlpCompression::Gzip),
         local_node,
         ..Config::default()
     };

@@ -414,7 +414,7 @@ fn read_exports_http1_requests_as_spans_and_histograms_as_tshark_counts_them() {
     };
     let rx = Receiver::start(&py, dir.path(), 0);
     let pcap = data_dir().join("http.pcap");
-    let (records, stderr) = read_to(&pcap, &rx.url(), &[]);
+    let (records, stderr) = read_to(&pcap, &rx.url(), &["--otlp-compression", "gzip"]);
     let spans = check_spans(&records, &rx);
     let tshark_requests = tshark_fields(&pcap, Some("http.request"), &["frame.number"]).len();
     assert!(tshark_requests > 0);
