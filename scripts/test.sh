@@ -90,9 +90,26 @@ install_schemathesis() {
     fi
 }
 
+# opentelemetry-proto (PyPI, pinned; the official generated OTLP messages)
+# for the OTLP export tests' receiver, in a venv under target/test-data.
+OTLP_PROTO_VERSION=1.45.2
+install_otlp_proto() {
+    local venv=target/test-data/venv-otlp
+    [ "$(cat "$venv/.podwire-stamp" 2>/dev/null)" = "$OTLP_PROTO_VERSION" ] && return
+    rm -rf "$venv"
+    if python3 -m venv "$venv" &&
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "opentelemetry-proto==$OTLP_PROTO_VERSION"; then
+        printf '%s' "$OTLP_PROTO_VERSION" >"$venv/.podwire-stamp"
+    else
+        echo "note: pip install opentelemetry-proto failed (the OTLP export tests will be skipped)"
+        [ "${CI:-}" = true ] && exit 1
+    fi
+}
+
 install_packages
 install_python_test_deps
 install_schemathesis
+install_otlp_proto
 fetch_grafana_data
 install_ui_test_deps
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
@@ -106,7 +123,7 @@ echo "== cargo test"
 # In CI the web UI's browser test must run (Chromium, node and playwright-core
 # were installed above), not skip.
 if [ "${CI:-}" = true ]; then
-    export PODWIRE_REQUIRE_BROWSER=1 PODWIRE_REQUIRE_SCHEMATHESIS=1
+    export PODWIRE_REQUIRE_BROWSER=1 PODWIRE_REQUIRE_SCHEMATHESIS=1 PODWIRE_REQUIRE_OTLP=1
     # CI runs as root with every tool installed above: a test that would
     # skip (no root, a tool missing) fails instead (podwire_lab::skip).
     # Only the capture corpus beside the repository stays optional.

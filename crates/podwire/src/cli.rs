@@ -242,6 +242,9 @@ pub struct ReadArgs {
     /// With --serve: tokens that may read, one per line, `TOKEN [NAME]`.
     #[arg(long, value_name = "FILE", requires = "serve")]
     pub api_token_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub otlp: crate::otlp::OtlpArgs,
 }
 
 /// `podwire agent`. Every setting is also an environment variable and a key
@@ -517,4 +520,8 @@ pub struct AgentArgs {
     /// Kernel packet ring of each capture, MiB [4].
     #[arg(long, env = "PODWIRE_CAPTURE_RING_MIB", value_name = "MIB")]
     pub capture_ring_mib: Option<u64>,
+
+    #[command(flatten)]
+    #[serde(skip)]
+    pub otlp: crate::otlp::OtlpArgs,
 }

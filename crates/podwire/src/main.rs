@@ -10,6 +10,7 @@
 mod agent;
 mod cli;
 mod listen;
+mod otlp;
 mod output;
 mod pipeline;
 mod read;

@@ -83,6 +83,8 @@ mod kube_nat;
 mod lab;
 #[path = "it/openapi.rs"]
 mod openapi;
+#[path = "it/otlp.rs"]
+mod otlp;
 #[path = "it/protocols.rs"]
 mod protocols;
 #[path = "it/serve.rs"]

@@ -102,6 +102,8 @@ pub struct Health {
     pub own_left_out: OwnLeftOut,
     /// Plaintext from TLS libraries (`--tls-plaintext`), when on.
     pub tls_plaintext: Option<TlsPlaintextHealth>,
+    /// OpenTelemetry export, when on.
+    pub otlp: Option<OtlpHealth>,
 }
 
 /// What the TLS plaintext probe did since start.
@@ -118,6 +120,34 @@ pub struct TlsPlaintextHealth {
     /// Records the kernel could not queue (ring full), and calls it could
     /// not follow (too many at once).
     pub lost_total: u64,
+}
+
+/// The OTLP exporter's counters since start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OtlpHealth {
+    /// Per signal (`traces`, `metrics`, `logs`).
+    pub signals: Vec<OtlpSignalHealth>,
+    /// Metric observations dropped because the series cap was reached.
+    pub series_dropped_total: u64,
+    /// Encoded requests waiting now, and the queue's budget.
+    pub queue_bytes: u64,
+    pub queue_budget_bytes: u64,
+}
+
+/// One OTLP signal's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OtlpSignalHealth {
+    pub signal: &'static str,
+    /// Items (spans, data points, log records) the collector accepted.
+    pub sent_total: u64,
+    /// Items dropped: the queue was full, the collector refused them, or
+    /// they were still queued at shutdown.
+    pub dropped_queue_full_total: u64,
+    pub dropped_rejected_total: u64,
+    pub dropped_shutdown_total: u64,
+    pub requests_ok_total: u64,
+    pub requests_failed_total: u64,
+    pub retries_total: u64,
 }
 
 /// What the API refused since start.
@@ -917,6 +947,9 @@ impl Metrics {
                 writeln!(out, "{name}_total {v}")?;
             }
         }
+        if let Some(o) = &h.otlp {
+            encode_otlp(o, out)?;
+        }
         if self.cfg.k8spacket {
             self.encode_k8spacket(&st.k8s, out)?;
         }
@@ -1254,4 +1287,103 @@ fn encode_kube(k: &KubeHealth, out: &mut String) -> std::fmt::Result {
         "podwire_kubernetes_rewritten_copies_total {}",
         k.rewritten_copies_total
     )
+}
+
+/// `podwire_otlp_*`: what the OTLP exporter sent, retried and lost.
+fn encode_otlp(o: &OtlpHealth, out: &mut String) -> std::fmt::Result {
+    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+    };
+    family(
+        out,
+        "podwire_otlp_items_sent",
+        "counter",
+        "Spans, metric data points and log records the collector accepted",
+    );
+    for s in &o.signals {
+        writeln!(
+            out,
+            "podwire_otlp_items_sent_total{{signal=\"{}\"}} {}",
+            s.signal, s.sent_total
+        )?;
+    }
+    family(
+        out,
+        "podwire_otlp_items_dropped",
+        "counter",
+        "Items lost: queue full (collector slow or away), rejected by the collector, or queued at shutdown",
+    );
+    for s in &o.signals {
+        for (reason, v) in [
+            ("queue_full", s.dropped_queue_full_total),
+            ("rejected", s.dropped_rejected_total),
+            ("shutdown", s.dropped_shutdown_total),
+        ] {
+            writeln!(
+                out,
+                "podwire_otlp_items_dropped_total{{signal=\"{}\",reason=\"{reason}\"}} {v}",
+                s.signal
+            )?;
+        }
+    }
+    family(
+        out,
+        "podwire_otlp_requests",
+        "counter",
+        "Export requests by result (ok: a 2xx answer)",
+    );
+    for s in &o.signals {
+        for (result, v) in [
+            ("ok", s.requests_ok_total),
+            ("failed", s.requests_failed_total),
+        ] {
+            writeln!(
+                out,
+                "podwire_otlp_requests_total{{signal=\"{}\",result=\"{result}\"}} {v}",
+                s.signal
+            )?;
+        }
+    }
+    family(
+        out,
+        "podwire_otlp_retries",
+        "counter",
+        "Export requests scheduled again after a 429/502/503/504 or a network error",
+    );
+    for s in &o.signals {
+        writeln!(
+            out,
+            "podwire_otlp_retries_total{{signal=\"{}\"}} {}",
+            s.signal, s.retries_total
+        )?;
+    }
+    family(
+        out,
+        "podwire_otlp_metric_series_dropped",
+        "counter",
+        "Metric observations dropped because the series cap was reached",
+    );
+    writeln!(
+        out,
+        "podwire_otlp_metric_series_dropped_total {}",
+        o.series_dropped_total
+    )?;
+    for (name, help, v) in [
+        (
+            "podwire_otlp_queue_bytes",
+            "Encoded export requests waiting to be sent",
+            o.queue_bytes,
+        ),
+        (
+            "podwire_otlp_queue_budget_bytes",
+            "The export queue's byte budget (--otlp-queue-kib)",
+            o.queue_budget_bytes,
+        ),
+    ] {
+        family(out, name, "gauge", help);
+        writeln!(out, "# UNIT {name} bytes")?;
+        writeln!(out, "{name} {v}")?;
+    }
+    Ok(())
 }

@@ -43,6 +43,8 @@ pub struct AgentConfig {
     /// `--observe-self`: the agent's own API connections are analysed and
     /// captured like any other (see `agent::own`).
     pub observe_self: bool,
+    /// `--otlp-*` (flags and environment only).
+    pub otlp: crate::otlp::OtlpArgs,
 }
 
 /// How the API is served and who may read from it.
@@ -249,6 +251,7 @@ impl AgentConfig {
             tracker,
             ring_bytes: ring_mib << 20,
             shards,
+            otlp: a.otlp.clone(),
         })
     }
 }

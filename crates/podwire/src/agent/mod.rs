@@ -35,6 +35,7 @@ mod state;
 mod tls;
 
 pub use config::{api_auth, ApiAuth, ApiConfig, ServeConfig};
+pub(crate) use own::{connect as own_connect, Own};
 pub use state::{Shared, StoreSink};
 
 use crate::cli::AgentArgs;
@@ -54,6 +55,9 @@ use std::sync::Arc;
 const MAX_NAMES: usize = 65_536;
 /// Records queued for each live-stream client before it starts missing some.
 const STREAM_BACKLOG: usize = 4096;
+
+/// How long a stopping agent waits for its last OTLP exports.
+const OTLP_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub fn run(args: AgentArgs) -> Result<ExitCode> {
     let cfg = AgentConfig::from_args(args)?;
@@ -125,7 +129,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         .as_ref()
         .and_then(|k| k.node_name().map(String::from))
         .unwrap_or_else(host::Host::hostname);
-    let host = Arc::new(host::Host::local(host_name));
+    let host = Arc::new(host::Host::local(host_name.clone()));
     let own = Arc::new(own::Own::new(cfg.observe_self, Arc::clone(&host)));
     let mut shared = Shared::new(store, kernel, status, cfg.serve.clone()).with_kube(kube);
     shared.rdns = rdns;
@@ -136,6 +140,8 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     if tls_probe.is_ok() {
         shared.tls = Some(Arc::clone(&tls_counters));
     }
+    shared.otlp = crate::otlp::start(&cfg.otlp, Some(host_name.clone()), Some(Arc::clone(&own)))?
+        .map(Arc::new);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -199,6 +205,9 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     state::lock(&shared.control).take();
     for t in threads {
         let _ = t.join();
+    }
+    if let Some(e) = &shared.otlp {
+        e.shutdown(OTLP_SHUTDOWN);
     }
     served?;
     eprintln!("podwire: stopped");

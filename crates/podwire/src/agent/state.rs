@@ -153,6 +153,8 @@ pub struct Shared {
     pub tls: Option<Arc<super::tls::TlsCounters>>,
     /// What "now" is for relative times (`since=5m`, the UI's windows).
     pub clock: Clock,
+    /// OpenTelemetry export (`--otlp-endpoint`), fed every named record.
+    pub otlp: Option<Arc<podwire_otlp::Exporter>>,
 }
 
 /// Where relative times count back from: the wall clock when watching
@@ -252,6 +254,7 @@ impl Shared {
             own: Arc::new(Own::off()),
             tls: None,
             clock: Clock::Wall,
+            otlp: None,
         }
     }
 
@@ -375,6 +378,9 @@ impl Shared {
         for r in records.iter_mut() {
             self.name_reverse(r);
         }
+        if let Some(e) = &self.otlp {
+            e.export(records);
+        }
         let streaming = self.stream.receiver_count() > 0;
         // Prometheus sums every agent's counters: each conversation is
         // counted on the one node that accounts for it (its client's), as
@@ -477,6 +483,7 @@ impl Shared {
                     unattributed_total: get(&t.unattributed),
                     lost_total: get(&t.lost),
                 }),
+            otlp: self.otlp.as_ref().map(|e| crate::otlp::health(e)),
         }
     }
 

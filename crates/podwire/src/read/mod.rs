@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 
 /// A file at least this large gets a progress bar (on a terminal).
 const PROGRESS_MIN_BYTES: u64 = 32 << 20;
+/// How long `read` waits for its last OTLP exports once the files are read.
+const OTLP_SHUTDOWN: Duration = Duration::from_secs(30);
 /// How long packets may wait for a batch to fill (a live pipe trickles).
 const SEND_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -42,6 +44,7 @@ struct Config {
     /// Secrets from `--tls-keylog` and from the files' decryption secrets.
     keys: KeyStore,
     files: Vec<PathBuf>,
+    otlp: crate::otlp::OtlpArgs,
     shards: usize,
     shard: ShardConfig,
     quiet: bool,
@@ -86,6 +89,7 @@ impl Config {
         Ok(Config {
             keys,
             files: args.files,
+            otlp: args.otlp,
             shards,
             shard: ShardConfig {
                 tracker,
@@ -149,9 +153,17 @@ pub fn run(mut args: ReadArgs) -> Result<ExitCode> {
         return serve_files(cfg, addr, store_mib, serve_cfg, &api);
     }
     let started = Instant::now();
+    let otlp = crate::otlp::start(&cfg.otlp, None, None)?.map(Arc::new);
     let out = Arc::new(Output::stdout(cfg.shard.format));
     let sinks = (0..cfg.shards)
-        .map(|_| WriteSink::new(cfg.shard.format, cfg.shard.only.clone(), Arc::clone(&out)))
+        .map(|_| {
+            WriteSink::new(
+                cfg.shard.format,
+                cfg.shard.only.clone(),
+                Arc::clone(&out),
+                otlp.clone(),
+            )
+        })
         .collect();
     let mut shards = Shards::start(sinks, &cfg.shard.tracker, "podwire-shard")
         .context("starting worker threads")?;
@@ -159,6 +171,9 @@ pub fn run(mut args: ReadArgs) -> Result<ExitCode> {
     let mut summary = Summary::default();
     read_files(&cfg, &mut decoder, &mut shards, &mut summary);
     let reports = shards.finish();
+    if let Some(e) = &otlp {
+        e.shutdown(OTLP_SHUTDOWN);
+    }
     summary.defrag = decoder.defrag_stats();
     summary.late_rows = match out.finish() {
         Ok(late) => late,
@@ -169,6 +184,9 @@ pub fn run(mut args: ReadArgs) -> Result<ExitCode> {
     // When no file was a capture, its error said all there is.
     if !cfg.quiet && summary.failed_files < cfg.files.len() {
         print_summary(&summary, &reports, &cfg.keys, started.elapsed());
+        if let Some(e) = &otlp {
+            print_otlp(e.stats());
+        }
     }
     Ok(if summary.failed_files > 0 {
         ExitCode::from(1)
@@ -193,6 +211,7 @@ fn serve_files(
     })
     .map_err(|e| anyhow::anyhow!("store: {e}"))?;
     let mut shared = Shared::offline(store, serve_cfg);
+    shared.otlp = crate::otlp::start(&cfg.otlp, None, None)?.map(Arc::new);
     shared.access = agent::read_access(api);
     let client = agent::peer_client(&shared.serve)?;
     shared.peers.set_client(client);
@@ -475,4 +494,24 @@ fn print_summary(s: &Summary, reports: &[ShardReport], keys: &KeyStore, took: Du
     if !limits.is_empty() {
         eprintln!("podwire: {}", limits.join(", "));
     }
+}
+
+/// One summary line for the OTLP export: what was sent and what was lost.
+fn print_otlp(stats: &podwire_otlp::Stats) {
+    use podwire_otlp::Signal;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut parts = Vec::new();
+    for s in Signal::ALL {
+        let st = stats.signal(s);
+        let dropped = st.dropped_queue_full.load(Relaxed)
+            + st.dropped_rejected.load(Relaxed)
+            + st.dropped_shutdown.load(Relaxed);
+        parts.push(format!(
+            "{} {} sent, {} dropped",
+            s.name(),
+            st.sent.load(Relaxed),
+            dropped
+        ));
+    }
+    eprintln!("otlp: {}", parts.join("; "));
 }

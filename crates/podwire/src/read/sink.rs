@@ -30,10 +30,17 @@ pub struct WriteSink {
     rows: Vec<Row>,
     rows_bytes: usize,
     report: ShardReport,
+    /// OTLP export, fed every record (whatever `only` keeps for output).
+    otlp: Option<Arc<podwire_otlp::Exporter>>,
 }
 
 impl WriteSink {
-    pub fn new(format: Format, only: Vec<Kind>, out: Arc<Output>) -> WriteSink {
+    pub fn new(
+        format: Format,
+        only: Vec<Kind>,
+        out: Arc<Output>,
+        otlp: Option<Arc<podwire_otlp::Exporter>>,
+    ) -> WriteSink {
         WriteSink {
             format,
             only,
@@ -45,6 +52,7 @@ impl WriteSink {
             rows: Vec::new(),
             rows_bytes: 0,
             report: ShardReport::default(),
+            otlp,
         }
     }
 
@@ -68,6 +76,9 @@ impl Sink for WriteSink {
     type Report = ShardReport;
 
     fn records(&mut self, records: &mut Vec<Record>, idle: bool) -> Result<(), Stopped> {
+        if let Some(e) = &self.otlp {
+            e.export(records);
+        }
         // By reference, then cleared: a record is a few hundred bytes, and
         // moving each out of the vector was a copy per record for nothing.
         for rec in records.iter() {

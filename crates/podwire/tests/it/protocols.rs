@@ -46,11 +46,11 @@ const TOOLS: &[&str] = &[
 /// Standard ports: each pod is a network namespace of its own.
 const REDIS_PORT: u16 = 6379;
 const H2_PORT: u16 = 8442;
-const PG_PORT: u16 = 5432;
+pub(crate) const PG_PORT: u16 = 5432;
 const MYSQL_PORT: u16 = 3306;
 
 /// PostgreSQL's server programs are not on PATH in Debian.
-fn pg_bin(name: &str) -> Option<PathBuf> {
+pub(crate) fn pg_bin(name: &str) -> Option<PathBuf> {
     let dir = std::fs::read_dir("/usr/lib/postgresql").ok()?;
     let mut found: Vec<PathBuf> = dir
         .flatten()
@@ -71,7 +71,7 @@ impl Drop for Daemon {
     }
 }
 
-fn wait_port(pod: &Pod, port: u16) {
+pub(crate) fn wait_port(pod: &Pod, port: u16) {
     podwire_lab::netns::wait_for_listen(
         &pod.ns,
         podwire_lab::netns::Proto::Tcp,
@@ -83,13 +83,13 @@ fn wait_port(pod: &Pod, port: u16) {
 
 /// A throwaway PostgreSQL cluster listening on the pod's address; stopped
 /// when dropped.
-struct Postgres {
+pub(crate) struct Postgres {
     dir: PathBuf,
     ns: String,
 }
 
 impl Postgres {
-    fn start(pod: &Pod, dir: &Path) -> Postgres {
+    pub(crate) fn start(pod: &Pod, dir: &Path) -> Postgres {
         let initdb = pg_bin("initdb").expect("initdb");
         let pg_ctl = pg_bin("pg_ctl").expect("pg_ctl");
         std::fs::create_dir_all(dir).expect("pg dir");
@@ -185,7 +185,7 @@ fn start_mariadb(pod: &Pod, dir: &Path) -> Daemon {
 }
 
 /// A client's standard output, and its standard error after a `\n--\n`.
-fn run(cmd: &mut Command) -> String {
+pub(crate) fn run(cmd: &mut Command) -> String {
     let out = cmd.stdin(Stdio::null()).output().expect("run client");
     format!(
         "{}\n--\n{}",

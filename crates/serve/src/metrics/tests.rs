@@ -800,6 +800,21 @@ fn agent_health_is_exported() {
             unattributed_total: 63,
             lost_total: 64,
         }),
+        otlp: Some(OtlpHealth {
+            signals: vec![OtlpSignalHealth {
+                signal: "traces",
+                sent_total: 51,
+                dropped_queue_full_total: 52,
+                dropped_rejected_total: 53,
+                dropped_shutdown_total: 54,
+                requests_ok_total: 55,
+                requests_failed_total: 56,
+                retries_total: 57,
+            }],
+            series_dropped_total: 58,
+            queue_bytes: 59,
+            queue_budget_bytes: 60,
+        }),
     };
     let s = parse_exposition(&m.encode(&h));
     for (outcome, want) in [
@@ -812,6 +827,23 @@ fn agent_health_is_exported() {
         assert_eq!(value(&s, name, &[("outcome", outcome)]), want, "{outcome}");
     }
     assert_eq!(value(&s, "podwire_tls_plaintext_libraries", &[]), 2.0);
+    let tr = [("signal", "traces")];
+    assert_eq!(value(&s, "podwire_otlp_items_sent_total", &tr), 51.0);
+    for (reason, want) in [("queue_full", 52.0), ("rejected", 53.0), ("shutdown", 54.0)] {
+        let l = [("signal", "traces"), ("reason", reason)];
+        assert_eq!(value(&s, "podwire_otlp_items_dropped_total", &l), want);
+    }
+    for (result, want) in [("ok", 55.0), ("failed", 56.0)] {
+        let l = [("signal", "traces"), ("result", result)];
+        assert_eq!(value(&s, "podwire_otlp_requests_total", &l), want);
+    }
+    assert_eq!(value(&s, "podwire_otlp_retries_total", &tr), 57.0);
+    assert_eq!(
+        value(&s, "podwire_otlp_metric_series_dropped_total", &[]),
+        58.0
+    );
+    assert_eq!(value(&s, "podwire_otlp_queue_bytes", &[]), 59.0);
+    assert_eq!(value(&s, "podwire_otlp_queue_budget_bytes", &[]), 60.0);
     for (reason, want) in [
         ("unauthenticated", 21.0),
         ("forbidden", 22.0),

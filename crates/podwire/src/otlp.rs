@@ -1,0 +1,416 @@
+//! `--otlp-*`: records out to an OpenTelemetry collector, for `podwire
+//! read` and `podwire agent` alike (the same exporter, `podwire-otlp`, fed
+//! by both pipelines' sinks).
+//!
+//! This module holds what the library leaves to the binary: the flags,
+//! their validation, and the transport: OTLP/HTTP POSTs with hyper's
+//! HTTP/1.1 client over a fresh connection per batch (batches are large and
+//! few), TLS by rustls against `--otlp-ca` (else the system bundle), the
+//! agent's own sockets registered so it never observes its own exports.
+
+use crate::agent::{own_connect, Own};
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use podwire_otlp::metrics::Temporality;
+use podwire_otlp::{Config, Exporter, LogRecords, Response, Signal, Transport, TransportError};
+use rustls::pki_types::ServerName;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsConnector;
+
+/// The CA bundle used for `https://` endpoints without `--otlp-ca`.
+const SYSTEM_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// The largest answer body read from a collector.
+const MAX_ANSWER: usize = 64 << 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OtlpSignal {
+    Traces,
+    Metrics,
+    Logs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OtlpLogs {
+    /// Connection records only.
+    Connections,
+    /// Every record.
+    All,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OtlpTemporality {
+    Cumulative,
+    Delta,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OtlpCompression {
+    Gzip,
+    None,
+}
+
+/// OpenTelemetry export (flags and environment variables only).
+#[derive(Args, Clone, Debug, Default)]
+pub struct OtlpArgs {
+    /// Send records to this OTLP/HTTP endpoint (protobuf): spans to
+    /// `URL/v1/traces`, metrics to `/v1/metrics`, logs to `/v1/logs`
+    /// (`http://` or `https://`) [off].
+    #[arg(long, env = "PODWIRE_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+
+    /// A header sent with every export, `NAME=VALUE` (e.g.
+    /// `authorization=Bearer ...`); repeatable, comma-separated in the
+    /// environment.
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_HEADERS",
+        value_name = "NAME=VALUE",
+        value_delimiter = ',',
+        requires = "otlp_endpoint"
+    )]
+    pub otlp_header: Vec<String>,
+
+    /// Trust these certificate authorities (PEM) for an `https://`
+    /// endpoint [the system's bundle].
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_CA",
+        value_name = "FILE",
+        requires = "otlp_endpoint"
+    )]
+    pub otlp_ca: Option<PathBuf>,
+
+    /// Which signals to send [traces,metrics,logs].
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_SIGNALS",
+        value_enum,
+        value_delimiter = ',',
+        requires = "otlp_endpoint"
+    )]
+    pub otlp_signals: Vec<OtlpSignal>,
+
+    /// Which records become log records [connections].
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_LOGS",
+        value_enum,
+        requires = "otlp_endpoint"
+    )]
+    pub otlp_logs: Option<OtlpLogs>,
+
+    /// Metric temporality [cumulative].
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_TEMPORALITY",
+        value_enum,
+        requires = "otlp_endpoint"
+    )]
+    pub otlp_temporality: Option<OtlpTemporality>,
+
+    /// Body compression [none].
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_COMPRESSION",
+        value_enum,
+        requires = "otlp_endpoint"
+    )]
+    pub otlp_compression: Option<OtlpCompression>,
+
+    /// Export requests held while the collector is slow or away, KiB; the
+    /// oldest are dropped beyond it, and counted [16384].
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_QUEUE_KIB",
+        value_name = "KIB",
+        requires = "otlp_endpoint"
+    )]
+    pub otlp_queue_kib: Option<usize>,
+
+    /// Spans (or log records) per request [1024].
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_BATCH",
+        value_name = "N",
+        requires = "otlp_endpoint"
+    )]
+    pub otlp_batch: Option<usize>,
+
+    /// Longest a partial batch waits, milliseconds [1000].
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_BATCH_MS",
+        value_name = "MS",
+        requires = "otlp_endpoint"
+    )]
+    pub otlp_batch_ms: Option<u64>,
+
+    /// How often metrics are sent, milliseconds [10000].
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_METRICS_MS",
+        value_name = "MS",
+        requires = "otlp_endpoint"
+    )]
+    pub otlp_metrics_ms: Option<u64>,
+
+    /// Longest wait for one export request, milliseconds [10000].
+    #[arg(
+        long,
+        env = "PODWIRE_OTLP_TIMEOUT_MS",
+        value_name = "MS",
+        requires = "otlp_endpoint"
+    )]
+    pub otlp_timeout_ms: Option<u64>,
+}
+
+/// Where and how to post.
+struct Target {
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    /// `host:port` to resolve at every connection (names may move).
+    authority: String,
+    base_path: String,
+    headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
+    timeout: Duration,
+}
+
+/// The HTTP transport (see the module comment).
+struct HttpTransport {
+    target: Target,
+    own: Option<Arc<Own>>,
+    rt: tokio::runtime::Runtime,
+}
+
+/// Starts the exporter the flags ask for; `None` without `--otlp-endpoint`.
+/// `own`: the agent's registry of its own connections.
+pub fn start(
+    args: &OtlpArgs,
+    local_node: Option<String>,
+    own: Option<Arc<Own>>,
+) -> Result<Option<Exporter>> {
+    let Some(url) = &args.otlp_endpoint else {
+        return Ok(None);
+    };
+    let target = target(url, args).with_context(|| format!("--otlp-endpoint {url}"))?;
+    let signals = if args.otlp_signals.is_empty() {
+        vec![OtlpSignal::Traces, OtlpSignal::Metrics, OtlpSignal::Logs]
+    } else {
+        args.otlp_signals.clone()
+    };
+    let queue_kib = args.otlp_queue_kib.unwrap_or(16 << 10);
+    anyhow::ensure!(queue_kib >= 1, "--otlp-queue-kib must be at least 1");
+    let batch = args.otlp_batch.unwrap_or(1024);
+    anyhow::ensure!(
+        (1..=100_000).contains(&batch),
+        "--otlp-batch must be 1 to 100000"
+    );
+    let cfg = Config {
+        traces: signals.contains(&OtlpSignal::Traces),
+        metrics: signals.contains(&OtlpSignal::Metrics),
+        logs: match (signals.contains(&OtlpSignal::Logs), args.otlp_logs) {
+            (false, _) => LogRecords::Off,
+            (true, Some(OtlpLogs::All)) => LogRecords::All,
+            (true, _) => LogRecords::Connections,
+        },
+        temporality: match args.otlp_temporality {
+            Some(OtlpTemporality::Delta) => Temporality::Delta,
+            _ => Temporality::Cumulative,
+        },
+        queue_bytes: queue_kib.saturating_mul(1 << 10),
+        batch_items: batch,
+        batch_interval: Duration::from_millis(args.otlp_batch_ms.unwrap_or(1000).clamp(10, 60_000)),
+        metrics_interval: Duration::from_millis(
+            args.otlp_metrics_ms.unwrap_or(10_000).clamp(100, 3_600_000),
+        ),
+        gzip: args.otlp_compression == Some(OtlpCompression::Gzip),
+        local_node,
+        ..Config::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("OTLP client runtime")?;
+    let transport = HttpTransport { target, own, rt };
+    let exporter = Exporter::start(cfg, transport).context("starting the OTLP thread")?;
+    Ok(Some(exporter))
+}
+
+fn target(url: &str, args: &OtlpArgs) -> Result<Target> {
+    let (https, rest) = if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else {
+        anyhow::bail!("the URL must start with http:// or https://");
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    anyhow::ensure!(!authority.is_empty(), "no host in the URL");
+    // `[v6]:port`, `host:port`, or a host alone (the scheme's port).
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => {
+            (h, p.parse::<u16>().with_context(|| format!("port {p:?}"))?)
+        }
+        _ => (authority, if https { 443 } else { 80 }),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let tls = if https {
+        let ca = args
+            .otlp_ca
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(SYSTEM_CA));
+        let connector =
+            crate::tls_client::connector(&ca).with_context(|| format!("CA {}", ca.display()))?;
+        let name = ServerName::try_from(host.to_string())
+            .with_context(|| format!("server name {host:?}"))?;
+        Some((connector, name))
+    } else {
+        None
+    };
+    let mut headers = Vec::new();
+    for h in &args.otlp_header {
+        let (k, v) = h
+            .split_once('=')
+            .with_context(|| format!("--otlp-header {h:?}: expected NAME=VALUE"))?;
+        let name = hyper::header::HeaderName::from_bytes(k.trim().as_bytes())
+            .with_context(|| format!("--otlp-header name {k:?}"))?;
+        let mut value =
+            hyper::header::HeaderValue::from_str(v.trim()).context("--otlp-header value")?;
+        value.set_sensitive(true);
+        headers.push((name, value));
+    }
+    Ok(Target {
+        tls,
+        authority: if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        },
+        base_path: path.trim_end_matches('/').to_string(),
+        headers,
+        timeout: Duration::from_millis(args.otlp_timeout_ms.unwrap_or(10_000).clamp(100, 120_000)),
+    })
+}
+
+impl Transport for HttpTransport {
+    fn post(
+        &mut self,
+        signal: Signal,
+        body: &[u8],
+        gzip: bool,
+    ) -> Result<Response, TransportError> {
+        let t = &self.target;
+        let addr: SocketAddr = t
+            .authority
+            .to_socket_addrs()
+            .map_err(|e| TransportError(format!("resolving {}: {e}", t.authority)))?
+            .next()
+            .ok_or_else(|| TransportError(format!("{} has no address", t.authority)))?;
+        let path = format!("{}{}", t.base_path, signal.path());
+        let body = Bytes::copy_from_slice(body);
+        let own = self.own.clone();
+        let fut = async move {
+            let (stream, _guard) = own_connect(own.as_ref(), addr)
+                .await
+                .map_err(|e| format!("connect {addr}: {e}"))?;
+            let _ = stream.set_nodelay(true);
+            match &t.tls {
+                None => exchange(stream, t, &path, body, gzip).await,
+                Some((connector, name)) => {
+                    let tls = connector
+                        .connect(name.clone(), stream)
+                        .await
+                        .map_err(|e| format!("TLS: {e}"))?;
+                    exchange(tls, t, &path, body, gzip).await
+                }
+            }
+        };
+        self.rt
+            .block_on(async { tokio::time::timeout(t.timeout, fut).await })
+            .map_err(|_| TransportError("timed out".into()))?
+            .map_err(TransportError)
+    }
+}
+
+async fn exchange<S>(
+    stream: S,
+    t: &Target,
+    path: &str,
+    body: Bytes,
+    gzip: bool,
+) -> Result<Response, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let conn = tokio::spawn(conn);
+    let mut req = hyper::Request::post(path)
+        .header(hyper::header::HOST, t.authority.as_str())
+        .header(hyper::header::CONTENT_TYPE, "application/x-protobuf");
+    if gzip {
+        req = req.header(hyper::header::CONTENT_ENCODING, "gzip");
+    }
+    for (k, v) in &t.headers {
+        req = req.header(k, v);
+    }
+    let req = req
+        .body(Full::new(body))
+        .map_err(|e| format!("request: {e}"))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(hyper::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    // Read the answer (a partial-success message, or an error) so the
+    // connection ends cleanly; its content is not needed.
+    let _ = Limited::new(resp.into_body(), MAX_ANSWER).collect().await;
+    conn.abort();
+    Ok(Response {
+        status,
+        retry_after,
+    })
+}
+
+/// The exporter's counters, for `/metrics` and `/api/v1/status`.
+pub fn health(e: &Exporter) -> podwire_serve::metrics::OtlpHealth {
+    use std::sync::atomic::Ordering::Relaxed;
+    let st = e.stats();
+    podwire_serve::metrics::OtlpHealth {
+        signals: Signal::ALL
+            .iter()
+            .map(|&s| {
+                let c = st.signal(s);
+                podwire_serve::metrics::OtlpSignalHealth {
+                    signal: s.name(),
+                    sent_total: c.sent.load(Relaxed),
+                    dropped_queue_full_total: c.dropped_queue_full.load(Relaxed),
+                    dropped_rejected_total: c.dropped_rejected.load(Relaxed),
+                    dropped_shutdown_total: c.dropped_shutdown.load(Relaxed),
+                    requests_ok_total: c.requests_ok.load(Relaxed),
+                    requests_failed_total: c.requests_failed.load(Relaxed),
+                    retries_total: c.retries.load(Relaxed),
+                }
+            })
+            .collect(),
+        series_dropped_total: st.series_dropped.load(Relaxed),
+        queue_bytes: st.queue_bytes.load(Relaxed),
+        queue_budget_bytes: e.queue_budget() as u64,
+    }
+}
