@@ -177,7 +177,7 @@ MANIFEST_TLS_SECRET=podwire-tls
 
 # name | release | namespace | helm --set arguments | check_manifests.py arguments
 RENDERS=(
-    "default|podwire|podwire||--expect-env PODWIRE_API_AUTH=kubernetes --expect-env PODWIRE_TLS_PLAINTEXT=on"
+    "default|podwire|podwire||--expect-env PODWIRE_API_AUTH=kubernetes --expect-env PODWIRE_TLS_PLAINTEXT=off"
     "servicemonitor|podwire|podwire|--set serviceMonitor.enabled=true --set serviceMonitor.labels.release=prometheus|--expect-servicemonitor"
     "k8spacket|podwire|podwire|--set metrics.k8spacket=true|--expect-env PODWIRE_METRICS_K8SPACKET=true"
     "nocapture|podwire|podwire|--set capture.enabled=false|--expect-env PODWIRE_NO_CAPTURE=true --expect-env PODWIRE_API_AUTH=kubernetes"
@@ -188,7 +188,7 @@ RENDERS=(
     "metricsopen|podwire|podwire|--set api.metricsOpen=true --set serviceMonitor.enabled=true|--expect-servicemonitor --expect-env PODWIRE_METRICS_OPEN=true"
     "authnone|podwire|podwire|--set api.auth=none --set serviceMonitor.enabled=true|--expect-servicemonitor --expect-env PODWIRE_API_AUTH=none"
     "authnone-nocapture|podwire|podwire|--set api.auth=none --set capture.enabled=false|--expect-env PODWIRE_API_AUTH=none --expect-env PODWIRE_NO_CAPTURE=true"
-    "tlsplainoff|podwire|podwire|--set tlsPlaintext.enabled=false|--expect-env PODWIRE_TLS_PLAINTEXT=off"
+    "tlsplainon|podwire|podwire|--set tlsPlaintext.enabled=true|--expect-env PODWIRE_TLS_PLAINTEXT=on"
     "networkpolicy|podwire|podwire|--set networkPolicy.enabled=true --set networkPolicy.nodeCIDRs={10.0.0.0/16,fd00::/64} --set networkPolicy.apiServerCIDRs={172.16.0.10/32}|--expect-networkpolicy"
 )
 
@@ -495,9 +495,11 @@ bad svc-http "the ClusterIP Service's port named http with TLS on" "Service/podw
 bad probe-http "a probe over HTTP with TLS on" "readinessProbe scheme must be HTTPS" \
     'agent["readinessProbe"]["httpGet"]["scheme"] = "HTTP"'
 bad hostpid-without-tls "hostPID without TLS plaintext" "hostPID must be true exactly when PODWIRE_TLS_PLAINTEXT is on" \
-    'pod["hostPID"] = True' tlsplainoff
+    'pod["hostPID"] = True'
+bad tls-without-hostpid "TLS plaintext without hostPID" "hostPID must be true exactly when PODWIRE_TLS_PLAINTEXT is on" \
+    'pod["hostPID"] = False' tlsplainon
 bad ptrace-without-tls "SYS_PTRACE without TLS plaintext" "SYS_PTRACE must be added exactly when PODWIRE_TLS_PLAINTEXT is on" \
-    'agent["securityContext"]["capabilities"]["add"].append("SYS_PTRACE")' tlsplainoff
+    'agent["securityContext"]["capabilities"]["add"].append("SYS_PTRACE")'
 bad tls-off-https "port named https without TLS" "must have one port, named 'http'" \
     'agent["ports"][0]["name"] = "https"' tlsoff
 bad tls-writable "a writable TLS mount" "TLS volume 'tls' must be mounted readOnly" \

@@ -304,9 +304,10 @@ pub struct AgentArgs {
 
     /// Read requests inside TLS from the TLS library (uprobes on OpenSSL's
     /// SSL_read/SSL_write in every process that maps libssl): `on` or `off`
-    /// [on; off with --no-ebpf]. Needs CAP_BPF, CAP_PERFMON and
-    /// CAP_SYS_PTRACE (to read other processes' /proc/PID/maps) and the
-    /// host's PID namespace to see the node's processes.
+    /// [off: the uprobes slow TLS-heavy processes, see docs/security.md].
+    /// Needs eBPF, CAP_SYS_PTRACE (to read other processes'
+    /// /proc/PID/maps) and the host's PID namespace to see the node's
+    /// processes.
     #[arg(long, env = "PODWIRE_TLS_PLAINTEXT", value_name = "MODE")]
     pub tls_plaintext: Option<String>,
 

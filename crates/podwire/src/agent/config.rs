@@ -243,8 +243,8 @@ impl AgentConfig {
             netns,
             ebpf: !(a.no_ebpf || f.no_ebpf),
             tls_plaintext: match a.tls_plaintext.as_deref().or(f.tls_plaintext.as_deref()) {
-                None | Some("on") => !(a.no_ebpf || f.no_ebpf),
-                Some("off") => false,
+                Some("on") => !(a.no_ebpf || f.no_ebpf),
+                None | Some("off") => false,
                 Some(m) => bail!("tls-plaintext: {m:?} is not on or off"),
             },
             store,

@@ -1,5 +1,5 @@
 //! Requests inside TLS, live: the agent reads them from the TLS library
-//! with uprobes (`--tls-plaintext`, on by default). nginx (OpenSSL 3,
+//! with uprobes (`--tls-plaintext on`). nginx (OpenSSL 3,
 //! started before the agent) serves HTTPS in one pod; curl and Python's
 //! `urllib` (both OpenSSL, started after it) ask from another. Every
 //! request each client reports must appear once, inside TLS, with its
@@ -51,7 +51,14 @@ fn requests_inside_tls_are_read_from_the_tls_library() {
     let netns = format!("/run/netns/{}", c.lab.switch_ns());
     let agent = Agent::start(
         podwire(),
-        &["--netns", &netns, "--interfaces", "p*"],
+        &[
+            "--netns",
+            &netns,
+            "--interfaces",
+            "p*",
+            "--tls-plaintext",
+            "on",
+        ],
         &dir.path().join("agent.log"),
     )
     .expect("start the agent");
