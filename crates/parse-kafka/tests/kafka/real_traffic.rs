@@ -245,3 +245,49 @@ fn mid_stream_join_on_a_real_connection() {
         ]
     );
 }
+
+/// A real Kafka-compatible broker: tansu 0.6.0 (crates.io, `cargo install
+/// tansu --features dynostore`, in-memory storage) with kafka-python
+/// creating a topic, producing 20 messages and consuming them back
+/// (`client_tansu.py`). Per API key the requests equal tshark's count of
+/// the same capture (`-Y 'kafka.request_key && !kafka.response_frame'`):
+/// ApiVersions 6, Metadata 5, CreateTopics 1, InitProducerId 1, Produce 1,
+/// ListOffsets 1, Fetch 7; every one answered, none an error.
+#[test]
+fn a_real_broker_answers_every_request_as_tshark_counts_them() {
+    let events = fixture_events("tansu_broker.txt");
+    let mut per_key = std::collections::BTreeMap::new();
+    for e in &events {
+        *per_key.entry(e.body.operation.as_str()).or_insert(0) += 1;
+        assert_eq!(e.body.outcome, Some(Outcome::Ok), "{e:?}");
+        assert!(e.body.latency_ms.is_some(), "answered: {e:?}");
+    }
+    assert_eq!(
+        per_key.into_iter().collect::<Vec<_>>(),
+        [
+            ("ApiVersions", 6),
+            ("CreateTopics", 1),
+            ("Fetch", 7),
+            ("InitProducerId", 1),
+            ("ListOffsets", 1),
+            ("Metadata", 5),
+            ("Produce", 1),
+        ]
+    );
+    let produce = events
+        .iter()
+        .find(|e| e.body.api_key == 0)
+        .expect("produce");
+    assert_eq!(
+        topics(&produce.body),
+        [("podwire-real", vec![(0, Some(20))])]
+    );
+    assert_eq!(produce.body.acks, Some(-1));
+    // What the consumer read back: the 20 messages, over its fetches.
+    let fetched: u64 = events
+        .iter()
+        .filter(|e| e.body.api_key == 1)
+        .filter_map(|e| e.body.records)
+        .sum();
+    assert_eq!(fetched, 20);
+}
