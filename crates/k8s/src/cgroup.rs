@@ -14,6 +14,11 @@
 //!
 //! The tree is walked again when an unknown id is asked for, at most every
 //! [`RESCAN`], and to a bounded depth and size.
+//!
+//! The root given is where the host's cgroup filesystem is. On a node in
+//! cgroup v1 "hybrid" mode that is a tmpfs of v1 hierarchies with the v2
+//! tree (the one whose ids the probe reports) at `unified/`; [`v2_root`]
+//! finds it.
 
 use rustc_hash::FxHashMap;
 use std::os::unix::fs::MetadataExt;
@@ -25,6 +30,19 @@ pub const RESCAN: Duration = Duration::from_secs(2);
 /// Directories remembered (a node with a few hundred pods has thousands).
 pub const MAX_ENTRIES: usize = 65_536;
 const MAX_DEPTH: usize = 10;
+
+/// The cgroup v2 tree at or under `root`: `root` itself when it is a v2
+/// mount (it has `cgroup.controllers`), else its `unified/` when that is
+/// (systemd's hybrid mode), else `root` unchanged.
+pub fn v2_root(root: &Path) -> PathBuf {
+    let is_v2 = |p: &Path| p.join("cgroup.controllers").exists();
+    let unified = root.join("unified");
+    if !is_v2(root) && is_v2(&unified) {
+        unified
+    } else {
+        root.to_path_buf()
+    }
+}
 
 /// What a cgroup's path says about who runs in it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,9 +63,10 @@ pub struct Cgroups {
 }
 
 impl Cgroups {
+    /// The tree at `root` (or its `unified/` v2 tree, see [`v2_root`]).
     pub fn new(root: impl Into<PathBuf>) -> Cgroups {
         Cgroups {
-            root: root.into(),
+            root: v2_root(&root.into()),
             by_id: FxHashMap::default(),
             last_walk: None,
             walks: 0,

@@ -36,6 +36,10 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+/// How long serving waits for the rings' kernel filter at start (the
+/// capture thread applies it within one ring wait, 100 ms).
+const KERNEL_FILTER_WAIT: Duration = Duration::from_secs(1);
+
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 512;
 /// How long a TLS client may take to finish its handshake.
@@ -104,6 +108,10 @@ impl ApiListener {
             .with_context(|| format!("listening on {listen}"))?;
         let local = tcp.local_addr().context("the listening address")?;
         own.set_listen(local);
+        // Nothing is accepted before the capture rings drop the API's own
+        // packets in the kernel (see `own`), so a burst of clients at start
+        // cannot crowd the watched traffic out of them either.
+        own.kernel_filter_in_place(KERNEL_FILTER_WAIT).await;
         let (tx, incoming) = mpsc::channel(64);
         tokio::spawn(accept_loop(tcp, acceptor, tx, counters, own));
         Ok(ApiListener { local, incoming })

@@ -131,6 +131,11 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         .unwrap_or_else(host::Host::hostname);
     let host = Arc::new(host::Host::local(host_name.clone()));
     let own = Arc::new(own::Own::new(cfg.observe_self, Arc::clone(&host)));
+    // The capture thread puts the API into its ring's kernel filter once it
+    // is bound (agent::packets); the API serves after that.
+    if cfg.netns.is_empty() && sources.is_ok() {
+        own.expect_kernel_filter();
+    }
     let mut shared = Shared::new(store, kernel, status, cfg.serve.clone()).with_kube(kube);
     shared.rdns = rdns;
     shared.nat = Some(nat);

@@ -47,7 +47,7 @@ use super::host::Host;
 use podwire_record::{Body, Record};
 use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -74,8 +74,18 @@ pub struct Own {
     /// the traffic pays two loads (at most [`MAX_CONNS`] per port: no
     /// overflow).
     ports: Box<[AtomicU16]>,
+    /// Whether a ring's kernel filter leaves the API out yet: [`NO_RING`],
+    /// [`PENDING`] or [`IN_PLACE`].
+    kernel_filter: AtomicU8,
     pub counters: OwnCounters,
 }
+
+/// No capture ring in the agent's namespace: nothing to wait for.
+const NO_RING: u8 = 0;
+/// A ring will apply the filter once the API is bound.
+const PENDING: u8 = 1;
+/// Applied.
+const IN_PLACE: u8 = 2;
 
 /// What was left out, since start.
 #[derive(Default)]
@@ -99,6 +109,7 @@ impl Own {
             host,
             conns: Mutex::default(),
             ports: (0..=u16::MAX).map(|_| AtomicU16::new(0)).collect(),
+            kernel_filter: AtomicU8::new(NO_RING),
             counters: OwnCounters::default(),
         }
     }
@@ -111,6 +122,27 @@ impl Own {
     /// Where the API listens, once its socket is bound.
     pub fn set_listen(&self, addr: SocketAddr) {
         let _ = self.listen.set(addr);
+    }
+
+    /// A capture ring in the agent's namespace will put the API into its
+    /// kernel filter ([`Own::kernel_skip`]); serving waits for it.
+    pub fn expect_kernel_filter(&self) {
+        if !self.observe {
+            self.kernel_filter.store(PENDING, Ordering::Relaxed);
+        }
+    }
+
+    /// A ring's kernel filter leaves the API's packets out now.
+    pub fn kernel_filter_applied(&self) {
+        self.kernel_filter.store(IN_PLACE, Ordering::Relaxed);
+    }
+
+    /// Waits (at most `limit`) until the kernel filter expected is in place.
+    pub async fn kernel_filter_in_place(&self, limit: Duration) {
+        let start = Instant::now();
+        while self.kernel_filter.load(Ordering::Relaxed) == PENDING && start.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Whether the API is bound and its packets are to be left out: the

@@ -121,9 +121,15 @@ impl Source {
         }
         self.skip.addrs = addrs;
         self.skip.ports = ports;
-        if let Err(e) = self.apply_filter(patterns) {
-            let n = counters.filter_errors.fetch_add(1, Ordering::Relaxed) + 1;
-            rare(n, &format!("own-traffic filter in {}: {e:#}", self.label()));
+        match self.apply_filter(patterns) {
+            Ok(()) if !self.skip.ports.is_empty() => own.kernel_filter_applied(),
+            Ok(()) => {}
+            Err(e) => {
+                let n = counters.filter_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                rare(n, &format!("own-traffic filter in {}: {e:#}", self.label()));
+                // The test after the ring still leaves them out: serve.
+                own.kernel_filter_applied();
+            }
         }
     }
 }

@@ -379,9 +379,15 @@ fn host_network_pods_are_told_apart_by_their_sockets_cgroup() {
     let test = "host_network_pods_are_told_apart_by_their_sockets_cgroup";
     skip_unless!(test, require_tools(&["python3", "curl"]));
     skip_unless!(test, podwire_lab::require_root());
-    let root = Path::new("/sys/fs/cgroup");
+    // The v2 tree the agent finds by itself: /sys/fs/cgroup, or its
+    // unified/ on a host in hybrid mode.
+    let root = podwire_k8s::cgroup::v2_root(Path::new("/sys/fs/cgroup"));
+    let root = root.as_path();
     if !root.join("cgroup.controllers").exists() {
-        podwire_lab::skip::skipped(test, "needs cgroup v2 at /sys/fs/cgroup");
+        podwire_lab::skip::skipped(
+            test,
+            "needs a cgroup v2 tree (/sys/fs/cgroup or its unified/)",
+        );
         return;
     }
     let _lab = lab_lock();
