@@ -24,12 +24,14 @@
 mod event;
 mod tls;
 mod tls_event;
+mod tls_symbols;
 
 pub use event::{ConnEvent, CONN_EVENT_SIZE, KIND_ACCEPT, KIND_CLOSE, KIND_CONNECT};
 pub use tls::{FileId, TlsLost, TlsProbe};
 pub use tls_event::{
     TlsEvent, FD_CACHED, OP_READ, OP_WRITE, TLS_CHUNK, TLS_EVENT_SIZE, TLS_MAX_CHUNKS,
 };
+pub use tls_symbols::defines_tls_functions;
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::{BtfTracePoint, TracePoint};

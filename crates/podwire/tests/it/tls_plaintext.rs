@@ -1,7 +1,9 @@
 //! Requests inside TLS, live: the agent reads them from the TLS library
 //! with uprobes (`--tls-plaintext on`). nginx (OpenSSL 3,
 //! started before the agent) serves HTTPS in one pod; curl and Python's
-//! `urllib` (both OpenSSL, started after it) ask from another. Every
+//! `urllib` (both OpenSSL, started after it) and a program with OpenSSL
+//! linked in statically (`tests/data/static_tls_client.c`, no `libssl.so`
+//! mapped: found by its symbols) ask from another. Every
 //! request each client reports must appear once, inside TLS, with its
 //! method, path and status, on the right connection (the client's own
 //! port) and with both processes, beside the connection's `tls` record
@@ -16,7 +18,28 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-const TOOLS: &[&str] = &["ip", "nginx", "dnsmasq", "openssl", "curl", "python3"];
+const TOOLS: &[&str] = &["ip", "nginx", "dnsmasq", "openssl", "curl", "python3", "cc"];
+
+/// Builds `tests/data/static_tls_client.c` against `libssl.a` and
+/// `libcrypto.a` (Debian's libssl-dev) into `out`.
+fn build_static_client(out: &std::path::Path) {
+    let src = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/static_tls_client.c"
+    );
+    let built = std::process::Command::new("cc")
+        .args(["-O1", "-o"])
+        .arg(out)
+        .arg(src)
+        .args(["-Wl,-Bstatic", "-lssl", "-lcrypto", "-Wl,-Bdynamic"])
+        .output()
+        .expect("cc");
+    assert!(
+        built.status.success(),
+        "building the static TLS client (needs libssl-dev): {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+}
 
 /// One request a client reported.
 #[derive(Debug)]
@@ -131,6 +154,65 @@ fn requests_inside_tls_are_read_from_the_tls_library() {
         status: 200,
         local: None,
     });
+    // Started after the agent, maps no libssl.so: the agent must find
+    // SSL_read/SSL_write in the program's own file. It waits on stdin
+    // until its file is probed (new processes are read every 2 s).
+    let bin = dir.path().join("static-tls");
+    build_static_client(&bin);
+    let libraries = |agent: &Agent| {
+        let (_, m) = agent.get("/metrics").expect("metrics");
+        metric(&m, "podwire_tls_plaintext_libraries ").unwrap_or(0.0)
+    };
+    let before = libraries(&agent);
+    let mut child = c
+        .client
+        .command(bin.to_str().expect("utf-8 temp path"))
+        .args([
+            &web.to_string(),
+            &HTTPS_PORT.to_string(),
+            "/static-client",
+            "wait",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("static TLS client");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while libraries(&agent) < before + 1.0 {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "the statically linked program was not probed\n{}",
+                agent.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"go\n").expect("let the client go");
+    }
+    let out = child.wait_with_output().expect("static TLS client");
+    let said = String::from_utf8_lossy(&out.stdout);
+    let mut said = said.split_whitespace();
+    let (Some(code), Some(port)) = (said.next(), said.next()) else {
+        panic!(
+            "static TLS client: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    asked.push(Asked {
+        client: "static-tls",
+        path: "/static-client".into(),
+        status: code.parse().expect("status code"),
+        local: Some(SocketAddr::new(
+            c.client.ipv4.into(),
+            port.parse().expect("local port"),
+        )),
+    });
+    assert_eq!(asked.last().map(|a| a.status), Some(404));
 
     // Every request once, inside TLS, on its connection.
     let client_ip = c.client.ipv4.to_string();

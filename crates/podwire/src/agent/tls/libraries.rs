@@ -8,14 +8,24 @@
 //! entering its mount namespace; the file's (device, inode) is its
 //! identity, so one shared by many processes or containers is probed once.
 //!
+//! A library linked in statically has no such name: the program's own
+//! file defines `SSL_read` and `SSL_write` (nodesource's Node.js, proxies
+//! and programs linked against `libssl.a`). So every other file a process
+//! maps executable is asked once whether it defines them
+//! ([`defines_tls_functions`], which reads only the symbol tables), and the
+//! answer is remembered by the device and inode its maps line gives, so the
+//! hundreds of processes mapping libc cost one look.
+//!
 //! Reading every process's maps is not free (a large process has thousands
-//! of lines), so a scan reads only processes it has not seen before
+//! of lines), so a scan reads only processes it has not seen before (a
+//! process is its pid, start time and name: `exec` keeps the first two but
+//! changes the name, so a shell that execs a program is read again)
 //! ([`SCAN_NEW`]), and all of them every [`SCAN_ALL`]: that catches a
 //! library loaded late (Python imports `ssl` when first needed) and lets
 //! go of files no process maps any more (a library replaced by an upgrade,
 //! once its last user exits).
 
-use podwire_ebpf::{FileId, TlsProbe};
+use podwire_ebpf::{defines_tls_functions, FileId, TlsProbe};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -34,6 +44,13 @@ const MAX_REFUSED: usize = 4096;
 pub const MAX_FILES: usize = 512;
 /// Processes remembered as read at most.
 const MAX_SEEN: usize = 1 << 16;
+/// Time one scan spends at most reading symbol tables of files it has
+/// not looked at before (the first scan of a busy host may find gigabytes
+/// of them); the rest wait for the next scan, so plaintext keeps flowing.
+const LOOK_BUDGET: Duration = Duration::from_millis(100);
+/// Executable files remembered as looked at (then forgotten, and looked at
+/// again when next seen).
+const MAX_LOOKED_AT: usize = 1 << 15;
 
 /// Whether a mapped file is a TLS library the probe knows: OpenSSL's
 /// `libssl.so.*` (BoringSSL builds that keep the name too).
@@ -43,22 +60,55 @@ pub fn is_tls_library(path: &str) -> bool {
         .is_some_and(|name| name.starts_with("libssl.so"))
 }
 
-/// The file paths in a maps text that are TLS libraries, each once.
-pub fn tls_paths(maps: &str) -> Vec<&str> {
-    let mut out: Vec<&str> = Vec::new();
+/// A mapped file that may hold TLS functions, from one maps line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapped<'a> {
+    pub path: &'a str,
+    /// A `libssl.so*` name: a TLS library without looking inside.
+    pub by_name: bool,
+    /// The device and inode the maps line gives (the file as the kernel
+    /// sees it, whichever mount namespace the path belongs to).
+    pub key: (u64, u64),
+}
+
+/// The files in a maps text that are TLS libraries by name or mapped
+/// executable, each once; deleted files (they cannot be opened any more)
+/// and anonymous mappings left out.
+pub fn tls_paths(maps: &str) -> Vec<Mapped<'_>> {
+    let mut out: Vec<Mapped<'_>> = Vec::new();
     for line in maps.lines() {
-        // The path is the rest of the line from its first '/'; a deleted
-        // file cannot be opened any more.
+        // The path is the rest of the line from its first '/'.
         let Some(at) = line.find('/') else { continue };
         let path = &line[at..];
-        if path.ends_with(" (deleted)") || !is_tls_library(path) {
+        if path.ends_with(" (deleted)") {
             continue;
         }
-        if !out.contains(&path) {
-            out.push(path);
+        let mut fields = line[..at].split_whitespace();
+        let (Some(perms), Some(_offset), Some(dev), Some(inode)) =
+            (fields.nth(1), fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let by_name = is_tls_library(path);
+        if !by_name && !perms.contains('x') {
+            continue;
+        }
+        let Some(key) = maps_key(dev, inode) else {
+            continue;
+        };
+        if !out.iter().any(|m| m.path == path) {
+            out.push(Mapped { path, by_name, key });
         }
     }
     out
+}
+
+/// `major:minor` in hex and a decimal inode, as a maps line gives them.
+fn maps_key(dev: &str, inode: &str) -> Option<(u64, u64)> {
+    let (major, minor) = dev.split_once(':')?;
+    let major = u64::from_str_radix(major, 16).ok()?;
+    let minor = u64::from_str_radix(minor, 16).ok()?;
+    Some(((major << 32) | minor, inode.parse().ok()?))
 }
 
 /// What one scan did.
@@ -70,6 +120,9 @@ pub struct Scan {
     pub detached: usize,
     /// Files the probe refused (their first error is logged once).
     pub refused: Vec<String>,
+    /// Processes with executable files left to look at next scan (the
+    /// scan's time for reading symbol tables ran out).
+    pub put_off: usize,
 }
 
 /// See the module docs.
@@ -78,8 +131,11 @@ pub struct Libraries {
     /// Probed files, with one path that reached each.
     attached: HashMap<FileId, PathBuf>,
     refused: HashSet<FileId>,
+    /// Executable files (by their maps key) looked at, and whether they
+    /// define the TLS functions.
+    looked_at: HashMap<(u64, u64), bool>,
     /// (pid, start time) of processes read since the last full scan.
-    seen: HashSet<(u32, u64)>,
+    seen: HashSet<(u32, u64, u64)>,
     last_all: Option<Instant>,
 }
 
@@ -90,6 +146,7 @@ impl Libraries {
             proc: proc.into(),
             attached: HashMap::new(),
             refused: HashSet::new(),
+            looked_at: HashMap::new(),
             seen: HashSet::new(),
             last_all: None,
         }
@@ -109,6 +166,7 @@ impl Libraries {
             self.seen.clear();
         }
         let mut scan = Scan::default();
+        let look_until = Instant::now() + LOOK_BUDGET;
         let mut mapped: HashSet<FileId> = HashSet::new();
         let Ok(dir) = std::fs::read_dir(&self.proc) else {
             return scan;
@@ -122,20 +180,31 @@ impl Libraries {
                 continue;
             };
             let proc_dir = entry.path();
-            let Some(started) = start_time(&proc_dir) else {
+            let Some((started, name)) = identity(&proc_dir) else {
                 continue;
             };
-            if !all && self.seen.contains(&(pid, started)) {
+            if !all && self.seen.contains(&(pid, started, name)) {
                 continue;
             }
             if self.seen.len() < MAX_SEEN {
-                self.seen.insert((pid, started));
+                self.seen.insert((pid, started, name));
             }
             let Some(maps) = read_maps(&proc_dir) else {
                 continue;
             };
-            for path in tls_paths(&maps) {
-                let full = proc_dir.join("root").join(path.trim_start_matches('/'));
+            let mut put_off = false;
+            for m in tls_paths(&maps) {
+                let full = proc_dir.join("root").join(m.path.trim_start_matches('/'));
+                if !m.by_name {
+                    match self.look(m.key, &full, look_until) {
+                        Some(true) => {}
+                        Some(false) => continue,
+                        None => {
+                            put_off = true;
+                            continue;
+                        }
+                    }
+                }
                 let Ok(id) = FileId::of(&full) else { continue };
                 mapped.insert(id);
                 if self.attached.contains_key(&id) || self.refused.contains(&id) {
@@ -163,6 +232,11 @@ impl Libraries {
                     }
                 }
             }
+            if put_off {
+                // Read again next scan, for the files not looked at yet.
+                self.seen.remove(&(pid, started, name));
+                scan.put_off += 1;
+            }
         }
         if all {
             let gone: Vec<FileId> = self
@@ -182,14 +256,38 @@ impl Libraries {
     }
 }
 
-/// A process's start time (clock ticks since boot, field 22 of its `stat`):
-/// with the pid, it names one process even when pids are reused.
-fn start_time(proc_dir: &Path) -> Option<u64> {
+impl Libraries {
+    /// Whether the executable file `full` (maps key `key`) defines the TLS
+    /// functions, looked at once per file; `None` when it has not been and
+    /// the scan's time for looking is over.
+    fn look(&mut self, key: (u64, u64), full: &Path, until: Instant) -> Option<bool> {
+        if let Some(known) = self.looked_at.get(&key) {
+            return Some(*known);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        let found = defines_tls_functions(full);
+        if self.looked_at.len() >= MAX_LOOKED_AT {
+            self.looked_at.clear();
+        }
+        self.looked_at.insert(key, found);
+        Some(found)
+    }
+}
+
+/// A process's start time (clock ticks since boot, field 22 of its `stat`)
+/// and a hash of its name (field 2): with the pid, they name one program
+/// run even when pids are reused or the process execs another program.
+fn identity(proc_dir: &Path) -> Option<(u64, u64)> {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     let stat = std::fs::read_to_string(proc_dir.join("stat")).ok()?;
-    // The name (field 2) may hold spaces and parentheses: count from the
-    // last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    // The name may hold spaces and parentheses: it ends at the last ')'.
+    let close = stat.rfind(')')?;
+    let name = stat.get(stat.find('(')? + 1..close)?;
+    let started = stat[close + 1..].split_whitespace().nth(19)?.parse().ok()?;
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(name);
+    Some((started, hash))
 }
 
 fn read_maps(proc_dir: &Path) -> Option<String> {
@@ -204,30 +302,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn maps_lines_give_tls_libraries_once_and_not_deleted_ones() {
+    fn maps_lines_give_tls_libraries_and_executables_once_and_not_deleted_ones() {
         let maps = "\
 7f3a1000-7f3a2000 r--p 00000000 fe:01 131 /usr/lib/x86_64-linux-gnu/libssl.so.3
 7f3a2000-7f3a3000 r-xp 00001000 fe:01 131 /usr/lib/x86_64-linux-gnu/libssl.so.3
 7f3a4000-7f3a5000 r-xp 00001000 fe:01 140 /usr/lib/x86_64-linux-gnu/libcrypto.so.3
 7f3a6000-7f3a7000 r-xp 00001000 fe:01 150 /opt/app dir/lib/libssl.so.1.1
 7f3a8000-7f3a9000 r-xp 00001000 fe:01 151 /old/libssl.so.3 (deleted)
+7f3a9000-7f3aa000 r--p 00000000 fe:01 160 /usr/lib/locale/C.utf8/LC_CTYPE
 7ffd0000-7ffd1000 rw-p 00000000 00:00 0 [stack]
 ";
+        let found: Vec<(&str, bool)> = tls_paths(maps)
+            .iter()
+            .map(|m| (m.path, m.by_name))
+            .collect();
         assert_eq!(
-            tls_paths(maps),
+            found,
             [
-                "/usr/lib/x86_64-linux-gnu/libssl.so.3",
-                "/opt/app dir/lib/libssl.so.1.1"
+                ("/usr/lib/x86_64-linux-gnu/libssl.so.3", true),
+                ("/usr/lib/x86_64-linux-gnu/libcrypto.so.3", false),
+                ("/opt/app dir/lib/libssl.so.1.1", true),
             ]
         );
+        assert_eq!(tls_paths(maps)[1].key, ((0xfe << 32) | 1, 140));
         assert!(!is_tls_library("/usr/lib/libssl3.so.bak/libcrypto.so"));
     }
 
     #[test]
-    fn start_time_survives_odd_process_names() {
+    fn identity_survives_odd_process_names_and_changes_on_exec() {
         let dir = tempfile::tempdir().unwrap();
-        let stat = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
-        std::fs::write(dir.path().join("stat"), stat).unwrap();
-        assert_eq!(start_time(dir.path()), Some(987654));
+        let stat = |name: &str| {
+            format!("42 ({name}) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10")
+        };
+        std::fs::write(dir.path().join("stat"), stat("a) b (c)")).unwrap();
+        let before = identity(dir.path()).unwrap();
+        assert_eq!(before.0, 987654);
+        std::fs::write(dir.path().join("stat"), stat("static-tls")).unwrap();
+        let after = identity(dir.path()).unwrap();
+        assert_eq!(after.0, 987654);
+        assert_ne!(before.1, after.1);
     }
 }
