@@ -152,6 +152,13 @@ impl Libraries {
         }
     }
 
+    /// Makes the next scan read every process (tests: a full scan is
+    /// otherwise [`SCAN_ALL`] away).
+    #[cfg(test)]
+    fn scan_all_next(&mut self) {
+        self.last_all = None;
+    }
+
     /// Files probed now.
     pub fn attached(&self) -> usize {
         self.attached.len()
@@ -341,5 +348,124 @@ mod tests {
         let after = identity(dir.path()).unwrap();
         assert_eq!(after.0, 987654);
         assert_ne!(before.1, after.1);
+    }
+
+    /// A process holding `lib` mapped (Python's ctypes loads it) until
+    /// killed.
+    struct Holder(std::process::Child);
+
+    impl Holder {
+        fn start(lib: &Path, proc: &Path) -> Holder {
+            use std::io::BufRead;
+            let mut child = std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    "import ctypes, sys\nctypes.CDLL(sys.argv[1])\nprint('mapped', flush=True)\nsys.stdin.read()",
+                ])
+                .arg(lib)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("python3");
+            let mut line = String::new();
+            let out = child.stdout.take().expect("stdout");
+            std::io::BufReader::new(out)
+                .read_line(&mut line)
+                .expect("python3 says");
+            assert_eq!(line.trim(), "mapped");
+            // Only these processes are scanned: the host's others (which
+            // map the system's libssl) come and go as they please.
+            std::os::unix::fs::symlink(
+                format!("/proc/{}", child.id()),
+                proc.join(child.id().to_string()),
+            )
+            .expect("proc link");
+            Holder(child)
+        }
+    }
+
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// This process's BPF link descriptors, one per uprobe link (no other
+    /// test in this binary loads BPF programs).
+    fn probe_fds() -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| std::fs::read_link(e.path()).ok())
+                    .filter(|t| t.to_string_lossy() == "anon_inode:bpf_link")
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// A library upgraded in place (a new file renamed over the old, as
+    /// dpkg does): the old file is let go once no process maps it under
+    /// its name, the new one probed, and after the last user exits the
+    /// probe holds no file and the agent no extra descriptor.
+    #[test]
+    fn a_replaced_library_is_let_go_and_nothing_leaks() {
+        let test = "a_replaced_library_is_let_go_and_nothing_leaks";
+        if let Err(skip) = podwire_lab::skip::require_tools(&["python3"]) {
+            return skip.report(test);
+        }
+        if let Err(skip) = podwire_lab::skip::require_root() {
+            return skip.report(test);
+        }
+        if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+            return podwire_lab::skip::skipped(test, "the kernel has no BTF (no eBPF)");
+        }
+        let Some(system) = ["x86_64", "aarch64"]
+            .iter()
+            .map(|arch| PathBuf::from(format!("/usr/lib/{arch}-linux-gnu/libssl.so.3")))
+            .find(|p| p.exists())
+        else {
+            return podwire_lab::skip::skipped(test, "no libssl.so.3 (openssl)");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let proc = dir.path().join("proc");
+        std::fs::create_dir(&proc).unwrap();
+        let lib = dir.path().join("libssl.so.3");
+        std::fs::copy(&system, &lib).unwrap();
+
+        let mut probe = TlsProbe::load().expect("load the TLS probe");
+        let baseline = probe_fds();
+        let mut libs = Libraries::new(&proc);
+
+        let first = Holder::start(&lib, &proc);
+        let old = FileId::of(&lib).unwrap();
+        let scan = libs.scan(&mut probe);
+        assert_eq!((scan.attached, scan.detached), (1, 0), "{scan:?}");
+        assert_eq!(probe.files().collect::<Vec<_>>(), [old]);
+        let one_file = probe_fds();
+        assert!(one_file > baseline, "links hold descriptors");
+
+        // The upgrade: a new file under the same name; the first holder
+        // keeps the old one (its maps line now says "(deleted)").
+        let staged = dir.path().join("libssl.so.3.new");
+        std::fs::copy(&system, &staged).unwrap();
+        std::fs::rename(&staged, &lib).unwrap();
+        let new = FileId::of(&lib).unwrap();
+        assert_ne!(old, new);
+        let second = Holder::start(&lib, &proc);
+        libs.scan_all_next();
+        let scan = libs.scan(&mut probe);
+        assert_eq!((scan.attached, scan.detached), (1, 1), "{scan:?}");
+        assert_eq!(probe.files().collect::<Vec<_>>(), [new]);
+        assert_eq!(probe_fds(), one_file, "the old file's links closed");
+
+        drop(first);
+        drop(second);
+        libs.scan_all_next();
+        let scan = libs.scan(&mut probe);
+        assert_eq!((scan.attached, scan.detached), (0, 1), "{scan:?}");
+        assert_eq!(probe.files().count(), 0);
+        assert_eq!(libs.attached(), 0);
+        assert_eq!(probe_fds(), baseline, "back to the descriptors before");
     }
 }
