@@ -1,5 +1,6 @@
-# Helpers shared by bench/run.sh and bench/protocols.sh: logging, tool
-# checks, background processes and their cleanup, and the timing of the
+# Helpers shared by the benchmarks (run.sh, protocols.sh, serve.sh,
+# tls.sh): logging, tool checks, background processes and their cleanup, a
+# namespace behind a veth, the binary under test, and the timing of the
 # tools side by side. Sourced, never run; the caller sets BENCH_NAME first
 # and, for the timing, defines
 #   tool_cmd TOOL CAPTURE FILE   sets CMD (an array) and DEST (stdout's file)
@@ -27,6 +28,7 @@ report_missing() {
 # ---------------------------------------------------------------- cleanup
 PIDS=()      # background processes this script started (timeout wrappers)
 TMPDIRS=()
+NETNS=()     # network namespaces to delete (their veth ends go with them)
 cleanup() {
   local p
   if declare -F cleanup_hook >/dev/null; then cleanup_hook || true; fi
@@ -35,6 +37,9 @@ cleanup() {
   done
   for p in "${PIDS[@]:-}"; do
     [[ -n "$p" ]] && wait "$p" 2>/dev/null || true
+  done
+  for p in "${NETNS[@]:-}"; do
+    [[ -n "$p" ]] && ip netns del "$p" 2>/dev/null || true
   done
   for p in "${TMPDIRS[@]:-}"; do
     [[ -n "$p" && -d "$p" ]] && rm -rf -- "$p"
@@ -59,6 +64,31 @@ stop_bg() { # pid: TERM (forwarded by timeout to its child), wait at most 10 s, 
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   forget_pid "$pid"
+}
+
+# veth_netns NS HOSTIF NET: a namespace NS reached through a veth pair,
+# HOSTIF on the host with NET.1/24 and eth0 inside with NET.2/24 (NET is
+# the first three octets). Deleted on exit.
+veth_netns() {
+  local ns=$1 hostif=$2 net=$3
+  ip netns add "$ns"
+  NETNS+=("$ns")
+  ip link add "$hostif" type veth peer name eth0 netns "$ns"
+  ip addr add "$net.1/24" dev "$hostif"
+  ip link set "$hostif" up
+  ip -n "$ns" addr add "$net.2/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" link set lo up
+}
+
+# podwire_binary PATH: PATH if given, else builds the release binary and
+# prints its path.
+podwire_binary() {
+  if [[ -n ${1:-} ]]; then echo "$1"; return; fi
+  local root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  cargo build --release --manifest-path "$root/Cargo.toml" -q -p podwire >&2
+  echo "$root/target/release/podwire"
 }
 
 port_listening() { # port: 0 when something listens on it

@@ -23,33 +23,19 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-[[ $(id -u) == 0 ]] || { echo "serve.sh: needs root (namespaces, capture)" >&2; exit 1; }
-for t in wrk nginx ip curl python3; do command -v "$t" >/dev/null || { echo "serve.sh: $t missing" >&2; exit 1; }; done
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [[ -z $PW ]]; then
-  cargo build --release --manifest-path "$ROOT/Cargo.toml" -q
-  PW="$ROOT/target/release/podwire"
-fi
+BENCH_NAME=serve.sh
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
+[[ $(id -u) == 0 ]] || die "needs root (namespaces, capture)"
+need wrk wrk; need nginx nginx-light; need ip iproute2; need curl curl; need python3 python3
+report_missing "apt-get install wrk nginx-light iproute2 curl python3"
+PW=$(podwire_binary "$PW")
 
 TMP=$(mktemp -d /tmp/podwire-serve-bench.XXXXXX)
+TMPDIRS+=("$TMP")
 NS=pwsb$$
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
-  ip link del pwsb0 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-ip netns add "$NS"
-ip link add pwsb0 type veth peer name eth0 netns "$NS"
-ip addr add 10.253.0.1/24 dev pwsb0
-ip link set pwsb0 up
-ip -n "$NS" addr add 10.253.0.2/24 dev eth0
-ip -n "$NS" link set eth0 up
-ip -n "$NS" link set lo up
+veth_netns "$NS" pwsb0 10.253.0
 
 mkdir -p "$TMP/www"
 echo hello > "$TMP/www/index.html"

@@ -26,33 +26,19 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-[[ $(id -u) == 0 ]] || { echo "tls.sh: needs root (namespaces, eBPF)" >&2; exit 1; }
-for t in wrk nginx ip openssl python3; do command -v "$t" >/dev/null || { echo "tls.sh: $t missing" >&2; exit 1; }; done
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [[ -z $PW ]]; then
-  cargo build --release --manifest-path "$ROOT/Cargo.toml" -q
-  PW="$ROOT/target/release/podwire"
-fi
+BENCH_NAME=tls.sh
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
+[[ $(id -u) == 0 ]] || die "needs root (namespaces, eBPF)"
+need wrk wrk; need nginx nginx-light; need ip iproute2; need openssl openssl; need python3 python3
+report_missing "apt-get install wrk nginx-light iproute2 openssl python3"
+PW=$(podwire_binary "$PW")
 
 TMP=$(mktemp -d /tmp/podwire-tls-bench.XXXXXX)
+TMPDIRS+=("$TMP")
 NS=pwtb$$
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
-  ip link del pwtb0 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-ip netns add "$NS"
-ip link add pwtb0 type veth peer name eth0 netns "$NS"
-ip addr add 10.252.0.1/24 dev pwtb0
-ip link set pwtb0 up
-ip -n "$NS" addr add 10.252.0.2/24 dev eth0
-ip -n "$NS" link set eth0 up
-ip -n "$NS" link set lo up
+veth_netns "$NS" pwtb0 10.252.0
 
 mkdir -p "$TMP/www"
 echo hello > "$TMP/www/index.html"
