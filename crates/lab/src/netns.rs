@@ -117,6 +117,24 @@ impl Lab {
         Ok(lab)
     }
 
+    /// Gives the bridge an IPv4 address in the pods' subnet (`.254`), as a
+    /// node's CNI bridge has its gateway address: processes in the switch
+    /// namespace can then reach the pods, as a node's can. Off by default
+    /// (the bridge stays silent); the agent's certificate fetch needs it.
+    pub fn address_switch(&self) -> Result<Ipv4Addr> {
+        let addr = Ipv4Addr::new(SUBNET4[0], SUBNET4[1], SUBNET4[2], 254);
+        ip(&[
+            "-n",
+            &self.switch_ns,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            "br0",
+        ])?;
+        Ok(addr)
+    }
+
     /// Name of the namespace holding the bridge (capture there, on `br0`).
     pub fn switch_ns(&self) -> &str {
         &self.switch_ns

@@ -43,7 +43,14 @@ fn describe(cert: &X509Certificate<'_>) -> Certificate {
         sans: sans(cert),
         not_before: timestamp(&validity.not_before),
         not_after: timestamp(&validity.not_after),
+        fetched: false,
     }
+}
+
+/// A certificate from its DER bytes (the live agent's own handshake).
+pub fn certificate_from_der(der: &[u8]) -> Option<Certificate> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(describe(&cert))
 }
 
 /// DNS names and IP addresses of subjectAltName, in order.

@@ -34,7 +34,7 @@ mod parser;
 mod record;
 mod wire;
 
-pub use cert::leaf_certificate_tls13;
+pub use cert::{certificate_from_der, leaf_certificate_tls13};
 pub use fingerprint::is_grease;
 pub use names::{cipher_suite_name, version_name};
 pub use parser::TlsParser;

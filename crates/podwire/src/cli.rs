@@ -311,6 +311,13 @@ pub struct AgentArgs {
     #[arg(long, env = "PODWIRE_TLS_PLAINTEXT", value_name = "MODE")]
     pub tls_plaintext: Option<String>,
 
+    /// Fetch the certificate of TLS 1.3 servers (encrypted in their
+    /// handshakes) with the agent's own handshake to the same address and
+    /// SNI: `on` or `off` [off]. At most one handshake a second, each
+    /// (SNI, address) once an hour; records carry it as `fetched`.
+    #[arg(long, env = "PODWIRE_TLS_CERT_FETCH", value_name = "MODE")]
+    pub tls_cert_fetch: Option<String>,
+
     /// Memory for stored records, all tables together, MiB [32].
     #[arg(long, env = "PODWIRE_STORE_MIB", value_name = "MIB")]
     pub store_mib: Option<usize>,

@@ -93,6 +93,8 @@ mod serve;
 mod serve_capture;
 #[path = "it/sniff.rs"]
 mod sniff;
+#[path = "it/tls_certs.rs"]
+mod tls_certs;
 #[path = "it/tls_plaintext.rs"]
 mod tls_plaintext;
 #[path = "it/ui.rs"]

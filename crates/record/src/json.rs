@@ -171,6 +171,9 @@ fn write_certificate(out: &mut Vec<u8>, c: &Certificate) {
     write_opt_timestamp(out, c.not_before);
     out.extend_from_slice(b",\"not_after\":");
     write_opt_timestamp(out, c.not_after);
+    if c.fetched {
+        out.extend_from_slice(b",\"fetched\":true");
+    }
     out.push(b'}');
 }
 

@@ -209,7 +209,8 @@ pub struct KernelCounters {
 }
 
 /// Parsed certificate of the server (leaf), when the handshake carried it in
-/// the clear (TLS 1.2 and earlier).
+/// the clear (TLS 1.2 and earlier), was decrypted (a key log), or the live
+/// agent fetched it itself (`--tls-cert-fetch`, TLS 1.3).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Certificate {
     pub subject: String,
@@ -217,6 +218,11 @@ pub struct Certificate {
     pub sans: Vec<String>,
     pub not_before: Option<Timestamp>,
     pub not_after: Option<Timestamp>,
+    /// Not from this connection's handshake: what the server presented to
+    /// the agent's own handshake with the same name and address. Present
+    /// (true) only then.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fetched: bool,
 }
 
 /// A TLS handshake: what the client offered and what the server chose.

@@ -157,6 +157,7 @@ pub fn certificate(subject: &str, not_before_secs: u64, not_after_secs: u64) -> 
         sans: vec![subject.to_string(), format!("www.{subject}")],
         not_before: Some(Timestamp::from_parts(not_before_secs, 0)),
         not_after: Some(Timestamp::from_parts(not_after_secs, 0)),
+        fetched: false,
     }
 }
 

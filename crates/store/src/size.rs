@@ -110,6 +110,7 @@ fn tls(t: &Tls) -> usize {
             sans,
             not_before: _,
             not_after: _,
+            fetched: _,
         } = c;
         subject.capacity() + issuer.capacity() + strings(sans)
     });
@@ -243,6 +244,7 @@ mod tests {
             sans: vec!["a".to_string(), "bb".to_string()],
             not_before: None,
             not_after: None,
+            fetched: false,
         });
         let s = size_of::<String>();
         let expected = "example.com".len() + (4 * s + 2) + (4 + 4 + 2 * s + 1 + 2);

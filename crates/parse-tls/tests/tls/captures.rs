@@ -51,6 +51,7 @@ fn tls12_reports_offer_choice_and_leaf_certificate() {
             // Nov 22 07:34:49 2026 GMT and Feb 24 07:34:49 2029 GMT.
             not_before: Some(Timestamp::from_parts(1_795_332_889, 0)),
             not_after: Some(Timestamp::from_parts(1_866_612_889, 0)),
+            fetched: false,
         })
     );
 }

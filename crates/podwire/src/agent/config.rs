@@ -25,6 +25,9 @@ pub struct AgentConfig {
     pub ebpf: bool,
     /// `--tls-plaintext`: uprobes on TLS libraries (see `agent::tls`).
     pub tls_plaintext: bool,
+    /// `--tls-cert-fetch`: fetch TLS 1.3 servers' certificates (see
+    /// `agent::certs`).
+    pub tls_cert_fetch: bool,
     pub store: StoreConfig,
     pub tracker: TrackerConfig,
     pub ring_bytes: usize,
@@ -246,6 +249,11 @@ impl AgentConfig {
                 Some("on") => !(a.no_ebpf || f.no_ebpf),
                 None | Some("off") => false,
                 Some(m) => bail!("tls-plaintext: {m:?} is not on or off"),
+            },
+            tls_cert_fetch: match a.tls_cert_fetch.as_deref().or(f.tls_cert_fetch.as_deref()) {
+                Some("on") => true,
+                None | Some("off") => false,
+                Some(m) => bail!("tls-cert-fetch: {m:?} is not on or off"),
             },
             store,
             tracker,

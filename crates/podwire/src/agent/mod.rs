@@ -16,6 +16,7 @@
 mod api;
 mod auth;
 mod capture;
+mod certs;
 mod config;
 mod dedupe;
 mod deferred;
@@ -144,6 +145,13 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     let tls_counters = Arc::new(tls::TlsCounters::default());
     if tls_probe.is_ok() {
         shared.tls = Some(Arc::clone(&tls_counters));
+    }
+    if cfg.tls_cert_fetch {
+        let from = cfg.netns.first().cloned();
+        match certs::CertFetcher::start(from) {
+            Ok(f) => shared.certs = Some(f),
+            Err(e) => eprintln!("podwire: TLS certificate fetch could not start: {e}"),
+        }
     }
     shared.otlp = crate::otlp::start(&cfg.otlp, Some(host_name.clone()), Some(Arc::clone(&own)))?
         .map(Arc::new);

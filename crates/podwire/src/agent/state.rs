@@ -153,6 +153,8 @@ pub struct Shared {
     pub tls: Option<Arc<super::tls::TlsCounters>>,
     /// What "now" is for relative times (`since=5m`, the UI's windows).
     pub clock: Clock,
+    /// TLS 1.3 certificates fetched (`--tls-cert-fetch on`).
+    pub certs: Option<Arc<super::certs::CertFetcher>>,
     /// OpenTelemetry export (`--otlp-endpoint`), fed every named record.
     pub otlp: Option<Arc<podwire_otlp::Exporter>>,
 }
@@ -254,6 +256,7 @@ impl Shared {
             own: Arc::new(Own::off()),
             tls: None,
             clock: Clock::Wall,
+            certs: None,
             otlp: None,
         }
     }
@@ -373,6 +376,12 @@ impl Shared {
         }
         for r in records.iter_mut() {
             self.host.name(r);
+        }
+        if let Some(c) = &self.certs {
+            if self.own.active() {
+                c.drop_own(records);
+            }
+            c.fill(records);
         }
         self.name_kube(records);
         for r in records.iter_mut() {

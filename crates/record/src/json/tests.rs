@@ -103,6 +103,7 @@ fn tls_some() -> Tls {
             sans: vec!["example.com".into(), "*.example.com".into()],
             not_before: Some(Timestamp::from_parts(1_700_000_000, 0)),
             not_after: Some(Timestamp::from_parts(1_731_536_000, 0)),
+            fetched: false,
         }),
     }
 }
@@ -391,6 +392,7 @@ fn awkward_strings_in_every_string_field() {
                 sans: vec![s.clone(), s.clone()],
                 not_before: None,
                 not_after: Some(Timestamp(u64::MAX)),
+                fetched: false,
             }),
         };
         let dns = Dns {
@@ -999,6 +1001,7 @@ fn random_body(rng: &mut XorShift) -> Body {
                 sans: rng.strings(),
                 not_before: rng.coin().then(|| rng.ts()),
                 not_after: rng.coin().then(|| rng.ts()),
+                fetched: rng.coin(),
             }),
         }),
         2 => Body::Http(Http {
