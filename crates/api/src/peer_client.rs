@@ -8,8 +8,8 @@
 //! token file is read at every request, so a rotated service account token
 //! is used as soon as the kubelet writes it.
 
-use super::config::ServeConfig;
-use super::own::Own;
+use crate::config::ServeConfig;
+use crate::OwnConns;
 use anyhow::{Context, Result};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
@@ -31,11 +31,11 @@ pub struct PeerClient {
     token_file: Option<PathBuf>,
     /// Where requests are registered as the agent's own connections, left
     /// out of what it observes (live agents only).
-    own: Option<Arc<Own>>,
+    own: Option<Arc<dyn OwnConns>>,
 }
 
 impl PeerClient {
-    pub fn new(cfg: &ServeConfig, own: Option<Arc<Own>>) -> Result<PeerClient> {
+    pub fn new(cfg: &ServeConfig, own: Option<Arc<dyn OwnConns>>) -> Result<PeerClient> {
         let tls = match &cfg.peer_tls {
             None => None,
             Some(t) => {
@@ -66,7 +66,7 @@ impl PeerClient {
             None => None,
         };
         // The guard lives as long as the connection: until this returns.
-        let (stream, _own) = super::own::connect(self.own.as_ref(), addr)
+        let (stream, _own) = connect(self.own.as_ref(), addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let _ = stream.set_nodelay(true);
@@ -81,6 +81,30 @@ impl PeerClient {
             }
         }
     }
+}
+
+/// Connects to `addr` as one of the API's own outgoing connections: the
+/// socket is bound and registered before its SYN leaves, so not one of its
+/// packets is taken for anyone else's.
+async fn connect(
+    own: Option<&Arc<dyn OwnConns>>,
+    addr: SocketAddr,
+) -> std::io::Result<(tokio::net::TcpStream, Box<dyn Send + Sync>)> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    let any = match addr {
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+    };
+    socket.bind(any)?;
+    let guard: Box<dyn Send + Sync> = match own {
+        Some(o) => Arc::clone(o).register(socket.local_addr()?.port(), addr),
+        None => Box::new(()),
+    };
+    Ok((socket.connect(addr).await?, guard))
 }
 
 async fn exchange<S>(

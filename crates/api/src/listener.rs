@@ -14,9 +14,9 @@
 //!   replaces them under a running agent). A file that does not load keeps
 //!   the previous certificate and says why once.
 
-use super::config::TlsFiles;
-use super::own::{self, Own};
+use crate::config::TlsFiles;
 use crate::listen::ListenAddr;
+use crate::OwnConns;
 use anyhow::{Context, Result};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -64,7 +64,7 @@ pub struct Conn {
     io: Io,
     _slot: OwnedSemaphorePermit,
     /// Registers the connection as the agent's own while it lives.
-    _own: own::Guard,
+    _own: Box<dyn Send + Sync>,
 }
 
 enum Io {
@@ -97,7 +97,7 @@ impl ApiListener {
         listen: &ListenAddr,
         tls: Option<&TlsFiles>,
         counters: Arc<ListenerCounters>,
-        own: Arc<Own>,
+        own: Arc<dyn OwnConns>,
     ) -> Result<ApiListener> {
         let acceptor = match tls {
             Some(files) => Some(acceptor(files, Arc::clone(&counters))?),
@@ -107,11 +107,11 @@ impl ApiListener {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let local = tcp.local_addr().context("the listening address")?;
-        own.set_listen(local);
+        own.listening(local);
         // Nothing is accepted before the capture rings drop the API's own
         // packets in the kernel (see `own`), so a burst of clients at start
         // cannot crowd the watched traffic out of them either.
-        own.kernel_filter_in_place(KERNEL_FILTER_WAIT).await;
+        own.ready(KERNEL_FILTER_WAIT).await;
         let (tx, incoming) = mpsc::channel(64);
         tokio::spawn(accept_loop(tcp, acceptor, tx, counters, own));
         Ok(ApiListener { local, incoming })
@@ -140,7 +140,7 @@ async fn accept_loop(
     tls: Option<TlsAcceptor>,
     tx: mpsc::Sender<(Conn, SocketAddr)>,
     counters: Arc<ListenerCounters>,
-    own: Arc<Own>,
+    own: Arc<dyn OwnConns>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -162,7 +162,7 @@ async fn accept_loop(
         // Registered at once: not one request of this connection is taken
         // for anyone else's traffic.
         let port = stream.local_addr().map_or(0, |a| a.port());
-        let own = own.register(port, peer);
+        let own = Arc::clone(&own).register(port, peer);
         match &tls {
             None => {
                 let conn = Conn {
