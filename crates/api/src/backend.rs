@@ -62,7 +62,11 @@ pub trait Backend: Send + Sync + 'static {
 
     /// `GET /api/v1/capture`. A backend that cannot capture answers 404
     /// with a JSON error, as `docs/openapi.json` says.
-    fn capture(self: Arc<Self>, headers: HeaderMap, query: Option<String>) -> BoxFuture<'static, Response> {
+    fn capture(
+        self: Arc<Self>,
+        headers: HeaderMap,
+        query: Option<String>,
+    ) -> BoxFuture<'static, Response> {
         let _ = (headers, query);
         Box::pin(async { not_capturing() })
     }

@@ -97,4 +97,3 @@ pub fn api_auth(
         (m, _) => bail!("api-auth: {m:?} is not auto, token-file, kubernetes or none"),
     })
 }
-

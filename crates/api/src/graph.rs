@@ -24,10 +24,11 @@ use std::sync::Arc;
 /// `GET /api/v1/graph?level=pod|workload|namespace|ip&<filter>`.
 pub async fn graph(State(shared): State<Arc<Api>>, RawQuery(q): RawQuery) -> Response {
     let q = q.unwrap_or_default();
-    let (mut filter, own) = match Filter::parse_query_with(&q, shared.backend.now(), &["level", "scope"]) {
-        Ok(f) => f,
-        Err(e) => return bad_request(e),
-    };
+    let (mut filter, own) =
+        match Filter::parse_query_with(&q, shared.backend.now(), &["level", "scope"]) {
+            Ok(f) => f,
+            Err(e) => return bad_request(e),
+        };
     let mut level = Level::default();
     let mut scope = None;
     for (k, v) in &own {

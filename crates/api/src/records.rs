@@ -9,8 +9,8 @@
 //! peer's newest records and keep the newest `limit`; they are not
 //! paginated.
 
-use crate::{bad_request, internal_error, json_response, local_query, missing, Scope};
 use crate::Api;
+use crate::{bad_request, internal_error, json_response, local_query, missing, Scope};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
@@ -58,7 +58,8 @@ async fn table(State(shared): State<Arc<Api>>, RawQuery(q): RawQuery, t: Table) 
     }
     filter.accounted_by = scope.accounted_by(&shared);
     // Snapshots wait on the tracker threads: not on the async thread.
-    let Ok((body, next)) = tokio::task::spawn_blocking(move || shared.backend.query(t, &filter)).await
+    let Ok((body, next)) =
+        tokio::task::spawn_blocking(move || shared.backend.query(t, &filter)).await
     else {
         return internal_error();
     };

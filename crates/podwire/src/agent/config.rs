@@ -4,8 +4,8 @@
 
 use crate::cli::AgentArgs;
 use crate::listen::ListenAddr;
-pub use podwire_api::{api_auth, ApiAuth, ApiConfig, PeerTls, ServeConfig, TlsFiles};
 use anyhow::{bail, ensure, Context, Result};
+pub use podwire_api::{api_auth, ApiAuth, ApiConfig, PeerTls, ServeConfig, TlsFiles};
 use podwire_serve::metrics::MetricsConfig;
 use podwire_store::{StoreConfig, Table, TABLES};
 use podwire_track::TrackerConfig;

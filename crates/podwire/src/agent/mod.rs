@@ -162,7 +162,10 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     );
     api.access = podwire_api::access::from_config(&cfg.api, client.as_ref());
     api.peers
-        .set_client(podwire_api::peer_client::PeerClient::new(&cfg.serve, Some(own))?);
+        .set_client(podwire_api::peer_client::PeerClient::new(
+            &cfg.serve,
+            Some(own),
+        )?);
     if let Some(k) = &shared.kube {
         let k = Arc::clone(k);
         api.peers

@@ -21,10 +21,10 @@ mod subject;
 
 pub use podwire_api::auth::Auth;
 
-use podwire_api::auth;
 use super::state::Shared;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use podwire_api::auth;
 use podwire_capture_live::pcap_filter;
 use podwire_capture_live::podnet::{self, HostSide};
 use request::{CaptureRequest, Target};
