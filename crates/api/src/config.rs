@@ -2,7 +2,7 @@
 //! and what the HTTP side needs for answers (metrics shape, peers).
 
 use crate::listen::ListenAddr;
-use anyhow::{bail, Result};
+use crate::{Error, Result};
 use podwire_serve::metrics::MetricsConfig;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -82,18 +82,30 @@ pub fn api_auth(
     let local = listen.is_loopback();
     Ok(match (mode.unwrap_or("auto"), token_file) {
         ("auto" | "token-file", Some(file)) => ApiAuth::TokenFile(file),
-        ("token-file", None) => bail!("api-auth token-file needs --api-token-file"),
+        ("token-file", None) => {
+            return Err(Error::Config(
+                "api-auth token-file needs --api-token-file".into(),
+            ))
+        }
         ("kubernetes", _) if !kube => {
-            bail!("api-auth kubernetes needs Kubernetes (--kubernetes on)")
+            return Err(Error::Config(
+                "api-auth kubernetes needs Kubernetes (--kubernetes on)".into(),
+            ))
         }
         ("kubernetes", _) => ApiAuth::Kubernetes,
         ("auto", None) if kube && !local => ApiAuth::Kubernetes,
-        ("auto", None) if !local => bail!(
-            "the API would listen on {listen} with nobody checking who reads it: give \
-             --api-token-file (or run in Kubernetes), listen on 127.0.0.1, or say \
-             --api-auth none to serve it open"
-        ),
+        ("auto", None) if !local => {
+            return Err(Error::Config(format!(
+                "the API would listen on {listen} with nobody checking who reads it: give \
+                 --api-token-file (or run in Kubernetes), listen on 127.0.0.1, or say \
+                 --api-auth none to serve it open"
+            )))
+        }
         ("auto" | "none", _) => ApiAuth::Open,
-        (m, _) => bail!("api-auth: {m:?} is not auto, token-file, kubernetes or none"),
+        (m, _) => {
+            return Err(Error::Config(format!(
+                "api-auth: {m:?} is not auto, token-file, kubernetes or none"
+            )))
+        }
     })
 }

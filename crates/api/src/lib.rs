@@ -27,6 +27,7 @@ pub mod access;
 pub mod auth;
 pub mod backend;
 pub mod config;
+mod error;
 mod graph;
 pub mod limits;
 pub mod listen;
@@ -42,6 +43,7 @@ mod ui;
 
 pub use backend::{Backend, NoOwn, OwnConns};
 pub use config::{api_auth, ApiAuth, ApiConfig, PeerTls, ServeConfig, TlsFiles};
+pub use error::{Error, Result};
 pub use server::{serve, Api};
 pub use status::store_status;
 

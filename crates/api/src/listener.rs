@@ -17,7 +17,7 @@
 use crate::config::TlsFiles;
 use crate::listen::ListenAddr;
 use crate::OwnConns;
-use anyhow::{Context, Result};
+use crate::{Error, Result};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -105,8 +105,11 @@ impl ApiListener {
         };
         let tcp = TcpListener::bind(listen.addrs())
             .await
-            .with_context(|| format!("listening on {listen}"))?;
-        let local = tcp.local_addr().context("the listening address")?;
+            .map_err(|error| Error::Listen {
+                listen: listen.to_string(),
+                error,
+            })?;
+        let local = tcp.local_addr().map_err(Error::LocalAddr)?;
         own.listening(local);
         // Nothing is accepted before the capture rings drop the API's own
         // packets in the kernel (see `own`), so a burst of clients at start
@@ -204,7 +207,7 @@ fn acceptor(files: &TlsFiles, counters: Arc<ListenerCounters>) -> Result<TlsAcce
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
+        .map_err(|e| Error::tls("TLS protocol versions", e))?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -288,17 +291,22 @@ fn stamp(files: &TlsFiles) -> (Option<SystemTime>, Option<SystemTime>) {
 fn load(files: &TlsFiles) -> Result<Arc<CertifiedKey>> {
     let certs = CertificateDer::pem_file_iter(&files.cert)
         .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("tls-cert {}", files.cert.display()))?;
-    anyhow::ensure!(
-        !certs.is_empty(),
-        "tls-cert {}: no certificate in it",
-        files.cert.display()
-    );
+        .map_err(|e| Error::tls(format!("tls-cert {}", files.cert.display()), e))?;
+    if certs.is_empty() {
+        return Err(Error::tls(
+            format!("tls-cert {}", files.cert.display()),
+            "no certificate in it",
+        ));
+    }
     let key = PrivateKeyDer::from_pem_file(&files.key)
-        .with_context(|| format!("tls-key {}", files.key.display()))?;
+        .map_err(|e| Error::tls(format!("tls-key {}", files.key.display()), e))?;
     let provider = rustls::crypto::ring::default_provider();
-    let key = CertifiedKey::from_der(certs, key, &provider)
-        .with_context(|| format!("tls-key {} does not fit tls-cert", files.key.display()))?;
+    let key = CertifiedKey::from_der(certs, key, &provider).map_err(|e| {
+        Error::tls(
+            format!("tls-key {} does not fit tls-cert", files.key.display()),
+            e,
+        )
+    })?;
     Ok(Arc::new(key))
 }
 

@@ -10,7 +10,7 @@
 
 use crate::config::ServeConfig;
 use crate::OwnConns;
-use anyhow::{Context, Result};
+use crate::{Error, Result};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -40,9 +40,10 @@ impl PeerClient {
             None => None,
             Some(t) => {
                 let connector = crate::tls_client::connector(&t.ca)
-                    .with_context(|| format!("peer-ca {}", t.ca.display()))?;
-                let name = ServerName::try_from(t.server_name.clone())
-                    .with_context(|| format!("peer-server-name {:?}", t.server_name))?;
+                    .map_err(|e| Error::tls(format!("peer-ca {}", t.ca.display()), e))?;
+                let name = ServerName::try_from(t.server_name.clone()).map_err(|e| {
+                    Error::Config(format!("peer-server-name {:?}: {e}", t.server_name))
+                })?;
                 Some((connector, name))
             }
         };

@@ -9,7 +9,7 @@ use crate::listen::ListenAddr;
 use crate::listener::{ApiListener, ClientAddr, ListenerCounters};
 use crate::peers::Peers;
 use crate::{Backend, OwnConns};
-use anyhow::{Context, Result};
+use crate::{Error, Result};
 use podwire_serve::metrics::ApiHealth;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -95,7 +95,7 @@ pub async fn serve(listen: &ListenAddr, cfg: &ApiConfig, api: Arc<Api>, what: &s
     )
     .await?;
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
-    let local = axum::serve::Listener::local_addr(&listener).context("the listening address")?;
+    let local = axum::serve::Listener::local_addr(&listener).map_err(Error::LocalAddr)?;
     eprintln!("podwire: {what} serving {scheme}://{local}");
     if cfg.warn_open {
         eprintln!(
@@ -113,7 +113,7 @@ pub async fn serve(listen: &ListenAddr, cfg: &ApiConfig, api: Arc<Api>, what: &s
             backend.stop();
         })
         .await
-        .context("serving HTTP")
+        .map_err(Error::Serve)
 }
 
 /// Resolves on SIGTERM or SIGINT.
