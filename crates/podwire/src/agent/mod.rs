@@ -43,8 +43,6 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Remote addresses named at once.
-const MAX_NAMES: usize = 65_536;
 /// Records queued for each live-stream client before it starts missing some.
 const STREAM_BACKLOG: usize = 4096;
 

@@ -155,7 +155,7 @@ impl Shared {
         Shared {
             store: Mutex::new(store),
             kernel: Mutex::new(kernel),
-            names: Mutex::new(NameCache::new(super::MAX_NAMES)),
+            names: Mutex::new(NameCache::new(crate::names::MAX_NAMES)),
             counters: Counters::default(),
             interfaces: Arc::new(Mutex::new(Vec::new())),
             control: Mutex::new(None),

@@ -9,7 +9,7 @@
 //! the last minutes of an older capture are its own last minutes.
 
 use super::{read_files, Config, Summary};
-use crate::names::NameCache;
+use crate::names::{NameCache, MAX_NAMES};
 use crate::pipeline::shard::{Shards, Sink, Stopped};
 use anyhow::{Context, Result};
 use podwire_api::listen::ListenAddr;
@@ -25,8 +25,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
-/// Remote addresses named at once (as many as the agent names).
-const MAX_NAMES: usize = 65_536;
 /// Records queued for each live-stream client (files add none once read).
 const STREAM_BACKLOG: usize = 4096;
 
