@@ -9,13 +9,14 @@
 
 mod agent;
 mod cli;
-mod listen;
+mod names;
 mod otlp;
 mod output;
 mod pipeline;
 mod read;
 mod sniff;
-mod tls_client;
+
+use podwire_api::{listen, tls_client};
 
 use clap::{Command, CommandFactory, FromArgMatches};
 use std::ffi::OsString;

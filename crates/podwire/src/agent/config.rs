@@ -5,6 +5,7 @@
 use crate::cli::AgentArgs;
 use crate::listen::ListenAddr;
 use anyhow::{bail, ensure, Context, Result};
+pub use podwire_api::{api_auth, ApiAuth, ApiConfig, PeerTls, ServeConfig, TlsFiles};
 use podwire_serve::metrics::MetricsConfig;
 use podwire_store::{StoreConfig, Table, TABLES};
 use podwire_track::TrackerConfig;
@@ -50,34 +51,6 @@ pub struct AgentConfig {
     pub otlp: crate::otlp::OtlpArgs,
 }
 
-/// How the API is served and who may read from it.
-#[derive(Clone, Debug, Default)]
-pub struct ApiConfig {
-    pub auth: ApiAuth,
-    /// `/metrics` open whatever `auth` says.
-    pub metrics_open: bool,
-    /// HTTPS with these files; `None`: plain HTTP.
-    pub tls: Option<TlsFiles>,
-    /// Say at start that a listener beyond loopback is open to all.
-    pub warn_open: bool,
-}
-
-/// Who checks readers of the API (see `api::access`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum ApiAuth {
-    #[default]
-    Open,
-    TokenFile(PathBuf),
-    Kubernetes,
-}
-
-/// A certificate chain and its key, both PEM files.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
-
 /// How to reach and mirror the Kubernetes API.
 #[derive(Clone, Debug)]
 pub struct KubeConfig {
@@ -85,42 +58,6 @@ pub struct KubeConfig {
     pub kubeconfig: Option<PathBuf>,
     pub cluster: podwire_k8s::ClusterConfig,
     pub cgroup_root: PathBuf,
-}
-
-/// What the HTTP side needs: metrics shape and cluster fan-out.
-#[derive(Clone, Debug)]
-pub struct ServeConfig {
-    pub metrics: MetricsConfig,
-    /// `HOST:PORT` of every agent of the cluster (this one included).
-    pub peers: Vec<String>,
-    pub peer_timeout: Duration,
-    pub peer_concurrency: usize,
-    /// Peers asked over HTTPS, verified this way; `None`: plain HTTP.
-    pub peer_tls: Option<PeerTls>,
-    /// The bearer token peers are sent, re-read each time.
-    pub peer_token_file: Option<PathBuf>,
-}
-
-/// How peers' certificates are verified.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerTls {
-    /// Certificate authorities (PEM).
-    pub ca: PathBuf,
-    /// The name every peer's certificate must carry.
-    pub server_name: String,
-}
-
-impl Default for ServeConfig {
-    fn default() -> Self {
-        ServeConfig {
-            metrics: MetricsConfig::default(),
-            peers: Vec::new(),
-            peer_timeout: Duration::from_secs(2),
-            peer_concurrency: 16,
-            peer_tls: None,
-            peer_token_file: None,
-        }
-    }
 }
 
 impl AgentConfig {
@@ -149,7 +86,7 @@ impl AgentConfig {
         let services: Vec<(String, String)> = serve
             .peers
             .iter()
-            .filter_map(|p| super::peers::service_spec(p))
+            .filter_map(|p| podwire_api::peers::service_spec(p))
             .map(|(ns, svc, _)| (ns.to_string(), svc.to_string()))
             .collect();
         match &mut kubernetes {
@@ -274,7 +211,7 @@ fn serve_config(a: &AgentArgs, f: &AgentArgs) -> Result<ServeConfig> {
     for p in &peers {
         if p.starts_with("k8s://") {
             ensure!(
-                super::peers::service_spec(p).is_some(),
+                podwire_api::peers::service_spec(p).is_some(),
                 "peers: {p:?} is not k8s://NAMESPACE/SERVICE:PORT"
             );
             continue;
@@ -327,33 +264,6 @@ fn serve_config(a: &AgentArgs, f: &AgentArgs) -> Result<ServeConfig> {
                 .unwrap_or_else(|| "podwire".into()),
         }),
         peer_token_file: a.peer_token_file.clone().or(f.peer_token_file.clone()),
-    })
-}
-
-/// Who checks readers, from `--api-auth` (`None`: auto) and
-/// `--api-token-file`, for an API on `listen`, with Kubernetes on or not.
-pub fn api_auth(
-    mode: Option<&str>,
-    token_file: Option<PathBuf>,
-    listen: &ListenAddr,
-    kube: bool,
-) -> Result<ApiAuth> {
-    let local = listen.is_loopback();
-    Ok(match (mode.unwrap_or("auto"), token_file) {
-        ("auto" | "token-file", Some(file)) => ApiAuth::TokenFile(file),
-        ("token-file", None) => bail!("api-auth token-file needs --api-token-file"),
-        ("kubernetes", _) if !kube => {
-            bail!("api-auth kubernetes needs Kubernetes (--kubernetes on)")
-        }
-        ("kubernetes", _) => ApiAuth::Kubernetes,
-        ("auto", None) if kube && !local => ApiAuth::Kubernetes,
-        ("auto", None) if !local => bail!(
-            "the API would listen on {listen} with nobody checking who reads it: give \
-             --api-token-file (or run in Kubernetes), listen on 127.0.0.1, or say \
-             --api-auth none to serve it open"
-        ),
-        ("auto" | "none", _) => ApiAuth::Open,
-        (m, _) => bail!("api-auth: {m:?} is not auto, token-file, kubernetes or none"),
     })
 }
 

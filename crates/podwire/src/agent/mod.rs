@@ -14,7 +14,6 @@
 //! nothing is pinned and no qdisc is added, so nothing outlives the process.
 
 mod api;
-mod auth;
 mod capture;
 mod certs;
 mod config;
@@ -23,37 +22,28 @@ mod deferred;
 mod host;
 mod kernel;
 mod kube;
-mod listener;
-mod names;
 mod nat;
 mod own;
 mod packets;
-mod peer_client;
-mod peers;
 mod probe;
 mod rdns;
 mod state;
 mod tls;
 
-pub use config::{api_auth, ApiAuth, ApiConfig, ServeConfig};
 pub(crate) use own::{connect as own_connect, Own};
-pub use state::{Shared, StoreSink};
 
 use crate::cli::AgentArgs;
-use crate::listen::ListenAddr;
 use crate::pipeline::shard::Shards;
 use anyhow::{bail, Context, Result};
 use config::AgentConfig;
 use kernel::{KernelConfig, KernelTable};
 use podwire_ebpf::ConnProbe;
 use podwire_store::Store;
-use state::{Sources, Status};
+use state::{Shared, Sources, Status, StoreSink};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Remote addresses named at once.
-const MAX_NAMES: usize = 65_536;
 /// Records queued for each live-stream client before it starts missing some.
 const STREAM_BACKLOG: usize = 4096;
 
@@ -137,7 +127,8 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     if cfg.netns.is_empty() && sources.is_ok() {
         own.expect_kernel_filter();
     }
-    let mut shared = Shared::new(store, kernel, status, cfg.serve.clone()).with_kube(kube);
+    let mut shared = Shared::new(store, kernel, status, cfg.serve.clone());
+    shared.kube = kube;
     shared.rdns = rdns;
     shared.nat = Some(nat);
     shared.host = host;
@@ -165,11 +156,27 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     });
     let auth = capture_auth(&cfg, client.as_ref());
     shared.captures = Some(Arc::new(capture::Captures::new(cfg.capture.clone(), auth)));
-    shared.access = api_access(&cfg.api, client.as_ref());
-    shared
-        .peers
-        .set_client(peer_client::PeerClient::new(&cfg.serve, Some(own))?);
     let shared = Arc::new(shared);
+    let own: Arc<dyn podwire_api::OwnConns> = own;
+    let mut api = podwire_api::Api::new(
+        Arc::new(api::Live {
+            shared: Arc::clone(&shared),
+            clock: probe::now,
+        }),
+        &cfg.serve,
+        Arc::clone(&own),
+    );
+    api.access = podwire_api::access::from_config(&cfg.api, client.as_ref());
+    api.peers
+        .set_client(podwire_api::peer_client::PeerClient::new(
+            &cfg.serve,
+            Some(own),
+        )?);
+    if let Some(k) = &shared.kube {
+        let k = Arc::clone(k);
+        api.peers
+            .set_discover(Arc::new(move |ns, svc| k.service_endpoints(ns, svc)));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
 
@@ -211,7 +218,12 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         );
     }
 
-    let served = rt.block_on(serve(&cfg.listen, &cfg.api, Arc::clone(&shared), "agent"));
+    let served = rt.block_on(podwire_api::serve(
+        &cfg.listen,
+        &cfg.api,
+        Arc::new(api),
+        "agent",
+    ));
 
     stop.store(true, Ordering::Relaxed);
     // The shards end when the capture thread and every control handle let go.
@@ -225,45 +237,6 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     served?;
     eprintln!("podwire: stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Serves the API on `listen` until SIGTERM or SIGINT (`what` names the
-/// server in the log line).
-pub async fn serve(
-    listen: &ListenAddr,
-    api: &ApiConfig,
-    shared: Arc<Shared>,
-    what: &str,
-) -> Result<()> {
-    let listener = listener::ApiListener::bind(
-        listen,
-        api.tls.as_ref(),
-        Arc::clone(&shared.listener),
-        Arc::clone(&shared.own),
-    )
-    .await?;
-    let scheme = if api.tls.is_some() { "https" } else { "http" };
-    let local = axum::serve::Listener::local_addr(&listener).context("the listening address")?;
-    eprintln!("podwire: {what} serving {scheme}://{local}");
-    if api.warn_open {
-        eprintln!(
-            "podwire: WARNING: anyone who reaches {local} may read every record (--api-auth none)"
-        );
-    }
-    let captures = shared.captures.clone();
-    let stopping = shared.stopping.clone();
-    let app = api::router(shared).into_make_service_with_connect_info::<listener::ClientAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown().await;
-            // Streams would otherwise hold the graceful shutdown open.
-            stopping.send_replace(true);
-            if let Some(c) = captures {
-                c.stop_all();
-            }
-        })
-        .await
-        .context("serving HTTP")
 }
 
 /// The Kubernetes client the reviews go through, or why there is none.
@@ -290,51 +263,6 @@ fn capture_auth(cfg: &AgentConfig, client: Option<&ReviewClient>) -> capture::Au
         None => capture::Auth::Off(
             "capture is off on this agent: start it with --capture-token-file (or in Kubernetes)",
         ),
-    }
-}
-
-/// Who may read from `podwire read --serve` (no Kubernetes there).
-pub fn read_access(api: &ApiConfig) -> api::access::ApiAccess {
-    api_access(api, None)
-}
-
-/// How `podwire read --serve` asks its peers.
-pub fn peer_client(serve: &ServeConfig) -> Result<peer_client::PeerClient> {
-    peer_client::PeerClient::new(serve, None)
-}
-
-/// Who may read from the API. Without a client to review tokens with, no
-/// one may: reads fail closed.
-fn api_access(api: &ApiConfig, client: Option<&ReviewClient>) -> api::access::ApiAccess {
-    use api::access::{ApiAccess, Mode};
-    let mode = match (&api.auth, client) {
-        (ApiAuth::Open, _) => Mode::Open,
-        (ApiAuth::TokenFile(path), _) => Mode::Checked(auth::Auth::TokenFile(path.clone())),
-        (ApiAuth::Kubernetes, Some(Ok(client))) => {
-            Mode::Checked(auth::Auth::Kubernetes(client.clone()))
-        }
-        (ApiAuth::Kubernetes, _) => Mode::Checked(auth::Auth::Off(
-            "the agent has no Kubernetes client to review tokens with",
-        )),
-    };
-    ApiAccess::new(mode, api.metrics_open)
-}
-
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut t), Ok(mut i)) => {
-            tokio::select! {
-                _ = t.recv() => {},
-                _ = i.recv() => {},
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
     }
 }
 

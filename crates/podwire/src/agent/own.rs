@@ -293,6 +293,21 @@ impl Own {
     }
 }
 
+/// The API's own connections, as `podwire_api` reports them.
+impl podwire_api::OwnConns for Own {
+    fn listening(&self, addr: SocketAddr) {
+        self.set_listen(addr);
+    }
+
+    fn ready(&self, limit: Duration) -> podwire_api::backend::BoxFuture<'_, ()> {
+        Box::pin(self.kernel_filter_in_place(limit))
+    }
+
+    fn register(self: Arc<Self>, local_port: u16, remote: SocketAddr) -> Box<dyn Send + Sync> {
+        Box::new(Own::register(&self, local_port, remote))
+    }
+}
+
 /// A registered connection.
 struct Entry {
     /// When it closed; `None` while open.

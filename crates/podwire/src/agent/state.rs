@@ -7,11 +7,10 @@ use super::config::ServeConfig;
 use super::host::Host;
 use super::kernel::{KernelStats, KernelTable};
 use super::kube::Kube;
-use super::names::NameCache;
 use super::nat::Nat;
 use super::own::Own;
-use super::peers::Peers;
 use super::rdns::ReverseDns;
+use crate::names::NameCache;
 use crate::pipeline::shard::{Control, Select, Sink, Stopped};
 use podwire_capture_live::conntrack;
 use podwire_record::Record;
@@ -124,11 +123,6 @@ pub struct Shared {
     /// New records for `/api/v1/stream` clients (nothing is cloned while
     /// no client listens).
     pub stream: broadcast::Sender<Arc<Record>>,
-    /// Set when the server is shutting down: streams end at once instead
-    /// of holding the graceful shutdown open for as long as a client stays.
-    pub stopping: tokio::sync::watch::Sender<bool>,
-    pub serve: ServeConfig,
-    pub peers: Peers,
     /// Kubernetes names, when the agent watches the API server.
     pub kube: Option<Arc<Kube>>,
     /// Reverse DNS names, when asked for (`--reverse-dns`).
@@ -139,44 +133,16 @@ pub struct Shared {
     pub captures: Option<Arc<super::capture::Captures>>,
     /// Request records waiting for the probe's next read (see `deferred`).
     pub deferred: super::deferred::Deferred,
-    /// Who may read from the API.
-    pub access: super::api::access::ApiAccess,
-    /// The API listener's counts.
-    pub listener: Arc<super::listener::ListenerCounters>,
-    /// What one API client may ask.
-    pub limits: super::api::limits::Limits,
     /// The host's addresses and name (live agents only).
     pub host: Arc<Host>,
     /// The agent's own API connections, left out (live agents only).
     pub own: Arc<Own>,
     /// The TLS plaintext thread's counters, when it runs.
     pub tls: Option<Arc<super::tls::TlsCounters>>,
-    /// What "now" is for relative times (`since=5m`, the UI's windows).
-    pub clock: Clock,
     /// TLS 1.3 certificates fetched (`--tls-cert-fetch on`).
     pub certs: Option<Arc<super::certs::CertFetcher>>,
     /// OpenTelemetry export (`--otlp-endpoint`), fed every named record.
     pub otlp: Option<Arc<podwire_otlp::Exporter>>,
-}
-
-/// Where relative times count back from: the wall clock when watching
-/// live; for capture files (`read --serve`), the end of the capture (its
-/// newest packet), so "the last 5 minutes" of a capture made last week are
-/// its own last five minutes, not nothing.
-pub enum Clock {
-    Wall,
-    /// Nanoseconds since the epoch, set once the files are read.
-    CaptureEnd(AtomicU64),
-}
-
-impl Clock {
-    /// `live` or `capture`, as `/api/v1/status` says it.
-    pub fn mode(&self) -> &'static str {
-        match self {
-            Clock::Wall => "live",
-            Clock::CaptureEnd(_) => "capture",
-        }
-    }
 }
 
 /// A poisoned lock means a thread panicked mid-update; the data is still
@@ -186,76 +152,26 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// State for serving records from elsewhere than live capture
-    /// (`podwire read --serve`): no capture sources, no kernel sockets.
-    pub fn offline(store: Store, serve: ServeConfig) -> Shared {
-        let not_live = Status {
-            running: false,
-            error: Some("reading capture files".into()),
-        };
-        let sources = Sources {
-            packets: not_live.clone(),
-            ebpf: not_live,
-            ebpf_hook: None,
-            tls_plaintext: Status::default(),
-        };
-        Shared {
-            clock: Clock::CaptureEnd(AtomicU64::new(0)),
-            ..Shared::new(
-                store,
-                KernelTable::new(Default::default(), 0),
-                sources,
-                serve,
-            )
-        }
-    }
-
-    /// Now, by [`Clock`]: where relative times count back from.
-    pub fn now(&self) -> podwire_record::Timestamp {
-        match &self.clock {
-            Clock::Wall => super::probe::now(),
-            Clock::CaptureEnd(t) => podwire_record::Timestamp(t.load(Ordering::Relaxed)),
-        }
-    }
-
-    /// The capture's end, once its files are read (offline only).
-    pub fn set_capture_end(&self, end: podwire_record::Timestamp) {
-        if let Clock::CaptureEnd(t) = &self.clock {
-            t.store(end.0, Ordering::Relaxed);
-        }
-    }
-
     /// Everything empty but the given parts.
     pub fn new(store: Store, kernel: KernelTable, sources: Sources, serve: ServeConfig) -> Shared {
         Shared {
             store: Mutex::new(store),
             kernel: Mutex::new(kernel),
-            names: Mutex::new(NameCache::new(super::MAX_NAMES)),
+            names: Mutex::new(NameCache::new(crate::names::MAX_NAMES)),
             counters: Counters::default(),
             interfaces: Arc::new(Mutex::new(Vec::new())),
             control: Mutex::new(None),
             sources: Mutex::new(sources),
             metrics: Metrics::new(serve.metrics.clone()),
             stream: broadcast::channel(super::STREAM_BACKLOG).0,
-            stopping: tokio::sync::watch::channel(false).0,
-            peers: Peers::new(
-                serve.peers.clone(),
-                serve.peer_timeout,
-                serve.peer_concurrency,
-            ),
-            serve,
             kube: None,
             rdns: None,
             nat: None,
             captures: None,
-            access: Default::default(),
-            listener: Arc::default(),
-            limits: super::api::limits::Limits::new(),
             deferred: Default::default(),
             host: Arc::new(Host::none()),
             own: Arc::new(Own::off()),
             tls: None,
-            clock: Clock::Wall,
             certs: None,
             otlp: None,
         }
@@ -273,17 +189,6 @@ impl Shared {
             r.name(&mut rec.client);
             r.name(&mut rec.server);
         }
-    }
-
-    /// Names endpoints from Kubernetes too.
-    pub fn with_kube(mut self, kube: Option<Arc<Kube>>) -> Shared {
-        if let Some(k) = &kube {
-            let k = Arc::clone(k);
-            self.peers
-                .set_discover(Arc::new(move |ns, svc| k.service_endpoints(ns, svc)));
-        }
-        self.kube = kube;
-        self
     }
 
     /// Kubernetes names for records the kernel table has merged: its
@@ -442,7 +347,7 @@ impl Shared {
     }
 
     /// The agent's own figures, for `/metrics`.
-    pub fn health(&self) -> Health {
+    pub fn health(&self, api: podwire_serve::metrics::ApiHealth) -> Health {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let tracker = self.tracker_stats();
@@ -471,7 +376,7 @@ impl Shared {
                     )
                 })
                 .collect(),
-            resident_memory_bytes: resident_bytes(),
+            resident_memory_bytes: crate::pipeline::resident_bytes(),
             stream_lagged_total: get(&c.stream_lagged),
             requests_not_deferred_total: self.deferred.overflow(),
             kubernetes: self.kube.as_ref().map(|k| k.health()),
@@ -480,7 +385,7 @@ impl Shared {
                 .as_ref()
                 .map(|r| (get(&r.queries), get(&r.dropped))),
             captures: self.captures.as_ref().map(|c| c.health()),
-            api: self.api_health(),
+            api,
             own_left_out: self.own.left_out(),
             tls_plaintext: self
                 .tls
@@ -493,23 +398,6 @@ impl Shared {
                     lost_total: get(&t.lost),
                 }),
             otlp: self.otlp.as_ref().map(|e| crate::otlp::health(e)),
-        }
-    }
-
-    fn api_health(&self) -> podwire_serve::metrics::ApiHealth {
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (a, l, m) = (&self.access.counters, &self.listener, &self.limits.counters);
-        podwire_serve::metrics::ApiHealth {
-            unauthenticated_total: get(&a.unauthenticated),
-            forbidden_total: get(&a.forbidden),
-            unavailable_total: get(&a.unavailable),
-            connections_refused_total: get(&l.refused_busy),
-            tls_handshake_failures_total: get(&l.tls_handshake_failures),
-            certificate_reloads_total: get(&l.certificate_reloads),
-            rate_limited_total: get(&m.rate_limited),
-            target_too_long_total: get(&m.target_too_long),
-            streams_refused_total: get(&m.streams_refused),
-            streams_dropped_slow_total: get(&m.streams_dropped_slow),
         }
     }
 
@@ -605,17 +493,6 @@ fn not_stored(open: Vec<Record>, store: &Store) -> Vec<Record> {
     open.into_iter()
         .filter(|r| keys.contains(&key(r)))
         .collect()
-}
-
-/// Resident set size of this process (0 where /proc cannot tell).
-fn resident_bytes() -> u64 {
-    let pages = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * u64::try_from(page).unwrap_or(4096)
 }
 
 /// A shard's sink in the agent: everything goes through [`Shared::ingest`].

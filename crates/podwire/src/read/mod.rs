@@ -8,19 +8,18 @@
 //! Threads: this one reads and decodes; [`shard`](crate::pipeline::shard)
 //! workers track, parse and write through a [`sink::WriteSink`].
 
+mod serve;
 mod sink;
 
-use crate::agent::{self, ApiAuth, ApiConfig, ServeConfig, Shared, StoreSink};
 use crate::cli::Kind;
 use crate::cli::{Format, ReadArgs};
-use crate::listen::ListenAddr;
 use crate::output::Output;
 use crate::pipeline::shard::{Shards, Stopped};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use podwire_api::{ApiAuth, ApiConfig, ServeConfig};
 use podwire_capture::FileReader;
 use podwire_decode::{Decoder, DefragStats, Skip};
-use podwire_store::{Store, StoreConfig};
 use podwire_tls_decrypt::{KeyLogConfig, KeyStore};
 use podwire_track::TrackerConfig;
 use sink::{ShardReport, WriteSink};
@@ -133,7 +132,7 @@ pub fn run(mut args: ReadArgs) -> Result<ExitCode> {
                 peer_timeout: Duration::from_millis(args.peer_timeout_ms.clamp(1, 60_000)),
                 ..ServeConfig::default()
             };
-            let auth = agent::api_auth(
+            let auth = podwire_api::api_auth(
                 args.api_auth.as_deref(),
                 args.api_token_file.clone(),
                 &addr,
@@ -150,7 +149,7 @@ pub fn run(mut args: ReadArgs) -> Result<ExitCode> {
     };
     let cfg = Config::from_args(args)?;
     if let Some((addr, store_mib, serve_cfg, api)) = serve {
-        return serve_files(cfg, addr, store_mib, serve_cfg, &api);
+        return serve::serve_files(cfg, addr, store_mib, serve_cfg, &api);
     }
     let started = Instant::now();
     let otlp = crate::otlp::start(&cfg.otlp, None, None)?.map(Arc::new);
@@ -193,61 +192,6 @@ pub fn run(mut args: ReadArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// `podwire read --serve`: the files into a store, then the agent's API
-/// over it until SIGTERM or SIGINT.
-fn serve_files(
-    cfg: Config,
-    listen: ListenAddr,
-    store_mib: usize,
-    serve_cfg: ServeConfig,
-    api: &ApiConfig,
-) -> Result<ExitCode> {
-    anyhow::ensure!(store_mib >= 1, "--store-mib must be at least 1");
-    let store = Store::new(StoreConfig {
-        budget_bytes: store_mib << 20,
-        ..StoreConfig::default()
-    })
-    .map_err(|e| anyhow::anyhow!("store: {e}"))?;
-    let mut shared = Shared::offline(store, serve_cfg);
-    shared.otlp = crate::otlp::start(&cfg.otlp, None, None)?.map(Arc::new);
-    shared.access = agent::read_access(api);
-    let client = agent::peer_client(&shared.serve)?;
-    shared.peers.set_client(client);
-    let shared = Arc::new(shared);
-    let sinks = (0..cfg.shards)
-        .map(|_| StoreSink(Arc::clone(&shared)))
-        .collect();
-    let mut shards = Shards::start(sinks, &cfg.shard.tracker, "podwire-shard")
-        .context("starting worker threads")?;
-    let mut decoder = Decoder::default();
-    let mut summary = Summary::default();
-    read_files(&cfg, &mut decoder, &mut shards, &mut summary);
-    shards.finish();
-    if let Some(end) = summary.newest {
-        shared.set_capture_end(end);
-    }
-    if !cfg.quiet {
-        let stored: usize = podwire_store::Table::ALL
-            .iter()
-            .map(|&t| state_lock(&shared.store).stats().get(t).records)
-            .sum();
-        eprintln!(
-            "podwire: {} frames, {} TCP/UDP packets, {stored} records kept",
-            summary.frames, summary.packets
-        );
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the HTTP runtime")?;
-    rt.block_on(agent::serve(&listen, api, shared, "read"))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn state_lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Every file in order into `shards`, until the output stops.

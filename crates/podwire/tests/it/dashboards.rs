@@ -4,7 +4,7 @@
 //! and Infinity URLs naming only routes the agent's router has.
 //!
 //! The metric names and routes are read from the source at test time
-//! (`crates/serve/src/metrics.rs`, `crates/podwire/src/agent/api/mod.rs`),
+//! (`crates/serve/src/metrics.rs`, `crates/api/src/lib.rs`),
 //! not listed here, so renaming a metric or a route fails this test until
 //! the dashboards follow. No root, no network, no Grafana.
 
@@ -319,7 +319,7 @@ fn hand_written(src: &Source, body: (usize, usize), f: &str, names: &mut BTreeSe
 
 /// The agent's routes: `.route("...")` in `api/mod.rs`.
 fn routes() -> Vec<String> {
-    let path = repo().join("crates/podwire/src/agent/api/mod.rs");
+    let path = repo().join("crates/api/src/lib.rs");
     let src = Source::parse(&read(&path));
     let mut out = Vec::new();
     let mut from = 0;

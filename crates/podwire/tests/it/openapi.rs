@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 
 const OPENAPI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
-const ROUTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/agent/api/mod.rs");
+const ROUTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../api/src/lib.rs");
 const QUERY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../store/src/query.rs");
 
 /// The endpoints that parse their query string as a `Filter`.

@@ -175,7 +175,7 @@ fn ui_routes_serve_every_file_with_its_type_and_headers() {
         let a = get(s.addr, &format!("/ui/{name}"));
         assert_eq!(
             a.status, 200,
-            "/ui/{name} (is it listed in agent/api/ui.rs?)"
+            "/ui/{name} (is it listed in crates/api/src/ui.rs?)"
         );
         assert_ui_headers(&a, &name);
         let want = match f.extension().and_then(|e| e.to_str()) {

@@ -1,182 +1,85 @@
-//! The agent's HTTP API (the `serve` stage): one port for people, scripts,
-//! Grafana and Prometheus.
-//!
-//! * [`records`]: `/api/v1/{connections,tls,http,dns}`, filtered (see
-//!   `podwire_store::Filter`) and paginated, local or cluster-wide.
-//! * [`graph`]: `/api/v1/graph`, and k8spacket's Grafana data sources
-//!   `/nodegraph/api/...` and `/tlsparser/api/...`.
-//! * [`stream`]: `/api/v1/stream`, new records as server-sent events.
-//! * [`status`]: `/healthz`, `/metrics`, `/api/v1/status`,
-//!   `/api/v1/interfaces`.
-//! * [`ui`]: the built-in web UI, `/` and `/ui/...`.
-//! * [`access`]: who may read which of these; [`limits`]: how much one
-//!   client may ask.
-//!
-//! Cluster answers (`scope=cluster`, the default when peers are
-//! configured) ask every peer for its local answer and merge by summing
-//! or concatenating; peers that did not answer are named in the answer
-//! (`X-Podwire-Missing-Peers` on list answers, `missing` in objects).
+//! The live agent as a [`Backend`] of the HTTP API (`podwire_api`): its
+//! shared state answers the queries, its trackers the open connections,
+//! its capture slots `/api/v1/capture`, and its clock is the one handed in.
 
-pub mod access;
-mod graph;
-pub mod limits;
-mod records;
 mod status;
-mod stream;
-mod ui;
 
-use super::state::Shared;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::from_fn_with_state;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use super::state::{lock, Shared};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use podwire_api::backend::BoxFuture;
+use podwire_api::Backend;
+use podwire_record::{Record, Timestamp};
+use podwire_serve::metrics::ApiHealth;
+use podwire_store::{Cursor, Filter, Table};
 use std::sync::Arc;
+use tokio::sync::broadcast;
 
-/// The OpenAPI description of this API, served at `/api/v1/openapi.json`.
-const OPENAPI: &str = include_str!("../../../../../docs/openapi.json");
-
-pub fn router(shared: Arc<Shared>) -> Router {
-    let grafana = Router::new()
-        .route("/nodegraph/api/health", get(graph::health))
-        .route("/nodegraph/api/graph/fields", get(graph::fields))
-        .route("/nodegraph/api/graph/data", get(graph::data))
-        .route("/nodegraph/api/graph/raw", get(graph::raw))
-        .route("/tlsparser/api/data", get(graph::tls_list))
-        .route("/tlsparser/api/raw", get(graph::tls_raw))
-        .route("/tlsparser/api/data/{id}", get(graph::tls_details))
-        .layer(axum::middleware::map_response(allow_any_origin));
-    // Everything that holds data needs the records grant (see `access`).
-    let records = Router::new()
-        .route("/api/v1/connections", get(records::connections))
-        .route("/api/v1/tls", get(records::tls))
-        .route("/api/v1/http", get(records::http))
-        .route("/api/v1/dns", get(records::dns))
-        .route("/api/v1/postgres", get(records::postgres))
-        .route("/api/v1/mysql", get(records::mysql))
-        .route("/api/v1/redis", get(records::redis))
-        .route("/api/v1/kafka", get(records::kafka))
-        .route("/api/v1/graph", get(graph::graph))
-        .route("/api/v1/stream", get(stream::stream))
-        .route("/api/v1/interfaces", get(status::interfaces))
-        .route("/api/v1/status", get(status::status))
-        .route("/api/v1/peers", get(status::peers))
-        .merge(grafana)
-        .route_layer(from_fn_with_state(Arc::clone(&shared), access::records));
-    let metrics = Router::new()
-        .route("/metrics", get(status::metrics))
-        .route_layer(from_fn_with_state(Arc::clone(&shared), access::metrics));
-    Router::new()
-        .route("/", get(ui::root))
-        .route("/ui/", get(ui::index))
-        .route("/ui/{asset}", get(ui::asset))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route(
-            "/api/v1/openapi.json",
-            get(|| async { json_response(OPENAPI.as_bytes().to_vec()) }),
-        )
-        // Captures check their callers themselves, more strictly.
-        .route("/api/v1/capture", get(super::capture::capture))
-        .merge(records)
-        .merge(metrics)
-        .layer(from_fn_with_state(Arc::clone(&shared), limits::guard))
-        .with_state(shared)
+/// The agent's state, served (see the module comment).
+pub struct Live {
+    pub shared: Arc<Shared>,
+    /// What "now" is for relative times: the wall clock.
+    pub clock: fn() -> Timestamp,
 }
 
-/// Grafana's data sources read from the browser: every answer of theirs,
-/// errors included, carries `Access-Control-Allow-Origin: *`.
-async fn allow_any_origin(mut r: Response) -> Response {
-    r.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    r
-}
+impl Backend for Live {
+    fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
 
-pub(crate) fn json_response(body: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
+    fn node_name(&self) -> Option<String> {
+        self.shared.kube.as_ref()?.node_name().map(String::from)
+    }
 
-/// JSON for Grafana's data sources, which read it from the browser.
-pub(crate) fn cors_json(body: Vec<u8>) -> Response {
-    let mut r = json_response(body);
-    r.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    r
-}
+    fn query(&self, table: Table, filter: &Filter) -> (Vec<u8>, Option<Cursor>) {
+        self.shared.query(table, filter)
+    }
 
-pub(crate) fn bad_request(e: impl std::fmt::Display) -> Response {
-    (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
-}
+    fn each_connection(&self, filter: &Filter, each: &mut dyn FnMut(&Record)) {
+        self.shared.each_connection(filter, each)
+    }
 
-pub(crate) fn internal_error() -> Response {
-    StatusCode::INTERNAL_SERVER_ERROR.into_response()
-}
+    fn each_stored(&self, table: Table, filter: &Filter, each: &mut dyn FnMut(&Record)) {
+        self.shared.each_stored(table, filter, each)
+    }
 
-/// Whose data an answer covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Scope {
-    /// This agent's own records.
-    Local,
-    /// The records this agent counts in cluster sums: what peers are
-    /// asked for (see [`podwire_store::accounted_on`]).
-    Node,
-    /// Every peer's `node` answer, merged.
-    Cluster,
-}
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Record>> {
+        self.shared.stream.subscribe()
+    }
 
-impl Scope {
-    /// `scope=local|cluster`; without it, cluster when peers are configured.
-    pub(crate) fn parse(value: Option<&str>, shared: &Shared) -> Result<Scope, String> {
-        match value {
-            None if shared.peers.configured() => Ok(Scope::Cluster),
-            None | Some("local") => Ok(Scope::Local),
-            Some("node") => Ok(Scope::Node),
-            Some("cluster") if shared.peers.configured() => Ok(Scope::Cluster),
-            Some("cluster") => Err("scope=cluster: no peers are configured (--peers)".into()),
-            Some(v) => Err(format!(
-                "bad value `{}` for `scope`: expected `local`, `node` or `cluster`",
-                v.chars().take(64).collect::<String>()
-            )),
+    fn stream_lagged(&self, missed: u64) {
+        let c = &self.shared.counters;
+        c.add(&c.stream_lagged, missed);
+    }
+
+    fn metrics(&self, api: ApiHealth) -> String {
+        self.shared.metrics.encode(&self.shared.health(api))
+    }
+
+    fn status(&self, api: serde_json::Value) -> serde_json::Value {
+        status::status(&self.shared, self.now(), api)
+    }
+
+    fn interfaces(&self) -> serde_json::Value {
+        let list = lock(&self.shared.interfaces).clone();
+        serde_json::to_value(list).unwrap_or_default()
+    }
+
+    fn capture(
+        self: Arc<Self>,
+        headers: HeaderMap,
+        query: Option<String>,
+    ) -> BoxFuture<'static, Response> {
+        Box::pin(super::capture::capture(
+            Arc::clone(&self.shared),
+            headers,
+            query,
+        ))
+    }
+
+    fn stop(&self) {
+        if let Some(c) = &self.shared.captures {
+            c.stop_all();
         }
     }
-}
-
-impl Scope {
-    /// The node whose share a local answer is cut to (`scope=node` on an
-    /// agent that knows its Kubernetes node).
-    pub(crate) fn accounted_by(self, shared: &Shared) -> Option<String> {
-        match self {
-            Scope::Node => shared.kube.as_ref()?.node_name().map(String::from),
-            _ => None,
-        }
-    }
-}
-
-/// `query` with `scope=node` in place of any scope, for asking peers: each
-/// answers with the records it counts, so the sum counts each once.
-pub(crate) fn local_query(path: &str, query: &str) -> String {
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|p| !p.is_empty() && !p.starts_with("scope="))
-        .collect();
-    if kept.is_empty() {
-        format!("{path}?scope=node")
-    } else {
-        format!("{path}?{}&scope=node", kept.join("&"))
-    }
-}
-
-/// `[{"peer", "error"}]` of the peers that did not answer.
-pub(crate) fn missing(answers: &[super::peers::Answer]) -> Vec<serde_json::Value> {
-    answers
-        .iter()
-        .filter_map(|a| {
-            a.body.as_ref().err().map(|e| {
-                serde_json::json!({"peer": a.peer, "error": e, "ms": a.elapsed.as_millis() as u64})
-            })
-        })
-        .collect()
 }

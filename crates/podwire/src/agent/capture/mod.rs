@@ -19,13 +19,12 @@ mod request;
 mod session;
 mod subject;
 
-pub use super::auth::Auth;
+pub use podwire_api::auth::Auth;
 
-use super::auth;
 use super::state::Shared;
-use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use podwire_api::auth;
 use podwire_capture_live::pcap_filter;
 use podwire_capture_live::podnet::{self, HostSide};
 use request::{CaptureRequest, Target};
@@ -186,11 +185,7 @@ fn refuse(status: StatusCode, message: impl std::fmt::Display) -> Response {
 }
 
 /// `GET /api/v1/capture`.
-pub async fn capture(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
+pub async fn capture(shared: Arc<Shared>, headers: HeaderMap, query: Option<String>) -> Response {
     let Some(caps) = shared.captures.clone() else {
         return refuse(
             StatusCode::NOT_FOUND,

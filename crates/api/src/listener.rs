@@ -14,10 +14,10 @@
 //!   replaces them under a running agent). A file that does not load keeps
 //!   the previous certificate and says why once.
 
-use super::config::TlsFiles;
-use super::own::{self, Own};
+use crate::config::TlsFiles;
 use crate::listen::ListenAddr;
-use anyhow::{Context, Result};
+use crate::OwnConns;
+use crate::{Error, Result};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -64,7 +64,7 @@ pub struct Conn {
     io: Io,
     _slot: OwnedSemaphorePermit,
     /// Registers the connection as the agent's own while it lives.
-    _own: own::Guard,
+    _own: Box<dyn Send + Sync>,
 }
 
 enum Io {
@@ -97,7 +97,7 @@ impl ApiListener {
         listen: &ListenAddr,
         tls: Option<&TlsFiles>,
         counters: Arc<ListenerCounters>,
-        own: Arc<Own>,
+        own: Arc<dyn OwnConns>,
     ) -> Result<ApiListener> {
         let acceptor = match tls {
             Some(files) => Some(acceptor(files, Arc::clone(&counters))?),
@@ -105,13 +105,16 @@ impl ApiListener {
         };
         let tcp = TcpListener::bind(listen.addrs())
             .await
-            .with_context(|| format!("listening on {listen}"))?;
-        let local = tcp.local_addr().context("the listening address")?;
-        own.set_listen(local);
+            .map_err(|error| Error::Listen {
+                listen: listen.to_string(),
+                error,
+            })?;
+        let local = tcp.local_addr().map_err(Error::LocalAddr)?;
+        own.listening(local);
         // Nothing is accepted before the capture rings drop the API's own
         // packets in the kernel (see `own`), so a burst of clients at start
         // cannot crowd the watched traffic out of them either.
-        own.kernel_filter_in_place(KERNEL_FILTER_WAIT).await;
+        own.ready(KERNEL_FILTER_WAIT).await;
         let (tx, incoming) = mpsc::channel(64);
         tokio::spawn(accept_loop(tcp, acceptor, tx, counters, own));
         Ok(ApiListener { local, incoming })
@@ -140,7 +143,7 @@ async fn accept_loop(
     tls: Option<TlsAcceptor>,
     tx: mpsc::Sender<(Conn, SocketAddr)>,
     counters: Arc<ListenerCounters>,
-    own: Arc<Own>,
+    own: Arc<dyn OwnConns>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -162,7 +165,7 @@ async fn accept_loop(
         // Registered at once: not one request of this connection is taken
         // for anyone else's traffic.
         let port = stream.local_addr().map_or(0, |a| a.port());
-        let own = own.register(port, peer);
+        let own = Arc::clone(&own).register(port, peer);
         match &tls {
             None => {
                 let conn = Conn {
@@ -204,7 +207,7 @@ fn acceptor(files: &TlsFiles, counters: Arc<ListenerCounters>) -> Result<TlsAcce
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
+        .map_err(|e| Error::tls("TLS protocol versions", e))?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -288,17 +291,22 @@ fn stamp(files: &TlsFiles) -> (Option<SystemTime>, Option<SystemTime>) {
 fn load(files: &TlsFiles) -> Result<Arc<CertifiedKey>> {
     let certs = CertificateDer::pem_file_iter(&files.cert)
         .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("tls-cert {}", files.cert.display()))?;
-    anyhow::ensure!(
-        !certs.is_empty(),
-        "tls-cert {}: no certificate in it",
-        files.cert.display()
-    );
+        .map_err(|e| Error::tls(format!("tls-cert {}", files.cert.display()), e))?;
+    if certs.is_empty() {
+        return Err(Error::tls(
+            format!("tls-cert {}", files.cert.display()),
+            "no certificate in it",
+        ));
+    }
     let key = PrivateKeyDer::from_pem_file(&files.key)
-        .with_context(|| format!("tls-key {}", files.key.display()))?;
+        .map_err(|e| Error::tls(format!("tls-key {}", files.key.display()), e))?;
     let provider = rustls::crypto::ring::default_provider();
-    let key = CertifiedKey::from_der(certs, key, &provider)
-        .with_context(|| format!("tls-key {} does not fit tls-cert", files.key.display()))?;
+    let key = CertifiedKey::from_der(certs, key, &provider).map_err(|e| {
+        Error::tls(
+            format!("tls-key {} does not fit tls-cert", files.key.display()),
+            e,
+        )
+    })?;
     Ok(Arc::new(key))
 }
 

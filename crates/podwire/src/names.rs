@@ -33,6 +33,9 @@ pub struct NameCache {
     forgotten: u64,
 }
 
+/// Remote addresses named at once, by the agent and by `read --serve`.
+pub const MAX_NAMES: usize = 65_536;
+
 impl NameCache {
     pub fn new(max: usize) -> NameCache {
         NameCache {

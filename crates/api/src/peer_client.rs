@@ -8,9 +8,9 @@
 //! token file is read at every request, so a rotated service account token
 //! is used as soon as the kubelet writes it.
 
-use super::config::ServeConfig;
-use super::own::Own;
-use anyhow::{Context, Result};
+use crate::config::ServeConfig;
+use crate::OwnConns;
+use crate::{Error, Result};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -31,18 +31,19 @@ pub struct PeerClient {
     token_file: Option<PathBuf>,
     /// Where requests are registered as the agent's own connections, left
     /// out of what it observes (live agents only).
-    own: Option<Arc<Own>>,
+    own: Option<Arc<dyn OwnConns>>,
 }
 
 impl PeerClient {
-    pub fn new(cfg: &ServeConfig, own: Option<Arc<Own>>) -> Result<PeerClient> {
+    pub fn new(cfg: &ServeConfig, own: Option<Arc<dyn OwnConns>>) -> Result<PeerClient> {
         let tls = match &cfg.peer_tls {
             None => None,
             Some(t) => {
                 let connector = crate::tls_client::connector(&t.ca)
-                    .with_context(|| format!("peer-ca {}", t.ca.display()))?;
-                let name = ServerName::try_from(t.server_name.clone())
-                    .with_context(|| format!("peer-server-name {:?}", t.server_name))?;
+                    .map_err(|e| Error::tls(format!("peer-ca {}", t.ca.display()), e))?;
+                let name = ServerName::try_from(t.server_name.clone()).map_err(|e| {
+                    Error::Config(format!("peer-server-name {:?}: {e}", t.server_name))
+                })?;
                 Some((connector, name))
             }
         };
@@ -66,7 +67,7 @@ impl PeerClient {
             None => None,
         };
         // The guard lives as long as the connection: until this returns.
-        let (stream, _own) = super::own::connect(self.own.as_ref(), addr)
+        let (stream, _own) = connect(self.own.as_ref(), addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let _ = stream.set_nodelay(true);
@@ -81,6 +82,30 @@ impl PeerClient {
             }
         }
     }
+}
+
+/// Connects to `addr` as one of the API's own outgoing connections: the
+/// socket is bound and registered before its SYN leaves, so not one of its
+/// packets is taken for anyone else's.
+async fn connect(
+    own: Option<&Arc<dyn OwnConns>>,
+    addr: SocketAddr,
+) -> std::io::Result<(tokio::net::TcpStream, Box<dyn Send + Sync>)> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    let any = match addr {
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+    };
+    socket.bind(any)?;
+    let guard: Box<dyn Send + Sync> = match own {
+        Some(o) => Arc::clone(o).register(socket.local_addr()?.port(), addr),
+        None => Box::new(()),
+    };
+    Ok((socket.connect(addr).await?, guard))
 }
 
 async fn exchange<S>(

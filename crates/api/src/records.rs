@@ -9,42 +9,42 @@
 //! peer's newest records and keep the newest `limit`; they are not
 //! paginated.
 
-use super::{bad_request, internal_error, json_response, local_query, missing, Scope};
-use crate::agent::state::Shared;
+use crate::Api;
+use crate::{bad_request, internal_error, json_response, local_query, missing, Scope};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use podwire_store::{Filter, Table};
 use std::sync::Arc;
 
-pub async fn connections(s: State<Arc<Shared>>, q: RawQuery) -> Response {
+pub async fn connections(s: State<Arc<Api>>, q: RawQuery) -> Response {
     table(s, q, Table::Connection).await
 }
-pub async fn tls(s: State<Arc<Shared>>, q: RawQuery) -> Response {
+pub async fn tls(s: State<Arc<Api>>, q: RawQuery) -> Response {
     table(s, q, Table::Tls).await
 }
-pub async fn http(s: State<Arc<Shared>>, q: RawQuery) -> Response {
+pub async fn http(s: State<Arc<Api>>, q: RawQuery) -> Response {
     table(s, q, Table::Http).await
 }
-pub async fn dns(s: State<Arc<Shared>>, q: RawQuery) -> Response {
+pub async fn dns(s: State<Arc<Api>>, q: RawQuery) -> Response {
     table(s, q, Table::Dns).await
 }
-pub async fn postgres(s: State<Arc<Shared>>, q: RawQuery) -> Response {
+pub async fn postgres(s: State<Arc<Api>>, q: RawQuery) -> Response {
     table(s, q, Table::Postgres).await
 }
-pub async fn mysql(s: State<Arc<Shared>>, q: RawQuery) -> Response {
+pub async fn mysql(s: State<Arc<Api>>, q: RawQuery) -> Response {
     table(s, q, Table::Mysql).await
 }
-pub async fn redis(s: State<Arc<Shared>>, q: RawQuery) -> Response {
+pub async fn redis(s: State<Arc<Api>>, q: RawQuery) -> Response {
     table(s, q, Table::Redis).await
 }
-pub async fn kafka(s: State<Arc<Shared>>, q: RawQuery) -> Response {
+pub async fn kafka(s: State<Arc<Api>>, q: RawQuery) -> Response {
     table(s, q, Table::Kafka).await
 }
 
-async fn table(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery, t: Table) -> Response {
+async fn table(State(shared): State<Arc<Api>>, RawQuery(q): RawQuery, t: Table) -> Response {
     let q = q.unwrap_or_default();
-    let (mut filter, own) = match Filter::parse_query_with(&q, shared.now(), &["scope"]) {
+    let (mut filter, own) = match Filter::parse_query_with(&q, shared.backend.now(), &["scope"]) {
         Ok(f) => f,
         Err(e) => return bad_request(e),
     };
@@ -58,7 +58,8 @@ async fn table(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery, t: Tabl
     }
     filter.accounted_by = scope.accounted_by(&shared);
     // Snapshots wait on the tracker threads: not on the async thread.
-    let Ok((body, next)) = tokio::task::spawn_blocking(move || shared.query(t, &filter)).await
+    let Ok((body, next)) =
+        tokio::task::spawn_blocking(move || shared.backend.query(t, &filter)).await
     else {
         return internal_error();
     };
@@ -98,7 +99,7 @@ fn path_name(t: Table) -> &'static str {
     }
 }
 
-async fn cluster(shared: &Shared, path: &str, q: &str, limit: usize) -> Response {
+async fn cluster(shared: &Api, path: &str, q: &str, limit: usize) -> Response {
     let answers = shared.peers.ask(&local_query(path, q)).await;
     let mut all: Vec<serde_json::Value> = Vec::new();
     let mut failed = missing(&answers);

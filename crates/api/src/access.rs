@@ -21,8 +21,8 @@
 //! polling does not turn into two API server calls per request; the cache
 //! is bounded, and a full one only means asking again.
 
-use crate::agent::auth::{token, Auth, Refusal};
-use crate::agent::state::{lock, Shared};
+use crate::auth::{token, Auth, Refusal};
+use crate::{lock, Api};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -200,16 +200,16 @@ impl ApiAccess {
 }
 
 /// Middleware of the record routes.
-pub async fn records(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+pub async fn records(State(shared): State<Arc<Api>>, req: Request, next: Next) -> Response {
     guard(&shared, Grant::Records, req, next).await
 }
 
 /// Middleware of `/metrics`.
-pub async fn metrics(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+pub async fn metrics(State(shared): State<Arc<Api>>, req: Request, next: Next) -> Response {
     guard(&shared, Grant::Metrics, req, next).await
 }
 
-async fn guard(shared: &Shared, grant: Grant, req: Request, next: Next) -> Response {
+async fn guard(shared: &Api, grant: Grant, req: Request, next: Next) -> Response {
     let answer = shared.access.check(token(req.headers()), grant).await;
     shared.access.count(&answer);
     match answer {
@@ -219,6 +219,26 @@ async fn guard(shared: &Shared, grant: Grant, req: Request, next: Next) -> Respo
 }
 
 /// A refusal as plain text; 401s say how to authenticate (RFC 6750).
+/// Who may read from an API served with `cfg`; `client` is the
+/// Kubernetes client tokens are reviewed with, or why there is none
+/// (`None`: not in Kubernetes). Without a client to review tokens with,
+/// no one may read: reads fail closed.
+pub fn from_config(
+    cfg: &crate::ApiConfig,
+    client: Option<&Result<podwire_k8s::Client, podwire_k8s::Error>>,
+) -> ApiAccess {
+    use crate::ApiAuth;
+    let mode = match (&cfg.auth, client) {
+        (ApiAuth::Open, _) => Mode::Open,
+        (ApiAuth::TokenFile(path), _) => Mode::Checked(Auth::TokenFile(path.clone())),
+        (ApiAuth::Kubernetes, Some(Ok(client))) => Mode::Checked(Auth::Kubernetes(client.clone())),
+        (ApiAuth::Kubernetes, _) => Mode::Checked(Auth::Off(
+            "the agent has no Kubernetes client to review tokens with",
+        )),
+    };
+    ApiAccess::new(mode, cfg.metrics_open)
+}
+
 pub fn refuse(r: Refusal) -> Response {
     let mut resp = (r.status, format!("{}\n", r.message)).into_response();
     if r.status == StatusCode::UNAUTHORIZED {

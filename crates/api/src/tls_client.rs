@@ -3,7 +3,7 @@
 //! trusting only the certificate authorities of a given file, never the
 //! system's (an agent's certificate comes from its own CA).
 
-use anyhow::{Context, Result};
+use crate::{Error, Result};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use std::path::Path;
@@ -15,13 +15,15 @@ pub fn connector(ca: &Path) -> Result<TlsConnector> {
     let mut roots = rustls::RootCertStore::empty();
     let certs = CertificateDer::pem_file_iter(ca)
         .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("{}", ca.display()))?;
+        .map_err(|e| Error::tls(ca.display().to_string(), e))?;
     let (added, _) = roots.add_parsable_certificates(certs);
-    anyhow::ensure!(added > 0, "{}: no certificate in it", ca.display());
+    if added == 0 {
+        return Err(Error::tls(ca.display().to_string(), "no certificate in it"));
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
+        .map_err(|e| Error::tls("TLS protocol versions", e))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];

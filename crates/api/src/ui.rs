@@ -37,7 +37,7 @@ macro_rules! asset {
         Asset {
             name: $name,
             content_type: $type,
-            body: include_bytes!(concat!("../../../../../ui/", $name)),
+            body: include_bytes!(concat!("../../../ui/", $name)),
         }
     };
 }

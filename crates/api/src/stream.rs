@@ -10,9 +10,8 @@
 //! up at all: its stream ends with `event: dropped` (counted), and it may
 //! come back. At most `limits::MAX_STREAMS` streams are open at once.
 
-use super::bad_request;
-use super::limits::MAX_STREAMS;
-use crate::agent::state::Shared;
+use crate::limits::MAX_STREAMS;
+use crate::{bad_request, Api};
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -38,12 +37,12 @@ struct Client {
     stopping: tokio::sync::watch::Receiver<bool>,
     filter: Filter,
     tables: [bool; TABLES],
-    shared: Arc<Shared>,
+    shared: Arc<Api>,
 }
 
-pub async fn stream(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+pub async fn stream(State(shared): State<Arc<Api>>, RawQuery(q): RawQuery) -> Response {
     let q = q.unwrap_or_default();
-    let (filter, own) = match Filter::parse_query_with(&q, shared.now(), &["table"]) {
+    let (filter, own) = match Filter::parse_query_with(&q, shared.backend.now(), &["table"]) {
         Ok(f) => f,
         Err(e) => return bad_request(e),
     };
@@ -77,7 +76,7 @@ pub async fn stream(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) ->
         _slot: slot,
         missed: 0,
         done: false,
-        rx: shared.stream.subscribe(),
+        rx: shared.backend.subscribe(),
         stopping: shared.stopping.subscribe(),
         filter,
         tables,
@@ -105,7 +104,7 @@ pub async fn stream(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) ->
                     return Some((Ok::<_, Infallible>(ev), c));
                 }
                 Err(RecvError::Lagged(n)) => {
-                    c.shared.counters.add(&c.shared.counters.stream_lagged, n);
+                    c.shared.backend.stream_lagged(n);
                     c.missed = c.missed.saturating_add(n);
                     if c.missed > MAX_MISSED {
                         let counters = &c.shared.limits.counters;

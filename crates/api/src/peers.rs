@@ -10,7 +10,8 @@
 //! runs late is reported by name in the answer, never waited for beyond
 //! the timeout, and never silently left out.
 
-use super::peer_client::PeerClient;
+use crate::lock;
+use crate::peer_client::PeerClient;
 use hyper::body::Bytes;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -87,7 +88,7 @@ impl Peers {
     }
 
     async fn targets(&self) -> Vec<Target> {
-        if let Some((at, t)) = &*super::state::lock(&self.cache) {
+        if let Some((at, t)) = &*lock(&self.cache) {
             if at.elapsed() < LOOKUP_TTL {
                 return t.clone();
             }
@@ -135,7 +136,7 @@ impl Peers {
                 }),
             }
         }
-        *super::state::lock(&self.cache) = Some((Instant::now(), out.clone()));
+        *lock(&self.cache) = Some((Instant::now(), out.clone()));
         out
     }
 

@@ -7,9 +7,10 @@
 //! `/nodegraph/api/graph/raw` (the graph before rendering) and
 //! `/tlsparser/api/raw` (rows with their details).
 
-use super::records::peer_headers;
-use super::{bad_request, cors_json, internal_error, json_response, local_query, missing, Scope};
-use crate::agent::state::Shared;
+use crate::records::peer_headers;
+use crate::{
+    bad_request, cors_json, internal_error, json_response, local_query, missing, Api, Scope,
+};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -21,12 +22,13 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// `GET /api/v1/graph?level=pod|workload|namespace|ip&<filter>`.
-pub async fn graph(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+pub async fn graph(State(shared): State<Arc<Api>>, RawQuery(q): RawQuery) -> Response {
     let q = q.unwrap_or_default();
-    let (mut filter, own) = match Filter::parse_query_with(&q, shared.now(), &["level", "scope"]) {
-        Ok(f) => f,
-        Err(e) => return bad_request(e),
-    };
+    let (mut filter, own) =
+        match Filter::parse_query_with(&q, shared.backend.now(), &["level", "scope"]) {
+            Ok(f) => f,
+            Err(e) => return bad_request(e),
+        };
     let mut level = Level::default();
     let mut scope = None;
     for (k, v) in &own {
@@ -54,11 +56,11 @@ pub async fn graph(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> 
         return graph_answer(&g, answers, &failed);
     }
     filter.accounted_by = scope.accounted_by(&shared);
-    let persistent_ms = shared.serve.metrics.persistent_ms;
+    let persistent_ms = shared.persistent_ms;
     let s = Arc::clone(&shared);
     let Ok(g) = tokio::task::spawn_blocking(move || {
         let mut b = GraphBuilder::new(level, persistent_ms);
-        s.each_connection(&filter, |r| b.add(r));
+        s.backend.each_connection(&filter, &mut |r| b.add(r));
         b.finish()
     })
     .await
@@ -82,7 +84,7 @@ fn graph_answer(g: &Graph, asked: usize, failed: &[serde_json::Value]) -> Respon
 
 /// Every peer's local graph for `path?query`, summed.
 async fn cluster_graph(
-    shared: &Shared,
+    shared: &Api,
     path: &str,
     q: &str,
     level: Level,
@@ -123,7 +125,7 @@ pub async fn fields(RawQuery(q): RawQuery) -> Response {
 
 /// k8spacket's query, and whether to ask the peers.
 #[allow(clippy::result_large_err)] // an axum Response, returned at once
-fn k8s_query(shared: &Shared, q: &str) -> Result<(GraphQuery, Scope), Response> {
+fn k8s_query(shared: &Api, q: &str) -> Result<(GraphQuery, Scope), Response> {
     let gq = GraphQuery::parse(q).map_err(bad_request)?;
     let scope = podwire_store::pairs(q)
         .ok()
@@ -134,8 +136,8 @@ fn k8s_query(shared: &Shared, q: &str) -> Result<(GraphQuery, Scope), Response> 
 }
 
 /// The k8spacket graph (one node per address) of this agent's records.
-async fn local_ip_graph(shared: &Arc<Shared>, gq: GraphQuery, scope: Scope) -> Option<Graph> {
-    let persistent_ms = shared.serve.metrics.persistent_ms;
+async fn local_ip_graph(shared: &Arc<Api>, gq: GraphQuery, scope: Scope) -> Option<Graph> {
+    let persistent_ms = shared.persistent_ms;
     let s = Arc::clone(shared);
     let filter = Filter {
         accounted_by: scope.accounted_by(shared),
@@ -143,7 +145,7 @@ async fn local_ip_graph(shared: &Arc<Shared>, gq: GraphQuery, scope: Scope) -> O
     };
     tokio::task::spawn_blocking(move || {
         let mut b = GraphBuilder::new(Level::Ip, persistent_ms);
-        s.each_connection(&filter, |r| {
+        s.backend.each_connection(&filter, &mut |r| {
             if gq.keeps(r) {
                 b.add(r)
             }
@@ -155,7 +157,7 @@ async fn local_ip_graph(shared: &Arc<Shared>, gq: GraphQuery, scope: Scope) -> O
 }
 
 /// `GET /nodegraph/api/graph/data`.
-pub async fn data(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+pub async fn data(State(shared): State<Arc<Api>>, RawQuery(q): RawQuery) -> Response {
     let q = q.unwrap_or_default();
     let (gq, scope) = match k8s_query(&shared, &q) {
         Ok(x) => x,
@@ -180,7 +182,7 @@ pub async fn data(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> R
 }
 
 /// `GET /nodegraph/api/graph/raw`: the graph `data` renders, as numbers.
-pub async fn raw(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+pub async fn raw(State(shared): State<Arc<Api>>, RawQuery(q): RawQuery) -> Response {
     let q = q.unwrap_or_default();
     let (gq, scope) = match k8s_query(&shared, &q) {
         Ok(x) => x,
@@ -206,7 +208,7 @@ struct TlsEntry {
 
 /// Every TLS pair the query selects, from this agent or every peer.
 async fn tls_entries(
-    shared: &Arc<Shared>,
+    shared: &Arc<Api>,
     q: &str,
 ) -> Result<
     (
@@ -245,7 +247,8 @@ async fn tls_entries(
     };
     let entries = tokio::task::spawn_blocking(move || {
         let mut table = TlsTable::default();
-        s.each_stored(Table::Tls, &filter, |r| table.add(r, &gq));
+        s.backend
+            .each_stored(Table::Tls, &filter, &mut |r| table.add(r, &gq));
         table.finish()
     })
     .await
@@ -254,7 +257,7 @@ async fn tls_entries(
 }
 
 /// `GET /tlsparser/api/data?from=&to=`.
-pub async fn tls_list(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+pub async fn tls_list(State(shared): State<Arc<Api>>, RawQuery(q): RawQuery) -> Response {
     let (entries, peers) = match tls_entries(&shared, &q.unwrap_or_default()).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -269,7 +272,7 @@ pub async fn tls_list(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) 
 
 /// `GET /tlsparser/api/data/{id}`; 404 for an unknown id.
 pub async fn tls_details(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<Api>>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
@@ -291,7 +294,7 @@ pub async fn tls_details(
 }
 
 /// `GET /tlsparser/api/raw`: rows with their details, for cluster merges.
-pub async fn tls_raw(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+pub async fn tls_raw(State(shared): State<Arc<Api>>, RawQuery(q): RawQuery) -> Response {
     let (entries, peers) = match tls_entries(&shared, &q.unwrap_or_default()).await {
         Ok(x) => x,
         Err(r) => return r,

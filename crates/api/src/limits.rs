@@ -14,8 +14,8 @@
 //!   refused.
 //! - Live streams at once: [`MAX_STREAMS`] (see `stream`).
 
-use crate::agent::listener::ClientAddr;
-use crate::agent::state::{lock, Shared};
+use crate::listener::ClientAddr;
+use crate::{lock, Api};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -65,6 +65,12 @@ struct Bucket {
     at: Instant,
 }
 
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::new()
+    }
+}
+
 impl Limits {
     pub fn new() -> Limits {
         Limits {
@@ -105,7 +111,7 @@ fn refill(b: Bucket, now: Instant) -> f64 {
 
 /// Middleware of every route.
 pub async fn guard(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<Api>>,
     ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     req: Request,
     next: Next,
