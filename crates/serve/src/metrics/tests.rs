@@ -746,21 +746,50 @@ fn endpoint_labels_name_workloads_not_pods() {
 #[test]
 fn agent_health_is_exported() {
     let m = metrics(MetricsConfig::default());
+    // The agent's counters come from the telemetry catalogue, set as the
+    // agent's threads would.
+    use podwire_telemetry::catalogue::*;
+    let (c, sm, own, acc, lis, lim) = (
+        Capture::default(),
+        Sampled::default(),
+        OwnCounters::default(),
+        AccessCounters::default(),
+        ListenerCounters::default(),
+        LimitCounters::default(),
+    );
+    for (a, v) in [
+        (&c.packets, 1001),
+        (&c.ring_drops, 7),
+        (&c.copies, 3),
+        (&c.ebpf_events, 55),
+        (&c.ebpf_lost, 2),
+        (&c.stream_lagged, 4),
+        (&sm.tracker_open, 42),
+        (&sm.tracker_evicted, 9),
+        (&sm.tls_decrypted, 51),
+        (&sm.tls_no_key, 52),
+        (&sm.tls_auth_failed, 53),
+        (&sm.resident_memory, 123_456_789),
+        (&sm.not_deferred, 13),
+        (&acc.unauthenticated, 21),
+        (&acc.forbidden, 22),
+        (&acc.unavailable, 23),
+        (&lis.refused_busy, 24),
+        (&lis.tls_handshake_failures, 25),
+        (&lis.certificate_reloads, 26),
+        (&lim.rate_limited, 27),
+        (&lim.target_too_long, 28),
+        (&lim.streams_refused, 29),
+        (&lim.streams_dropped_slow, 30),
+        (&own.packets, 41),
+        (&own.records, 42),
+        (&own.captured, 43),
+    ] {
+        c.set(a, v);
+    }
     let h = Health {
-        packets_total: 1001,
-        packets_dropped_total: 7,
-        packets_duplicate_total: 3,
-        ebpf_events_total: 55,
-        ebpf_events_lost_total: 2,
-        tracked_connections: 42,
-        tracker_evicted_total: 9,
-        tls_decrypted_total: 51,
-        tls_no_key_total: 52,
-        tls_auth_failed_total: 53,
+        telemetry: podwire_telemetry::Snapshot::of(&[&c, &sm, &own, &acc, &lis, &lim]),
         store: vec![("connection", 10, 2048, 4096, 5), ("dns", 20, 512, 1024, 6)],
-        resident_memory_bytes: 123_456_789,
-        stream_lagged_total: 4,
-        requests_not_deferred_total: 13,
         kubernetes: Some(KubeHealth {
             resources: vec![("pods", 12, 2, 1, true), ("nodes", 3, 1, 0, false)],
             objects: vec![("pods", 10), ("addresses", 14)],
@@ -776,23 +805,6 @@ fn agent_health_is_exported() {
             bytes_total: 90_000,
             dropped_total: 11,
         }),
-        api: ApiHealth {
-            unauthenticated_total: 21,
-            forbidden_total: 22,
-            unavailable_total: 23,
-            connections_refused_total: 24,
-            tls_handshake_failures_total: 25,
-            certificate_reloads_total: 26,
-            rate_limited_total: 27,
-            target_too_long_total: 28,
-            streams_refused_total: 29,
-            streams_dropped_slow_total: 30,
-        },
-        own_left_out: OwnLeftOut {
-            packets_total: 41,
-            records_total: 42,
-            capture_packets_total: 43,
-        },
         tls_plaintext: Some(TlsPlaintextHealth {
             libraries: 2,
             calls_total: 61,
