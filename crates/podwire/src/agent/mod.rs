@@ -23,6 +23,7 @@ mod host;
 mod kernel;
 mod kube;
 mod listener;
+mod losses;
 mod names;
 mod nat;
 mod own;
@@ -197,6 +198,15 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         let (sh, st) = (Arc::clone(&shared), Arc::clone(&stop));
         threads.push(
             std::thread::Builder::new()
+                .name("podwire-losses".into())
+                .spawn(move || losses::run(sh, st))
+                .context("starting the telemetry log thread")?,
+        );
+    }
+    {
+        let (sh, st) = (Arc::clone(&shared), Arc::clone(&stop));
+        threads.push(
+            std::thread::Builder::new()
                 .name("podwire-kernel".into())
                 .spawn(move || probe::run(probe.ok(), sh, st))
                 .context("starting the kernel thread")?,
@@ -206,6 +216,8 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     let served = rt.block_on(serve(&cfg.listen, &cfg.api, Arc::clone(&shared), "agent"));
 
     stop.store(true, Ordering::Relaxed);
+    // Read while the shards still answer (their counts go with them).
+    let lost = losses::at_exit(&shared);
     // The shards end when the capture thread and every control handle let go.
     state::lock(&shared.control).take();
     for t in threads {
@@ -215,7 +227,11 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         e.shutdown(OTLP_SHUTDOWN);
     }
     served?;
-    eprintln!("podwire: stopped");
+    if lost.is_empty() {
+        eprintln!("podwire: stopped");
+    } else {
+        eprintln!("podwire: stopped; lost since start: {lost}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -17,6 +17,8 @@ use podwire_capture_live::conntrack;
 use podwire_record::Record;
 use podwire_serve::metrics::{Health, Metrics};
 use podwire_store::{Cursor, Filter, Store, Table};
+use podwire_telemetry::catalogue::Sampled;
+use podwire_telemetry::Snapshot;
 use podwire_track::TrackerStats;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
@@ -24,47 +26,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
-/// Counters the capture side publishes (monotonic unless said otherwise).
-#[derive(Default)]
-pub struct Counters {
-    /// Frames read from the rings.
-    pub frames: AtomicU64,
-    /// Packets dealt to the trackers.
-    pub packets: AtomicU64,
-    /// Copies of a packet already seen on another interface.
-    pub copies: AtomicU64,
-    /// Frames that were not TCP/UDP over IP, or loopback's outgoing copies.
-    pub skipped: AtomicU64,
-    /// The kernel's count of packets passed to the rings.
-    pub ring_packets: AtomicU64,
-    /// Packets the kernel dropped because a ring was full.
-    pub ring_drops: AtomicU64,
-    pub ring_errors: AtomicU64,
-    pub netlink_errors: AtomicU64,
-    /// Interface filter updates the kernel refused.
-    pub filter_errors: AtomicU64,
-    pub links_added: AtomicU64,
-    pub links_removed: AtomicU64,
-    /// IP datagrams whose fragments never completed.
-    pub defrag_dropped: AtomicU64,
-    /// eBPF events the kernel could not queue (ring buffer full).
-    pub ebpf_lost: AtomicU64,
-    pub ebpf_events: AtomicU64,
-    /// Records a live-stream client missed because it read too slowly.
-    pub stream_lagged: AtomicU64,
-}
-
-impl Counters {
-    pub fn add(&self, c: &AtomicU64, n: u64) {
-        if n > 0 {
-            c.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
-    pub fn set(&self, c: &AtomicU64, n: u64) {
-        c.store(n, Ordering::Relaxed);
-    }
-}
+/// Counters the capture side publishes (defined in the telemetry
+/// catalogue, with how they are exported).
+pub use podwire_telemetry::catalogue::Capture as Counters;
 
 /// One interface of a watched namespace, for `/api/v1/interfaces`.
 #[derive(Clone, Debug, Serialize)]
@@ -434,21 +398,11 @@ impl Shared {
 
     /// The agent's own figures, for `/metrics`.
     pub fn health(&self) -> Health {
-        let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let tracker = self.tracker_stats();
         let store = lock(&self.store).stats();
         Health {
-            packets_total: get(&c.packets),
-            packets_dropped_total: get(&c.ring_drops),
-            packets_duplicate_total: get(&c.copies),
-            ebpf_events_total: get(&c.ebpf_events),
-            ebpf_events_lost_total: get(&c.ebpf_lost),
-            tracked_connections: tracker.open,
-            tracker_evicted_total: tracker.evicted,
-            tls_decrypted_total: tracker.parsers.tls_decrypted,
-            tls_no_key_total: tracker.parsers.tls_no_key,
-            tls_auth_failed_total: tracker.parsers.tls_auth_failed,
+            telemetry: self.telemetry(&tracker),
             store: store
                 .tables
                 .iter()
@@ -462,17 +416,12 @@ impl Shared {
                     )
                 })
                 .collect(),
-            resident_memory_bytes: resident_bytes(),
-            stream_lagged_total: get(&c.stream_lagged),
-            requests_not_deferred_total: self.deferred.overflow(),
             kubernetes: self.kube.as_ref().map(|k| k.health()),
             reverse_dns: self
                 .rdns
                 .as_ref()
                 .map(|r| (get(&r.queries), get(&r.dropped))),
             captures: self.captures.as_ref().map(|c| c.health()),
-            api: self.api_health(),
-            own_left_out: self.own.left_out(),
             tls_plaintext: self
                 .tls
                 .as_ref()
@@ -487,21 +436,50 @@ impl Shared {
         }
     }
 
-    fn api_health(&self) -> podwire_serve::metrics::ApiHealth {
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (a, l, m) = (&self.access.counters, &self.listener, &self.limits.counters);
-        podwire_serve::metrics::ApiHealth {
-            unauthenticated_total: get(&a.unauthenticated),
-            forbidden_total: get(&a.forbidden),
-            unavailable_total: get(&a.unavailable),
-            connections_refused_total: get(&l.refused_busy),
-            tls_handshake_failures_total: get(&l.tls_handshake_failures),
-            certificate_reloads_total: get(&l.certificate_reloads),
-            rate_limited_total: get(&m.rate_limited),
-            target_too_long_total: get(&m.target_too_long),
-            streams_refused_total: get(&m.streams_refused),
-            streams_dropped_slow_total: get(&m.streams_dropped_slow),
+    /// The agent's counters and gauges of the telemetry catalogue, read
+    /// now (all but the traffic metrics' own, which `Metrics::encode`
+    /// adds): the capture side's atomics, the API's, and figures kept
+    /// elsewhere sampled into [`Sampled`].
+    pub fn telemetry(&self, tracker: &TrackerStats) -> Snapshot {
+        let s = Sampled::default();
+        let kernel = self.kernel_stats();
+        let (known, forgotten) = {
+            let n = lock(&self.names);
+            (n.len() as u64, n.forgotten())
+        };
+        for (a, v) in [
+            (&s.tracker_open, tracker.open),
+            (&s.tracker_tcp, tracker.tcp_connections),
+            (&s.tracker_udp, tracker.udp_flows),
+            (&s.tracker_evicted, tracker.evicted),
+            (&s.reassembly_limit_hits, tracker.reassembly_limit_hits),
+            (&s.reassembly_buffered, tracker.reassembly_buffered as u64),
+            (&s.dns_malformed, tracker.dns_malformed),
+            (&s.dns_evicted, tracker.dns_evicted),
+            (&s.parsers_failed, tracker.parsers.failed),
+            (&s.tls_decrypted, tracker.parsers.tls_decrypted),
+            (&s.tls_no_key, tracker.parsers.tls_no_key),
+            (&s.tls_unsupported, tracker.parsers.tls_unsupported),
+            (&s.tls_auth_failed, tracker.parsers.tls_auth_failed),
+            (&s.kernel_sockets, kernel.sockets),
+            (&s.kernel_evicted, kernel.evicted),
+            (&s.kernel_unclaimed, kernel.unclaimed),
+            (&s.names_known, known),
+            (&s.names_forgotten, forgotten),
+            (&s.stream_clients, self.stream.receiver_count() as u64),
+            (&s.not_deferred, self.deferred.overflow()),
+            (&s.resident_memory, resident_bytes()),
+        ] {
+            s.set(a, v);
         }
+        Snapshot::of(&[
+            &self.counters,
+            &s,
+            &self.own.counters,
+            &*self.access.counters,
+            &*self.listener,
+            &self.limits.counters,
+        ])
     }
 
     /// The open connections `filter` selects, newest first, at most its

@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// `GET /metrics`: OpenMetrics text when the scraper asks for it (as
@@ -76,9 +75,6 @@ pub async fn status(State(shared): State<Arc<Shared>>) -> Response {
     let Ok(tracker) = tokio::task::spawn_blocking(move || s2.tracker_stats()).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let c = &shared.counters;
-    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let kernel = shared.kernel_stats();
     let store: Vec<_> = lock(&shared.store)
         .stats()
         .tables
@@ -95,68 +91,18 @@ pub async fn status(State(shared): State<Arc<Shared>>) -> Response {
             })
         })
         .collect();
-    let (names, names_forgotten) = {
-        let n = lock(&shared.names);
-        (n.len(), n.forgotten())
-    };
     let sources = lock(&shared.sources).clone();
-    let doc = json!({
+    let mut doc = json!({
         "mode": shared.clock.mode(),
         "now": shared.now(),
         "sources": sources,
-        "capture": {
-            "frames": get(&c.frames),
-            "packets": get(&c.packets),
-            "copies_dropped": get(&c.copies),
-            "skipped": get(&c.skipped),
-            "ring_packets": get(&c.ring_packets),
-            "ring_drops": get(&c.ring_drops),
-            "ring_errors": get(&c.ring_errors),
-            "netlink_errors": get(&c.netlink_errors),
-            "filter_errors": get(&c.filter_errors),
-            "links_added": get(&c.links_added),
-            "links_removed": get(&c.links_removed),
-            "defrag_dropped": get(&c.defrag_dropped),
-        },
-        "stream": { "lagged_records": get(&c.stream_lagged), "clients": shared.stream.receiver_count() },
-        "metrics": { "pairs": shared.metrics.pairs() },
-        "tracker": {
-            "open": tracker.open,
-            "tcp_connections": tracker.tcp_connections,
-            "udp_flows": tracker.udp_flows,
-            "evicted": tracker.evicted,
-            "reassembly_limit_hits": tracker.reassembly_limit_hits,
-            "reassembly_buffered_bytes": tracker.reassembly_buffered,
-            "dns_malformed": tracker.dns_malformed,
-            "dns_evicted": tracker.dns_evicted,
-            "parsers_failed": tracker.parsers.failed,
-            "tls_decrypted": tracker.parsers.tls_decrypted,
-            "tls_no_key": tracker.parsers.tls_no_key,
-            "tls_unsupported": tracker.parsers.tls_unsupported,
-            "tls_auth_failed": tracker.parsers.tls_auth_failed,
-        },
-        "ebpf": {
-            "events": get(&c.ebpf_events),
-            "lost": get(&c.ebpf_lost),
-            "sockets": kernel.sockets,
-            "evicted": kernel.evicted,
-            "unclaimed": kernel.unclaimed,
-        },
-        "names": { "known": names, "forgotten": names_forgotten },
-        "api": {
-            "auth": shared.access.mode_name(),
-            "access": &*shared.access.counters,
-            "listener": &*shared.listener,
-            "limits": &shared.limits.counters,
-        },
-        "own": {
-            "observed": !shared.own.active(),
-            "packets_left_out": get(&shared.own.counters.packets),
-            "records_left_out": get(&shared.own.counters.records),
-            "capture_packets_left_out": get(&shared.own.counters.captured),
-            "unregistered": get(&shared.own.counters.unregistered),
-        },
+        "api": { "auth": shared.access.mode_name() },
+        "own": { "observed": !shared.own.active() },
         "store": store,
     });
+    // Every counter and gauge, at the paths the telemetry catalogue gives.
+    let mut counters = shared.telemetry(&tracker);
+    counters.add(&shared.metrics.counters);
+    podwire_telemetry::merge_json(&mut doc, counters.status_json());
     json_response(serde_json::to_vec(&doc).unwrap_or_default())
 }
