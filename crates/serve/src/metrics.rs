@@ -41,9 +41,7 @@ mod requests;
 mod tests;
 mod text;
 
-pub use health::{
-    CaptureHealth, Health, KubeHealth, OtlpHealth, OtlpSignalHealth, TlsPlaintextHealth,
-};
+pub use health::{Health, KubeHealth, OtlpHealth, OtlpSignalHealth};
 pub use labels::endpoint_label;
 use labels::*;
 pub use podwire_telemetry::catalogue::MetricsCounters;

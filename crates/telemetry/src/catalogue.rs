@@ -209,8 +209,72 @@ crate::counters! {
     }
 }
 
-/// Every definition of the catalogue, struct by struct.
-pub fn all() -> [&'static [Def]; 7] {
+crate::counters! {
+    /// Packet captures on demand (`/api/v1/capture`, live agents).
+    pub struct CaptureCounters {
+        /// Captures streaming now (each holds one of the allowed slots).
+        active = Def::gauge("podwire_sniff_active", "captures.active",
+            "Packet captures streaming now"),
+        started = Def::counter("podwire_sniff_started", "captures.started",
+            "Packet captures started"),
+        /// Requests refused (unauthenticated, forbidden, invalid, busy).
+        refused = Def::counter("podwire_sniff_refused", "captures.refused",
+            "Capture requests refused (unauthenticated, forbidden, invalid, too many)"),
+        packets = Def::counter("podwire_sniff_packets", "captures.packets",
+            "Packets streamed by captures"),
+        /// pcapng bytes streamed to clients.
+        bytes = Def::counter("podwire_sniff_bytes", "captures.bytes",
+            "pcapng bytes streamed by captures").unit("bytes"),
+        /// Packets dropped by the kernel or over the rate cap.
+        dropped = Def::counter("podwire_sniff_dropped_packets", "captures.dropped",
+            "Packets captures lost: ring full, or over the capture rate cap").logged(),
+    }
+}
+
+const TLS_CALLS: &str = "TLS library calls (SSL_read, SSL_write) read by the plaintext probe, by outcome: parsed on their connection, connection not tracked, socket not found, lost in the kernel";
+const TLS_CALLS_NAME: &str = "podwire_tls_plaintext_calls";
+
+crate::counters! {
+    /// Plaintext from TLS libraries (`--tls-plaintext`), when it runs.
+    pub struct TlsCounters {
+        /// Library files probed now.
+        libraries = Def::gauge("podwire_tls_plaintext_libraries", "tls_plaintext.libraries",
+            "TLS library files the plaintext probe is attached to"),
+        /// Calls parsed on a tracked connection (the trackers' count, set
+        /// when read).
+        parsed = Def::counter(TLS_CALLS_NAME, "tls_plaintext.calls_parsed", TLS_CALLS)
+            .label("outcome", "parsed"),
+        /// Calls whose connection was not tracked in time (the trackers'
+        /// count, set when read).
+        untracked = Def::counter(TLS_CALLS_NAME, "tls_plaintext.calls_untracked", TLS_CALLS)
+            .label("outcome", "untracked").logged(),
+        /// Calls whose socket the probe did not find.
+        unattributed = Def::counter(TLS_CALLS_NAME, "tls_plaintext.calls_unattributed",
+            TLS_CALLS).label("outcome", "unattributed").logged(),
+        /// The kernel side's losses: ring full, calls not followed.
+        lost = Def::counter(TLS_CALLS_NAME, "tls_plaintext.calls_lost", TLS_CALLS)
+            .label("outcome", "lost").logged(),
+        /// Files the probe could not attach to.
+        refused = Def::counter("podwire_tls_plaintext_libraries_refused",
+            "tls_plaintext.libraries_refused",
+            "TLS library files the plaintext probe could not attach to").logged(),
+    }
+}
+
+crate::counters! {
+    /// Reverse DNS (`--reverse-dns`), when on.
+    pub struct ReverseDnsCounters {
+        /// Queries sent.
+        queries = Def::counter("podwire_reverse_dns_queries", "reverse_dns.queries",
+            "PTR queries sent (--reverse-dns)"),
+        /// Addresses not queued because the queue was full.
+        dropped = Def::counter("podwire_reverse_dns_dropped", "reverse_dns.dropped",
+            "Addresses not looked up because the lookup queue was full").logged(),
+    }
+}
+
+/// The definitions every agent and `read --serve` reports.
+pub fn always() -> [&'static [Def]; 7] {
     [
         Capture::DEFS,
         Sampled::DEFS,
@@ -220,4 +284,19 @@ pub fn all() -> [&'static [Def]; 7] {
         ListenerCounters::DEFS,
         LimitCounters::DEFS,
     ]
+}
+
+/// The definitions of optional parts, reported when they run (in both
+/// outputs alike).
+pub fn optional() -> [&'static [Def]; 3] {
+    [
+        CaptureCounters::DEFS,
+        TlsCounters::DEFS,
+        ReverseDnsCounters::DEFS,
+    ]
+}
+
+/// Every definition of the catalogue, struct by struct.
+pub fn all() -> impl Iterator<Item = &'static [Def]> {
+    always().into_iter().chain(optional())
 }

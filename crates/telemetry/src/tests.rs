@@ -13,6 +13,14 @@ fn filled() -> Snapshot {
         next += 1;
         a.store(next, Ordering::Relaxed);
     };
+    let (cc, t, r) = (
+        CaptureCounters::default(),
+        TlsCounters::default(),
+        ReverseDnsCounters::default(),
+    );
+    cc.each_field(&mut set);
+    t.each_field(&mut set);
+    r.each_field(&mut set);
     let (c, s, m, o, a, l, li) = (
         Capture::default(),
         Sampled::default(),
@@ -29,7 +37,7 @@ fn filled() -> Snapshot {
     a.each_field(&mut set);
     l.each_field(&mut set);
     li.each_field(&mut set);
-    Snapshot::of(&[&c, &s, &m, &o, &a, &l, &li])
+    Snapshot::of(&[&c, &s, &m, &o, &a, &l, &li, &cc, &t, &r])
 }
 
 fn series(d: &Def) -> String {
@@ -42,7 +50,7 @@ fn series(d: &Def) -> String {
 #[test]
 fn every_definition_is_read_from_its_own_field() {
     let snap = filled();
-    let n: usize = catalogue::all().iter().map(|d| d.len()).sum();
+    let n: usize = catalogue::all().map(|d| d.len()).sum();
     assert_eq!(snap.iter().count(), n);
     let values: BTreeSet<u64> = snap.iter().map(|(_, v)| v).collect();
     assert_eq!(values.len(), n, "two definitions read the same field");
@@ -53,7 +61,7 @@ fn no_counter_is_exported_under_two_names_or_one_name_twice() {
     let mut series_seen = BTreeMap::new();
     let mut paths = BTreeMap::new();
     let mut families: BTreeMap<&str, &Def> = BTreeMap::new();
-    for d in catalogue::all().into_iter().flatten() {
+    for d in catalogue::all().flatten() {
         assert!(
             series_seen.insert(series(d), d.status).is_none(),
             "{} exported twice",
@@ -94,7 +102,7 @@ fn no_counter_is_exported_under_two_names_or_one_name_twice() {
 
 #[test]
 fn names_follow_the_rule() {
-    for d in catalogue::all().into_iter().flatten() {
+    for d in catalogue::all().flatten() {
         assert!(d.name.starts_with("podwire_"), "{}", d.name);
         assert!(
             d.name

@@ -398,7 +398,6 @@ impl Shared {
 
     /// The agent's own figures, for `/metrics`.
     pub fn health(&self) -> Health {
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let tracker = self.tracker_stats();
         let store = lock(&self.store).stats();
         Health {
@@ -417,21 +416,6 @@ impl Shared {
                 })
                 .collect(),
             kubernetes: self.kube.as_ref().map(|k| k.health()),
-            reverse_dns: self
-                .rdns
-                .as_ref()
-                .map(|r| (get(&r.queries), get(&r.dropped))),
-            captures: self.captures.as_ref().map(|c| c.health()),
-            tls_plaintext: self
-                .tls
-                .as_ref()
-                .map(|t| podwire_serve::metrics::TlsPlaintextHealth {
-                    libraries: get(&t.libraries),
-                    calls_total: tracker.tls_plaintext_calls,
-                    untracked_total: tracker.tls_plaintext_dropped,
-                    unattributed_total: get(&t.unattributed),
-                    lost_total: get(&t.lost),
-                }),
             otlp: self.otlp.as_ref().map(|e| crate::otlp::health(e)),
         }
     }
@@ -472,14 +456,27 @@ impl Shared {
         ] {
             s.set(a, v);
         }
-        Snapshot::of(&[
+        let mut snap = Snapshot::of(&[
             &self.counters,
             &s,
             &self.own.counters,
             &*self.access.counters,
             &*self.listener,
             &self.limits.counters,
-        ])
+        ]);
+        // The optional parts, when they run.
+        if let Some(c) = &self.captures {
+            snap.add(&*c.counters);
+        }
+        if let Some(t) = &self.tls {
+            t.set(&t.parsed, tracker.tls_plaintext_calls);
+            t.set(&t.untracked, tracker.tls_plaintext_dropped);
+            snap.add(&**t);
+        }
+        if let Some(r) = &self.rdns {
+            snap.add(&r.counters);
+        }
+        snap
     }
 
     /// The open connections `filter` selects, newest first, at most its

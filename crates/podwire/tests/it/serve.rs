@@ -816,7 +816,9 @@ fn telemetry_every_counter_is_in_metrics_once_and_in_status() {
         .filter_map(|l| l.rsplit_once(' '))
         .collect();
     let mut families = std::collections::BTreeSet::new();
-    for d in catalogue::all().into_iter().flatten() {
+    // `read --serve` runs none of the optional parts (captures, TLS
+    // plaintext, reverse DNS); the catalogue's own tests cover those.
+    for d in catalogue::always().into_iter().flatten() {
         let series = match d.label {
             Some((l, v)) => format!("{}{{{l}=\"{v}\"}}", d.sample_name()),
             None => d.sample_name(),

@@ -1,6 +1,6 @@
 //! The agent's health at scrape time, as `/metrics` shows it: what
 //! [`Health`] carries beside the telemetry catalogue's counters (store
-//! tables, Kubernetes watches, captures, reverse DNS, TLS plaintext, OTLP),
+//! tables, Kubernetes watches, OTLP),
 //! and its families in the text format.
 
 #[cfg(doc)]
@@ -19,31 +19,8 @@ pub struct Health {
     pub store: Vec<(&'static str, u64, u64, u64, u64)>,
     /// Kubernetes naming, when the agent watches the API server.
     pub kubernetes: Option<KubeHealth>,
-    /// Reverse DNS, when on: (queries sent, lookups not queued because the
-    /// queue was full).
-    pub reverse_dns: Option<(u64, u64)>,
-    /// Packet captures (`/api/v1/capture`), on live agents.
-    pub captures: Option<CaptureHealth>,
-    /// Plaintext from TLS libraries (`--tls-plaintext`), when on.
-    pub tls_plaintext: Option<TlsPlaintextHealth>,
     /// OpenTelemetry export, when on.
     pub otlp: Option<OtlpHealth>,
-}
-
-/// What the TLS plaintext probe did since start.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TlsPlaintextHealth {
-    /// TLS library files probed now.
-    pub libraries: u64,
-    /// Library calls whose plaintext was parsed on a tracked connection.
-    pub calls_total: u64,
-    /// Calls whose connection was not tracked in time (or too much waited).
-    pub untracked_total: u64,
-    /// Calls whose socket was not found.
-    pub unattributed_total: u64,
-    /// Records the kernel could not queue (ring full), and calls it could
-    /// not follow (too many at once).
-    pub lost_total: u64,
 }
 
 /// The OTLP exporter's counters since start.
@@ -72,21 +49,6 @@ pub struct OtlpSignalHealth {
     pub requests_ok_total: u64,
     pub requests_failed_total: u64,
     pub retries_total: u64,
-}
-
-/// What packet captures did since start.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CaptureHealth {
-    /// Captures running now.
-    pub active: u64,
-    pub started_total: u64,
-    /// Requests refused (unauthenticated, forbidden, invalid, busy).
-    pub refused_total: u64,
-    pub packets_total: u64,
-    /// pcapng bytes streamed to clients.
-    pub bytes_total: u64,
-    /// Packets dropped by the kernel or over the rate cap.
-    pub dropped_total: u64,
 }
 
 /// How the agent's Kubernetes watches are doing.
@@ -123,32 +85,6 @@ pub(super) fn encode(h: &Health, out: &mut String) -> std::fmt::Result {
             writeln!(out, "{name}_total{{table=\"{}\"}} {}", t.0, t.4)?;
         }
     }
-    if let Some(t) = h.tls_plaintext {
-        family(
-            out,
-            "podwire_tls_plaintext_libraries",
-            "gauge",
-            None,
-            "TLS library files the plaintext probe is attached to",
-        );
-        writeln!(out, "podwire_tls_plaintext_libraries {}", t.libraries)?;
-        let name = "podwire_tls_plaintext_calls";
-        family(
-                out,
-                name,
-                "counter",
-                None,
-                "TLS library calls (SSL_read, SSL_write) read by the plaintext probe, by outcome: parsed on their connection, connection not tracked, socket not found, lost in the kernel",
-            );
-        for (outcome, v) in [
-            ("parsed", t.calls_total),
-            ("untracked", t.untracked_total),
-            ("unattributed", t.unattributed_total),
-            ("lost", t.lost_total),
-        ] {
-            writeln!(out, "{name}_total{{outcome=\"{outcome}\"}} {v}")?;
-        }
-    }
     for (name, help, col) in [
         (
             "podwire_store_records",
@@ -171,63 +107,6 @@ pub(super) fn encode(h: &Health, out: &mut String) -> std::fmt::Result {
     }
     if let Some(k) = &h.kubernetes {
         encode_kube(k, out)?;
-    }
-    if let Some((queries, dropped)) = h.reverse_dns {
-        for (name, help, v) in [
-            (
-                "podwire_reverse_dns_queries",
-                "PTR queries sent (--reverse-dns)",
-                queries,
-            ),
-            (
-                "podwire_reverse_dns_dropped",
-                "Addresses not looked up because the lookup queue was full",
-                dropped,
-            ),
-        ] {
-            family(out, name, "counter", None, help);
-            writeln!(out, "{name}_total {v}")?;
-        }
-    }
-    if let Some(c) = &h.captures {
-        family(
-            out,
-            "podwire_sniff_active",
-            "gauge",
-            None,
-            "Packet captures streaming now",
-        );
-        writeln!(out, "podwire_sniff_active {}", c.active)?;
-        for (name, help, v) in [
-            (
-                "podwire_sniff_started",
-                "Packet captures started",
-                c.started_total,
-            ),
-            (
-                "podwire_sniff_refused",
-                "Capture requests refused (unauthenticated, forbidden, invalid, too many)",
-                c.refused_total,
-            ),
-            (
-                "podwire_sniff_packets",
-                "Packets streamed by captures",
-                c.packets_total,
-            ),
-            (
-                "podwire_sniff_bytes",
-                "pcapng bytes streamed by captures",
-                c.bytes_total,
-            ),
-            (
-                "podwire_sniff_dropped_packets",
-                "Packets captures lost: ring full, or over the capture rate cap",
-                c.dropped_total,
-            ),
-        ] {
-            family(out, name, "counter", None, help);
-            writeln!(out, "{name}_total {v}")?;
-        }
     }
     if let Some(o) = &h.otlp {
         encode_otlp(o, out)?;

@@ -443,6 +443,11 @@ fn agent_health_is_exported() {
     // The agent's counters come from the telemetry catalogue, set as the
     // agent's threads would.
     use podwire_telemetry::catalogue::*;
+    let (cap, tls, rdns) = (
+        CaptureCounters::default(),
+        TlsCounters::default(),
+        ReverseDnsCounters::default(),
+    );
     let (c, sm, own, acc, lis, lim) = (
         Capture::default(),
         Sampled::default(),
@@ -478,33 +483,32 @@ fn agent_health_is_exported() {
         (&own.packets, 41),
         (&own.records, 42),
         (&own.captured, 43),
+        (&rdns.queries, 30),
+        (&rdns.dropped, 2),
+        (&cap.active, 1),
+        (&cap.started, 6),
+        (&cap.refused, 3),
+        (&cap.packets, 700),
+        (&cap.bytes, 90_000),
+        (&cap.dropped, 11),
+        (&tls.libraries, 2),
+        (&tls.parsed, 61),
+        (&tls.untracked, 62),
+        (&tls.unattributed, 63),
+        (&tls.lost, 64),
     ] {
         c.set(a, v);
     }
     let h = Health {
-        telemetry: podwire_telemetry::Snapshot::of(&[&c, &sm, &own, &acc, &lis, &lim]),
+        telemetry: podwire_telemetry::Snapshot::of(&[
+            &c, &sm, &own, &acc, &lis, &lim, &cap, &tls, &rdns,
+        ]),
         store: vec![("connection", 10, 2048, 4096, 5), ("dns", 20, 512, 1024, 6)],
         kubernetes: Some(KubeHealth {
             resources: vec![("pods", 12, 2, 1, true), ("nodes", 3, 1, 0, false)],
             objects: vec![("pods", 10), ("addresses", 14)],
             refused_total: 8,
             rewritten_copies_total: 5,
-        }),
-        reverse_dns: Some((30, 2)),
-        captures: Some(CaptureHealth {
-            active: 1,
-            started_total: 6,
-            refused_total: 3,
-            packets_total: 700,
-            bytes_total: 90_000,
-            dropped_total: 11,
-        }),
-        tls_plaintext: Some(TlsPlaintextHealth {
-            libraries: 2,
-            calls_total: 61,
-            untracked_total: 62,
-            unattributed_total: 63,
-            lost_total: 64,
         }),
         otlp: Some(OtlpHealth {
             signals: vec![OtlpSignalHealth {
