@@ -416,8 +416,6 @@ impl Metrics {
         }
     }
 
-    /// The text exposition (OpenMetrics 1.0, which Prometheus reads) of
-
     /// Distinct `(src, dst)` pairs admitted so far.
     pub fn pairs(&self) -> usize {
         self.state().pairs.len()

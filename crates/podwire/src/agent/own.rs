@@ -420,7 +420,7 @@ mod tests {
         own.drop_kernel_records(&mut records);
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].client.port, 40001);
-        assert_eq!(own.left_out().records_total, 1);
+        assert_eq!(own.counters.records.load(Ordering::Relaxed), 1);
     }
 
     #[test]
