@@ -29,8 +29,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use podwire_k8s::auth::Access;
 use rustc_hash::FxHashMap;
-use serde::Serialize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -94,19 +93,9 @@ pub enum Mode {
     Checked(Auth),
 }
 
-/// Counts of the checks, for `/api/v1/status` and `/metrics`.
-#[derive(Debug, Default, Serialize)]
-pub struct AccessCounters {
-    pub allowed: AtomicU64,
-    /// 401: no token, or one nobody holds.
-    pub unauthenticated: AtomicU64,
-    /// 403: a known caller without the grant.
-    pub forbidden: AtomicU64,
-    /// 503: the token file or the API server could not be asked.
-    pub unavailable: AtomicU64,
-    /// Answers not kept because the cache was full.
-    pub cache_full: AtomicU64,
-}
+/// Counts of the checks, for `/api/v1/status` and `/metrics` (defined in
+/// the telemetry catalogue).
+pub use podwire_telemetry::catalogue::AccessCounters;
 
 /// The read routes' access control.
 pub struct ApiAccess {

@@ -7,8 +7,8 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use podwire_record::{Record, Timestamp};
-use podwire_serve::metrics::ApiHealth;
 use podwire_store::{Cursor, Filter, Table};
+use podwire_telemetry::Snapshot;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -50,10 +50,10 @@ pub trait Backend: Send + Sync + 'static {
     fn stream_lagged(&self, missed: u64);
 
     /// `/metrics` as OpenMetrics text, with the API's own counts.
-    fn metrics(&self, api: ApiHealth) -> String;
+    fn metrics(&self, api: Snapshot) -> String;
 
     /// The `/api/v1/status` document; `api` is the API's own part.
-    fn status(&self, api: serde_json::Value) -> serde_json::Value;
+    fn status(&self, auth: &'static str, api: Snapshot) -> serde_json::Value;
 
     /// `/api/v1/interfaces`: the interfaces watched (none by default).
     fn interfaces(&self) -> serde_json::Value {

@@ -21,9 +21,8 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rustc_hash::FxHashMap;
-use serde::Serialize;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -38,18 +37,9 @@ pub const MAX_CLIENTS: usize = 4096;
 /// Live streams (`/api/v1/stream`) open at once.
 pub const MAX_STREAMS: usize = 64;
 
-/// Counts of what was refused, for `/api/v1/status` and `/metrics`.
-#[derive(Debug, Default, Serialize)]
-pub struct LimitCounters {
-    /// 414: the request target was too long.
-    pub target_too_long: AtomicU64,
-    /// 429: the client address was over its rate.
-    pub rate_limited: AtomicU64,
-    /// 429: as many streams as allowed were open.
-    pub streams_refused: AtomicU64,
-    /// Streams ended because their client read too slowly for too long.
-    pub streams_dropped_slow: AtomicU64,
-}
+/// Counts of what was refused, for `/api/v1/status` and `/metrics`
+/// (defined in the telemetry catalogue).
+pub use podwire_telemetry::catalogue::LimitCounters;
 
 /// The per-client buckets.
 pub struct Limits {

@@ -22,11 +22,10 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use serde::Serialize;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant, SystemTime};
@@ -47,17 +46,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a handshake may look at the certificate files.
 const RELOAD_CHECK: Duration = Duration::from_secs(1);
 
-/// Counts of the listener, for `/api/v1/status` and `/metrics`.
-#[derive(Debug, Default, Serialize)]
-pub struct ListenerCounters {
-    pub accepted: AtomicU64,
-    /// Closed at once: [`MAX_CONNECTIONS`] were being served.
-    pub refused_busy: AtomicU64,
-    /// TLS handshakes that failed or timed out.
-    pub tls_handshake_failures: AtomicU64,
-    /// Times the certificate was loaded again after its files changed.
-    pub certificate_reloads: AtomicU64,
-}
+/// Counts of the listener, for `/api/v1/status` and `/metrics` (defined
+/// in the telemetry catalogue).
+pub use podwire_telemetry::catalogue::ListenerCounters;
 
 /// A served connection, plain or TLS, holding its slot while it lives.
 pub struct Conn {

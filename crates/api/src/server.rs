@@ -10,8 +10,7 @@ use crate::listener::{ApiListener, ClientAddr, ListenerCounters};
 use crate::peers::Peers;
 use crate::{Backend, OwnConns};
 use crate::{Error, Result};
-use podwire_serve::metrics::ApiHealth;
-use std::sync::atomic::{AtomicU64, Ordering};
+use podwire_telemetry::Snapshot;
 use std::sync::Arc;
 
 /// What every route is handed.
@@ -55,32 +54,14 @@ impl Api {
         }
     }
 
-    /// The API's refusals and the listener's counts, for `/metrics`.
-    pub fn health(&self) -> ApiHealth {
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (a, l, m) = (&self.access.counters, &self.listener, &self.limits.counters);
-        ApiHealth {
-            unauthenticated_total: get(&a.unauthenticated),
-            forbidden_total: get(&a.forbidden),
-            unavailable_total: get(&a.unavailable),
-            connections_refused_total: get(&l.refused_busy),
-            tls_handshake_failures_total: get(&l.tls_handshake_failures),
-            certificate_reloads_total: get(&l.certificate_reloads),
-            rate_limited_total: get(&m.rate_limited),
-            target_too_long_total: get(&m.target_too_long),
-            streams_refused_total: get(&m.streams_refused),
-            streams_dropped_slow_total: get(&m.streams_dropped_slow),
-        }
-    }
-
-    /// The `api` part of `/api/v1/status`.
-    pub fn status(&self) -> serde_json::Value {
-        serde_json::json!({
-            "auth": self.access.mode_name(),
-            "access": &*self.access.counters,
-            "listener": &*self.listener,
-            "limits": &self.limits.counters,
-        })
+    /// The API's refusals and the listener's counts (telemetry catalogue
+    /// counters), read now for `/metrics` and `/api/v1/status`.
+    pub fn counters(&self) -> Snapshot {
+        Snapshot::of(&[
+            &*self.access.counters,
+            &*self.listener,
+            &self.limits.counters,
+        ])
     }
 }
 

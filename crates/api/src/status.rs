@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// `GET /metrics`: OpenMetrics text when the scraper asks for it (as
 /// Prometheus does), the classic text format otherwise.
 pub async fn metrics(State(shared): State<Arc<Api>>, headers: HeaderMap) -> Response {
-    let api = shared.health();
+    let api = shared.counters();
     let backend = Arc::clone(&shared.backend);
     let Ok(text) = tokio::task::spawn_blocking(move || backend.metrics(api)).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -73,9 +73,9 @@ pub async fn interfaces(State(shared): State<Arc<Api>>) -> Response {
 
 /// `GET /api/v1/status`.
 pub async fn status(State(shared): State<Arc<Api>>) -> Response {
-    let api = shared.status();
+    let (auth, api) = (shared.access.mode_name(), shared.counters());
     let backend = Arc::clone(&shared.backend);
-    let Ok(doc) = tokio::task::spawn_blocking(move || backend.status(api)).await else {
+    let Ok(doc) = tokio::task::spawn_blocking(move || backend.status(auth, api)).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     json_response(serde_json::to_vec(&doc).unwrap_or_default())

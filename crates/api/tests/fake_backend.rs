@@ -12,8 +12,8 @@ use podwire_api::{Api, ApiAuth, ApiConfig, Backend, NoOwn, ServeConfig};
 use podwire_record::{
     Body, Close, Connection, DirectionStats, Endpoint, Record, Timestamp, Transport,
 };
-use podwire_serve::metrics::ApiHealth;
 use podwire_store::{Cursor, Filter, Store, StoreConfig, Table};
+use podwire_telemetry::Snapshot;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -102,15 +102,16 @@ impl Backend for Fake {
         self.lagged.fetch_add(missed, Ordering::Relaxed);
     }
 
-    fn metrics(&self, api: ApiHealth) -> String {
-        format!(
-            "fake_unauthenticated_total {}\n# EOF\n",
-            api.unauthenticated_total
-        )
+    fn metrics(&self, api: Snapshot) -> String {
+        let mut text = String::new();
+        api.write_openmetrics(&mut text);
+        text + "# EOF\n"
     }
 
-    fn status(&self, api: serde_json::Value) -> serde_json::Value {
-        serde_json::json!({ "mode": "fake", "api": api })
+    fn status(&self, auth: &'static str, api: Snapshot) -> serde_json::Value {
+        let mut doc = serde_json::json!({ "mode": "fake", "api": { "auth": auth } });
+        podwire_telemetry::merge_json(&mut doc, api.status_json());
+        doc
     }
 }
 
@@ -252,7 +253,7 @@ async fn reads_need_a_token_from_the_file_and_refusals_reach_the_backends_figure
     assert_eq!(doc["api"]["access"]["unauthenticated"], 2, "{doc}");
     let (_, _, metrics) = get(addr, "/metrics", &[("x-podwire-token", "s3cret")]).await;
     assert!(
-        metrics.contains("fake_unauthenticated_total 2"),
+        metrics.contains("podwire_api_requests_refused_total{reason=\"unauthenticated\"} 2"),
         "{metrics}"
     );
 }

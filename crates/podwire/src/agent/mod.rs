@@ -22,6 +22,7 @@ mod deferred;
 mod host;
 mod kernel;
 mod kube;
+mod losses;
 mod nat;
 mod own;
 mod packets;
@@ -208,6 +209,16 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
                 .context("starting the TLS plaintext thread")?,
         );
     }
+    let api = Arc::new(api);
+    {
+        let (sh, ap, st) = (Arc::clone(&shared), Arc::clone(&api), Arc::clone(&stop));
+        threads.push(
+            std::thread::Builder::new()
+                .name("podwire-losses".into())
+                .spawn(move || losses::run(sh, ap, st))
+                .context("starting the telemetry log thread")?,
+        );
+    }
     {
         let (sh, st) = (Arc::clone(&shared), Arc::clone(&stop));
         threads.push(
@@ -221,11 +232,13 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     let served = rt.block_on(podwire_api::serve(
         &cfg.listen,
         &cfg.api,
-        Arc::new(api),
+        Arc::clone(&api),
         "agent",
     ));
 
     stop.store(true, Ordering::Relaxed);
+    // Read while the shards still answer (their counts go with them).
+    let lost = losses::at_exit(&shared, &api);
     // The shards end when the capture thread and every control handle let go.
     state::lock(&shared.control).take();
     for t in threads {
@@ -235,7 +248,11 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         e.shutdown(OTLP_SHUTDOWN);
     }
     served?;
-    eprintln!("podwire: stopped");
+    if lost.is_empty() {
+        eprintln!("podwire: stopped");
+    } else {
+        eprintln!("podwire: stopped; lost since start: {lost}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

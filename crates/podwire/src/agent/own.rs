@@ -47,7 +47,7 @@ use super::host::Host;
 use podwire_record::{Body, Record};
 use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -87,18 +87,8 @@ const PENDING: u8 = 1;
 /// Applied.
 const IN_PLACE: u8 = 2;
 
-/// What was left out, since start.
-#[derive(Default)]
-pub struct OwnCounters {
-    /// Packets that never reached the trackers.
-    pub packets: AtomicU64,
-    /// Kernel-only records dropped.
-    pub records: AtomicU64,
-    /// Packets left out of captures.
-    pub captured: AtomicU64,
-    /// Connections not registered (the table was full).
-    pub unregistered: AtomicU64,
-}
+/// What was left out, since start (defined in the telemetry catalogue).
+pub use podwire_telemetry::catalogue::OwnCounters;
 
 impl Own {
     /// `observe`: `--observe-self`, nothing is left out.
@@ -149,16 +139,6 @@ impl Own {
     /// moment the kernel filter can take them (one atomic load).
     pub fn listening(&self) -> bool {
         !self.observe && self.listen.get().is_some()
-    }
-
-    /// The counts for `/metrics`.
-    pub fn left_out(&self) -> podwire_serve::metrics::OwnLeftOut {
-        let c = &self.counters;
-        podwire_serve::metrics::OwnLeftOut {
-            packets_total: c.packets.load(Ordering::Relaxed),
-            records_total: c.records.load(Ordering::Relaxed),
-            capture_packets_total: c.captured.load(Ordering::Relaxed),
-        }
     }
 
     /// Whether anything is left out at all.
@@ -455,7 +435,7 @@ mod tests {
         own.drop_kernel_records(&mut records);
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].client.port, 40001);
-        assert_eq!(own.left_out().records_total, 1);
+        assert_eq!(own.counters.records.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -12,10 +12,11 @@
 //! failures for a while too, and queries are rate-limited.
 
 use podwire_record::Endpoint;
+use podwire_telemetry::catalogue::ReverseDnsCounters;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -42,10 +43,9 @@ struct Entry {
 pub struct ReverseDns {
     cache: Mutex<Cache>,
     queue: SyncSender<IpAddr>,
-    /// Addresses not queued because the queue was full.
-    pub dropped: AtomicU64,
-    /// Queries sent.
-    pub queries: AtomicU64,
+    /// Queries sent, addresses not queued (defined in the telemetry
+    /// catalogue).
+    pub counters: ReverseDnsCounters,
 }
 
 #[derive(Default)]
@@ -61,8 +61,7 @@ impl ReverseDns {
         let r = Arc::new(ReverseDns {
             cache: Mutex::new(Cache::default()),
             queue: tx,
-            dropped: AtomicU64::new(0),
-            queries: AtomicU64::new(0),
+            counters: ReverseDnsCounters::default(),
         });
         let me = Arc::clone(&r);
         std::thread::Builder::new()
@@ -95,7 +94,7 @@ impl ReverseDns {
                 // Mark it asked, so one address is queued once.
                 self.remember(ip, None, now + NEGATIVE_TTL);
                 if let Err(TrySendError::Full(_)) = self.queue.try_send(ip) {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -147,7 +146,7 @@ impl ReverseDns {
             }
             window.1 += 1;
             id = id.wrapping_add(1);
-            self.queries.fetch_add(1, Ordering::Relaxed);
+            self.counters.queries.fetch_add(1, Ordering::Relaxed);
             let (name, ttl) = match lookup(&sock, id, ip) {
                 Some((name, ttl)) => (Some(Arc::from(name)), ttl.clamp(MIN_TTL, MAX_TTL)),
                 None => (None, NEGATIVE_TTL),

@@ -16,54 +16,18 @@ use podwire_capture_live::conntrack;
 use podwire_record::Record;
 use podwire_serve::metrics::{Health, Metrics};
 use podwire_store::{Cursor, Filter, Store, Table};
+use podwire_telemetry::catalogue::Sampled;
+use podwire_telemetry::Snapshot;
 use podwire_track::TrackerStats;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
-use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
-/// Counters the capture side publishes (monotonic unless said otherwise).
-#[derive(Default)]
-pub struct Counters {
-    /// Frames read from the rings.
-    pub frames: AtomicU64,
-    /// Packets dealt to the trackers.
-    pub packets: AtomicU64,
-    /// Copies of a packet already seen on another interface.
-    pub copies: AtomicU64,
-    /// Frames that were not TCP/UDP over IP, or loopback's outgoing copies.
-    pub skipped: AtomicU64,
-    /// The kernel's count of packets passed to the rings.
-    pub ring_packets: AtomicU64,
-    /// Packets the kernel dropped because a ring was full.
-    pub ring_drops: AtomicU64,
-    pub ring_errors: AtomicU64,
-    pub netlink_errors: AtomicU64,
-    /// Interface filter updates the kernel refused.
-    pub filter_errors: AtomicU64,
-    pub links_added: AtomicU64,
-    pub links_removed: AtomicU64,
-    /// IP datagrams whose fragments never completed.
-    pub defrag_dropped: AtomicU64,
-    /// eBPF events the kernel could not queue (ring buffer full).
-    pub ebpf_lost: AtomicU64,
-    pub ebpf_events: AtomicU64,
-    /// Records a live-stream client missed because it read too slowly.
-    pub stream_lagged: AtomicU64,
-}
-
-impl Counters {
-    pub fn add(&self, c: &AtomicU64, n: u64) {
-        if n > 0 {
-            c.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
-    pub fn set(&self, c: &AtomicU64, n: u64) {
-        c.store(n, Ordering::Relaxed);
-    }
-}
+/// Counters the capture side publishes (defined in the telemetry
+/// catalogue, with how they are exported).
+pub use podwire_telemetry::catalogue::Capture as Counters;
 
 /// One interface of a watched namespace, for `/api/v1/interfaces`.
 #[derive(Clone, Debug, Serialize)]
@@ -346,23 +310,13 @@ impl Shared {
         }
     }
 
-    /// The agent's own figures, for `/metrics`.
-    pub fn health(&self, api: podwire_serve::metrics::ApiHealth) -> Health {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    /// The agent's own figures, for `/metrics`; `api` holds the API's
+    /// counters.
+    pub fn health(&self, api: Snapshot) -> Health {
         let tracker = self.tracker_stats();
         let store = lock(&self.store).stats();
         Health {
-            packets_total: get(&c.packets),
-            packets_dropped_total: get(&c.ring_drops),
-            packets_duplicate_total: get(&c.copies),
-            ebpf_events_total: get(&c.ebpf_events),
-            ebpf_events_lost_total: get(&c.ebpf_lost),
-            tracked_connections: tracker.open,
-            tracker_evicted_total: tracker.evicted,
-            tls_decrypted_total: tracker.parsers.tls_decrypted,
-            tls_no_key_total: tracker.parsers.tls_no_key,
-            tls_auth_failed_total: tracker.parsers.tls_auth_failed,
+            telemetry: self.telemetry(&tracker, api),
             store: store
                 .tables
                 .iter()
@@ -376,29 +330,63 @@ impl Shared {
                     )
                 })
                 .collect(),
-            resident_memory_bytes: crate::pipeline::resident_bytes(),
-            stream_lagged_total: get(&c.stream_lagged),
-            requests_not_deferred_total: self.deferred.overflow(),
             kubernetes: self.kube.as_ref().map(|k| k.health()),
-            reverse_dns: self
-                .rdns
-                .as_ref()
-                .map(|r| (get(&r.queries), get(&r.dropped))),
-            captures: self.captures.as_ref().map(|c| c.health()),
-            api,
-            own_left_out: self.own.left_out(),
-            tls_plaintext: self
-                .tls
-                .as_ref()
-                .map(|t| podwire_serve::metrics::TlsPlaintextHealth {
-                    libraries: get(&t.libraries),
-                    calls_total: tracker.tls_plaintext_calls,
-                    untracked_total: tracker.tls_plaintext_dropped,
-                    unattributed_total: get(&t.unattributed),
-                    lost_total: get(&t.lost),
-                }),
             otlp: self.otlp.as_ref().map(|e| crate::otlp::health(e)),
         }
+    }
+
+    /// The agent's counters and gauges of the telemetry catalogue, read
+    /// now (all but the traffic metrics' own, which `Metrics::encode`
+    /// adds): the capture side's atomics, the API's (read by
+    /// `podwire_api`, handed in as `api`), and figures kept elsewhere
+    /// sampled into [`Sampled`].
+    pub fn telemetry(&self, tracker: &TrackerStats, api: Snapshot) -> Snapshot {
+        let s = Sampled::default();
+        let kernel = self.kernel_stats();
+        let (known, forgotten) = {
+            let n = lock(&self.names);
+            (n.len() as u64, n.forgotten())
+        };
+        for (a, v) in [
+            (&s.tracker_open, tracker.open),
+            (&s.tracker_tcp, tracker.tcp_connections),
+            (&s.tracker_udp, tracker.udp_flows),
+            (&s.tracker_evicted, tracker.evicted),
+            (&s.reassembly_limit_hits, tracker.reassembly_limit_hits),
+            (&s.reassembly_buffered, tracker.reassembly_buffered as u64),
+            (&s.dns_malformed, tracker.dns_malformed),
+            (&s.dns_evicted, tracker.dns_evicted),
+            (&s.parsers_failed, tracker.parsers.failed),
+            (&s.tls_decrypted, tracker.parsers.tls_decrypted),
+            (&s.tls_no_key, tracker.parsers.tls_no_key),
+            (&s.tls_unsupported, tracker.parsers.tls_unsupported),
+            (&s.tls_auth_failed, tracker.parsers.tls_auth_failed),
+            (&s.kernel_sockets, kernel.sockets),
+            (&s.kernel_evicted, kernel.evicted),
+            (&s.kernel_unclaimed, kernel.unclaimed),
+            (&s.names_known, known),
+            (&s.names_forgotten, forgotten),
+            (&s.stream_clients, self.stream.receiver_count() as u64),
+            (&s.not_deferred, self.deferred.overflow()),
+            (&s.resident_memory, crate::pipeline::resident_bytes()),
+        ] {
+            s.set(a, v);
+        }
+        let mut snap = Snapshot::of(&[&self.counters, &s, &self.own.counters]);
+        snap.extend(api);
+        // The optional parts, when they run.
+        if let Some(c) = &self.captures {
+            snap.add(&*c.counters);
+        }
+        if let Some(t) = &self.tls {
+            t.set(&t.parsed, tracker.tls_plaintext_calls);
+            t.set(&t.untracked, tracker.tls_plaintext_dropped);
+            snap.add(&**t);
+        }
+        if let Some(r) = &self.rdns {
+            snap.add(&r.counters);
+        }
+        snap
     }
 
     /// The open connections `filter` selects, newest first, at most its

@@ -16,8 +16,10 @@ use podwire_api::listen::ListenAddr;
 use podwire_api::{Api, ApiConfig, Backend, NoOwn, ServeConfig};
 use podwire_decode::Decoder;
 use podwire_record::{Record, Timestamp};
-use podwire_serve::metrics::{ApiHealth, Health, Metrics};
+use podwire_serve::metrics::{Health, Metrics};
 use podwire_store::{Cursor, Filter, Store, StoreConfig, Table};
+use podwire_telemetry::catalogue::{Capture, OwnCounters, Sampled};
+use podwire_telemetry::Snapshot;
 use podwire_track::TrackerStats;
 use serde_json::json;
 use std::process::ExitCode;
@@ -123,10 +125,11 @@ impl Backend for Files {
         self.stream_lagged.fetch_add(missed, Ordering::Relaxed);
     }
 
-    fn metrics(&self, api: ApiHealth) -> String {
-        let store = lock(&self.store).stats();
+    fn metrics(&self, api: Snapshot) -> String {
         let health = Health {
-            store: store
+            telemetry: self.telemetry(api),
+            store: lock(&self.store)
+                .stats()
                 .tables
                 .iter()
                 .map(|t| {
@@ -139,28 +142,17 @@ impl Backend for Files {
                     )
                 })
                 .collect(),
-            resident_memory_bytes: crate::pipeline::resident_bytes(),
-            stream_lagged_total: self.stream_lagged.load(Ordering::Relaxed),
-            api,
+            kubernetes: None,
             otlp: self.otlp.as_ref().map(|e| crate::otlp::health(e)),
-            ..Health::default()
         };
         self.metrics.encode(&health)
     }
 
-    /// The agent's document with what files do not have at zero, so one
-    /// schema describes both.
-    fn status(&self, api: serde_json::Value) -> serde_json::Value {
-        let zeros = |keys: &[&str]| -> serde_json::Value {
-            keys.iter().map(|k| (k.to_string(), json!(0))).collect()
-        };
+    /// The agent's document; what files do not have is zero (the
+    /// catalogue's counters all there), so one schema describes both.
+    fn status(&self, auth: &'static str, api: Snapshot) -> serde_json::Value {
         let not_live = json!({"running": false, "error": "reading capture files"});
-        let (known, forgotten) = {
-            let n = lock(&self.names);
-            (n.len(), n.forgotten())
-        };
-        let tracker = TrackerStats::default();
-        json!({
+        let mut doc = json!({
             "mode": "capture",
             "now": self.now(),
             "sources": {
@@ -169,43 +161,39 @@ impl Backend for Files {
                 "ebpf_hook": null,
                 "tls_plaintext": {"running": false, "error": null},
             },
-            "capture": zeros(&[
-                "frames", "packets", "copies_dropped", "skipped", "ring_packets",
-                "ring_drops", "ring_errors", "netlink_errors", "filter_errors",
-                "links_added", "links_removed", "defrag_dropped",
-            ]),
-            "stream": {
-                "lagged_records": self.stream_lagged.load(Ordering::Relaxed),
-                "clients": self.stream.receiver_count(),
-            },
-            "metrics": { "pairs": self.metrics.pairs() },
-            "tracker": {
-                "open": tracker.open,
-                "tcp_connections": tracker.tcp_connections,
-                "udp_flows": tracker.udp_flows,
-                "evicted": tracker.evicted,
-                "reassembly_limit_hits": tracker.reassembly_limit_hits,
-                "reassembly_buffered_bytes": tracker.reassembly_buffered,
-                "dns_malformed": tracker.dns_malformed,
-                "dns_evicted": tracker.dns_evicted,
-                "parsers_failed": tracker.parsers.failed,
-                "tls_decrypted": tracker.parsers.tls_decrypted,
-                "tls_no_key": tracker.parsers.tls_no_key,
-                "tls_unsupported": tracker.parsers.tls_unsupported,
-                "tls_auth_failed": tracker.parsers.tls_auth_failed,
-            },
-            "ebpf": zeros(&["events", "lost", "sockets", "evicted", "unclaimed"]),
-            "names": { "known": known, "forgotten": forgotten },
-            "api": api,
-            "own": {
-                "observed": true,
-                "packets_left_out": 0,
-                "records_left_out": 0,
-                "capture_packets_left_out": 0,
-                "unregistered": 0,
-            },
+            "api": { "auth": auth },
+            "own": { "observed": true },
             "store": podwire_api::store_status(&lock(&self.store).stats()),
-        })
+        });
+        let mut counters = self.telemetry(api);
+        counters.add(&self.metrics.counters);
+        podwire_telemetry::merge_json(&mut doc, counters.status_json());
+        doc
+    }
+}
+
+impl Files {
+    /// The agent's always-present counters of the telemetry catalogue:
+    /// the live capture's at zero, the names and the stream's as they are
+    /// here, and the API's (`api`).
+    fn telemetry(&self, api: Snapshot) -> Snapshot {
+        let capture = Capture::default();
+        capture.set(
+            &capture.stream_lagged,
+            self.stream_lagged.load(Ordering::Relaxed),
+        );
+        let sampled = Sampled::default();
+        let (known, forgotten) = {
+            let n = lock(&self.names);
+            (n.len() as u64, n.forgotten())
+        };
+        sampled.set(&sampled.names_known, known);
+        sampled.set(&sampled.names_forgotten, forgotten);
+        sampled.set(&sampled.stream_clients, self.stream.receiver_count() as u64);
+        sampled.set(&sampled.resident_memory, crate::pipeline::resident_bytes());
+        let mut snap = Snapshot::of(&[&capture, &sampled, &OwnCounters::default()]);
+        snap.extend(api);
+        snap
     }
 }
 

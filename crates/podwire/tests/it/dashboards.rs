@@ -1,10 +1,11 @@
 //! The Grafana dashboards of `deploy/grafana` against what podwire serves:
 //! only Grafana's built-in panels, only the data sources the dashboards are
-//! documented to need, PromQL naming only metrics that `metrics.rs` exports,
+//! documented to need, PromQL naming only metrics that `/metrics` exports,
 //! and Infinity URLs naming only routes the agent's router has.
 //!
 //! The metric names and routes are read from the source at test time
-//! (`crates/serve/src/metrics.rs`, `crates/api/src/lib.rs`),
+//! (`crates/serve/src/metrics*`, the telemetry catalogue's definitions,
+//! `crates/api/src/lib.rs`),
 //! not listed here, so renaming a metric or a route fails this test until
 //! the dashboards follow. No root, no network, no Grafana.
 
@@ -185,24 +186,35 @@ fn metric_at(s: &str) -> Option<&str> {
     Some(&s[..end])
 }
 
-/// The names of the series `metrics.rs` exposes, derived from its source:
+/// The names of the series `/metrics` exposes, derived from the source:
 /// the families registered with prometheus-client in `Metrics::new` (with
-/// their unit and type suffixes) and the hand-written ones of
-/// `encode_state` and `encode_k8spacket`.
+/// their unit and type suffixes), the hand-written ones of `metrics/text.rs`
+/// and `metrics/health.rs`, and the agent's own counters and gauges from
+/// the telemetry catalogue's definitions.
 fn exported_metrics() -> BTreeSet<String> {
     let path = repo().join("crates/serve/src/metrics.rs");
     let src = Source::parse(&read(&path));
     let mut names = BTreeSet::new();
     registered(&src, &mut names);
     let before = names.len();
-    for f in ["encode_state", "encode_k8spacket"] {
-        hand_written(&src, src.fn_body(f), f, &mut names);
+    for (file, fns) in [
+        ("text.rs", &["encode_certificates", "encode_k8spacket"][..]),
+        ("health.rs", &["encode"][..]),
+    ] {
+        let path = repo().join("crates/serve/src/metrics").join(file);
+        let src = Source::parse(&read(&path));
+        for f in fns {
+            hand_written(&src, src.fn_body(f), f, &mut names);
+        }
     }
     assert!(
         before > 0 && names.len() > before,
         "found no metric names in {}: update this test's reading of it",
         path.display()
     );
+    for d in podwire_telemetry::catalogue::all().flatten() {
+        names.insert(d.sample_name());
+    }
     names
 }
 

@@ -792,3 +792,65 @@ fn sigterm_ends_open_streams_and_the_process() {
         String::from_utf8_lossy(&rest[rest.len().saturating_sub(40)..])
     );
 }
+
+/// The telemetry catalogue end to end: every definition is one series of
+/// `/metrics` (its own name, nowhere a second time) and a number at its
+/// path in `/api/v1/status`, and both say the same for counters (a served
+/// capture no longer changes; the API's own counts do, by these requests). Fails when a counter is added to one output
+/// by hand, or a definition is not read by the server.
+#[test]
+fn telemetry_every_counter_is_in_metrics_once_and_in_status() {
+    use podwire_telemetry::{catalogue, Kind};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = serve(
+        &[data_dir().join("mixed.pcap")],
+        &[],
+        &dir.path().join("s.log"),
+    );
+    let status = json(s.addr, "/api/v1/status");
+    let (code, metrics) = http_get(s.addr, "/metrics").expect("GET /metrics");
+    assert_eq!(code, 200, "{metrics}");
+    let samples: Vec<(&str, &str)> = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .collect();
+    let mut families = std::collections::BTreeSet::new();
+    // `read --serve` runs none of the optional parts (captures, TLS
+    // plaintext, reverse DNS); the catalogue's own tests cover those.
+    for d in catalogue::always().into_iter().flatten() {
+        let series = match d.label {
+            Some((l, v)) => format!("{}{{{l}=\"{v}\"}}", d.sample_name()),
+            None => d.sample_name(),
+        };
+        let hits: Vec<_> = samples.iter().filter(|(s, _)| *s == series).collect();
+        assert_eq!(hits.len(), 1, "{series} in /metrics: {hits:?}");
+        let in_metrics: u64 = hits[0].1.parse().expect("integer sample");
+        let in_status = d
+            .status
+            .split('.')
+            .try_fold(&status, |o, k| o.get(k))
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("{} not a number in status: {status}", d.status));
+        // The API counts its own requests, this test's among them.
+        if d.kind == Kind::Counter && !d.status.starts_with("api.") {
+            assert_eq!(in_metrics, in_status, "{series} vs {}", d.status);
+        }
+        families.insert(d.name);
+    }
+    // Each family's header once: no second definition by hand (the
+    // classic text format names a counter family with its `_total`).
+    for f in families {
+        let helps = metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with(&format!("# HELP {f} "))
+                    || l.starts_with(&format!("# HELP {f}_total "))
+            })
+            .count();
+        assert_eq!(helps, 1, "# HELP {f}");
+    }
+    // The capture was read and counted: not all zero by accident.
+    assert!(status["metrics"]["pairs"].as_u64() > Some(0), "{status}");
+    assert!(status["names"]["known"].as_u64() > Some(0), "{status}");
+}

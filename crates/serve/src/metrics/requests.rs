@@ -15,7 +15,7 @@
 //! `MetricsConfig::max_grpc_methods` distinct gRPC methods; the rest are
 //! counted under `other` and in `podwire_metrics_labels_overflow_total`.
 
-use super::{Hist, Name, Pair};
+use super::{Hist, MetricsCounters, Name, Pair};
 use podwire_record::{Grpc, Outcome, RequestView};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -76,8 +76,6 @@ pub(super) struct RequestFamilies {
 pub(super) struct LabelCaps {
     operations: FxHashSet<(&'static str, Arc<str>)>,
     grpc_methods: FxHashSet<(Arc<str>, Arc<str>)>,
-    /// Observations whose operation or gRPC method went to `other`.
-    pub overflow: u64,
 }
 
 impl RequestFamilies {
@@ -119,8 +117,14 @@ impl RequestFamilies {
     }
 
     /// Counts one request of a protocol on the generic family.
-    pub fn observe(&self, caps: &mut LabelCaps, pair: Pair, req: &RequestView<'_>) {
-        let operation = caps.operation(req.protocol, req.operation);
+    pub fn observe(
+        &self,
+        caps: &mut LabelCaps,
+        counters: &MetricsCounters,
+        pair: Pair,
+        req: &RequestView<'_>,
+    ) {
+        let operation = caps.operation(req.protocol, req.operation, counters);
         let outcome = match req.outcome {
             None => "none",
             Some(Outcome::Ok) => "ok",
@@ -149,12 +153,13 @@ impl RequestFamilies {
     pub fn observe_grpc(
         &self,
         caps: &mut LabelCaps,
+        counters: &MetricsCounters,
         max_methods: usize,
         pair: Pair,
         g: &Grpc,
         latency_ms: Option<f64>,
     ) {
-        let (service, method) = caps.grpc_method(max_methods, &g.service, &g.method);
+        let (service, method) = caps.grpc_method(max_methods, &g.service, &g.method, counters);
         let grpc_status: Arc<str> = match g.status {
             None => Arc::from("none"),
             // gRPC defines 0-16; anything else is off the wire and unbounded.
@@ -182,7 +187,7 @@ impl RequestFamilies {
 }
 
 impl LabelCaps {
-    fn operation(&mut self, protocol: &'static str, op: &str) -> Name {
+    fn operation(&mut self, protocol: &'static str, op: &str, c: &MetricsCounters) -> Name {
         let key = (protocol, Arc::<str>::from(op));
         if self.operations.contains(&key) {
             return Name(key.1);
@@ -197,17 +202,23 @@ impl LabelCaps {
             self.operations.insert(key);
             return Name(name);
         }
-        self.overflow += 1;
+        c.add(&c.labels_overflow, 1);
         Name(Arc::from("other"))
     }
 
-    fn grpc_method(&mut self, max: usize, service: &str, method: &str) -> (Name, Name) {
+    fn grpc_method(
+        &mut self,
+        max: usize,
+        service: &str,
+        method: &str,
+        c: &MetricsCounters,
+    ) -> (Name, Name) {
         let key = (Arc::<str>::from(service), Arc::<str>::from(method));
         if self.grpc_methods.contains(&key) || self.grpc_methods.len() < max {
             self.grpc_methods.insert(key.clone());
             return (Name(key.0), Name(key.1));
         }
-        self.overflow += 1;
+        c.add(&c.labels_overflow, 1);
         let other = Name(Arc::from("other"));
         (other.clone(), other)
     }

@@ -10,8 +10,8 @@ use axum::response::Response;
 use podwire_api::backend::BoxFuture;
 use podwire_api::Backend;
 use podwire_record::{Record, Timestamp};
-use podwire_serve::metrics::ApiHealth;
 use podwire_store::{Cursor, Filter, Table};
+use podwire_telemetry::Snapshot;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -52,12 +52,12 @@ impl Backend for Live {
         c.add(&c.stream_lagged, missed);
     }
 
-    fn metrics(&self, api: ApiHealth) -> String {
+    fn metrics(&self, api: Snapshot) -> String {
         self.shared.metrics.encode(&self.shared.health(api))
     }
 
-    fn status(&self, api: serde_json::Value) -> serde_json::Value {
-        status::status(&self.shared, self.now(), api)
+    fn status(&self, auth: &'static str, api: Snapshot) -> serde_json::Value {
+        status::status(&self.shared, self.now(), auth, api)
     }
 
     fn interfaces(&self) -> serde_json::Value {

@@ -30,7 +30,7 @@ use podwire_capture_live::podnet::{self, HostSide};
 use request::{CaptureRequest, Target};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subject::Subject;
@@ -69,21 +69,13 @@ impl Default for CaptureConfig {
     }
 }
 
-/// Counters of captures since start (exported with the agent's health).
-#[derive(Debug, Default)]
-pub struct CaptureCounters {
-    pub started: AtomicU64,
-    pub refused: AtomicU64,
-    pub bytes: AtomicU64,
-    pub packets: AtomicU64,
-    pub dropped: AtomicU64,
-}
+/// Counters of captures since start (defined in the telemetry catalogue).
+pub use podwire_telemetry::catalogue::CaptureCounters;
 
 /// The agent's capture service.
 pub struct Captures {
     cfg: CaptureConfig,
     auth: Auth,
-    active: AtomicUsize,
     next_id: AtomicU64,
     /// Set at shutdown: every capture ends and its stream closes.
     stopping: Arc<AtomicBool>,
@@ -97,7 +89,6 @@ impl Captures {
             budget: Arc::new(Mutex::new(RateBudget::new(cfg.rate_bytes))),
             cfg,
             auth,
-            active: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             stopping: Arc::new(AtomicBool::new(false)),
             counters: Arc::default(),
@@ -109,22 +100,10 @@ impl Captures {
         self.stopping.store(true, Ordering::Relaxed);
     }
 
-    pub fn health(&self) -> podwire_serve::metrics::CaptureHealth {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        podwire_serve::metrics::CaptureHealth {
-            active: self.active.load(Ordering::Relaxed) as u64,
-            started_total: get(&c.started),
-            refused_total: get(&c.refused),
-            packets_total: get(&c.packets),
-            bytes_total: get(&c.bytes),
-            dropped_total: get(&c.dropped),
-        }
-    }
-
     fn slot(self: &Arc<Self>) -> Option<Slot> {
-        let max = self.cfg.max_streams;
-        self.active
+        let max = self.cfg.max_streams as u64;
+        self.counters
+            .active
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
@@ -138,7 +117,7 @@ struct Slot(Arc<Captures>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::AcqRel);
+        self.0.counters.active.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -553,9 +532,9 @@ mod tests {
         let b = caps.slot().expect("second");
         assert!(caps.slot().is_none(), "a third is refused");
         drop(a);
-        assert_eq!(caps.health().active, 1);
+        assert_eq!(caps.counters.active.load(Ordering::Relaxed), 1);
         let _c = caps.slot().expect("a freed slot is reused");
         drop(b);
-        assert_eq!(caps.health().active, 1);
+        assert_eq!(caps.counters.active.load(Ordering::Relaxed), 1);
     }
 }

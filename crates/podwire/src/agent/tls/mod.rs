@@ -17,7 +17,7 @@ use crate::pipeline::shard::OwnedPlaintext;
 use libraries::{Libraries, SCAN_NEW};
 use podwire_ebpf::TlsProbe;
 use podwire_record::Timestamp;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,18 +27,9 @@ const POLL: Duration = Duration::from_millis(20);
 /// Refused files logged at most (each once); all are counted.
 const MAX_LOGGED: u64 = 16;
 
-/// What the thread counted (the trackers count the rest).
-#[derive(Default)]
-pub struct TlsCounters {
-    /// Library files probed now.
-    pub libraries: AtomicU64,
-    /// Calls whose socket the probe did not find.
-    pub unattributed: AtomicU64,
-    /// Files the probe could not attach to.
-    pub refused: AtomicU64,
-    /// The kernel side's losses: ring full, calls not followed.
-    pub lost: AtomicU64,
-}
+/// What the thread counted (the trackers count the rest, copied in when
+/// read); defined in the telemetry catalogue.
+pub use podwire_telemetry::catalogue::TlsCounters;
 
 /// Loads the probe, or says why not (one line).
 pub fn load() -> anyhow::Result<TlsProbe> {
