@@ -16,6 +16,7 @@ mod app;
 mod conn;
 mod key;
 mod plain;
+pub mod shard;
 mod stream;
 mod tls;
 

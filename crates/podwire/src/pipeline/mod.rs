@@ -1,5 +1,5 @@
 //! The parts of the pipeline that files and live capture share inside the
-//! binary: dealing packets to tracker shards.
+//! binary: the parsers' options from the user's switches. (Dealing packets
+//! to tracker shards is `podwire_track::shard`.)
 
 pub mod parsers;
-pub mod shard;

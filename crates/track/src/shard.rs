@@ -1,5 +1,9 @@
 //! Tracker shards: the cores' share of the pipeline, for files and live.
 //!
+//! It lives next to the tracker because it is the tracker's parallel form:
+//! nothing in it knows of `podwire read` or the agent, which plug in their
+//! own [`Sink`] (and, live, a snapshot [`Select`]).
+//!
 //! The thread that decodes frames deals packets to shards by a hash of
 //! their flow that is the same in both directions, so each connection (and
 //! each DNS query with its answer) lives in exactly one shard's tracker. A
@@ -14,9 +18,9 @@
 //! same hash), through the same queue as packets, so a snapshot never
 //! races a batch.
 
+use crate::{Plaintext, Tracker, TrackerConfig, TrackerStats};
 use podwire_decode::{Packet, Transport};
 use podwire_record::{Record, Timestamp};
-use podwire_track::{Plaintext, Tracker, TrackerConfig, TrackerStats};
 use rustc_hash::FxHasher;
 use std::hash::{Hash, Hasher};
 use std::io;
