@@ -398,22 +398,28 @@ fn symbol(handle: *mut c_void, name: &CStr) -> Result<*mut c_void, String> {
 }
 
 fn resolve(handle: *mut c_void) -> Result<Libpcap, String> {
-    // SAFETY (all transmutes below): each symbol is the libpcap function of
-    // that name, whose C prototype (pcap/pcap.h, stable since libpcap 0.8)
-    // the target type spells out; a data pointer and a function pointer have
-    // the same size on every platform with dlsym.
+    // Each symbol is the libpcap function of that name, whose C prototype
+    // (pcap/pcap.h, stable since libpcap 0.8) the target type spells out; a
+    // data pointer and a function pointer have the same size on every
+    // platform with dlsym.
+    // SAFETY: `pcap_open_dead` has the prototype `OpenDeadFn` spells out (see above).
     let open_dead = unsafe {
         std::mem::transmute::<*mut c_void, OpenDeadFn>(symbol(handle, c"pcap_open_dead")?)
     };
+    // SAFETY: `pcap_compile` has the prototype `CompileFn` spells out (see above).
     let compile =
         unsafe { std::mem::transmute::<*mut c_void, CompileFn>(symbol(handle, c"pcap_compile")?) };
+    // SAFETY: `pcap_freecode` has the prototype `FreecodeFn` spells out (see above).
     let freecode = unsafe {
         std::mem::transmute::<*mut c_void, FreecodeFn>(symbol(handle, c"pcap_freecode")?)
     };
+    // SAFETY: `pcap_geterr` has the prototype `GeterrFn` spells out (see above).
     let geterr =
         unsafe { std::mem::transmute::<*mut c_void, GeterrFn>(symbol(handle, c"pcap_geterr")?) };
+    // SAFETY: `pcap_close` has the prototype `CloseFn` spells out (see above).
     let close =
         unsafe { std::mem::transmute::<*mut c_void, CloseFn>(symbol(handle, c"pcap_close")?) };
+    // SAFETY: `pcap_lib_version` has the prototype `LibVersionFn` spells out (see above).
     let lib_version = unsafe {
         std::mem::transmute::<*mut c_void, LibVersionFn>(symbol(handle, c"pcap_lib_version")?)
     };
