@@ -61,7 +61,7 @@
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::fmt::Write as _;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
 
 /// Library names tried by `dlopen`, in order.
 pub const LIBPCAP_NAMES: [&str; 3] = ["libpcap.so.1", "libpcap.so.0.8", "libpcap.so"];
@@ -243,10 +243,7 @@ pub fn compile(expr: &str, linktype: u32, snaplen: u32) -> Result<Program, Filte
 
     // Declared first, dropped last: every libpcap call below is serialized,
     // including the frees in the guards' Drop.
-    let _serial = lib
-        .compile_lock
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let _serial = podwire_sync::lock(&lib.compile_lock);
     // snaplen <= MAX_SNAPLEN fits in a c_int.
     let pcap = DeadHandle::open(lib, dlt, snaplen as c_int).ok_or(FilterError::LinkType {
         linktype,

@@ -21,7 +21,7 @@ use podwire_track::TrackerStats;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 /// Counters the capture side publishes (monotonic unless said otherwise).
@@ -179,9 +179,7 @@ impl Clock {
 
 /// A poisoned lock means a thread panicked mid-update; the data is still
 /// the best there is, so keep serving it.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub use podwire_sync::lock;
 
 impl Shared {
     /// State for serving records from elsewhere than live capture

@@ -231,7 +231,7 @@ fn serve_files(
     if !cfg.quiet {
         let stored: usize = podwire_store::Table::ALL
             .iter()
-            .map(|&t| state_lock(&shared.store).stats().get(t).records)
+            .map(|&t| podwire_sync::lock(&shared.store).stats().get(t).records)
             .sum();
         eprintln!(
             "podwire: {} frames, {} TCP/UDP packets, {stored} records kept",
@@ -244,10 +244,6 @@ fn serve_files(
         .context("starting the HTTP runtime")?;
     rt.block_on(agent::serve(&listen, api, shared, "read"))?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn state_lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Every file in order into `shards`, until the output stops.
