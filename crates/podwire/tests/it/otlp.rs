@@ -401,7 +401,10 @@ fn histogram_count(rx: &Receiver, metric: &str) -> u64 {
 
 fn setup(test: &str) -> Option<(PathBuf, tempfile::TempDir)> {
     let Some(py) = python() else {
-        podwire_lab::skip::skipped(test, "opentelemetry-proto is not installed (scripts/test.sh)");
+        podwire_lab::skip::skipped(
+            test,
+            "opentelemetry-proto is not installed (scripts/test.sh)",
+        );
         return None;
     };
     Some((py, tempfile::tempdir().expect("temp dir")))
