@@ -2,7 +2,9 @@
 /*
  * The one record conn.bpf.c writes to its ring buffer. Mirrored once in Rust
  * by crates/ebpf/src/event.rs (ConnEvent); both sides assert the size, so a
- * change here that is not made there fails the build.
+ * change here that is not made there fails the build, and
+ * crates/ebpf/tests/layout.rs checks each field's offset and size against
+ * this object's BTF.
  *
  * Rules: fixed-width fields, explicit padding, no bool or enum, naturally
  * aligned (no implicit padding anywhere).

@@ -9,21 +9,17 @@
 
 #![no_main]
 
+mod common;
+
 use libfuzzer_sys::fuzz_target;
 use podwire_http::{is_sensitive, HeaderCapture, HttpConfig, HttpParser, REDACTED};
-use podwire_parse::{Direction, Status, StreamParser};
-use podwire_record::Timestamp;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&seed, traffic)) = data.split_last() else { return };
-    let (mut client, mut server) = split_directions(traffic);
+    let (client, server) = split_directions(traffic);
 
-    let mut state = u32::from(seed) | 1;
-    let mut next = || {
-        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        state >> 8
-    };
-    let r = next();
+    let mut rng = common::Rng::new(seed);
+    let r = rng.next();
     let config = HttpConfig {
         // Small limits in most runs, so the limit paths are reached.
         max_head_bytes: if r & 1 == 0 { 64 + (r as usize >> 1) % 512 } else { 16 * 1024 },
@@ -32,37 +28,7 @@ fuzz_target!(|data: &[u8]| {
     };
     // Now and then as for a connection whose server spoke first (mid-stream).
     let mut parser = if r & 0x200 == 0 { HttpParser::new(&config) } else { HttpParser::mid_stream(&config) };
-    let mut events = Vec::new();
-    let mut ts = 1_000_000_000u64;
-    let mut status = Status::Continue;
-    while status == Status::Continue && !(client.is_empty() && server.is_empty()) {
-        let r = next();
-        let dir = match (client.is_empty(), server.is_empty()) {
-            (false, true) => Direction::ToServer,
-            (true, false) => Direction::ToClient,
-            _ if r & 1 == 0 => Direction::ToServer,
-            _ => Direction::ToClient,
-        };
-        // Mostly forward in time; now and then backwards, as captures can.
-        ts = if r & 0x3e == 0 { ts.saturating_sub(u64::from(r >> 6)) } else { ts + u64::from(r >> 20) };
-        if r & 0x1c0 == 0 {
-            let len = if r & 0x200 == 0 { u64::from(r >> 12) % 64 } else { u64::from(r >> 10) };
-            status = parser.gap(dir, Timestamp(ts), len, &mut events);
-            continue;
-        }
-        let stream = match dir {
-            Direction::ToServer => &mut client,
-            Direction::ToClient => &mut server,
-        };
-        let n = 1 + (next() as usize) % 97;
-        let (piece, rest) = stream.split_at(n.min(stream.len()));
-        *stream = rest;
-        status = parser.data(dir, Timestamp(ts), piece, &mut events);
-    }
-    parser.finish(Timestamp(ts), &mut events);
-    let emitted = events.len();
-    parser.finish(Timestamp(ts), &mut events);
-    assert_eq!(events.len(), emitted, "finish twice emits once");
+    let events = common::drive(&mut parser, &mut rng, client, server, 97);
 
     for event in &events {
         let http = &event.http;

@@ -11,6 +11,8 @@
 
 #![no_main]
 
+mod common;
+
 use libfuzzer_sys::fuzz_target;
 use podwire_mysql::{looks_like_mysql, MysqlConfig, MysqlParser};
 use podwire_parse::{Direction, Status, StreamParser};
@@ -20,12 +22,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&seed, traffic)) = data.split_last() else {
         return;
     };
-    let mut state = u32::from(seed) | 1;
-    let mut next = || {
-        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        state >> 8
-    };
-    let r = next();
+    let mut rng = common::Rng::new(seed);
+    let r = rng.next();
     let config = MysqlConfig {
         // Small limits in most runs, so the limit paths are reached.
         max_packet_bytes: if r & 1 == 0 {
@@ -52,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
     let chunks = chunks(traffic);
     let mut seen = [false; 2];
     let mut events = Vec::new();
-    let mut ts = 1_000_000_000u64;
+    let mut ts = common::START_NS;
     let mut status = Status::Continue;
     for (dir, bytes) in chunks {
         let side = usize::from(dir == Direction::ToServer);
@@ -62,22 +60,13 @@ fuzz_target!(|data: &[u8]| {
         }
         let mut rest = bytes;
         while status == Status::Continue && !rest.is_empty() {
-            let r = next();
-            ts = if r & 0x3e == 0 {
-                ts.saturating_sub(u64::from(r >> 6))
-            } else {
-                ts + u64::from(r >> 20)
-            };
-            if r & 0x1c0 == 0 {
-                let len = if r & 0x200 == 0 {
-                    u64::from(r >> 12) % 64
-                } else {
-                    u64::from(r >> 10)
-                };
+            let r = rng.next();
+            ts = common::next_ts(ts, r);
+            if let Some(len) = common::gap_len(r) {
                 status = parser.gap(dir, Timestamp(ts), len, &mut events);
                 continue;
             }
-            let n = 1 + (next() as usize) % 97;
+            let n = 1 + (rng.next() as usize) % 97;
             let (piece, tail) = rest.split_at(n.min(rest.len()));
             rest = tail;
             status = parser.data(dir, Timestamp(ts), piece, &mut events);
@@ -86,10 +75,7 @@ fuzz_target!(|data: &[u8]| {
             break;
         }
     }
-    parser.finish(Timestamp(ts), &mut events);
-    let emitted = events.len();
-    parser.finish(Timestamp(ts), &mut events);
-    assert_eq!(events.len(), emitted, "finish twice emits once");
+    common::finish_twice(&mut parser, ts, &mut events);
 
     for event in &events {
         let m = &event.body;

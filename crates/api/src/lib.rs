@@ -105,11 +105,7 @@ pub fn router(shared: Arc<Api>) -> Router {
         .with_state(shared)
 }
 
-/// A poisoned lock means a thread panicked mid-update; the data is still
-/// the best there is, so keep serving it.
-pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub use podwire_sync::lock;
 
 /// Grafana's data sources read from the browser: every answer of theirs,
 /// errors included, carries `Access-Control-Allow-Origin: *`.

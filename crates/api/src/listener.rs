@@ -239,7 +239,7 @@ impl Reloading {
     }
 
     fn current(&self) -> Arc<CertifiedKey> {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = podwire_sync::lock(&self.state);
         if s.checked.elapsed() >= RELOAD_CHECK {
             s.checked = Instant::now();
             let now = stamp(&self.files);

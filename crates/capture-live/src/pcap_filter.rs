@@ -61,7 +61,7 @@
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::fmt::Write as _;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
 
 /// Library names tried by `dlopen`, in order.
 pub const LIBPCAP_NAMES: [&str; 3] = ["libpcap.so.1", "libpcap.so.0.8", "libpcap.so"];
@@ -243,10 +243,7 @@ pub fn compile(expr: &str, linktype: u32, snaplen: u32) -> Result<Program, Filte
 
     // Declared first, dropped last: every libpcap call below is serialized,
     // including the frees in the guards' Drop.
-    let _serial = lib
-        .compile_lock
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let _serial = podwire_sync::lock(&lib.compile_lock);
     // snaplen <= MAX_SNAPLEN fits in a c_int.
     let pcap = DeadHandle::open(lib, dlt, snaplen as c_int).ok_or(FilterError::LinkType {
         linktype,
@@ -398,22 +395,28 @@ fn symbol(handle: *mut c_void, name: &CStr) -> Result<*mut c_void, String> {
 }
 
 fn resolve(handle: *mut c_void) -> Result<Libpcap, String> {
-    // SAFETY (all transmutes below): each symbol is the libpcap function of
-    // that name, whose C prototype (pcap/pcap.h, stable since libpcap 0.8)
-    // the target type spells out; a data pointer and a function pointer have
-    // the same size on every platform with dlsym.
+    // Each symbol is the libpcap function of that name, whose C prototype
+    // (pcap/pcap.h, stable since libpcap 0.8) the target type spells out; a
+    // data pointer and a function pointer have the same size on every
+    // platform with dlsym.
+    // SAFETY: `pcap_open_dead` has the prototype `OpenDeadFn` spells out (see above).
     let open_dead = unsafe {
         std::mem::transmute::<*mut c_void, OpenDeadFn>(symbol(handle, c"pcap_open_dead")?)
     };
+    // SAFETY: `pcap_compile` has the prototype `CompileFn` spells out (see above).
     let compile =
         unsafe { std::mem::transmute::<*mut c_void, CompileFn>(symbol(handle, c"pcap_compile")?) };
+    // SAFETY: `pcap_freecode` has the prototype `FreecodeFn` spells out (see above).
     let freecode = unsafe {
         std::mem::transmute::<*mut c_void, FreecodeFn>(symbol(handle, c"pcap_freecode")?)
     };
+    // SAFETY: `pcap_geterr` has the prototype `GeterrFn` spells out (see above).
     let geterr =
         unsafe { std::mem::transmute::<*mut c_void, GeterrFn>(symbol(handle, c"pcap_geterr")?) };
+    // SAFETY: `pcap_close` has the prototype `CloseFn` spells out (see above).
     let close =
         unsafe { std::mem::transmute::<*mut c_void, CloseFn>(symbol(handle, c"pcap_close")?) };
+    // SAFETY: `pcap_lib_version` has the prototype `LibVersionFn` spells out (see above).
     let lib_version = unsafe {
         std::mem::transmute::<*mut c_void, LibVersionFn>(symbol(handle, c"pcap_lib_version")?)
     };

@@ -12,10 +12,12 @@
 //! byte and entry budget ([`DefragConfig`]). Malformed input yields a
 //! [`Skip`] reason for the caller to count, never a panic.
 
+mod dedupe;
 mod defrag;
 mod ip;
 mod link;
 
+pub use dedupe::Dedupe;
 use defrag::Defragmenter;
 pub use defrag::{DefragConfig, DefragStats};
 use std::net::IpAddr;

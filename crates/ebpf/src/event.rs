@@ -3,7 +3,9 @@
 //! This is the Rust half of the one kernel <-> user struct; the C half is
 //! `bpf/conn_event.h`, and each field's meaning is documented there. Both
 //! sides assert the size, so a field added on one side only breaks the build
-//! instead of silently shifting every field after it.
+//! instead of silently shifting every field after it, and
+//! `tests/layout.rs` compares every field's offset and size with the
+//! compiled object's BTF, so a field moved on one side fails the tests.
 
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -26,6 +26,7 @@ pub mod span;
 
 use metrics::{Aggregator, Temporality};
 use podwire_record::{Body, Record};
+use podwire_sync::lock;
 use prost::Message;
 use proto::{
     ExportLogsServiceRequest, InstrumentationScope, LogRecord, Resource, ResourceLogs, ScopeLogs,
@@ -229,10 +230,6 @@ struct Inner {
 pub struct Exporter {
     inner: Arc<Inner>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Nanoseconds since the epoch, by the wall clock.

@@ -35,11 +35,12 @@ use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::watcher::{self, watcher, Event, ListSemantic};
 use kube::runtime::WatchStreamExt;
 use kube::{Client, Resource, ResourceExt};
+use podwire_sync::write;
 use rustc_hash::FxHashSet;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Wall clock, ns since the epoch.
@@ -266,10 +267,6 @@ async fn prune(cluster: &RwLock<Cluster>) {
         tick.tick().await;
         write(cluster).prune(now_ns());
     }
-}
-
-fn write(c: &RwLock<Cluster>) -> std::sync::RwLockWriteGuard<'_, Cluster> {
-    c.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 async fn follow<K>(

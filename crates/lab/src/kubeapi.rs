@@ -66,13 +66,14 @@ mod tests;
 mod tests_auth;
 
 use auth::{Identity, Policy, Rule};
+use podwire_sync::lock;
 use resource::{by_kind, RESOURCES};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 use store::{Key, Store};
@@ -488,10 +489,4 @@ impl Shared {
         let _store = lock(&self.store);
         self.changed.notify_all();
     }
-}
-
-/// Locks a mutex, shrugging off poisoning (a panicked connection thread
-/// must not take the server down).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

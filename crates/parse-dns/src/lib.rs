@@ -37,6 +37,11 @@ mod tcp;
 mod wire;
 
 pub use codes::{qtype_name, rcode_name};
+
+/// Ports that carry DNS whatever the payload looks like: DNS (53),
+/// multicast DNS (5353) and LLMNR (5355). Elsewhere DNS is recognised by
+/// content ([`looks_like_dns`]).
+pub const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
 pub use names::{NameError, MAX_NAME_WIRE, MAX_POINTERS};
 pub use pair::{DnsEvent, DnsPairer};
 pub use tcp::DnsTcpParser;

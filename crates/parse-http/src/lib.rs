@@ -48,6 +48,7 @@ mod detect;
 mod exchange;
 mod head;
 mod lenient;
+mod phase;
 mod redact;
 mod request;
 mod response;
@@ -242,6 +243,7 @@ impl HttpParser {
         self.stats
     }
 
+    #[inline]
     fn side_mut(&mut self, dir: Direction) -> &mut Side {
         match dir {
             Direction::ToServer => &mut self.client,
@@ -352,10 +354,7 @@ impl StreamParser for HttpParser {
         if let Some(status) = self.ended {
             return status;
         }
-        let status = match dir {
-            Direction::ToServer => self.client_data(ts, bytes, out),
-            Direction::ToClient => self.server_data(ts, bytes, out),
-        };
+        let status = self.side_data(dir, ts, bytes, out);
         self.conclude(status, out)
     }
 

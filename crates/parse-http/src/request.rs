@@ -8,9 +8,7 @@
 //! `400`) are skipped to the next segment that starts like a request, so the
 //! server's side is still read.
 
-use std::mem;
-
-use podwire_parse::{Direction, Status};
+use podwire_parse::Status;
 use podwire_record::{Http, Timestamp};
 
 use crate::body::Body;
@@ -23,87 +21,47 @@ use crate::{HttpEvent, HttpParser, Phase};
 const PREFIX: usize = 16;
 
 impl HttpParser {
-    /// Bytes from the client, carried by a packet captured at `ts`.
-    pub(crate) fn client_data(
+    /// The client's first bytes (`Start`), or its first bytes in an
+    /// accepted tunnel (`Tunnel`): a request, or the end of the parse.
+    /// Leaves the phase to go on with in `self.client.phase`.
+    pub(crate) fn client_start(
         &mut self,
+        phase: Phase,
         ts: Timestamp,
-        bytes: &[u8],
+        rest: &mut &[u8],
         out: &mut Vec<HttpEvent>,
     ) -> Status {
-        let mut rest = bytes;
-        if let Phase::Resync = self.client.phase {
-            if !detect::looks_like_http_request(rest) {
+        let tunnel = matches!(phase, Phase::Tunnel);
+        if tunnel && self.client.head.pending().is_empty() {
+            // Stray line ends after the CONNECT's head.
+            *rest = skip_line_ends(rest);
+            if rest.is_empty() {
+                self.client.phase = phase;
                 return Status::Continue;
             }
-            self.client.phase = Phase::Head;
-            self.client.tentative = true;
         }
-        while !rest.is_empty() {
-            match mem::take(&mut self.client.phase) {
-                Phase::Resync => {
-                    self.client.phase = Phase::Resync;
-                    break;
+        match first_bytes_verdict(self.client.head.pending(), rest) {
+            // Not HTTP: a tunnel of something else (TLS, most often).
+            Verdict::No if tunnel => Status::Done,
+            Verdict::No => self.malformed(),
+            Verdict::Yes => {
+                self.client.phase = Phase::Head;
+                if tunnel {
+                    // HTTP inside the tunnel: the server answers it.
+                    self.server.phase = Phase::Head;
                 }
-                Phase::Body { mut body, seq } => {
-                    let Ok(progress) = body.feed(rest) else {
-                        return self.malformed();
-                    };
-                    rest = rest.get(progress.used..).unwrap_or_default();
-                    self.client.phase = if progress.done {
-                        Phase::Head
-                    } else {
-                        Phase::Body { body, seq }
-                    };
-                    self.count_body(Direction::ToServer, seq, progress.content);
-                    if progress.done {
-                        self.end_body(Direction::ToServer, seq, out);
-                    }
-                }
-                phase @ (Phase::Start | Phase::Tunnel) => {
-                    let tunnel = matches!(phase, Phase::Tunnel);
-                    if tunnel && self.client.head.pending().is_empty() {
-                        // Stray line ends after the CONNECT's head.
-                        rest = skip_line_ends(rest);
-                        if rest.is_empty() {
-                            self.client.phase = phase;
-                            break;
-                        }
-                    }
-                    match first_bytes_verdict(self.client.head.pending(), rest) {
-                        // Not HTTP: a tunnel of something else (TLS, most often).
-                        Verdict::No if tunnel => return Status::Done,
-                        Verdict::No => return self.malformed(),
-                        Verdict::Yes => {
-                            self.client.phase = Phase::Head;
-                            if tunnel {
-                                // HTTP inside the tunnel: the server answers it.
-                                self.server.phase = Phase::Head;
-                            }
-                        }
-                        Verdict::NeedMore => {
-                            // Too short to hold a head yet: gather it, judge again.
-                            self.client.phase = phase;
-                            let status = self.request_head(ts, &mut rest, out);
-                            if status != Status::Continue {
-                                return status;
-                            }
-                        }
-                    }
-                }
-                Phase::Head => {
-                    self.client.phase = Phase::Head;
-                    let status = self.request_head(ts, &mut rest, out);
-                    if status != Status::Continue {
-                        return status;
-                    }
-                }
+                Status::Continue
+            }
+            Verdict::NeedMore => {
+                // Too short to hold a head yet: gather it, judge again.
+                self.client.phase = phase;
+                self.request_head(ts, rest, out)
             }
         }
-        Status::Continue
     }
 
     /// Feeds `rest` to the head being gathered and advances past what it used.
-    fn request_head(
+    pub(crate) fn request_head(
         &mut self,
         ts: Timestamp,
         rest: &mut &[u8],

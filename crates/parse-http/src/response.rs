@@ -7,77 +7,41 @@
 //! request was lost, or the server answered bytes that were no request) is
 //! emitted on its own, without method and path.
 
-use std::mem;
-
 use podwire_parse::{Direction, Status};
 use podwire_record::{Http, Timestamp};
 
 use crate::body::Body;
-use crate::detect;
 use crate::exchange::Reply;
 use crate::head::{self, Feed, ResponseHead};
 use crate::{HttpEvent, HttpParser, Phase, Switch};
 
 impl HttpParser {
-    /// Bytes from the server, carried by a packet captured at `ts`.
-    pub(crate) fn server_data(
+    /// The server's first bytes (`Start`: a response head), or bytes in an
+    /// accepted tunnel before the client showed HTTP in it (`Tunnel`).
+    /// Leaves the phase to go on with in `self.server.phase`.
+    pub(crate) fn server_start(
         &mut self,
+        phase: Phase,
         ts: Timestamp,
-        bytes: &[u8],
+        rest: &mut &[u8],
         out: &mut Vec<HttpEvent>,
     ) -> Status {
-        let mut rest = bytes;
-        if let Phase::Resync = self.server.phase {
-            if !detect::looks_like_http_response(rest) {
-                return Status::Continue;
+        if let Phase::Tunnel = phase {
+            // The client has not shown HTTP inside the tunnel yet, and
+            // an HTTP server does not speak first: another protocol.
+            if !rest.iter().all(|&b| b == b'\r' || b == b'\n') {
+                return Status::Done;
             }
-            self.server.phase = Phase::Head;
-            self.server.tentative = true;
+            self.server.phase = Phase::Tunnel;
+            *rest = &[];
+            return Status::Continue;
         }
-        while !rest.is_empty() {
-            match mem::take(&mut self.server.phase) {
-                Phase::Resync => {
-                    self.server.phase = Phase::Resync;
-                    break;
-                }
-                Phase::Body { mut body, seq } => {
-                    let Ok(progress) = body.feed(rest) else {
-                        return self.malformed();
-                    };
-                    rest = rest.get(progress.used..).unwrap_or_default();
-                    self.server.phase = if progress.done {
-                        Phase::Head
-                    } else {
-                        Phase::Body { body, seq }
-                    };
-                    self.count_body(Direction::ToClient, seq, progress.content);
-                    if progress.done {
-                        self.end_body(Direction::ToClient, seq, out);
-                    }
-                }
-                Phase::Start | Phase::Head => {
-                    self.server.phase = Phase::Head;
-                    let status = self.response_head(ts, &mut rest, out);
-                    if status != Status::Continue {
-                        return status;
-                    }
-                }
-                Phase::Tunnel => {
-                    // The client has not shown HTTP inside the tunnel yet, and
-                    // an HTTP server does not speak first: another protocol.
-                    if !rest.iter().all(|&b| b == b'\r' || b == b'\n') {
-                        return Status::Done;
-                    }
-                    self.server.phase = Phase::Tunnel;
-                    break;
-                }
-            }
-        }
-        Status::Continue
+        self.server.phase = Phase::Head;
+        self.response_head(ts, rest, out)
     }
 
     /// Feeds `rest` to the head being gathered and advances past what it used.
-    fn response_head(
+    pub(crate) fn response_head(
         &mut self,
         ts: Timestamp,
         rest: &mut &[u8],

@@ -13,9 +13,79 @@
 //! `STREAM` is tshark's `tcp.stream` (one connection each), `DIR` is `C` for
 //! client to server and `S` for server to client, `TIME_NS` the capture time
 //! in nanoseconds since the epoch. Test support only: not used by the product.
+//!
+//! [`feed`] replays a conversation into any [`StreamParser`] the way the
+//! tracker drives one, so every parser crate's tests share one driver.
 
-use crate::Direction;
+use crate::{Direction, Status, StreamParser};
 use podwire_record::Timestamp;
+
+/// One thing the tracker tells a parser: bytes travelling one way, or a
+/// gap of `len` bytes the capture lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Data(Direction, Timestamp, Vec<u8>),
+    Gap(Direction, u64),
+}
+
+impl From<Segment> for Step {
+    fn from(s: Segment) -> Step {
+        Step::Data(s.dir, s.ts, s.bytes)
+    }
+}
+
+/// What a parser made of a conversation.
+#[derive(Debug)]
+pub struct Fed<O> {
+    pub events: Vec<O>,
+    /// The status of the last call before `finish` (the first that was not
+    /// `Continue`, since the tracker stops feeding there).
+    pub status: Status,
+    /// How many events had been emitted before `finish`.
+    pub before_finish: usize,
+}
+
+/// Feeds `steps` to `parser` until it stops wanting them, then finishes it
+/// at the time of the last data step (a gap takes that time too).
+pub fn feed<P: StreamParser>(parser: &mut P, steps: &[Step]) -> Fed<P::Output> {
+    let mut events = Vec::new();
+    let mut status = Status::Continue;
+    let mut last_ts = Timestamp(0);
+    for step in steps {
+        status = match step {
+            Step::Data(dir, ts, bytes) => {
+                last_ts = *ts;
+                parser.data(*dir, *ts, bytes, &mut events)
+            }
+            Step::Gap(dir, len) => parser.gap(*dir, last_ts, *len, &mut events),
+        };
+        if status != Status::Continue {
+            break;
+        }
+    }
+    let before_finish = events.len();
+    parser.finish(last_ts, &mut events);
+    Fed {
+        events,
+        status,
+        before_finish,
+    }
+}
+
+/// The same conversation with every data step cut into pieces of `n`
+/// bytes (at least one; 1 is byte by byte), gaps kept as they are.
+pub fn rechunk(steps: &[Step], n: usize) -> Vec<Step> {
+    steps
+        .iter()
+        .flat_map(|step| match step {
+            Step::Data(dir, ts, bytes) => bytes
+                .chunks(n.max(1))
+                .map(|c| Step::Data(*dir, *ts, c.to_vec()))
+                .collect(),
+            gap => vec![gap.clone()],
+        })
+        .collect()
+}
 
 /// One TCP segment's payload from a fixture.
 #[derive(Clone, Debug, PartialEq, Eq)]

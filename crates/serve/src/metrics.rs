@@ -207,7 +207,7 @@ impl Metrics {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        podwire_sync::lock(&self.state)
     }
 
     /// The label pair of a record, within the cap; false when the cap

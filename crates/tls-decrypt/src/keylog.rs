@@ -269,22 +269,22 @@ impl KeyStore {
 
     /// Adds key log text.
     pub fn add_text(&self, text: &[u8]) {
-        let mut k = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let mut k = podwire_sync::write(&self.0);
         k.add_text(text);
     }
 
     /// A copy of the secrets of one session.
     pub fn lookup(&self, client_random: &[u8; 32]) -> Option<Secrets> {
-        let k = self.0.read().unwrap_or_else(|e| e.into_inner());
+        let k = podwire_sync::read(&self.0);
         k.get(client_random).cloned()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).is_empty()
+        podwire_sync::read(&self.0).is_empty()
     }
 
     pub fn stats(&self) -> KeyLogStats {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).stats()
+        podwire_sync::read(&self.0).stats()
     }
 }
 

@@ -19,7 +19,7 @@
 
 use crate::stream::Chunk;
 use crate::tls::Decrypting;
-use podwire_dns::DnsTcpParser;
+use podwire_dns::{DnsTcpParser, DNS_PORTS};
 use podwire_http::HttpParser;
 use podwire_http2::Http2Parser;
 use podwire_kafka::KafkaParser;
@@ -134,8 +134,6 @@ pub(crate) struct Found {
 
 /// Events a scratch vector of [`Found`] keeps room for between chunks.
 const SCRATCH_KEEP: usize = 256;
-
-const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
 
 /// Chunks of a connection joined mid-stream that may decide nothing before
 /// it is given up: every try runs every detector, and a bulk transfer of an

@@ -9,6 +9,25 @@ use podwire_decode::{tcp_flags, Packet, TcpHeader};
 use podwire_parse::Direction;
 use podwire_record::{Body, Close, Connection, DirectionStats, Record, Timestamp, Transport};
 
+/// What parsing a connection's bytes uses besides the connection: the
+/// tracker's config, its reassembly budget, the events found and the
+/// parsers' counters, borrowed from the tracker for one call.
+pub(crate) struct ParseCx<'a> {
+    pub cfg: &'a TrackerConfig,
+    pub budget: &'a mut Budget,
+    pub out: &'a mut Found,
+    pub pstats: &'a mut ParserStats,
+}
+
+/// A TCP segment as captured: when, how big a frame, from which end.
+pub(crate) struct TcpSeen<'a, 'p> {
+    pub ts: Timestamp,
+    pub frame_len: u32,
+    pub src: Addr,
+    pub h: &'a TcpHeader,
+    pub pkt: &'a Packet<'p>,
+}
+
 pub(crate) struct Conn {
     pub client: Addr,
     pub server: Addr,
@@ -159,19 +178,20 @@ impl Conn {
         self.count(ts, frame_len, dir, pkt.payload_len);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn tcp_packet(
-        &mut self,
-        ts: Timestamp,
-        frame_len: u32,
-        src: Addr,
-        h: &TcpHeader,
-        pkt: &Packet<'_>,
-        cfg: &TrackerConfig,
-        budget: &mut Budget,
-        out: &mut Found,
-        pstats: &mut ParserStats,
-    ) {
+    pub fn tcp_packet(&mut self, seen: TcpSeen<'_, '_>, cx: ParseCx<'_>) {
+        let TcpSeen {
+            ts,
+            frame_len,
+            src,
+            h,
+            pkt,
+        } = seen;
+        let ParseCx {
+            cfg,
+            budget,
+            out,
+            pstats,
+        } = cx;
         let dir = direction(self.client, src);
         self.count(ts, frame_len, dir, pkt.payload_len);
         let ConnState::Tcp(t) = &mut self.state else {
@@ -274,13 +294,13 @@ impl Conn {
     }
 
     /// Delivers whatever reassembly still holds and ends the parser.
-    pub fn finish_streams(
-        &mut self,
-        cfg: &TrackerConfig,
-        budget: &mut Budget,
-        out: &mut Found,
-        pstats: &mut ParserStats,
-    ) {
+    pub fn finish_streams(&mut self, cx: ParseCx<'_>) {
+        let ParseCx {
+            cfg,
+            budget,
+            out,
+            pstats,
+        } = cx;
         let ts = self.last_seen;
         let ConnState::Tcp(t) = &mut self.state else {
             return;

@@ -16,6 +16,7 @@ mod app;
 mod conn;
 mod key;
 mod plain;
+pub mod shard;
 mod stream;
 mod tls;
 
@@ -24,10 +25,10 @@ pub use key::Addr;
 pub use plain::{Plaintext, PENDING_MAX_AGE_NS, PENDING_MAX_BYTES};
 
 use app::{Found, Parsed};
-use conn::{Conn, ConnState};
+use conn::{Conn, ConnState, ParseCx, TcpSeen};
 use key::FlowKey;
 use podwire_decode::{tcp_flags, Packet, Transport};
-use podwire_dns::{DnsEvent, DnsPairer};
+use podwire_dns::{DnsEvent, DnsPairer, DNS_PORTS};
 use podwire_parse::Direction;
 use podwire_record::{Body, Close, DnsTransport, Endpoint, Record, Timestamp};
 use rustc_hash::FxHashMap;
@@ -98,7 +99,6 @@ pub struct TrackerStats {
 
 /// Wall of a sweep: idle entries are looked for once per second of capture time.
 const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
-const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
 
 /// The connection table and everything that hangs off it.
 pub struct Tracker {
@@ -357,15 +357,19 @@ impl Tracker {
         };
         if let Some(conn) = known {
             conn.tcp_packet(
-                ts,
-                frame_len,
-                src,
-                &h,
-                pkt,
-                &self.cfg,
-                &mut self.budget,
-                &mut self.parsed,
-                &mut self.stats.parsers,
+                TcpSeen {
+                    ts,
+                    frame_len,
+                    src,
+                    h: &h,
+                    pkt,
+                },
+                ParseCx {
+                    cfg: &self.cfg,
+                    budget: &mut self.budget,
+                    out: &mut self.parsed,
+                    pstats: &mut self.stats.parsers,
+                },
             );
             records_of(&mut self.parsed.parsed, conn.client, conn.server, out);
             return;
@@ -377,15 +381,19 @@ impl Tracker {
         self.stats.tcp_connections += 1;
         let mut conn = Conn::new_tcp(ts, src, dst, &h);
         conn.tcp_packet(
-            ts,
-            frame_len,
-            src,
-            &h,
-            pkt,
-            &self.cfg,
-            &mut self.budget,
-            &mut self.parsed,
-            &mut self.stats.parsers,
+            TcpSeen {
+                ts,
+                frame_len,
+                src,
+                h: &h,
+                pkt,
+            },
+            ParseCx {
+                cfg: &self.cfg,
+                budget: &mut self.budget,
+                out: &mut self.parsed,
+                pstats: &mut self.stats.parsers,
+            },
         );
         records_of(&mut self.parsed.parsed, conn.client, conn.server, out);
         self.table.insert(key, conn);
@@ -457,12 +465,12 @@ impl Tracker {
 
     /// Reports a connection: flushes its parser, then its connection record.
     fn finish(&mut self, mut conn: Conn, close: Option<Close>, out: &mut Vec<Record>) {
-        conn.finish_streams(
-            &self.cfg,
-            &mut self.budget,
-            &mut self.parsed,
-            &mut self.stats.parsers,
-        );
+        conn.finish_streams(ParseCx {
+            cfg: &self.cfg,
+            budget: &mut self.budget,
+            out: &mut self.parsed,
+            pstats: &mut self.stats.parsers,
+        });
         records_of(&mut self.parsed.parsed, conn.client, conn.server, out);
         out.push(conn.record(close));
     }

@@ -20,11 +20,7 @@ pub fn root(reason: &str) -> Option<MutexGuard<'static, ()>> {
         podwire_lab::skip::skipped(reason, "needs root");
         return None;
     }
-    Some(
-        SERIAL
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()),
-    )
+    Some(podwire_sync::lock(&SERIAL))
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);

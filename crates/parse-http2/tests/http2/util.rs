@@ -4,17 +4,12 @@ use std::path::PathBuf;
 
 use podwire_http2::{Http2Config, Http2Event, Http2Parser, Http2Stats};
 use podwire_parse::fixture::{self, Segment};
-use podwire_parse::{Direction, Status, StreamParser};
+use podwire_parse::Status;
 use podwire_record::Timestamp;
 
 pub use podwire_parse::Direction::{ToClient, ToServer};
 
-/// One thing the tracker tells the parser.
-#[derive(Clone, Debug)]
-pub enum Step {
-    Data(Direction, Timestamp, Vec<u8>),
-    Gap(Direction, u64),
-}
+pub use podwire_parse::fixture::Step;
 
 /// What the parser made of a conversation.
 #[derive(Debug)]
@@ -62,25 +57,10 @@ fn step(s: Segment) -> Step {
 
 /// Feeds `steps` until the parser stops wanting them, then finishes.
 pub fn run_parser(mut parser: Http2Parser, steps: &[Step]) -> Run {
-    let mut events = Vec::new();
-    let mut status = Status::Continue;
-    let mut last_ts = Timestamp(0);
-    for step in steps {
-        status = match step {
-            Step::Data(dir, ts, bytes) => {
-                last_ts = *ts;
-                parser.data(*dir, *ts, bytes, &mut events)
-            }
-            Step::Gap(dir, len) => parser.gap(*dir, last_ts, *len, &mut events),
-        };
-        if status != Status::Continue {
-            break;
-        }
-    }
-    parser.finish(last_ts, &mut events);
+    let fed = fixture::feed(&mut parser, steps);
     Run {
-        events,
-        status,
+        events: fed.events,
+        status: fed.status,
         stats: parser.stats(),
     }
 }
@@ -97,16 +77,7 @@ pub fn run_mid_stream(steps: &[Step]) -> Run {
 
 /// The same conversation with every data step cut into pieces of `n` bytes.
 pub fn rechunk(steps: &[Step], n: usize) -> Vec<Step> {
-    steps
-        .iter()
-        .flat_map(|step| match step {
-            Step::Data(dir, ts, bytes) => bytes
-                .chunks(n)
-                .map(|c| Step::Data(*dir, *ts, c.to_vec()))
-                .collect(),
-            gap => vec![gap.clone()],
-        })
-        .collect()
+    fixture::rechunk(steps, n)
 }
 
 /// `(stream, method, path, status)` of each event, sorted by stream, for

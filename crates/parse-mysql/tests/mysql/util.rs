@@ -4,15 +4,10 @@ use std::path::PathBuf;
 
 use podwire_mysql::{MysqlConfig, MysqlEvent, MysqlParser, MysqlStats};
 use podwire_parse::fixture::{self, Segment};
-use podwire_parse::{Direction, Status, StreamParser};
+use podwire_parse::{Direction, Status};
 use podwire_record::{Mysql, Timestamp};
 
-/// One thing the tracker tells the parser.
-#[derive(Clone, Debug)]
-pub enum Step {
-    Data(Direction, Timestamp, Vec<u8>),
-    Gap(Direction, u64),
-}
+pub use podwire_parse::fixture::Step;
 
 /// What the parser made of a conversation.
 #[derive(Debug)]
@@ -79,25 +74,10 @@ pub fn fixture_streams(name: &str) -> Vec<Vec<Step>> {
 
 /// Feeds `steps` until the parser stops wanting them, then finishes.
 pub fn run_parser(mut parser: MysqlParser, steps: &[Step]) -> Run {
-    let mut events = Vec::new();
-    let mut status = Status::Continue;
-    let mut last_ts = Timestamp(0);
-    for step in steps {
-        status = match step {
-            Step::Data(dir, ts, bytes) => {
-                last_ts = *ts;
-                parser.data(*dir, *ts, bytes, &mut events)
-            }
-            Step::Gap(dir, len) => parser.gap(*dir, last_ts, *len, &mut events),
-        };
-        if status != Status::Continue {
-            break;
-        }
-    }
-    parser.finish(last_ts, &mut events);
+    let fed = fixture::feed(&mut parser, steps);
     Run {
-        events,
-        status,
+        events: fed.events,
+        status: fed.status,
         stats: parser.stats(),
     }
 }
@@ -112,16 +92,7 @@ pub fn run_with(config: &MysqlConfig, steps: &[Step]) -> Run {
 
 /// The same conversation with every data step cut into single bytes.
 pub fn bytewise(steps: &[Step]) -> Vec<Step> {
-    steps
-        .iter()
-        .flat_map(|step| match step {
-            Step::Data(dir, ts, bytes) => bytes
-                .iter()
-                .map(|&b| Step::Data(*dir, *ts, vec![b]))
-                .collect(),
-            gap => vec![gap.clone()],
-        })
-        .collect()
+    fixture::rechunk(steps, 1)
 }
 
 /// Every fixture in `tests/data`.

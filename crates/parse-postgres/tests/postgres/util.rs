@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 
 use podwire_parse::fixture::{self, Segment};
-use podwire_parse::{Direction, Status, StreamParser};
+use podwire_parse::Status;
 use podwire_postgres::{PostgresConfig, PostgresEvent, PostgresParser, PostgresStats};
-use podwire_record::Timestamp;
 
 /// What a parser made of one connection.
 #[derive(Debug)]
@@ -17,12 +16,7 @@ pub struct Run {
     pub stats: PostgresStats,
 }
 
-/// One thing the tracker tells the parser.
-#[derive(Clone, Debug)]
-pub enum Step {
-    Data(Direction, Timestamp, Vec<u8>),
-    Gap(Direction, u64),
-}
+pub use podwire_parse::fixture::Step;
 
 /// The segments of a fixture in `tests/data`, one list per connection.
 pub fn streams(name: &str) -> Vec<Vec<Segment>> {
@@ -64,41 +58,17 @@ pub fn events(name: &str) -> Vec<PostgresEvent> {
 
 /// Feeds `steps` until the parser stops wanting them, then finishes.
 pub fn run(mut parser: PostgresParser, steps: &[Step]) -> Run {
-    let mut events = Vec::new();
-    let mut status = Status::Continue;
-    let mut last = Timestamp(0);
-    for step in steps {
-        status = match step {
-            Step::Data(dir, ts, bytes) => {
-                last = *ts;
-                parser.data(*dir, *ts, bytes, &mut events)
-            }
-            Step::Gap(dir, len) => parser.gap(*dir, last, *len, &mut events),
-        };
-        if status != Status::Continue {
-            break;
-        }
-    }
-    parser.finish(last, &mut events);
+    let fed = fixture::feed(&mut parser, steps);
     Run {
-        events,
-        status,
+        events: fed.events,
+        status: fed.status,
         stats: parser.stats(),
     }
 }
 
 /// The same steps with every data step cut into pieces of `n` bytes.
 pub fn chopped(steps: &[Step], n: usize) -> Vec<Step> {
-    steps
-        .iter()
-        .flat_map(|step| match step {
-            Step::Data(dir, ts, bytes) => bytes
-                .chunks(n.max(1))
-                .map(|c| Step::Data(*dir, *ts, c.to_vec()))
-                .collect(),
-            gap => vec![gap.clone()],
-        })
-        .collect()
+    fixture::rechunk(steps, n)
 }
 
 /// A compact line per event, for comparing whole runs.

@@ -3,18 +3,13 @@
 use std::path::PathBuf;
 
 use podwire_parse::fixture::{self, Segment};
-use podwire_parse::{Direction, Status, StreamParser};
+use podwire_parse::{Direction, Status};
 use podwire_record::Timestamp;
 use podwire_redis::{RedisConfig, RedisEvent, RedisParser, RedisStats};
 
 pub use podwire_parse::Direction::{ToClient, ToServer};
 
-/// One thing the tracker tells the parser.
-#[derive(Clone, Debug)]
-pub enum Step {
-    Data(Direction, Timestamp, Vec<u8>),
-    Gap(Direction, u64),
-}
+pub use podwire_parse::fixture::Step;
 
 /// What the parser made of one connection.
 #[derive(Debug)]
@@ -66,43 +61,18 @@ impl Conv {
 
 /// Feeds `steps` until the parser stops wanting them, then finishes.
 pub fn run(mut parser: RedisParser, steps: &[Step]) -> Run {
-    let mut events = Vec::new();
-    let mut status = Status::Continue;
-    let mut last_ts = Timestamp(0);
-    for step in steps {
-        status = match step {
-            Step::Data(dir, ts, bytes) => {
-                last_ts = *ts;
-                parser.data(*dir, *ts, bytes, &mut events)
-            }
-            Step::Gap(dir, len) => parser.gap(*dir, last_ts, *len, &mut events),
-        };
-        if status != Status::Continue {
-            break;
-        }
-    }
-    let before_finish = events.len();
-    parser.finish(last_ts, &mut events);
+    let fed = fixture::feed(&mut parser, steps);
     Run {
-        events,
-        status,
+        events: fed.events,
+        status: fed.status,
         stats: parser.stats(),
-        before_finish,
+        before_finish: fed.before_finish,
     }
 }
 
 /// The same conversation with every data step cut into single bytes.
 pub fn bytewise(steps: &[Step]) -> Vec<Step> {
-    steps
-        .iter()
-        .flat_map(|step| match step {
-            Step::Data(dir, ts, bytes) => bytes
-                .iter()
-                .map(|&b| Step::Data(*dir, *ts, vec![b]))
-                .collect(),
-            gap => vec![gap.clone()],
-        })
-        .collect()
+    fixture::rechunk(steps, 1)
 }
 
 fn data_path(file: &str) -> PathBuf {

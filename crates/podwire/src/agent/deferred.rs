@@ -40,7 +40,7 @@ struct Inner {
 
 impl Deferred {
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        podwire_sync::lock(&self.inner)
     }
 
     /// The probe runs (`true`) or stopped: records may wait, or not.

@@ -70,7 +70,7 @@ impl Host {
     /// The current address set (refreshed first when stale).
     pub fn addrs(&self) -> Arc<FxHashSet<IpAddr>> {
         self.refresh();
-        Arc::clone(&self.addrs.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&podwire_sync::read(&self.addrs))
     }
 
     /// Whether `ip` is one of the host's own addresses.
@@ -98,7 +98,7 @@ impl Host {
                 .map(|a| a.addr.to_canonical())
                 .take(MAX_ADDRS)
                 .collect();
-            *self.addrs.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+            *podwire_sync::write(&self.addrs) = Arc::new(set);
         }
     }
 

@@ -20,7 +20,7 @@ use podwire_record::{Body, DnsTransport, Endpoint, Identity, Record, Transport};
 use podwire_serve::metrics::KubeHealth;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// The agent's Kubernetes view, shared by the watchers and the naming.
 pub struct Kube {
@@ -60,18 +60,12 @@ impl Kube {
     /// Endpoint addresses of a peer Service (see
     /// [`ClusterConfig::peer_services`](podwire_k8s::ClusterConfig)).
     pub fn service_endpoints(&self, namespace: &str, service: &str) -> Vec<std::net::IpAddr> {
-        self.cluster
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .service_endpoints(namespace, service)
+        podwire_sync::read(&self.cluster).service_endpoints(namespace, service)
     }
 
     /// The pod `namespace/name` as the watchers know it now.
     pub fn pod(&self, namespace: &str, name: &str) -> Option<Arc<podwire_k8s::objects::Pod>> {
-        self.cluster
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pod_by_name(namespace, name)
+        podwire_sync::read(&self.cluster).pod_by_name(namespace, name)
     }
 
     /// This node's name.
@@ -92,7 +86,7 @@ impl Kube {
         cgroups: (Option<u64>, Option<u64>),
         packets: bool,
     ) -> bool {
-        let cluster = self.cluster.read().unwrap_or_else(PoisonError::into_inner);
+        let cluster = podwire_sync::read(&self.cluster);
         let ts = rec.ts.nanos();
         let proto = ip_proto(&rec.body);
         let client = SocketAddr::new(rec.client.ip, rec.client.port);
@@ -163,11 +157,7 @@ impl Kube {
 
     /// Watch progress and table sizes, for `/metrics` and the status page.
     pub fn health(&self) -> KubeHealth {
-        let stats = self
-            .cluster
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .stats();
+        let stats = podwire_sync::read(&self.cluster).stats();
         KubeHealth {
             resources: RESOURCES
                 .iter()

@@ -1,7 +1,7 @@
 //! `podwire agent`: the live pipeline on one host.
 //!
 //! Threads: [`packets`] reads the AF_PACKET rings, decodes and deals
-//! packets to the tracker shards (the same [`shard`](crate::pipeline::shard)
+//! packets to the tracker shards (the same [`shard`](podwire_track::shard)
 //! code `podwire read` uses); the shards hand finished records to
 //! [`state::Shared::ingest`] (kernel facts merged, names applied, stored);
 //! [`probe`] reads the eBPF probe into the kernel socket table and keeps
@@ -17,7 +17,6 @@ mod api;
 mod capture;
 mod certs;
 mod config;
-mod dedupe;
 mod deferred;
 mod host;
 mod kernel;
@@ -34,12 +33,12 @@ mod tls;
 pub(crate) use own::{connect as own_connect, Own};
 
 use crate::cli::AgentArgs;
-use crate::pipeline::shard::Shards;
 use anyhow::{bail, Context, Result};
 use config::AgentConfig;
 use kernel::{KernelConfig, KernelTable};
 use podwire_ebpf::ConnProbe;
 use podwire_store::Store;
+use podwire_track::shard::Shards;
 use state::{Shared, Sources, Status, StoreSink};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};

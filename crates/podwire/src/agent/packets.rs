@@ -15,14 +15,13 @@
 //! (`own`), so that neither takes ring space the watched traffic needs.
 
 use super::config::{AgentConfig, Patterns};
-use super::dedupe::Dedupe;
 use super::own::Own;
 use super::state::{Counters, InterfaceInfo, Shared};
-use crate::pipeline::shard::Shards;
 use anyhow::{Context, Result};
 use podwire_capture_live::{in_netns, LinkEvent, LinkMonitor, Ring, RingConfig, Skip};
-use podwire_decode::Decoder;
+use podwire_decode::{Decoder, Dedupe};
 use podwire_record::Timestamp;
+use podwire_track::shard::Shards;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -11,18 +11,17 @@ use super::nat::Nat;
 use super::own::Own;
 use super::rdns::ReverseDns;
 use crate::names::NameCache;
-use crate::pipeline::shard::{Control, Select, Sink, Stopped};
 use podwire_capture_live::conntrack;
 use podwire_record::Record;
 use podwire_serve::metrics::{Health, Metrics};
 use podwire_store::{Cursor, Filter, Store, Table};
 use podwire_telemetry::catalogue::Sampled;
 use podwire_telemetry::Snapshot;
+use podwire_track::shard::{Control, Select, Sink, Stopped};
 use podwire_track::TrackerStats;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
-
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 /// Counters the capture side publishes (defined in the telemetry
@@ -111,9 +110,7 @@ pub struct Shared {
 
 /// A poisoned lock means a thread panicked mid-update; the data is still
 /// the best there is, so keep serving it.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub use podwire_sync::lock;
 
 impl Shared {
     /// Everything empty but the given parts.

@@ -79,7 +79,7 @@ impl Output {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // A poisoned lock means a worker panicked mid-write; keep going with
         // what is there rather than losing the other workers' output.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        podwire_sync::lock(&self.inner)
     }
 
     /// Writes whole lines as they are.

@@ -1,8 +1,9 @@
 //! The parts of the pipeline that files and live capture share inside the
-//! binary: dealing packets to tracker shards, and what the process uses.
+//! binary: the parsers' options from the user's switches, and what the
+//! process uses. (Dealing packets to tracker shards is
+//! `podwire_track::shard`.)
 
 pub mod parsers;
-pub mod shard;
 
 /// Resident set size of this process (0 where /proc cannot tell).
 pub fn resident_bytes() -> u64 {

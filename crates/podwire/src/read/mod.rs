@@ -5,7 +5,7 @@
 //! reported and skipped; bad records inside a capture are counted and the
 //! rest is read.
 //!
-//! Threads: this one reads and decodes; [`shard`](crate::pipeline::shard)
+//! Threads: this one reads and decodes; [`shard`](podwire_track::shard)
 //! workers track, parse and write through a [`sink::WriteSink`].
 
 mod serve;
@@ -14,13 +14,13 @@ mod sink;
 use crate::cli::Kind;
 use crate::cli::{Format, ReadArgs};
 use crate::output::Output;
-use crate::pipeline::shard::{Shards, Stopped};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use podwire_api::{ApiAuth, ApiConfig, ServeConfig};
 use podwire_capture::FileReader;
 use podwire_decode::{Decoder, DefragStats, Skip};
 use podwire_tls_decrypt::{KeyLogConfig, KeyStore};
+use podwire_track::shard::{Shards, Stopped};
 use podwire_track::TrackerConfig;
 use sink::{ShardReport, WriteSink};
 use std::collections::BTreeMap;

@@ -10,7 +10,6 @@
 
 use super::{read_files, Config, Summary};
 use crate::names::{NameCache, MAX_NAMES};
-use crate::pipeline::shard::{Shards, Sink, Stopped};
 use anyhow::{Context, Result};
 use podwire_api::listen::ListenAddr;
 use podwire_api::{Api, ApiConfig, Backend, NoOwn, ServeConfig};
@@ -20,6 +19,7 @@ use podwire_serve::metrics::{Health, Metrics};
 use podwire_store::{Cursor, Filter, Store, StoreConfig, Table};
 use podwire_telemetry::catalogue::{Capture, OwnCounters, Sampled};
 use podwire_telemetry::Snapshot;
+use podwire_track::shard::{Shards, Sink, Stopped};
 use podwire_track::TrackerStats;
 use serde_json::json;
 use std::process::ExitCode;

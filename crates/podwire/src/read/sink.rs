@@ -4,8 +4,8 @@
 
 use crate::cli::{Format, Kind};
 use crate::output::{self, Output, Row};
-use crate::pipeline::shard::{Sink, Stopped};
 use podwire_record::Record;
+use podwire_track::shard::{Sink, Stopped};
 use podwire_track::TrackerStats;
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -75,7 +75,7 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(item) = items.get(i) else { break };
                 let r = f(item);
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                podwire_sync::lock(&results)[i] = Some(r);
             });
         }
     });

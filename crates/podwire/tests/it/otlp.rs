@@ -401,7 +401,10 @@ fn histogram_count(rx: &Receiver, metric: &str) -> u64 {
 
 fn setup(test: &str) -> Option<(PathBuf, tempfile::TempDir)> {
     let Some(py) = python() else {
-        println!("SKIPPED: {test}: opentelemetry-proto is not installed (scripts/test.sh)");
+        podwire_lab::skip::skipped(
+            test,
+            "opentelemetry-proto is not installed (scripts/test.sh)",
+        );
         return None;
     };
     Some((py, tempfile::tempdir().expect("temp dir")))
@@ -859,7 +862,7 @@ fn agent_exports_psql_statements_as_database_spans() {
     let test = "agent_exports_psql_statements_as_database_spans";
     skip_unless!(test, require_lab(TOOLS));
     if pg_bin("initdb").is_none() {
-        println!("SKIPPED: {test}: PostgreSQL server programs not installed");
+        podwire_lab::skip::skipped(test, "PostgreSQL server programs not installed");
         return;
     }
     let Some((py, dir)) = setup(test) else { return };

@@ -104,7 +104,7 @@ pub(crate) use skip_unless;
 /// traffic.
 pub fn lab_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    podwire_sync::lock(&LOCK)
 }
 
 /// tshark's fields of a capture file (`-T fields`, optionally only the

@@ -13,10 +13,10 @@
 pub mod libraries;
 
 use super::state::{lock, Shared};
-use crate::pipeline::shard::OwnedPlaintext;
 use libraries::{Libraries, SCAN_NEW};
 use podwire_ebpf::TlsProbe;
 use podwire_record::Timestamp;
+use podwire_track::shard::OwnedPlaintext;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -10,11 +10,14 @@
 //! within a short window; a repeat on the same interface is the network's
 //! own (a retransmission) and is kept.
 //!
+//! It sits next to decode because it needs nothing but a decoded packet:
+//! any capture of several interfaces at once wants it, not only the agent.
+//!
 //! Loopback is the other source of copies: the kernel hands every packet on
 //! `lo` to packet sockets twice, outgoing and incoming; like libpcap, the
 //! capture loop keeps only the incoming one before it gets here.
 
-use podwire_decode::{Packet, Transport};
+use crate::{Packet, Transport};
 use rustc_hash::{FxHashMap, FxHasher};
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
@@ -33,6 +36,8 @@ pub struct Dedupe {
 }
 
 impl Dedupe {
+    /// Copies are looked for within `window_ns` of the first packet, among
+    /// at most `max` remembered packets (older ones are forgotten first).
     pub fn new(window_ns: u64, max: usize) -> Dedupe {
         Dedupe {
             window_ns,
@@ -43,8 +48,7 @@ impl Dedupe {
         }
     }
 
-    /// Copies dropped so far.
-    #[cfg(test)]
+    /// Copies found so far.
     pub fn copies(&self) -> u64 {
         self.copies
     }
@@ -89,14 +93,14 @@ fn fingerprint(pkt: &Packet<'_>) -> u64 {
     }
     pkt.payload_len.hash(&mut h);
     let n = pkt.payload.len().min(PAYLOAD_PREFIX);
-    pkt.payload[..n].hash(&mut h);
+    pkt.payload.get(..n).unwrap_or_default().hash(&mut h);
     h.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use podwire_decode::TcpHeader;
+    use crate::TcpHeader;
 
     fn tcp(seq: u32, payload: &[u8]) -> Packet<'_> {
         Packet {

@@ -1,5 +1,9 @@
 //! Tracker shards: the cores' share of the pipeline, for files and live.
 //!
+//! It lives next to the tracker because it is the tracker's parallel form:
+//! nothing in it knows of `podwire read` or the agent, which plug in their
+//! own [`Sink`] (and, live, a snapshot [`Select`]).
+//!
 //! The thread that decodes frames deals packets to shards by a hash of
 //! their flow that is the same in both directions, so each connection (and
 //! each DNS query with its answer) lives in exactly one shard's tracker. A
@@ -14,9 +18,9 @@
 //! same hash), through the same queue as packets, so a snapshot never
 //! races a batch.
 
+use crate::{Plaintext, Tracker, TrackerConfig, TrackerStats};
 use podwire_decode::{Packet, Transport};
 use podwire_record::{Record, Timestamp};
-use podwire_track::{Plaintext, Tracker, TrackerConfig, TrackerStats};
 use rustc_hash::FxHasher;
 use std::hash::{Hash, Hasher};
 use std::io;
@@ -438,4 +442,34 @@ fn track_batch<S: Sink>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_directions_of_a_flow_go_to_one_shard() {
+        let client: IpAddr = "10.0.0.1".parse().unwrap();
+        let server: IpAddr = "fd00::2".parse().unwrap();
+        for n in 1..9 {
+            for port in 40_000..40_200u16 {
+                let there = flow_shard((client, port), (server, 443), n);
+                assert_eq!(there, flow_shard((server, 443), (client, port), n));
+                assert!(there < n);
+            }
+        }
+    }
+
+    #[test]
+    fn flows_spread_over_every_shard() {
+        let client: IpAddr = "10.0.0.1".parse().unwrap();
+        let server: IpAddr = "10.0.0.2".parse().unwrap();
+        let mut per = [0u32; 4];
+        for port in 40_000..41_000u16 {
+            per[flow_shard((client, port), (server, 80), 4)] += 1;
+        }
+        // 1,000 flows over 4 shards: none empty, none with half of them.
+        assert!(per.iter().all(|&k| k > 100 && k < 500), "{per:?}");
+    }
 }
