@@ -635,53 +635,54 @@ fn a_collector_that_is_down_gets_what_the_queue_held_and_the_rest_is_counted() {
     assert!(sent > 0, "what the queue held arrived: {line}");
 }
 
-/// The agent in the lab, named through the fake API server, exporting to
-/// the receiver: curl's requests arrive as a SERVER span (web's resource)
-/// and a CLIENT span (the client pod's resource) each, both pods being on
-/// the agent's node; delta histograms count them; the receiver stopped for
-/// 30 s and started again gets what the queue held, the rest is counted.
-#[test]
-fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver_outage() {
-    use crate::kube::{pod, replicaset, start_agent, synced, wait_until, NODE, TOOLS};
-    use crate::util::{lab_lock, skip_unless};
-    use podwire_lab::clients::{self, CurlOptions, Transfer};
-    use podwire_lab::kubeapi::FakeApiServer;
-    use podwire_lab::scenario::{Cluster, HTTP_PORT};
-    use podwire_lab::skip::require_lab;
-    use serde_json::json;
+/// The agent tests' lab: a cluster whose `client` pod (StatefulSet
+/// `client`) and `web` pod (`web_objects` of its address) the fake API
+/// server names, all on the agent's node; a receiver; an agent exporting
+/// to it every 200 ms (metrics every 500 ms) with `otlp` flags added.
+/// Dropped in field order: the agent first, the lab lock last.
+struct LiveLab {
+    agent: podwire_lab::agent::Agent,
+    rx: Receiver,
+    _api: podwire_lab::kubeapi::FakeApiServer,
+    c: podwire_lab::scenario::Cluster,
+    dir: tempfile::TempDir,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
 
-    let test = "agent_exports_curl_requests_with_kubernetes_resources";
-    skip_unless!(test, require_lab(TOOLS));
-    let Some((py, dir)) = setup(test) else { return };
-    let _lab = lab_lock();
-    let c = Cluster::start().expect("start the lab cluster");
-    let api = FakeApiServer::start().expect("fake API server");
-    let (web, client) = (c.web.ip(false), c.client.ip(false));
-    api.apply(
-        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE},
-        "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.10"}]}}),
-    );
-    api.apply(replicaset("web-5f7d", "web"));
-    api.apply(pod(
-        "web-5f7d-aaaaa",
-        &[web],
-        Some(("ReplicaSet", "web-5f7d")),
-        Some("5f7d"),
-    ));
-    api.apply(pod(
-        "client-0",
-        &[client],
-        Some(("StatefulSet", "client")),
-        None,
-    ));
-
-    let mut rx = Receiver::start(&py, dir.path(), 0);
-    let url = rx.url();
-    let netns = format!("/run/netns/{}", c.lab.switch_ns());
-    let agent = start_agent(
-        &api,
-        dir.path(),
-        &[
+impl LiveLab {
+    fn start(
+        test: &str,
+        tools: &[&str],
+        web_objects: impl FnOnce(std::net::IpAddr) -> Vec<Value>,
+        otlp: &[&str],
+    ) -> Option<LiveLab> {
+        use crate::kube::{pod, start_agent, synced, wait_until, NODE, TOOLS};
+        use podwire_lab::skip::require_lab;
+        let needs: Vec<&str> = TOOLS.iter().chain(tools).copied().collect();
+        if let Err(skip) = require_lab(&needs) {
+            skip.report(test);
+            return None;
+        }
+        let (py, dir) = setup(test)?;
+        let lock = crate::util::lab_lock();
+        let c = podwire_lab::scenario::Cluster::start().expect("start the lab cluster");
+        let api = podwire_lab::kubeapi::FakeApiServer::start().expect("fake API server");
+        api.apply(serde_json::json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": NODE},
+            "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.10"}]}}));
+        for o in web_objects(c.web.ip(false)) {
+            api.apply(o);
+        }
+        let client = c.client.ip(false);
+        api.apply(pod(
+            "client-0",
+            &[client],
+            Some(("StatefulSet", "client")),
+            None,
+        ));
+        let rx = Receiver::start(&py, dir.path(), 0);
+        let (url, netns) = (rx.url(), format!("/run/netns/{}", c.lab.switch_ns()));
+        let mut args = vec![
             "--netns",
             &netns,
             "--interfaces",
@@ -692,6 +693,51 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
             "200",
             "--otlp-metrics-ms",
             "500",
+        ];
+        args.extend(otlp);
+        let agent = start_agent(&api, dir.path(), &args);
+        wait_until("every resource listed", &agent, 20, || synced(&agent));
+        Some(LiveLab {
+            agent,
+            rx,
+            _api: api,
+            c,
+            dir,
+            _lock: lock,
+        })
+    }
+}
+
+/// `web` as the pod of Deployment `web` (through ReplicaSet `web-5f7d`).
+fn web_deployment(web: std::net::IpAddr) -> Vec<Value> {
+    use crate::kube::{pod, replicaset};
+    vec![
+        replicaset("web-5f7d", "web"),
+        pod(
+            "web-5f7d-aaaaa",
+            &[web],
+            Some(("ReplicaSet", "web-5f7d")),
+            Some("5f7d"),
+        ),
+    ]
+}
+
+/// The agent in the lab, named through the fake API server, exporting to
+/// the receiver: curl's requests arrive as a SERVER span (web's resource)
+/// and a CLIENT span (the client pod's resource) each, both pods being on
+/// the agent's node; delta histograms count them; the receiver stopped for
+/// 30 s and started again gets what the queue held, the rest is counted.
+#[test]
+fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver_outage() {
+    use crate::kube::{wait_until, NODE};
+    use podwire_lab::clients::{self, CurlOptions, Transfer};
+    use podwire_lab::scenario::HTTP_PORT;
+
+    let Some(mut lab) = LiveLab::start(
+        "agent_exports_curl_requests_with_kubernetes_resources",
+        &[],
+        web_deployment,
+        &[
             "--otlp-temporality",
             "delta",
             "--otlp-header",
@@ -703,8 +749,16 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
             "--otlp-signals",
             "traces,metrics",
         ],
-    );
-    wait_until("every resource listed", &agent, 20, || synced(&agent));
+    ) else {
+        return;
+    };
+    let LiveLab {
+        ref c,
+        ref agent,
+        ref mut rx,
+        ..
+    } = lab;
+    let (web, client) = (c.web.ip(false), c.client.ip(false));
 
     let curl = |n: usize| {
         let target = format!("http://{web}:{HTTP_PORT}/small.txt?q=1");
@@ -848,55 +902,28 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
 /// counts the statements.
 #[test]
 fn agent_exports_psql_statements_as_database_spans() {
-    use crate::kube::{pod, start_agent, synced, wait_until, NODE, TOOLS};
+    use crate::kube::{pod, wait_until};
     use crate::protocols::{pg_bin, run, wait_port, Postgres, PG_PORT};
-    use crate::util::{lab_lock, skip_unless};
-    use podwire_lab::kubeapi::FakeApiServer;
-    use podwire_lab::scenario::Cluster;
-    use podwire_lab::skip::require_lab;
-    use serde_json::json;
 
     let test = "agent_exports_psql_statements_as_database_spans";
-    skip_unless!(test, require_lab(TOOLS));
     if pg_bin("initdb").is_none() {
-        println!("SKIPPED: {test}: PostgreSQL server programs not installed");
+        podwire_lab::skip::skipped(test, "PostgreSQL server programs not installed");
         return;
     }
-    let Some((py, dir)) = setup(test) else { return };
-    let _lab = lab_lock();
-    let c = Cluster::start().expect("start the lab cluster");
-    let api = FakeApiServer::start().expect("fake API server");
-    let (web, client) = (c.web.ip(false), c.client.ip(false));
-    api.apply(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}}));
-    api.apply(pod("db-0", &[web], Some(("StatefulSet", "db")), None));
-    api.apply(pod(
-        "client-0",
-        &[client],
-        Some(("StatefulSet", "client")),
-        None,
-    ));
+    let db = |web| vec![pod("db-0", &[web], Some(("StatefulSet", "db")), None)];
+    let Some(lab) = LiveLab::start(test, &[], db, &[]) else {
+        return;
+    };
+    let LiveLab {
+        ref c,
+        ref agent,
+        ref rx,
+        ref dir,
+        ..
+    } = lab;
+    let web = c.web.ip(false);
     let _pg = Postgres::start(&c.web, &dir.path().join("pg"));
     wait_port(&c.web, PG_PORT);
-    let rx = Receiver::start(&py, dir.path(), 0);
-    let url = rx.url();
-    let netns = format!("/run/netns/{}", c.lab.switch_ns());
-    let agent = start_agent(
-        &api,
-        dir.path(),
-        &[
-            "--netns",
-            &netns,
-            "--interfaces",
-            "p*",
-            "--otlp-endpoint",
-            &url,
-            "--otlp-batch-ms",
-            "200",
-            "--otlp-metrics-ms",
-            "500",
-        ],
-    );
-    wait_until("every resource listed", &agent, 20, || synced(&agent));
     let out = run(c.client.command("psql").args([
         "-h",
         &web.to_string(),
@@ -967,4 +994,143 @@ fn agent_exports_psql_statements_as_database_spans() {
         }
         by_export.values().last() == Some(&2)
     });
+}
+
+/// Python grpcio's calls against a live agent (`tests/data/grpc_echo.py`,
+/// as in the protocols lab test): each call arrives as a SERVER span under
+/// web's resource and a CLIENT span under the client pod's, named
+/// `{service}/{method}`, with the gRPC status the client got; the failing
+/// call (NOT_FOUND) is an error for the client and not for the server, by
+/// the conventions; every span lies within the time the client took; the
+/// call-duration histograms count the calls per method.
+#[test]
+fn agent_exports_grpc_calls_as_rpc_spans_and_histograms() {
+    use crate::kube::wait_until;
+    use crate::protocols::{grpcio, wait_port, Daemon, GrpcClient};
+    use std::collections::BTreeMap;
+
+    const GRPC_PORT: u16 = 50051;
+    let test = "agent_exports_grpc_calls_as_rpc_spans_and_histograms";
+    let Some(lab) = LiveLab::start(
+        test,
+        &["python3"],
+        web_deployment,
+        &["--otlp-temporality", "delta", "--otlp-signals", "traces,metrics"],
+    ) else {
+        return;
+    };
+    if !grpcio(test) {
+        return;
+    }
+    let LiveLab {
+        ref c,
+        ref agent,
+        ref rx,
+        ..
+    } = lab;
+    let ip = c.web.ip(false).to_string();
+    let script = data_dir().join("grpc_echo.py");
+    let _server = Daemon(
+        c.web
+            .command("python3")
+            .arg(&script)
+            .args(["serve", &ip, &GRPC_PORT.to_string()])
+            .spawn()
+            .expect("grpc server"),
+    );
+    wait_port(&c.web, GRPC_PORT);
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos() as u64
+    };
+    let before = now();
+    let client = GrpcClient::start(&c.client, &script, &ip, GRPC_PORT);
+    // The warm-up call, then phase two's, as the client saw them.
+    let calls: Vec<(String, u64)> = std::iter::once(("Unary".to_string(), 0))
+        .chain(client.calls().iter().map(|c| {
+            (
+                c["method"].as_str().unwrap_or_default().to_string(),
+                c["code"].as_u64().unwrap_or(u64::MAX),
+            )
+        }))
+        .collect();
+    let after = now();
+    assert!(
+        calls.iter().any(|(_, code)| *code != 0),
+        "a call failed: {calls:?}"
+    );
+
+    let rpc = |kind: &str| -> Vec<(Value, Value)> {
+        let mut v: Vec<(Value, Value)> = rx
+            .spans()
+            .into_iter()
+            .filter(|(_, s)| s["kind"] == kind && attrs(&s["attributes"])["rpc.system"] == "grpc")
+            .collect();
+        v.sort_by_key(|(_, s)| u64_of(&s["start_time_unix_nano"]));
+        v
+    };
+    let n = calls.len();
+    wait_until("a span per call and side", agent, 30, || {
+        rpc("SPAN_KIND_SERVER").len() >= n && rpc("SPAN_KIND_CLIENT").len() >= n
+    });
+    for (kind, pod_name, error_codes) in [
+        ("SPAN_KIND_SERVER", "web-5f7d-aaaaa", &[2u64, 4, 12, 13, 14, 15][..]),
+        ("SPAN_KIND_CLIENT", "client-0", &[][..]),
+    ] {
+        let spans = rpc(kind);
+        assert_eq!(spans.len(), n, "{kind}: one span per call");
+        // One connection, one call at a time: spans in start order are the
+        // calls in the order made.
+        for ((res, s), (method, code)) in spans.iter().zip(&calls) {
+            assert_eq!(res["k8s.pod.name"], pod_name, "{res}");
+            assert_eq!(s["name"], format!("lab.Echo/{method}"), "{s}");
+            let a = attrs(&s["attributes"]);
+            assert_eq!(a["rpc.service"], "lab.Echo");
+            assert_eq!(a["rpc.method"], method.as_str());
+            assert_eq!(a["rpc.grpc.status_code"], *code, "{s}");
+            assert_eq!(a["server.address"], ip.as_str());
+            assert_eq!(a["server.port"], i64::from(GRPC_PORT));
+            let error = if kind == "SPAN_KIND_CLIENT" {
+                *code != 0
+            } else {
+                error_codes.contains(code)
+            };
+            assert_eq!(
+                s["status"]["code"] == "STATUS_CODE_ERROR",
+                error,
+                "{kind} {method} code {code}: {s}"
+            );
+            let (start, end) = (
+                u64_of(&s["start_time_unix_nano"]),
+                u64_of(&s["end_time_unix_nano"]),
+            );
+            assert!(
+                before <= start && start <= end && end <= after,
+                "{start}..{end} outside the client's {before}..{after}"
+            );
+        }
+    }
+    // Delta histograms: every export's points add up to the calls, per
+    // method and side.
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for (m, _) in &calls {
+        *want.entry(m.clone()).or_default() += 1;
+    }
+    let counts = |metric: &str| -> BTreeMap<String, u64> {
+        let mut got = BTreeMap::new();
+        for (m, _, p) in rx.histogram_points() {
+            let a = attrs(&p["attributes"]);
+            if m == metric && a["rpc.system"] == "grpc" {
+                let method = a["rpc.method"].as_str().unwrap_or_default().to_string();
+                *got.entry(method).or_default() += u64_of(&p["count"]);
+            }
+        }
+        got
+    };
+    wait_until("the histograms", agent, 10, || {
+        counts("rpc.server.call.duration") == want && counts("rpc.client.call.duration") == want
+    });
+    println!("grpc: {n} calls, {n} SERVER and {n} CLIENT spans, histograms {want:?}");
 }
