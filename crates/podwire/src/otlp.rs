@@ -29,14 +29,16 @@ const SYSTEM_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// The largest answer body read from a collector.
 const MAX_ANSWER: usize = 64 << 10;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OtlpSignal {
     Traces,
     Metrics,
     Logs,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OtlpLogs {
     /// Connection records only.
     Connections,
@@ -44,25 +46,30 @@ pub enum OtlpLogs {
     All,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OtlpTemporality {
     Cumulative,
     Delta,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OtlpCompression {
     Gzip,
     None,
 }
 
-/// OpenTelemetry export (flags and environment variables only).
-#[derive(Args, Clone, Debug, Default)]
+/// OpenTelemetry export: flags, environment variables, and the agent's
+/// config file's `[otlp]` table (keys without the `otlp-` prefix).
+#[derive(Args, Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct OtlpArgs {
     /// Send records to this OTLP/HTTP endpoint (protobuf): spans to
     /// `URL/v1/traces`, metrics to `/v1/metrics`, logs to `/v1/logs`
     /// (`http://` or `https://`) [off].
     #[arg(long, env = "PODWIRE_OTLP_ENDPOINT", value_name = "URL")]
+    #[serde(rename = "endpoint")]
     pub otlp_endpoint: Option<String>,
 
     /// A header sent with every export, `NAME=VALUE` (e.g.
@@ -73,9 +80,17 @@ pub struct OtlpArgs {
         env = "PODWIRE_OTLP_HEADERS",
         value_name = "NAME=VALUE",
         value_delimiter = ',',
-        requires = "otlp_endpoint"
+        hide_env_values = true
     )]
+    #[serde(rename = "headers", default)]
     pub otlp_header: Vec<String>,
+
+    /// Headers sent with every export from a file, one `NAME=VALUE` a line
+    /// (`#` comments), read at start: keeps credentials out of the command
+    /// line and the config file (e.g. a Kubernetes Secret's file).
+    #[arg(long, env = "PODWIRE_OTLP_HEADERS_FILE", value_name = "FILE")]
+    #[serde(rename = "headers-file")]
+    pub otlp_headers_file: Option<PathBuf>,
 
     /// Trust these certificate authorities (PEM) for an `https://`
     /// endpoint [the system's bundle].
@@ -83,8 +98,8 @@ pub struct OtlpArgs {
         long,
         env = "PODWIRE_OTLP_CA",
         value_name = "FILE",
-        requires = "otlp_endpoint"
     )]
+    #[serde(rename = "ca")]
     pub otlp_ca: Option<PathBuf>,
 
     /// Which signals to send [traces,metrics,logs].
@@ -93,8 +108,8 @@ pub struct OtlpArgs {
         env = "PODWIRE_OTLP_SIGNALS",
         value_enum,
         value_delimiter = ',',
-        requires = "otlp_endpoint"
     )]
+    #[serde(rename = "signals", default)]
     pub otlp_signals: Vec<OtlpSignal>,
 
     /// Which records become log records [connections].
@@ -102,8 +117,8 @@ pub struct OtlpArgs {
         long,
         env = "PODWIRE_OTLP_LOGS",
         value_enum,
-        requires = "otlp_endpoint"
     )]
+    #[serde(rename = "logs")]
     pub otlp_logs: Option<OtlpLogs>,
 
     /// Metric temporality [cumulative].
@@ -111,8 +126,8 @@ pub struct OtlpArgs {
         long,
         env = "PODWIRE_OTLP_TEMPORALITY",
         value_enum,
-        requires = "otlp_endpoint"
     )]
+    #[serde(rename = "temporality")]
     pub otlp_temporality: Option<OtlpTemporality>,
 
     /// Body compression [none].
@@ -120,8 +135,8 @@ pub struct OtlpArgs {
         long,
         env = "PODWIRE_OTLP_COMPRESSION",
         value_enum,
-        requires = "otlp_endpoint"
     )]
+    #[serde(rename = "compression")]
     pub otlp_compression: Option<OtlpCompression>,
 
     /// Export requests held while the collector is slow or away, KiB; the
@@ -130,8 +145,8 @@ pub struct OtlpArgs {
         long,
         env = "PODWIRE_OTLP_QUEUE_KIB",
         value_name = "KIB",
-        requires = "otlp_endpoint"
     )]
+    #[serde(rename = "queue-kib")]
     pub otlp_queue_kib: Option<usize>,
 
     /// Spans (or log records) per request [1024].
@@ -139,8 +154,8 @@ pub struct OtlpArgs {
         long,
         env = "PODWIRE_OTLP_BATCH",
         value_name = "N",
-        requires = "otlp_endpoint"
     )]
+    #[serde(rename = "batch")]
     pub otlp_batch: Option<usize>,
 
     /// Longest a partial batch waits, milliseconds [1000].
@@ -148,8 +163,8 @@ pub struct OtlpArgs {
         long,
         env = "PODWIRE_OTLP_BATCH_MS",
         value_name = "MS",
-        requires = "otlp_endpoint"
     )]
+    #[serde(rename = "batch-ms")]
     pub otlp_batch_ms: Option<u64>,
 
     /// How often metrics are sent, milliseconds [10000].
@@ -157,8 +172,8 @@ pub struct OtlpArgs {
         long,
         env = "PODWIRE_OTLP_METRICS_MS",
         value_name = "MS",
-        requires = "otlp_endpoint"
     )]
+    #[serde(rename = "metrics-ms")]
     pub otlp_metrics_ms: Option<u64>,
 
     /// Longest wait for one export request, milliseconds [10000].
@@ -166,9 +181,69 @@ pub struct OtlpArgs {
         long,
         env = "PODWIRE_OTLP_TIMEOUT_MS",
         value_name = "MS",
-        requires = "otlp_endpoint"
     )]
+    #[serde(rename = "timeout-ms")]
     pub otlp_timeout_ms: Option<u64>,
+}
+
+impl OtlpArgs {
+    /// These settings over `file`'s (the agent's config file): a flag or
+    /// variable given wins, a list given replaces the file's.
+    pub fn or(self, file: OtlpArgs) -> OtlpArgs {
+        fn list<T>(x: Vec<T>, y: Vec<T>) -> Vec<T> {
+            if x.is_empty() {
+                y
+            } else {
+                x
+            }
+        }
+        OtlpArgs {
+            otlp_endpoint: self.otlp_endpoint.or(file.otlp_endpoint),
+            otlp_header: list(self.otlp_header, file.otlp_header),
+            otlp_headers_file: self.otlp_headers_file.or(file.otlp_headers_file),
+            otlp_ca: self.otlp_ca.or(file.otlp_ca),
+            otlp_signals: list(self.otlp_signals, file.otlp_signals),
+            otlp_logs: self.otlp_logs.or(file.otlp_logs),
+            otlp_temporality: self.otlp_temporality.or(file.otlp_temporality),
+            otlp_compression: self.otlp_compression.or(file.otlp_compression),
+            otlp_queue_kib: self.otlp_queue_kib.or(file.otlp_queue_kib),
+            otlp_batch: self.otlp_batch.or(file.otlp_batch),
+            otlp_batch_ms: self.otlp_batch_ms.or(file.otlp_batch_ms),
+            otlp_metrics_ms: self.otlp_metrics_ms.or(file.otlp_metrics_ms),
+            otlp_timeout_ms: self.otlp_timeout_ms.or(file.otlp_timeout_ms),
+        }
+    }
+
+    /// Whether any setting but the endpoint is given.
+    fn any_setting(&self) -> bool {
+        !self.otlp_header.is_empty()
+            || self.otlp_headers_file.is_some()
+            || self.otlp_ca.is_some()
+            || !self.otlp_signals.is_empty()
+            || self.otlp_logs.is_some()
+            || self.otlp_temporality.is_some()
+            || self.otlp_compression.is_some()
+            || self.otlp_queue_kib.is_some()
+            || self.otlp_batch.is_some()
+            || self.otlp_batch_ms.is_some()
+            || self.otlp_metrics_ms.is_some()
+            || self.otlp_timeout_ms.is_some()
+    }
+}
+
+/// The `NAME=VALUE` lines of a headers file; blank lines and `#` comments
+/// skipped. Errors name the line, never its value.
+fn headers_file(text: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        anyhow::ensure!(line.contains('='), "line {}: expected NAME=VALUE", i + 1);
+        out.push(line.to_string());
+    }
+    Ok(out)
 }
 
 /// Where and how to post.
@@ -196,6 +271,12 @@ pub fn start(
     own: Option<Arc<Own>>,
 ) -> Result<Option<Exporter>> {
     let Some(url) = &args.otlp_endpoint else {
+        // Settings without an endpoint are a mistake worth a word (the
+        // endpoint may come from the config file, so clap cannot tell).
+        anyhow::ensure!(
+            !args.any_setting(),
+            "OTLP settings given without an endpoint (--otlp-endpoint)"
+        );
         return Ok(None);
     };
     let target = target(url, args).with_context(|| format!("--otlp-endpoint {url}"))?;
@@ -276,11 +357,21 @@ fn target(url: &str, args: &OtlpArgs) -> Result<Target> {
     } else {
         None
     };
+    let mut lines = args.otlp_header.clone();
+    if let Some(file) = &args.otlp_headers_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("--otlp-headers-file {}", file.display()))?;
+        lines.extend(
+            headers_file(&text)
+                .with_context(|| format!("--otlp-headers-file {}", file.display()))?,
+        );
+    }
     let mut headers = Vec::new();
-    for h in &args.otlp_header {
+    for h in &lines {
         let (k, v) = h
             .split_once('=')
-            .with_context(|| format!("--otlp-header {h:?}: expected NAME=VALUE"))?;
+            // Never the text itself: it may be a credential.
+            .context("an OTLP header is not NAME=VALUE")?;
         let name = hyper::header::HeaderName::from_bytes(k.trim().as_bytes())
             .with_context(|| format!("--otlp-header name {k:?}"))?;
         let mut value =
@@ -412,5 +503,58 @@ pub fn health(e: &Exporter) -> podwire_serve::metrics::OtlpHealth {
         series_dropped_total: st.series_dropped.load(Relaxed),
         queue_bytes: st.queue_bytes.load(Relaxed),
         queue_budget_bytes: e.queue_budget() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_headers_file_gives_name_value_lines_and_its_errors_hide_values() {
+        let h = headers_file("# tenant\nauthorization=Bearer abc\n\n x-tenant = a=b \n").unwrap();
+        assert_eq!(h, ["authorization=Bearer abc", "x-tenant = a=b"]);
+        let e = headers_file("authorization: Bearer s3cret\n").unwrap_err();
+        assert_eq!(e.to_string(), "line 1: expected NAME=VALUE");
+    }
+
+    #[test]
+    fn headers_from_the_file_join_the_flags_and_are_sensitive() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("headers");
+        std::fs::write(&file, "authorization=Bearer from-file\n").unwrap();
+        let args = OtlpArgs {
+            otlp_header: vec!["x-tenant=a".into()],
+            otlp_headers_file: Some(file),
+            ..OtlpArgs::default()
+        };
+        let t = target("http://collector:4318/base/", &args).unwrap();
+        let h: Vec<(&str, &str)> = t
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            h,
+            [("x-tenant", "a"), ("authorization", "Bearer from-file")]
+        );
+        assert!(t.headers.iter().all(|(_, v)| v.is_sensitive()));
+        assert_eq!((t.authority.as_str(), t.base_path.as_str()), ("collector:4318", "/base"));
+        let bad = OtlpArgs {
+            otlp_header: vec!["Bearer s3cret".into()],
+            ..OtlpArgs::default()
+        };
+        let e = format!("{:#}", target("http://c:4318", &bad).err().unwrap());
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn settings_without_an_endpoint_are_refused() {
+        let args = OtlpArgs {
+            otlp_compression: Some(OtlpCompression::Gzip),
+            ..OtlpArgs::default()
+        };
+        assert!(start(&args, None, None).is_err());
+        assert!(start(&OtlpArgs::default(), None, None).unwrap().is_none());
     }
 }
