@@ -490,6 +490,7 @@ pub fn health(e: &Exporter) -> podwire_serve::metrics::OtlpHealth {
                 let c = st.signal(s);
                 podwire_serve::metrics::OtlpSignalHealth {
                     signal: s.name(),
+                    queued_total: c.queued.load(Relaxed),
                     sent_total: c.sent.load(Relaxed),
                     dropped_queue_full_total: c.dropped_queue_full.load(Relaxed),
                     dropped_rejected_total: c.dropped_rejected.load(Relaxed),
@@ -504,6 +505,35 @@ pub fn health(e: &Exporter) -> podwire_serve::metrics::OtlpHealth {
         queue_bytes: st.queue_bytes.load(Relaxed),
         queue_budget_bytes: e.queue_budget() as u64,
     }
+}
+
+/// The exporter's part of `/api/v1/status` (docs/openapi.json,
+/// `OtlpStatus`): the same counters as [`health`], per signal.
+pub fn status(e: &Exporter) -> serde_json::Value {
+    let h = health(e);
+    let signals: serde_json::Map<String, serde_json::Value> = h
+        .signals
+        .iter()
+        .map(|s| {
+            let v = serde_json::json!({
+                "queued": s.queued_total,
+                "sent": s.sent_total,
+                "retried": s.retries_total,
+                "dropped_queue_full": s.dropped_queue_full_total,
+                "dropped_rejected": s.dropped_rejected_total,
+                "dropped_shutdown": s.dropped_shutdown_total,
+                "requests_ok": s.requests_ok_total,
+                "requests_failed": s.requests_failed_total,
+            });
+            (s.signal.to_string(), v)
+        })
+        .collect();
+    serde_json::json!({
+        "signals": signals,
+        "queue_bytes": h.queue_bytes,
+        "queue_budget_bytes": h.queue_budget_bytes,
+        "metric_series_dropped": h.series_dropped_total,
+    })
 }
 
 #[cfg(test)]

@@ -889,6 +889,43 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
         "each of the outage's 120 spans arrived or was counted"
     );
     assert_eq!(metric("podwire_otlp_queue_budget_bytes"), 16384.0);
+    // /api/v1/status says the same, with the keys docs/openapi.json lists.
+    let status = agent.json("/api/v1/status").expect("status");
+    let otlp = &status["otlp"];
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json"))
+            .expect("openapi.json"),
+    )
+    .expect("openapi JSON");
+    let required = |schema: &str| -> Vec<String> {
+        doc["components"]["schemas"][schema]["required"]
+            .as_array()
+            .expect("required keys")
+            .iter()
+            .filter_map(|k| k.as_str().map(String::from))
+            .collect()
+    };
+    for k in required("OtlpStatus") {
+        assert!(!otlp[&k].is_null(), "otlp.{k} in {otlp}");
+    }
+    for signal in ["traces", "metrics", "logs"] {
+        for k in required("OtlpSignalStatus") {
+            assert!(
+                otlp["signals"][signal][&k].is_u64(),
+                "otlp.signals.{signal}.{k} in {otlp}"
+            );
+        }
+    }
+    let traces = &otlp["signals"]["traces"];
+    assert_eq!(traces["sent"].as_f64(), Some(sent));
+    assert_eq!(traces["dropped_queue_full"].as_f64(), Some(dropped));
+    assert_eq!(
+        traces["queued"].as_f64(),
+        Some(sent + dropped),
+        "every queued span sent or dropped: {traces}"
+    );
+    assert!(traces["retried"].as_u64() >= Some(1), "{traces}");
+    assert_eq!(otlp["queue_budget_bytes"], 16384);
     let rss = crate::kube::metric(&agent, "podwire_resident_memory_bytes");
     assert!(
         rss > 0.0 && rss < 256.0 * 1024.0 * 1024.0,

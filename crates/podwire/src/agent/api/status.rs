@@ -157,6 +157,7 @@ pub async fn status(State(shared): State<Arc<Shared>>) -> Response {
             "unregistered": get(&shared.own.counters.unregistered),
         },
         "store": store,
+        "otlp": shared.otlp.as_deref().map(crate::otlp::status),
     });
     json_response(serde_json::to_vec(&doc).unwrap_or_default())
 }
