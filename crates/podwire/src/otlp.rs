@@ -60,6 +60,19 @@ pub enum OtlpCompression {
     None,
 }
 
+/// How records travel (the names of `OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+pub enum OtlpProtocol {
+    /// OTLP/HTTP, protobuf bodies, HTTP/1.1 (collectors listen on 4318).
+    #[value(name = "http/protobuf")]
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    /// OTLP/gRPC over HTTP/2 (collectors listen on 4317).
+    #[value(name = "grpc")]
+    #[serde(rename = "grpc")]
+    Grpc,
+}
+
 /// OpenTelemetry export: flags, environment variables, and the agent's
 /// config file's `[otlp]` table (keys without the `otlp-` prefix).
 #[derive(Args, Clone, Debug, Default, serde::Deserialize)]
@@ -71,6 +84,12 @@ pub struct OtlpArgs {
     #[arg(long, env = "PODWIRE_OTLP_ENDPOINT", value_name = "URL")]
     #[serde(rename = "endpoint")]
     pub otlp_endpoint: Option<String>,
+
+    /// `http/protobuf` (URL/v1/traces, ...) or `grpc` (the collector
+    /// services' Export methods over HTTP/2) [http/protobuf].
+    #[arg(long, env = "PODWIRE_OTLP_PROTOCOL", value_enum)]
+    #[serde(rename = "protocol")]
+    pub otlp_protocol: Option<OtlpProtocol>,
 
     /// A header sent with every export, `NAME=VALUE` (e.g.
     /// `authorization=Bearer ...`); repeatable, comma-separated in the
@@ -199,6 +218,7 @@ impl OtlpArgs {
         }
         OtlpArgs {
             otlp_endpoint: self.otlp_endpoint.or(file.otlp_endpoint),
+            otlp_protocol: self.otlp_protocol.or(file.otlp_protocol),
             otlp_header: list(self.otlp_header, file.otlp_header),
             otlp_headers_file: self.otlp_headers_file.or(file.otlp_headers_file),
             otlp_ca: self.otlp_ca.or(file.otlp_ca),
@@ -217,6 +237,7 @@ impl OtlpArgs {
     /// Whether any setting but the endpoint is given.
     fn any_setting(&self) -> bool {
         !self.otlp_header.is_empty()
+            || self.otlp_protocol.is_some()
             || self.otlp_headers_file.is_some()
             || self.otlp_ca.is_some()
             || !self.otlp_signals.is_empty()
@@ -254,6 +275,8 @@ struct Target {
     base_path: String,
     headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
     timeout: Duration,
+    /// OTLP/gRPC over HTTP/2, else OTLP/HTTP over HTTP/1.1.
+    grpc: bool,
 }
 
 /// The HTTP transport (see the module comment).
@@ -324,6 +347,7 @@ pub fn start(
 }
 
 fn target(url: &str, args: &OtlpArgs) -> Result<Target> {
+    let grpc = args.otlp_protocol == Some(OtlpProtocol::Grpc);
     let (https, rest) = if let Some(r) = url.strip_prefix("http://") {
         (false, r)
     } else if let Some(r) = url.strip_prefix("https://") {
@@ -349,8 +373,9 @@ fn target(url: &str, args: &OtlpArgs) -> Result<Target> {
             .otlp_ca
             .clone()
             .unwrap_or_else(|| PathBuf::from(SYSTEM_CA));
-        let connector =
-            crate::tls_client::connector(&ca).with_context(|| format!("CA {}", ca.display()))?;
+        let alpn: &[u8] = if grpc { b"h2" } else { b"http/1.1" };
+        let connector = crate::tls_client::connector_for(&ca, alpn)
+            .with_context(|| format!("CA {}", ca.display()))?;
         let name = ServerName::try_from(host.to_string())
             .with_context(|| format!("server name {host:?}"))?;
         Some((connector, name))
@@ -389,6 +414,7 @@ fn target(url: &str, args: &OtlpArgs) -> Result<Target> {
         base_path: path.trim_end_matches('/').to_string(),
         headers,
         timeout: Duration::from_millis(args.otlp_timeout_ms.unwrap_or(10_000).clamp(100, 120_000)),
+        grpc,
     })
 }
 
@@ -406,7 +432,12 @@ impl Transport for HttpTransport {
             .map_err(|e| TransportError(format!("resolving {}: {e}", t.authority)))?
             .next()
             .ok_or_else(|| TransportError(format!("{} has no address", t.authority)))?;
-        let path = format!("{}{}", t.base_path, signal.path());
+        let path = if t.grpc {
+            podwire_otlp::grpc::method_path(signal)
+        } else {
+            signal.path()
+        };
+        let path = format!("{}{path}", t.base_path);
         let body = Bytes::copy_from_slice(body);
         let own = self.own.clone();
         let fut = async move {
@@ -415,13 +446,18 @@ impl Transport for HttpTransport {
                 .map_err(|e| format!("connect {addr}: {e}"))?;
             let _ = stream.set_nodelay(true);
             match &t.tls {
+                None if t.grpc => exchange_grpc(stream, t, "http", &path, body, gzip).await,
                 None => exchange(stream, t, &path, body, gzip).await,
                 Some((connector, name)) => {
                     let tls = connector
                         .connect(name.clone(), stream)
                         .await
                         .map_err(|e| format!("TLS: {e}"))?;
-                    exchange(tls, t, &path, body, gzip).await
+                    if t.grpc {
+                        exchange_grpc(tls, t, "https", &path, body, gzip).await
+                    } else {
+                        exchange(tls, t, &path, body, gzip).await
+                    }
                 }
             }
         };
@@ -477,6 +513,73 @@ where
         status,
         retry_after,
     })
+}
+
+/// One OTLP/gRPC export over a fresh HTTP/2 connection: the request in
+/// gRPC's frame (`grpc-encoding: gzip` when compressed), the answer's
+/// `grpc-status` from its trailers (or headers, when the server answered
+/// with headers alone) mapped by `podwire_otlp::grpc::response`.
+async fn exchange_grpc<S>(
+    stream: S,
+    t: &Target,
+    scheme: &str,
+    path: &str,
+    body: Bytes,
+    gzip: bool,
+) -> Result<Response, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
+    let conn = tokio::spawn(conn);
+    let mut req = hyper::Request::post(format!("{scheme}://{}{path}", t.authority))
+        .header(hyper::header::CONTENT_TYPE, "application/grpc")
+        .header(hyper::header::TE, "trailers");
+    if gzip {
+        req = req.header("grpc-encoding", "gzip");
+    }
+    for (k, v) in &t.headers {
+        req = req.header(k, v);
+    }
+    let framed = Bytes::from(podwire_otlp::grpc::frame(&body, gzip));
+    let req = req
+        .body(Full::new(framed))
+        .map_err(|e| format!("request: {e}"))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let http_status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    // The body is an ExportServiceResponse (a partial success at most);
+    // the status comes after it, in the trailers.
+    let trailers = Limited::new(resp.into_body(), MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|e| format!("answer: {e}"))?
+        .trailers()
+        .cloned();
+    conn.abort();
+    let get = |name: &str| {
+        trailers
+            .as_ref()
+            .and_then(|t| t.get(name))
+            .or_else(|| headers.get(name))
+            .map(|v| v.as_bytes().to_vec())
+    };
+    let status = get("grpc-status");
+    let status = status.as_deref().and_then(|s| std::str::from_utf8(s).ok());
+    let details = get("grpc-status-details-bin");
+    Ok(podwire_otlp::grpc::response(
+        http_status,
+        status,
+        details.as_deref(),
+    ))
 }
 
 /// The exporter's counters, for `/metrics` and `/api/v1/status`.

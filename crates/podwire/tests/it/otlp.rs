@@ -37,11 +37,17 @@ pub struct Receiver {
     pub out: PathBuf,
     dir: PathBuf,
     py: PathBuf,
+    args: Vec<String>,
 }
 
 impl Receiver {
     /// Starts a receiver on `port` (0: any) logging into `dir/out.jsonl`.
     pub fn start(py: &Path, dir: &Path, port: u16) -> Receiver {
+        Receiver::start_with(py, dir, port, &[])
+    }
+
+    /// The same with more arguments (`--grpc`, `--mode MODE`).
+    pub fn start_with(py: &Path, dir: &Path, port: u16, args: &[&str]) -> Receiver {
         let port_file = dir.join("port");
         let _ = std::fs::remove_file(&port_file);
         let out = dir.join("out.jsonl");
@@ -52,6 +58,7 @@ impl Receiver {
             .arg("--port-file")
             .arg(&port_file)
             .args(["--port", &port.to_string()])
+            .args(args)
             .stdin(Stdio::null())
             .spawn()
             .expect("starting the OTLP receiver");
@@ -72,6 +79,7 @@ impl Receiver {
             out,
             dir: dir.to_path_buf(),
             py: py.to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
         }
     }
 
@@ -90,7 +98,8 @@ impl Receiver {
     /// Starts it again on the same port.
     pub fn restart(&mut self) {
         self.stop();
-        let again = Receiver::start(&self.py, &self.dir, self.port);
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let again = Receiver::start_with(&self.py, &self.dir, self.port, &args);
         *self = again;
     }
 
@@ -415,8 +424,113 @@ fn read_exports_http1_requests_as_spans_and_histograms_as_tshark_counts_them() {
     let rx = Receiver::start(&py, dir.path(), 0);
     let pcap = data_dir().join("http.pcap");
     let (records, stderr) = read_to(&pcap, &rx.url(), &["--otlp-compression", "gzip"]);
+    check_http_pcap_export(&pcap, &records, &stderr, &rx);
+}
+
+/// OTLP/gRPC to the official generated services (grpcio): the same spans,
+/// histograms and log records as over HTTP; each signal's first export is
+/// answered UNAVAILABLE (retryable) and arrives on the next try; headers
+/// as metadata, the messages gzip-compressed.
+#[test]
+fn read_exports_over_grpc_to_the_collector_services_retrying_unavailable() {
+    let Some((py, dir)) = setup("otlp grpc") else {
+        return;
+    };
+    let rx = Receiver::start_with(
+        &py,
+        dir.path(),
+        0,
+        &["--grpc", "--mode", "unavailable-once"],
+    );
+    let pcap = data_dir().join("http.pcap");
+    let (records, stderr) = read_to(
+        &pcap,
+        &rx.url(),
+        &[
+            "--otlp-protocol",
+            "grpc",
+            "--otlp-compression",
+            "gzip",
+            "--otlp-header",
+            "authorization=Bearer grpc-token",
+        ],
+    );
+    check_http_pcap_export(&pcap, &records, &stderr, &rx);
+    let reqs = rx.requests();
+    for signal in ["traces", "metrics", "logs"] {
+        let answers: Vec<&Value> = reqs
+            .iter()
+            .filter(|r| r["signal"] == signal)
+            .map(|r| &r["status"])
+            .collect();
+        assert_eq!(answers.first(), Some(&&Value::from("UNAVAILABLE")), "{signal}");
+        assert!(answers.contains(&&Value::from(200)), "{signal}: {answers:?}");
+    }
+    // grpcio keeps `grpc-encoding` to itself: that the compressed frames
+    // decoded at all says it inflated them (gRPC refuses a compressed
+    // frame in an encoding it does not know).
+    for r in reqs.iter().filter(|r| r["status"] == 200) {
+        assert_eq!(r["headers"]["authorization"], "Bearer grpc-token");
+    }
+}
+
+/// RESOURCE_EXHAUSTED is retried only when the collector says when
+/// (RetryInfo), as the OTLP specification has it: without, the batch is
+/// refused once and counted; with, it arrives on the next try.
+#[test]
+fn grpc_resource_exhausted_is_retried_only_with_retry_info() {
+    let Some((py, dir)) = setup("otlp grpc exhausted") else {
+        return;
+    };
+    let pcap = data_dir().join("http.pcap");
+    let args = [
+        "--otlp-protocol",
+        "grpc",
+        "--otlp-signals",
+        "traces",
+        "--otlp-batch",
+        "100000",
+    ];
+    let rx = Receiver::start_with(&py, dir.path(), 0, &["--grpc", "--mode", "exhausted"]);
+    let (records, stderr) = read_to(&pcap, &rx.url(), &args);
+    let requests = records.iter().filter(|r| is_request(r)).count();
+    assert!(requests > 0);
+    assert!(
+        stderr.contains(&format!("traces 0 sent, {requests} dropped")),
+        "{stderr}"
+    );
+    let tries = rx.requests().len();
+    assert_eq!(tries, 1, "one batch, one try, no retry");
+    drop(rx);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rx = Receiver::start_with(
+        &py,
+        dir.path(),
+        0,
+        &["--grpc", "--mode", "exhausted-retry"],
+    );
+    let started = Instant::now();
+    let (records, stderr) = read_to(&pcap, &rx.url(), &args);
     let spans = check_spans(&records, &rx);
-    let tshark_requests = tshark_fields(&pcap, Some("http.request"), &["frame.number"]).len();
+    assert!(
+        stderr.contains(&format!("traces {} sent, 0 dropped", spans.len())),
+        "{stderr}"
+    );
+    let statuses: Vec<Value> = rx.requests().iter().map(|r| r["status"].clone()).collect();
+    assert_eq!(statuses, [Value::from("RESOURCE_EXHAUSTED"), Value::from(200)]);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "RetryInfo's 1 s was waited"
+    );
+}
+
+/// `http.pcap` exported: one span per request (see [`check_spans`]), as
+/// many as tshark finds, histogram counts equal to the timed requests, a
+/// log record per connection with its fields, nothing dropped.
+fn check_http_pcap_export(pcap: &Path, records: &[Value], stderr: &str, rx: &Receiver) {
+    let spans = check_spans(records, rx);
+    let tshark_requests = tshark_fields(pcap, Some("http.request"), &["frame.number"]).len();
     assert!(tshark_requests > 0);
     let with_method = spans
         .iter()
@@ -638,7 +752,8 @@ fn a_collector_that_is_down_gets_what_the_queue_held_and_the_rest_is_counted() {
 /// The agent tests' lab: a cluster whose `client` pod (StatefulSet
 /// `client`) and `web` pod (`web_objects` of its address) the fake API
 /// server names, all on the agent's node; a receiver; an agent exporting
-/// to it every 200 ms (metrics every 500 ms) with `otlp` flags added.
+/// to it every 200 ms (metrics every 500 ms) with `otlp` flags added;
+/// with `--otlp-protocol grpc` among them, the receiver serves OTLP/gRPC.
 /// Dropped in field order: the agent first, the lab lock last.
 struct LiveLab {
     agent: podwire_lab::agent::Agent,
@@ -680,7 +795,9 @@ impl LiveLab {
             Some(("StatefulSet", "client")),
             None,
         ));
-        let rx = Receiver::start(&py, dir.path(), 0);
+        let grpc = otlp.windows(2).any(|w| w == ["--otlp-protocol", "grpc"]);
+        let rx_args: &[&str] = if grpc { &["--grpc"] } else { &[] };
+        let rx = Receiver::start_with(&py, dir.path(), 0, rx_args);
         let (url, netns) = (rx.url(), format!("/run/netns/{}", c.lab.switch_ns()));
         let mut args = vec![
             "--netns",
@@ -1034,7 +1151,8 @@ fn agent_exports_psql_statements_as_database_spans() {
 }
 
 /// Python grpcio's calls against a live agent (`tests/data/grpc_echo.py`,
-/// as in the protocols lab test): each call arrives as a SERVER span under
+/// as in the protocols lab test), exported over OTLP/gRPC to the official
+/// collector services: each call arrives as a SERVER span under
 /// web's resource and a CLIENT span under the client pod's, named
 /// `{service}/{method}`, with the gRPC status the client got; the failing
 /// call (NOT_FOUND) is an error for the client and not for the server, by
@@ -1052,7 +1170,14 @@ fn agent_exports_grpc_calls_as_rpc_spans_and_histograms() {
         test,
         &["python3"],
         web_deployment,
-        &["--otlp-temporality", "delta", "--otlp-signals", "traces,metrics"],
+        &[
+            "--otlp-protocol",
+            "grpc",
+            "--otlp-temporality",
+            "delta",
+            "--otlp-signals",
+            "traces,metrics",
+        ],
     ) else {
         return;
     };
