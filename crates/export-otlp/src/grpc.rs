@@ -241,6 +241,10 @@ mod tests {
         assert_eq!(got.retry_after, Some(Duration::from_millis(3500)));
         assert_eq!(retry_delay(b"CAg"), None, "a Status without details");
         assert_eq!(retry_delay(b"!!"), None, "not base64");
-        assert_eq!(retry_delay(&details[..details.len() / 2]), None, "cut short");
+        assert_eq!(
+            retry_delay(&details[..details.len() / 2]),
+            None,
+            "cut short"
+        );
     }
 }

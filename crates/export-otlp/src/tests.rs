@@ -119,7 +119,11 @@ fn a_refused_batch_is_dropped_and_counted_not_retried() {
     let st = e.stats().signal(Signal::Traces);
     assert_eq!(st.dropped_rejected.load(Ordering::Relaxed), 2);
     assert_eq!(st.sent.load(Ordering::Relaxed), 1);
-    assert_eq!(st.queued.load(Ordering::Relaxed), 3, "every span queued once");
+    assert_eq!(
+        st.queued.load(Ordering::Relaxed),
+        3,
+        "every span queued once"
+    );
     assert_eq!(st.retries.load(Ordering::Relaxed), 0);
     let traces = rx.try_iter().filter(|(s, _)| *s == Signal::Traces).count();
     assert_eq!(traces, 1, "the one accepted batch of spans");

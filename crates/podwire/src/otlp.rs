@@ -113,94 +113,53 @@ pub struct OtlpArgs {
 
     /// Trust these certificate authorities (PEM) for an `https://`
     /// endpoint [the system's bundle].
-    #[arg(
-        long,
-        env = "PODWIRE_OTLP_CA",
-        value_name = "FILE",
-    )]
+    #[arg(long, env = "PODWIRE_OTLP_CA", value_name = "FILE")]
     #[serde(rename = "ca")]
     pub otlp_ca: Option<PathBuf>,
 
     /// Which signals to send [traces,metrics,logs].
-    #[arg(
-        long,
-        env = "PODWIRE_OTLP_SIGNALS",
-        value_enum,
-        value_delimiter = ',',
-    )]
+    #[arg(long, env = "PODWIRE_OTLP_SIGNALS", value_enum, value_delimiter = ',')]
     #[serde(rename = "signals", default)]
     pub otlp_signals: Vec<OtlpSignal>,
 
     /// Which records become log records [connections].
-    #[arg(
-        long,
-        env = "PODWIRE_OTLP_LOGS",
-        value_enum,
-    )]
+    #[arg(long, env = "PODWIRE_OTLP_LOGS", value_enum)]
     #[serde(rename = "logs")]
     pub otlp_logs: Option<OtlpLogs>,
 
     /// Metric temporality [cumulative].
-    #[arg(
-        long,
-        env = "PODWIRE_OTLP_TEMPORALITY",
-        value_enum,
-    )]
+    #[arg(long, env = "PODWIRE_OTLP_TEMPORALITY", value_enum)]
     #[serde(rename = "temporality")]
     pub otlp_temporality: Option<OtlpTemporality>,
 
     /// Body compression [none].
-    #[arg(
-        long,
-        env = "PODWIRE_OTLP_COMPRESSION",
-        value_enum,
-    )]
+    #[arg(long, env = "PODWIRE_OTLP_COMPRESSION", value_enum)]
     #[serde(rename = "compression")]
     pub otlp_compression: Option<OtlpCompression>,
 
     /// Export requests held while the collector is slow or away, KiB; the
     /// oldest are dropped beyond it, and counted [16384].
-    #[arg(
-        long,
-        env = "PODWIRE_OTLP_QUEUE_KIB",
-        value_name = "KIB",
-    )]
+    #[arg(long, env = "PODWIRE_OTLP_QUEUE_KIB", value_name = "KIB")]
     #[serde(rename = "queue-kib")]
     pub otlp_queue_kib: Option<usize>,
 
     /// Spans (or log records) per request [1024].
-    #[arg(
-        long,
-        env = "PODWIRE_OTLP_BATCH",
-        value_name = "N",
-    )]
+    #[arg(long, env = "PODWIRE_OTLP_BATCH", value_name = "N")]
     #[serde(rename = "batch")]
     pub otlp_batch: Option<usize>,
 
     /// Longest a partial batch waits, milliseconds [1000].
-    #[arg(
-        long,
-        env = "PODWIRE_OTLP_BATCH_MS",
-        value_name = "MS",
-    )]
+    #[arg(long, env = "PODWIRE_OTLP_BATCH_MS", value_name = "MS")]
     #[serde(rename = "batch-ms")]
     pub otlp_batch_ms: Option<u64>,
 
     /// How often metrics are sent, milliseconds [10000].
-    #[arg(
-        long,
-        env = "PODWIRE_OTLP_METRICS_MS",
-        value_name = "MS",
-    )]
+    #[arg(long, env = "PODWIRE_OTLP_METRICS_MS", value_name = "MS")]
     #[serde(rename = "metrics-ms")]
     pub otlp_metrics_ms: Option<u64>,
 
     /// Longest wait for one export request, milliseconds [10000].
-    #[arg(
-        long,
-        env = "PODWIRE_OTLP_TIMEOUT_MS",
-        value_name = "MS",
-    )]
+    #[arg(long, env = "PODWIRE_OTLP_TIMEOUT_MS", value_name = "MS")]
     #[serde(rename = "timeout-ms")]
     pub otlp_timeout_ms: Option<u64>,
 }
@@ -672,7 +631,10 @@ mod tests {
             [("x-tenant", "a"), ("authorization", "Bearer from-file")]
         );
         assert!(t.headers.iter().all(|(_, v)| v.is_sensitive()));
-        assert_eq!((t.authority.as_str(), t.base_path.as_str()), ("collector:4318", "/base"));
+        assert_eq!(
+            (t.authority.as_str(), t.base_path.as_str()),
+            ("collector:4318", "/base")
+        );
         let bad = OtlpArgs {
             otlp_header: vec!["Bearer s3cret".into()],
             ..OtlpArgs::default()

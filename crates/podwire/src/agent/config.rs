@@ -661,7 +661,10 @@ mod tests {
             ..AgentArgs::default()
         };
         let c = AgentConfig::merge(flags, file).unwrap();
-        assert_eq!(c.otlp.otlp_endpoint.as_deref(), Some("http://collector:4318"));
+        assert_eq!(
+            c.otlp.otlp_endpoint.as_deref(),
+            Some("http://collector:4318")
+        );
         assert_eq!(c.otlp.otlp_signals, [OtlpSignal::Traces, OtlpSignal::Logs]);
         assert_eq!(c.otlp.otlp_compression, Some(OtlpCompression::Gzip));
         assert_eq!(

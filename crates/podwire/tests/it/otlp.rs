@@ -463,8 +463,15 @@ fn read_exports_over_grpc_to_the_collector_services_retrying_unavailable() {
             .filter(|r| r["signal"] == signal)
             .map(|r| &r["status"])
             .collect();
-        assert_eq!(answers.first(), Some(&&Value::from("UNAVAILABLE")), "{signal}");
-        assert!(answers.contains(&&Value::from(200)), "{signal}: {answers:?}");
+        assert_eq!(
+            answers.first(),
+            Some(&&Value::from("UNAVAILABLE")),
+            "{signal}"
+        );
+        assert!(
+            answers.contains(&&Value::from(200)),
+            "{signal}: {answers:?}"
+        );
     }
     // grpcio keeps `grpc-encoding` to itself: that the compressed frames
     // decoded at all says it inflated them (gRPC refuses a compressed
@@ -504,12 +511,7 @@ fn grpc_resource_exhausted_is_retried_only_with_retry_info() {
     drop(rx);
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let rx = Receiver::start_with(
-        &py,
-        dir.path(),
-        0,
-        &["--grpc", "--mode", "exhausted-retry"],
-    );
+    let rx = Receiver::start_with(&py, dir.path(), 0, &["--grpc", "--mode", "exhausted-retry"]);
     let started = Instant::now();
     let (records, stderr) = read_to(&pcap, &rx.url(), &args);
     let spans = check_spans(&records, &rx);
@@ -518,7 +520,10 @@ fn grpc_resource_exhausted_is_retried_only_with_retry_info() {
         "{stderr}"
     );
     let statuses: Vec<Value> = rx.requests().iter().map(|r| r["status"].clone()).collect();
-    assert_eq!(statuses, [Value::from("RESOURCE_EXHAUSTED"), Value::from(200)]);
+    assert_eq!(
+        statuses,
+        [Value::from("RESOURCE_EXHAUSTED"), Value::from(200)]
+    );
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "RetryInfo's 1 s was waited"
@@ -544,7 +549,7 @@ fn check_http_pcap_export(pcap: &Path, records: &[Value], stderr: &str, rx: &Rec
         .iter()
         .filter(|r| r["type"] == "http" && r["latency_ms"].is_number())
         .count() as u64;
-    assert_eq!(histogram_count(&rx, "http.server.request.duration"), timed);
+    assert_eq!(histogram_count(rx, "http.server.request.duration"), timed);
     // Connection records arrive as log records, fields as attributes.
     let conns: Vec<&Value> = records
         .iter()
@@ -896,11 +901,11 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
         .expect("clock")
         .as_nanos() as u64;
     curl(5);
-    wait_until("10 spans", &agent, 30, || {
-        ours(&rx, "SPAN_KIND_SERVER").len() >= 5 && ours(&rx, "SPAN_KIND_CLIENT").len() >= 5
+    wait_until("10 spans", agent, 30, || {
+        ours(rx, "SPAN_KIND_SERVER").len() >= 5 && ours(rx, "SPAN_KIND_CLIENT").len() >= 5
     });
-    let server = ours(&rx, "SPAN_KIND_SERVER");
-    let client_spans = ours(&rx, "SPAN_KIND_CLIENT");
+    let server = ours(rx, "SPAN_KIND_SERVER");
+    let client_spans = ours(rx, "SPAN_KIND_CLIENT");
     assert_eq!((server.len(), client_spans.len()), (5, 5));
     let stored = agent.json("/api/v1/http?limit=100").expect("records");
     let mut stored_ts: Vec<u64> = stored
@@ -957,12 +962,12 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
             .map(|(_, _, p)| u64_of(&p["count"]))
             .sum()
     };
-    wait_until("histograms", &agent, 10, || {
-        count(&rx, "http.server.request.duration") >= 5
-            && count(&rx, "http.client.request.duration") >= 5
+    wait_until("histograms", agent, 10, || {
+        count(rx, "http.server.request.duration") >= 5
+            && count(rx, "http.client.request.duration") >= 5
     });
-    assert_eq!(count(&rx, "http.server.request.duration"), 5);
-    assert_eq!(count(&rx, "http.client.request.duration"), 5);
+    assert_eq!(count(rx, "http.server.request.duration"), 5);
+    assert_eq!(count(rx, "http.client.request.duration"), 5);
     let auth = rx
         .requests()
         .iter()
@@ -977,7 +982,7 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
     std::thread::sleep(Duration::from_secs(15));
     curl(30);
     std::thread::sleep(Duration::from_secs(15));
-    let metric = |name: &str| crate::kube::metric(&agent, name);
+    let metric = |name: &str| crate::kube::metric(agent, name);
     assert!(
         metric("podwire_otlp_retries_total{signal=\"traces\"}") >= 1.0,
         "the agent retried while the receiver was away"
@@ -988,7 +993,7 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
         "queue {queued} within its budget"
     );
     rx.restart();
-    wait_until("the queue drained", &agent, 60, || {
+    wait_until("the queue drained", agent, 60, || {
         metric("podwire_otlp_queue_bytes") == 0.0
     });
     let dropped =
@@ -997,7 +1002,7 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
     let received = rx.spans().len();
     assert_eq!(sent, received as f64, "every span counted as sent arrived");
     assert!(dropped > 0.0, "the queue overflowed during 30 s");
-    let after = ours(&rx, "SPAN_KIND_SERVER").len() + ours(&rx, "SPAN_KIND_CLIENT").len() - 10;
+    let after = ours(rx, "SPAN_KIND_SERVER").len() + ours(rx, "SPAN_KIND_CLIENT").len() - 10;
     println!("outage: {after} spans arrived after it, {dropped} dropped, {sent} sent in all");
     assert!(after > 0, "what the queue held arrived");
     assert_eq!(
@@ -1010,8 +1015,11 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
     let status = agent.json("/api/v1/status").expect("status");
     let otlp = &status["otlp"];
     let doc: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json"))
-            .expect("openapi.json"),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/openapi.json"
+        ))
+        .expect("openapi.json"),
     )
     .expect("openapi JSON");
     let required = |schema: &str| -> Vec<String> {
@@ -1043,7 +1051,7 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
     );
     assert!(traces["retried"].as_u64() >= Some(1), "{traces}");
     assert_eq!(otlp["queue_budget_bytes"], 16384);
-    let rss = crate::kube::metric(&agent, "podwire_resident_memory_bytes");
+    let rss = crate::kube::metric(agent, "podwire_resident_memory_bytes");
     assert!(
         rss > 0.0 && rss < 256.0 * 1024.0 * 1024.0,
         "agent RSS {rss}"
@@ -1100,8 +1108,8 @@ fn agent_exports_psql_statements_as_database_spans() {
             .filter(|(_, s)| s["kind"] == "SPAN_KIND_SERVER" && s["name"] == "SELECT postgres")
             .collect()
     };
-    wait_until("two SELECT spans", &agent, 30, || selects(&rx).len() >= 2);
-    let spans = selects(&rx);
+    wait_until("two SELECT spans", agent, 30, || selects(rx).len() >= 2);
+    let spans = selects(rx);
     assert_eq!(spans.len(), 2);
     let texts: Vec<String> = spans
         .iter()
@@ -1136,7 +1144,7 @@ fn agent_exports_psql_statements_as_database_spans() {
     assert_eq!(client_spans, 2);
     // Cumulative: each export's points for SELECT (one series per error
     // status) add up to the statements so far.
-    wait_until("the histogram", &agent, 10, || {
+    wait_until("the histogram", agent, 10, || {
         let mut by_export: std::collections::BTreeMap<u64, u64> = Default::default();
         for (m, res, p) in rx.histogram_points() {
             if m == "db.client.operation.duration"
@@ -1238,7 +1246,11 @@ fn agent_exports_grpc_calls_as_rpc_spans_and_histograms() {
         rpc("SPAN_KIND_SERVER").len() >= n && rpc("SPAN_KIND_CLIENT").len() >= n
     });
     for (kind, pod_name, error_codes) in [
-        ("SPAN_KIND_SERVER", "web-5f7d-aaaaa", &[2u64, 4, 12, 13, 14, 15][..]),
+        (
+            "SPAN_KIND_SERVER",
+            "web-5f7d-aaaaa",
+            &[2u64, 4, 12, 13, 14, 15][..],
+        ),
         ("SPAN_KIND_CLIENT", "client-0", &[][..]),
     ] {
         let spans = rpc(kind);
