@@ -447,12 +447,7 @@ where
     if gzip {
         req = req.header(hyper::header::CONTENT_ENCODING, "gzip");
     }
-    for (k, v) in &t.headers {
-        req = req.header(k, v);
-    }
-    let req = req
-        .body(Full::new(body))
-        .map_err(|e| format!("request: {e}"))?;
+    let req = request(req, t, body)?;
     let resp = sender
         .send_request(req)
         .await
@@ -472,6 +467,19 @@ where
         status,
         retry_after,
     })
+}
+
+/// `req` with the configured headers (`--otlp-header`) and `body`.
+fn request(
+    mut req: hyper::http::request::Builder,
+    t: &Target,
+    body: Bytes,
+) -> Result<hyper::Request<Full<Bytes>>, String> {
+    for (k, v) in &t.headers {
+        req = req.header(k, v);
+    }
+    req.body(Full::new(body))
+        .map_err(|e| format!("request: {e}"))
 }
 
 /// One OTLP/gRPC export over a fresh HTTP/2 connection: the request in
@@ -502,13 +510,8 @@ where
     if gzip {
         req = req.header("grpc-encoding", "gzip");
     }
-    for (k, v) in &t.headers {
-        req = req.header(k, v);
-    }
     let framed = Bytes::from(podwire_otlp::grpc::frame(&body, gzip));
-    let req = req
-        .body(Full::new(framed))
-        .map_err(|e| format!("request: {e}"))?;
+    let req = request(req, t, framed)?;
     let resp = sender
         .send_request(req)
         .await

@@ -1179,7 +1179,7 @@ fn agent_exports_psql_statements_as_database_spans() {
 #[test]
 fn agent_exports_grpc_calls_as_rpc_spans_and_histograms() {
     use crate::kube::wait_until;
-    use crate::protocols::{grpcio, wait_port, Daemon, GrpcClient};
+    use crate::protocols::{grpc_server, grpcio, GrpcClient};
     use std::collections::BTreeMap;
 
     const GRPC_PORT: u16 = 50051;
@@ -1210,15 +1210,7 @@ fn agent_exports_grpc_calls_as_rpc_spans_and_histograms() {
     } = lab;
     let ip = c.web.ip(false).to_string();
     let script = data_dir().join("grpc_echo.py");
-    let _server = Daemon(
-        c.web
-            .command("python3")
-            .arg(&script)
-            .args(["serve", &ip, &GRPC_PORT.to_string()])
-            .spawn()
-            .expect("grpc server"),
-    );
-    wait_port(&c.web, GRPC_PORT);
+    let _server = grpc_server(&c.web, &ip, GRPC_PORT);
     let now = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -62,7 +62,7 @@ pub(crate) fn pg_bin(name: &str) -> Option<PathBuf> {
 }
 
 /// A server process in a pod, killed when dropped.
-pub(crate) struct Daemon(pub(crate) std::process::Child);
+pub(crate) struct Daemon(std::process::Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -756,6 +756,20 @@ impl Drop for GrpcClient {
     }
 }
 
+/// `tests/data/grpc_echo.py serve` in `pod` on `ip:port`, listening when
+/// this returns; killed when dropped.
+pub(crate) fn grpc_server(pod: &Pod, ip: &str, port: u16) -> Daemon {
+    let server = Daemon(
+        pod.command("python3")
+            .arg(crate::util::data_dir().join("grpc_echo.py"))
+            .args(["serve", ip, &port.to_string()])
+            .spawn()
+            .expect("grpc server"),
+    );
+    wait_port(pod, port);
+    server
+}
+
 /// Whether the python3 on PATH has grpcio (scripts/test.sh installs it;
 /// CI must not go without): else `test` is reported skipped.
 pub(crate) fn grpcio(test: &str) -> bool {
@@ -792,15 +806,7 @@ fn grpc_calls_live_including_a_connection_older_than_the_agent() {
     let c = Cluster::start().expect("start the lab cluster");
     let ip = c.web.ipv4.to_string();
     let script = crate::util::data_dir().join("grpc_echo.py");
-    let _server = Daemon(
-        c.web
-            .command("python3")
-            .arg(&script)
-            .args(["serve", &ip, &GRPC_PORT.to_string()])
-            .spawn()
-            .expect("grpc server"),
-    );
-    wait_port(&c.web, GRPC_PORT);
+    let _server = grpc_server(&c.web, &ip, GRPC_PORT);
 
     // A connection older than the agent.
     let old = GrpcClient::start(&c.client, &script, &ip, GRPC_PORT);
