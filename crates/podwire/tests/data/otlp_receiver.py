@@ -23,7 +23,8 @@ code's name; `headers` from the call's metadata).
 Its --mode is fixed at start: `ok`; `unavailable-once` (each signal's
 first export answered UNAVAILABLE, a retryable code); `exhausted`
 (RESOURCE_EXHAUSTED without RetryInfo: not retryable); `exhausted-retry`
-(the first export RESOURCE_EXHAUSTED with RetryInfo of 1 s, retryable).
+(the first export RESOURCE_EXHAUSTED with RetryInfo of 1 s, retryable);
+`drop` (answered OK, not logged, for benchmarks; grpcio still decodes).
 
 Usage: otlp_receiver.py --out FILE --port-file FILE [--port N] [--mode MODE] [--grpc]
 """
@@ -150,6 +151,8 @@ def serve_grpc(a):
             first = signal not in seen
             seen.add(signal)
         mode = State.mode
+        if mode == "drop":
+            return RESPONSES[signal]()
         if mode == "exhausted" or (mode == "exhausted-retry" and first):
             write({"signal": signal, "status": "RESOURCE_EXHAUSTED"})
             if mode == "exhausted-retry":
