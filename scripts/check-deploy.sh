@@ -189,7 +189,7 @@ RENDERS=(
     "authnone|podwire|podwire|--set api.auth=none --set serviceMonitor.enabled=true|--expect-servicemonitor --expect-env PODWIRE_API_AUTH=none"
     "authnone-nocapture|podwire|podwire|--set api.auth=none --set capture.enabled=false|--expect-env PODWIRE_API_AUTH=none --expect-env PODWIRE_NO_CAPTURE=true"
     "tlsplainon|podwire|podwire|--set tlsPlaintext.enabled=true|--expect-env PODWIRE_TLS_PLAINTEXT=on"
-    "otlp|podwire|podwire|--set otlp.endpoint=http://otel.observability:4318 --set otlp.signals={traces,metrics} --set otlp.compression=gzip --set otlp.headers.secretName=otlp-auth|--expect-env PODWIRE_OTLP_ENDPOINT=http://otel.observability:4318 --expect-env PODWIRE_OTLP_SIGNALS=traces,metrics --expect-env PODWIRE_OTLP_COMPRESSION=gzip --expect-env PODWIRE_OTLP_QUEUE_KIB=16384 --expect-secret-env PODWIRE_OTLP_HEADERS=otlp-auth/headers"
+    "otlp|podwire|podwire|--set otlp.endpoint=http://otel.observability:4317 --set otlp.protocol=grpc --set otlp.signals={traces,metrics} --set otlp.compression=gzip --set otlp.headers.secretName=otlp-auth|--expect-env PODWIRE_OTLP_ENDPOINT=http://otel.observability:4317 --expect-env PODWIRE_OTLP_PROTOCOL=grpc --expect-env PODWIRE_OTLP_SIGNALS=traces,metrics --expect-env PODWIRE_OTLP_COMPRESSION=gzip --expect-env PODWIRE_OTLP_QUEUE_KIB=16384 --expect-secret-env PODWIRE_OTLP_HEADERS=otlp-auth/headers"
     "networkpolicy|podwire|podwire|--set networkPolicy.enabled=true --set networkPolicy.nodeCIDRs={10.0.0.0/16,fd00::/64} --set networkPolicy.apiServerCIDRs={172.16.0.10/32}|--expect-networkpolicy"
 )
 

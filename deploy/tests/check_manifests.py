@@ -594,7 +594,7 @@ def check_rbac(ck, docs, agent):
 
 
 OTLP_ENV = {
-    "PODWIRE_OTLP_SIGNALS", "PODWIRE_OTLP_COMPRESSION", "PODWIRE_OTLP_TEMPORALITY",
+    "PODWIRE_OTLP_PROTOCOL", "PODWIRE_OTLP_SIGNALS", "PODWIRE_OTLP_COMPRESSION", "PODWIRE_OTLP_TEMPORALITY",
     "PODWIRE_OTLP_QUEUE_KIB", "PODWIRE_OTLP_HEADERS",
 }
 # The one environment variable that may (and must) come from a Secret.
@@ -616,6 +616,7 @@ def check_otlp_env(ck, cw, env):
     for name, allowed in (
         ("PODWIRE_OTLP_COMPRESSION", ("gzip", "none")),
         ("PODWIRE_OTLP_TEMPORALITY", ("cumulative", "delta")),
+        ("PODWIRE_OTLP_PROTOCOL", ("http/protobuf", "grpc")),
     ):
         if name in env:
             got = env[name].get("value")
