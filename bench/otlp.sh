@@ -5,8 +5,10 @@
 # best of N runs; the difference per request record, and what 10k records/s
 # would cost the agent as a share of one core.
 #
-# usage: bash bench/otlp.sh [CAPTURE] [RUNS]
+# usage: [OTLP_PROTOCOL=grpc] bash bench/otlp.sh [CAPTURE] [RUNS]
 #   CAPTURE  default: $BENCH_OUT/a-keepalive.pcap (made by bench/run.sh)
+#   OTLP_PROTOCOL  http/protobuf (default) or grpc (the receiver serves the
+#            collector services on grpcio)
 #   needs the test receiver's venv (target/test-data/venv-otlp, scripts/test.sh)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +16,9 @@ REPO=$(cd "$HERE/.." && pwd)
 OUT=${BENCH_OUT:-$HERE/out}
 CAPTURE=${1:-$OUT/a-keepalive.pcap}
 RUNS=${2:-3}
+PROTOCOL=${OTLP_PROTOCOL:-http/protobuf}
+RX_ARGS=()
+[ "$PROTOCOL" = grpc ] && RX_ARGS=(--grpc)
 PY=$REPO/target/test-data/venv-otlp/bin/python
 [ -r "$CAPTURE" ] || { echo "otlp.sh: no capture $CAPTURE (run bench/run.sh first)" >&2; exit 1; }
 [ -x "$PY" ] || { echo "otlp.sh: no $PY (scripts/test.sh installs it)" >&2; exit 1; }
@@ -24,7 +29,7 @@ RX_PID=
 cleanup() { [ -n "$RX_PID" ] && kill "$RX_PID" 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
 "$PY" "$REPO/crates/podwire/tests/data/otlp_receiver.py" --out "$TMP/rx.jsonl" \
-    --port-file "$TMP/port" --mode drop &
+    --port-file "$TMP/port" --mode drop "${RX_ARGS[@]}" &
 RX_PID=$!
 for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.1; done
 PORT=$(cat "$TMP/port")
@@ -45,7 +50,7 @@ records=$("$BIN" read --format jsonl --quiet "$CAPTURE" | grep -c -v '"type":"co
 base=$(for _ in $(seq "$RUNS"); do cpu_seconds "$BIN" read --format jsonl --quiet "$CAPTURE"; done | best)
 export_cpu=$(for _ in $(seq "$RUNS"); do
     cpu_seconds "$BIN" read --format jsonl "$CAPTURE" --otlp-endpoint "http://127.0.0.1:$PORT" \
-        --otlp-queue-kib 1048576
+        --otlp-queue-kib 1048576 --otlp-protocol "$PROTOCOL"
 done | best)
 summary=$(grep '^otlp:' /tmp/podwire-otlp-bench.err || true)
 python3 - "$records" "$base" "$export_cpu" "$summary" <<'PY'

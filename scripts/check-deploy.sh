@@ -189,6 +189,7 @@ RENDERS=(
     "authnone|podwire|podwire|--set api.auth=none --set serviceMonitor.enabled=true|--expect-servicemonitor --expect-env PODWIRE_API_AUTH=none"
     "authnone-nocapture|podwire|podwire|--set api.auth=none --set capture.enabled=false|--expect-env PODWIRE_API_AUTH=none --expect-env PODWIRE_NO_CAPTURE=true"
     "tlsplainon|podwire|podwire|--set tlsPlaintext.enabled=true|--expect-env PODWIRE_TLS_PLAINTEXT=on"
+    "otlp|podwire|podwire|--set otlp.endpoint=http://otel.observability:4317 --set otlp.protocol=grpc --set otlp.signals={traces,metrics} --set otlp.compression=gzip --set otlp.headers.secretName=otlp-auth|--expect-env PODWIRE_OTLP_ENDPOINT=http://otel.observability:4317 --expect-env PODWIRE_OTLP_PROTOCOL=grpc --expect-env PODWIRE_OTLP_SIGNALS=traces,metrics --expect-env PODWIRE_OTLP_COMPRESSION=gzip --expect-env PODWIRE_OTLP_QUEUE_KIB=16384 --expect-secret-env PODWIRE_OTLP_HEADERS=otlp-auth/headers"
     "networkpolicy|podwire|podwire|--set networkPolicy.enabled=true --set networkPolicy.nodeCIDRs={10.0.0.0/16,fd00::/64} --set networkPolicy.apiServerCIDRs={172.16.0.10/32}|--expect-networkpolicy"
 )
 
@@ -508,8 +509,12 @@ bad tls-mode "TLS files readable by all" "defaultMode must be 0400" \
     'next(v for v in pod["volumes"] if v["name"] == "tls")["secret"]["defaultMode"] = 0o644'
 bad tls-subpath "the key mounted with subPath" "must not use subPath" \
     'next(m for m in agent["volumeMounts"] if m["name"] == "tls")["subPath"] = "tls.key"'
-bad secret-env "a Secret in the agent's environment" "a Secret may appear only as the TLS Secret and its volume" \
+bad secret-env "a Secret in the agent's environment" "only PODWIRE_OTLP_HEADERS may come from a Secret" \
     'agent["env"].append({"name": "X", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}})'
+bad otlp-headers-value "OTLP headers written into the manifest" "PODWIRE_OTLP_HEADERS must come from a Secret" \
+    'next(e for e in agent["env"] if e["name"] == "PODWIRE_OTLP_HEADERS").update(value="authorization=Bearer x")' otlp
+bad otlp-no-endpoint "OTLP settings without an endpoint" "env PODWIRE_OTLP_SIGNALS without PODWIRE_OTLP_ENDPOINT" \
+    'agent["env"] = [e for e in agent["env"] if e["name"] != "PODWIRE_OTLP_ENDPOINT"]' otlp
 bad secret-volume "a second secret volume" "expected one secret volume (TLS)" \
     'pod["volumes"].append({"name": "more", "secret": {"secretName": "db", "defaultMode": 256}})'
 bad secret-other "another Secret object" "the only Secret may be the agent's TLS Secret" \
@@ -535,6 +540,14 @@ if "$HELM" template podwire "$CHART" -n podwire --set networkPolicy.enabled=true
     fail=1
 else
     echo "rejected as it must: networkPolicy.enabled without nodeCIDRs (helm template fails)"
+fi
+if "$HELM" template podwire "$CHART" -n podwire --set otlp.headers.secretName=otlp-auth >/dev/null 2>"$OUT/bad-otlp.log" ||
+    ! grep -q "otlp.headers.secretName needs otlp.endpoint" "$OUT/bad-otlp.log"; then
+    cat "$OUT/bad-otlp.log"
+    echo "FAIL: the chart rendered otlp.headers without otlp.endpoint"
+    fail=1
+else
+    echo "rejected as it must: otlp.headers.secretName without otlp.endpoint (helm template fails)"
 fi
 for v in "api.auth=token-file" "api.auth=kubernetes --set kubernetes=off"; do
     # shellcheck disable=SC2086

@@ -90,16 +90,20 @@ install_schemathesis() {
     fi
 }
 
-# opentelemetry-proto (PyPI, pinned; the official generated OTLP messages)
-# for the OTLP export tests' receiver, in a venv under target/test-data.
+# opentelemetry-proto (PyPI, pinned; the official generated OTLP messages
+# and gRPC services) and grpcio (to serve those) for the OTLP export tests'
+# receiver, in a venv under target/test-data.
 OTLP_PROTO_VERSION=1.45.2
+OTLP_GRPCIO_VERSION=1.85.4
 install_otlp_proto() {
     local venv=target/test-data/venv-otlp
-    [ "$(cat "$venv/.podwire-stamp" 2>/dev/null)" = "$OTLP_PROTO_VERSION" ] && return
+    local stamp="$OTLP_PROTO_VERSION grpcio $OTLP_GRPCIO_VERSION"
+    [ "$(cat "$venv/.podwire-stamp" 2>/dev/null)" = "$stamp" ] && return
     rm -rf "$venv"
     if python3 -m venv "$venv" &&
-        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "opentelemetry-proto==$OTLP_PROTO_VERSION"; then
-        printf '%s' "$OTLP_PROTO_VERSION" >"$venv/.podwire-stamp"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+            "opentelemetry-proto==$OTLP_PROTO_VERSION" "grpcio==$OTLP_GRPCIO_VERSION"; then
+        printf '%s' "$stamp" >"$venv/.podwire-stamp"
     else
         echo "note: pip install opentelemetry-proto failed (the OTLP export tests will be skipped)"
         [ "${CI:-}" = true ] && exit 1

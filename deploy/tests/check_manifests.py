@@ -384,6 +384,8 @@ def check_daemonset(ck, ds, services, service_accounts, expect_env):
         got = (env.get(name) or {}).get("value")
         ck.check(got == want, cw, f"env {name} must be {want!r}, is {got!r}")
 
+    check_otlp_env(ck, cw, env)
+
     auth = value("PODWIRE_API_AUTH")
     ck.check(auth in API_AUTH_MODES, cw, f"PODWIRE_API_AUTH must be one of {API_AUTH_MODES} (the chart says which), is {auth!r}")
     if auth == "kubernetes":
@@ -591,6 +593,51 @@ def check_rbac(ck, docs, agent):
             ck.check("secrets" not in yaml.safe_dump(d), name_of(d), "mentions secrets")
 
 
+OTLP_ENV = {
+    "PODWIRE_OTLP_PROTOCOL", "PODWIRE_OTLP_SIGNALS", "PODWIRE_OTLP_COMPRESSION", "PODWIRE_OTLP_TEMPORALITY",
+    "PODWIRE_OTLP_QUEUE_KIB", "PODWIRE_OTLP_HEADERS",
+}
+# The one environment variable that may (and must) come from a Secret.
+SECRET_ENV = "PODWIRE_OTLP_HEADERS"
+
+
+def check_otlp_env(ck, cw, env):
+    """OpenTelemetry export: settings only with an endpoint, valid values,
+    and its headers (credentials) only ever from a Secret."""
+    endpoint = (env.get("PODWIRE_OTLP_ENDPOINT") or {}).get("value")
+    for name in sorted(OTLP_ENV & set(env)):
+        ck.check(endpoint is not None, cw, f"env {name} without PODWIRE_OTLP_ENDPOINT")
+    if endpoint is not None:
+        ck.check(
+            isinstance(endpoint, str) and endpoint.startswith(("http://", "https://")),
+            cw,
+            f"PODWIRE_OTLP_ENDPOINT must be an http:// or https:// URL, is {endpoint!r}",
+        )
+    for name, allowed in (
+        ("PODWIRE_OTLP_COMPRESSION", ("gzip", "none")),
+        ("PODWIRE_OTLP_TEMPORALITY", ("cumulative", "delta")),
+        ("PODWIRE_OTLP_PROTOCOL", ("http/protobuf", "grpc")),
+    ):
+        if name in env:
+            got = env[name].get("value")
+            ck.check(got in allowed, cw, f"{name} must be one of {allowed}, is {got!r}")
+    signals = (env.get("PODWIRE_OTLP_SIGNALS") or {}).get("value")
+    if signals is not None:
+        ck.check(
+            bool(signals) and set(signals.split(",")) <= {"traces", "metrics", "logs"},
+            cw,
+            f"PODWIRE_OTLP_SIGNALS must list traces, metrics, logs, is {signals!r}",
+        )
+    headers = env.get(SECRET_ENV)
+    if headers is not None:
+        ref = (headers.get("valueFrom") or {}).get("secretKeyRef") or {}
+        ck.check(
+            "value" not in headers and ref.get("name") and ref.get("key"),
+            cw,
+            f"{SECRET_ENV} must come from a Secret (valueFrom.secretKeyRef), never a value in the manifest",
+        )
+
+
 def walk(node, path=()):
     """Every (path, key, value) of a parsed YAML document."""
     if isinstance(node, dict):
@@ -654,6 +701,17 @@ def check_secrets(ck, docs, agent, external_tls_secret):
                     vol = vol[p]
                 ok = vol.get("name") == agent["tls_volume"] and (value or {}).get("secretName") == tls_secret
                 ck.check(ok, name_of(d), f"{at}: the only secret volume may be the TLS volume of {tls_secret!r}")
+            elif d.get("kind") == "DaemonSet" and key == "secretKeyRef" and path[-1:] == ("valueFrom",):
+                # The OTLP headers, and nothing else, from a Secret of the
+                # user's (its name is theirs; check_otlp_env checks the rest).
+                item = d
+                for p in path[:-1]:
+                    item = item[p]
+                ck.check(
+                    item.get("name") == SECRET_ENV,
+                    name_of(d),
+                    f"{at}: only {SECRET_ENV} may come from a Secret, not {item.get('name')!r}",
+                )
             elif d.get("kind") == "DaemonSet" and key == "imagePullSecrets":
                 # References for the kubelet's image pulls (imagePullSecrets
                 # value), never mounted into the agent.
@@ -778,6 +836,8 @@ def main():
     ap.add_argument("files", nargs="+")
     ap.add_argument("--expect-env", action="append", default=[], metavar="NAME=VALUE",
                     help="the agent container must have this env value")
+    ap.add_argument("--expect-secret-env", action="append", default=[], metavar="NAME=SECRET/KEY",
+                    help="the agent container must take this env from that Secret's key")
     ap.add_argument("--expect-servicemonitor", action="store_true",
                     help="the render must contain a ServiceMonitor")
     ap.add_argument("--expect-networkpolicy", action="store_true",
@@ -822,6 +882,14 @@ def main():
         ck.check(len(sms) == 1, "render", f"expected one ServiceMonitor, found {len(sms)}")
     if args.expect_networkpolicy:
         ck.check(len(nps) == 1, "render", f"expected one NetworkPolicy, found {len(nps)}")
+
+    for e in args.expect_secret_env:
+        name, ref = e.split("=", 1)
+        secret, key = ref.split("/", 1)
+        for ds in daemonsets:
+            c = [c for c in pod_spec_of(ds).get("containers") or [] if c.get("name") == "agent"]
+            got = ((env_map(c[0]).get(name) or {}).get("valueFrom") or {}).get("secretKeyRef") if c else None
+            ck.check(got == {"name": secret, "key": key}, name_of(ds), f"env {name} must come from Secret {secret!r} key {key!r}, is {got}")
 
     for f in ck.failures:
         print(f)

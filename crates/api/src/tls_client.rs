@@ -12,6 +12,11 @@ use tokio_rustls::TlsConnector;
 
 /// A connector trusting the certificate authorities in `ca` (PEM).
 pub fn connector(ca: &Path) -> Result<TlsConnector> {
+    connector_for(ca, b"http/1.1")
+}
+
+/// The same, offering `alpn` (`h2` for gRPC, which needs it negotiated).
+pub fn connector_for(ca: &Path, alpn: &[u8]) -> Result<TlsConnector> {
     let mut roots = rustls::RootCertStore::empty();
     let certs = CertificateDer::pem_file_iter(ca)
         .and_then(|i| i.collect::<Result<Vec<_>, _>>())
@@ -26,6 +31,6 @@ pub fn connector(ca: &Path) -> Result<TlsConnector> {
         .map_err(|e| Error::tls("TLS protocol versions", e))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     Ok(TlsConnector::from(Arc::new(config)))
 }

@@ -17,6 +17,7 @@
 //! errors with exponential backoff (honouring `Retry-After`). Everything
 //! dropped on the way is counted in [`Stats`].
 
+pub mod grpc;
 pub mod gzip;
 pub mod logs;
 pub mod metrics;
@@ -159,6 +160,9 @@ pub trait Transport: Send + 'static {
 /// Counters per signal, for `/metrics` and the summary.
 #[derive(Debug, Default)]
 pub struct SignalStats {
+    /// Items put in the queue (each is later sent, or dropped and counted
+    /// as such, or still queued).
+    pub queued: AtomicU64,
     /// Items (spans, data points, log records) the collector accepted.
     pub sent: AtomicU64,
     /// Items dropped because the queue was full.
@@ -582,6 +586,10 @@ impl Inner {
         } else {
             body
         };
+        self.stats
+            .signal(signal)
+            .queued
+            .fetch_add(items, Ordering::Relaxed);
         let mut q = lock(&self.queue);
         for b in q.push(Batch {
             signal,

@@ -119,6 +119,11 @@ fn a_refused_batch_is_dropped_and_counted_not_retried() {
     let st = e.stats().signal(Signal::Traces);
     assert_eq!(st.dropped_rejected.load(Ordering::Relaxed), 2);
     assert_eq!(st.sent.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        st.queued.load(Ordering::Relaxed),
+        3,
+        "every span queued once"
+    );
     assert_eq!(st.retries.load(Ordering::Relaxed), 0);
     let traces = rx.try_iter().filter(|(s, _)| *s == Signal::Traces).count();
     assert_eq!(traces, 1, "the one accepted batch of spans");
@@ -174,6 +179,7 @@ fn a_collector_that_never_answers_costs_only_the_queue_and_counts_the_rest() {
         st.dropped_queue_full.load(Ordering::Relaxed) + st.dropped_shutdown.load(Ordering::Relaxed);
     assert_eq!(st.sent.load(Ordering::Relaxed), 0);
     assert_eq!(dropped, 200, "every span counted");
+    assert_eq!(st.queued.load(Ordering::Relaxed), 200);
     assert!(
         st.dropped_shutdown.load(Ordering::Relaxed) > 0,
         "the queue held some"

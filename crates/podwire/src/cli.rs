@@ -529,7 +529,8 @@ pub struct AgentArgs {
     #[arg(long, env = "PODWIRE_CAPTURE_RING_MIB", value_name = "MIB")]
     pub capture_ring_mib: Option<u64>,
 
+    /// `[otlp]` in the file.
     #[command(flatten)]
-    #[serde(skip)]
+    #[serde(default)]
     pub otlp: crate::otlp::OtlpArgs,
 }

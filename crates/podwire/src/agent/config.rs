@@ -47,7 +47,8 @@ pub struct AgentConfig {
     /// `--observe-self`: the agent's own API connections are analysed and
     /// captured like any other (see `agent::own`).
     pub observe_self: bool,
-    /// `--otlp-*` (flags and environment only).
+    /// `--otlp-*` over the file's `[otlp]` (validated when the exporter
+    /// starts, `otlp::start`).
     pub otlp: crate::otlp::OtlpArgs,
 }
 
@@ -196,7 +197,7 @@ impl AgentConfig {
             tracker,
             ring_bytes: ring_mib << 20,
             shards,
-            otlp: a.otlp.clone(),
+            otlp: a.otlp.clone().or(f.otlp.clone()),
         })
     }
 }
@@ -560,6 +561,37 @@ mod tests {
         assert!(api(args("127.0.0.1:6676", Some("kubernetes"), None), false).is_err());
         assert!(api(args("127.0.0.1:6676", Some("token-file"), None), false).is_err());
         assert!(api(args("127.0.0.1:6676", Some("maybe"), None), false).is_err());
+    }
+
+    #[test]
+    fn otlp_settings_come_from_the_files_otlp_table_under_the_flags() {
+        use crate::otlp::{OtlpCompression, OtlpSignal};
+        let file: AgentArgs = toml::from_str(
+            "[otlp]\nendpoint = \"http://collector:4318\"\nsignals = [\"traces\", \"logs\"]\n\
+             compression = \"gzip\"\nheaders-file = \"/etc/podwire/otlp/headers\"\nqueue-kib = 64\n",
+        )
+        .unwrap();
+        let flags = AgentArgs {
+            otlp: crate::otlp::OtlpArgs {
+                otlp_queue_kib: Some(128),
+                ..Default::default()
+            },
+            ..AgentArgs::default()
+        };
+        let c = AgentConfig::merge(flags, file).unwrap();
+        assert_eq!(
+            c.otlp.otlp_endpoint.as_deref(),
+            Some("http://collector:4318")
+        );
+        assert_eq!(c.otlp.otlp_signals, [OtlpSignal::Traces, OtlpSignal::Logs]);
+        assert_eq!(c.otlp.otlp_compression, Some(OtlpCompression::Gzip));
+        assert_eq!(
+            c.otlp.otlp_headers_file,
+            Some(PathBuf::from("/etc/podwire/otlp/headers"))
+        );
+        assert_eq!(c.otlp.otlp_queue_kib, Some(128), "the flag wins");
+        assert!(toml::from_str::<AgentArgs>("[otlp]\nendpiont = \"x\"").is_err());
+        assert!(toml::from_str::<AgentArgs>("[otlp]\ncompression = \"zstd\"").is_err());
     }
 
     #[test]

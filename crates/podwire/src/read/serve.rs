@@ -164,6 +164,7 @@ impl Backend for Files {
             "api": { "auth": auth },
             "own": { "observed": true },
             "store": podwire_api::store_status(&lock(&self.store).stats()),
+            "otlp": self.otlp.as_deref().map(crate::otlp::status),
         });
         let mut counters = self.telemetry(api);
         counters.add(&self.metrics.counters);

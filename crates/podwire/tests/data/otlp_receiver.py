@@ -16,7 +16,17 @@ nothing written; `drop`: answered 200 unread, for benchmarks);
 exports answered with an error status are logged without their content.
 The listening port is written to --port-file once it listens.
 
-Usage: otlp_receiver.py --out FILE --port-file FILE [--port N] [--mode MODE]
+With --grpc it serves OTLP/gRPC instead: the collector services of
+`opentelemetry-proto`'s generated `*_service_pb2_grpc` modules on grpcio,
+logging the same lines (status 200 for an accepted export, else the gRPC
+code's name; `headers` from the call's metadata).
+Its --mode is fixed at start: `ok`; `unavailable-once` (each signal's
+first export answered UNAVAILABLE, a retryable code); `exhausted`
+(RESOURCE_EXHAUSTED without RetryInfo: not retryable); `exhausted-retry`
+(the first export RESOURCE_EXHAUSTED with RetryInfo of 1 s, retryable);
+`drop` (answered OK, not logged, for benchmarks; grpcio still decodes).
+
+Usage: otlp_receiver.py --out FILE --port-file FILE [--port N] [--mode MODE] [--grpc]
 """
 
 import argparse
@@ -111,6 +121,78 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(200, RESPONSES[signal]().SerializeToString())
 
 
+def retry_info_details(seconds):
+    """google.rpc.Status{code: 8, details: [Any(RetryInfo{retry_delay:
+    {seconds}})]}, hand-encoded (googleapis' protos are not installed)."""
+    def field(num, payload):
+        return bytes([num << 3 | 2, len(payload)]) + payload
+    duration = bytes([0x08, seconds])
+    any_msg = field(1, b"type.googleapis.com/google.rpc.RetryInfo") + field(2, field(1, duration))
+    return bytes([0x08, 8]) + field(3, any_msg)
+
+
+def serve_grpc(a):
+    from concurrent import futures
+    import grpc
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    seen = set()
+    seen_lock = threading.Lock()
+
+    def write(line):
+        with State.lock:
+            State.out.write(json.dumps(line) + "\n")
+            State.out.flush()
+
+    def export(signal, request, context):
+        with seen_lock:
+            first = signal not in seen
+            seen.add(signal)
+        mode = State.mode
+        if mode == "drop":
+            return RESPONSES[signal]()
+        if mode == "exhausted" or (mode == "exhausted-retry" and first):
+            write({"signal": signal, "status": "RESOURCE_EXHAUSTED"})
+            if mode == "exhausted-retry":
+                context.set_trailing_metadata((("grpc-status-details-bin", retry_info_details(1)),))
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "try later")
+        if mode == "unavailable-once" and first:
+            write({"signal": signal, "status": "UNAVAILABLE"})
+            context.abort(grpc.StatusCode.UNAVAILABLE, "starting")
+        meta = dict(context.invocation_metadata())
+        write({
+            "signal": signal,
+            "status": 200,
+            "bytes": request.ByteSize(),
+            "headers": {k: v for k, v in meta.items()
+                        if k in ("authorization", "x-tenant")},
+            "request": MessageToDict(request, preserving_proto_field_name=True),
+        })
+        return RESPONSES[signal]()
+
+    class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request, context):
+            return export("traces", request, context)
+
+    class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+        def Export(self, request, context):
+            return export("metrics", request, context)
+
+    class Logs(logs_service_pb2_grpc.LogsServiceServicer):
+        def Export(self, request, context):
+            return export("logs", request, context)
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
+    port = server.add_insecure_port(f"{a.addr}:{a.port}")
+    server.start()
+    return server, port
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
@@ -118,17 +200,25 @@ def main():
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--addr", default="127.0.0.1")
     p.add_argument("--mode", default="ok")
+    p.add_argument("--grpc", action="store_true")
     a = p.parse_args()
     State.out = open(a.out, "a", encoding="utf-8")
     State.mode = a.mode
-    ThreadingHTTPServer.allow_reuse_address = True
-    server = ThreadingHTTPServer((a.addr, a.port), Handler)
+    if a.grpc:
+        server, port = serve_grpc(a)
+    else:
+        ThreadingHTTPServer.allow_reuse_address = True
+        server = ThreadingHTTPServer((a.addr, a.port), Handler)
+        port = server.server_address[1]
     with open(a.port_file + ".tmp", "w", encoding="utf-8") as f:
-        f.write(str(server.server_address[1]))
+        f.write(str(port))
     import os
     os.replace(a.port_file + ".tmp", a.port_file)
     try:
-        server.serve_forever()
+        if a.grpc:
+            server.wait_for_termination()
+        else:
+            server.serve_forever()
     except KeyboardInterrupt:
         pass
     return 0

@@ -37,11 +37,17 @@ pub struct Receiver {
     pub out: PathBuf,
     dir: PathBuf,
     py: PathBuf,
+    args: Vec<String>,
 }
 
 impl Receiver {
     /// Starts a receiver on `port` (0: any) logging into `dir/out.jsonl`.
     pub fn start(py: &Path, dir: &Path, port: u16) -> Receiver {
+        Receiver::start_with(py, dir, port, &[])
+    }
+
+    /// The same with more arguments (`--grpc`, `--mode MODE`).
+    pub fn start_with(py: &Path, dir: &Path, port: u16, args: &[&str]) -> Receiver {
         let port_file = dir.join("port");
         let _ = std::fs::remove_file(&port_file);
         let out = dir.join("out.jsonl");
@@ -52,6 +58,7 @@ impl Receiver {
             .arg("--port-file")
             .arg(&port_file)
             .args(["--port", &port.to_string()])
+            .args(args)
             .stdin(Stdio::null())
             .spawn()
             .expect("starting the OTLP receiver");
@@ -72,6 +79,7 @@ impl Receiver {
             out,
             dir: dir.to_path_buf(),
             py: py.to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
         }
     }
 
@@ -90,7 +98,8 @@ impl Receiver {
     /// Starts it again on the same port.
     pub fn restart(&mut self) {
         self.stop();
-        let again = Receiver::start(&self.py, &self.dir, self.port);
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let again = Receiver::start_with(&self.py, &self.dir, self.port, &args);
         *self = again;
     }
 
@@ -418,8 +427,118 @@ fn read_exports_http1_requests_as_spans_and_histograms_as_tshark_counts_them() {
     let rx = Receiver::start(&py, dir.path(), 0);
     let pcap = data_dir().join("http.pcap");
     let (records, stderr) = read_to(&pcap, &rx.url(), &["--otlp-compression", "gzip"]);
+    check_http_pcap_export(&pcap, &records, &stderr, &rx);
+}
+
+/// OTLP/gRPC to the official generated services (grpcio): the same spans,
+/// histograms and log records as over HTTP; each signal's first export is
+/// answered UNAVAILABLE (retryable) and arrives on the next try; headers
+/// as metadata, the messages gzip-compressed.
+#[test]
+fn read_exports_over_grpc_to_the_collector_services_retrying_unavailable() {
+    let Some((py, dir)) = setup("otlp grpc") else {
+        return;
+    };
+    let rx = Receiver::start_with(
+        &py,
+        dir.path(),
+        0,
+        &["--grpc", "--mode", "unavailable-once"],
+    );
+    let pcap = data_dir().join("http.pcap");
+    let (records, stderr) = read_to(
+        &pcap,
+        &rx.url(),
+        &[
+            "--otlp-protocol",
+            "grpc",
+            "--otlp-compression",
+            "gzip",
+            "--otlp-header",
+            "authorization=Bearer grpc-token",
+        ],
+    );
+    check_http_pcap_export(&pcap, &records, &stderr, &rx);
+    let reqs = rx.requests();
+    for signal in ["traces", "metrics", "logs"] {
+        let answers: Vec<&Value> = reqs
+            .iter()
+            .filter(|r| r["signal"] == signal)
+            .map(|r| &r["status"])
+            .collect();
+        assert_eq!(
+            answers.first(),
+            Some(&&Value::from("UNAVAILABLE")),
+            "{signal}"
+        );
+        assert!(
+            answers.contains(&&Value::from(200)),
+            "{signal}: {answers:?}"
+        );
+    }
+    // grpcio keeps `grpc-encoding` to itself: that the compressed frames
+    // decoded at all says it inflated them (gRPC refuses a compressed
+    // frame in an encoding it does not know).
+    for r in reqs.iter().filter(|r| r["status"] == 200) {
+        assert_eq!(r["headers"]["authorization"], "Bearer grpc-token");
+    }
+}
+
+/// RESOURCE_EXHAUSTED is retried only when the collector says when
+/// (RetryInfo), as the OTLP specification has it: without, the batch is
+/// refused once and counted; with, it arrives on the next try.
+#[test]
+fn grpc_resource_exhausted_is_retried_only_with_retry_info() {
+    let Some((py, dir)) = setup("otlp grpc exhausted") else {
+        return;
+    };
+    let pcap = data_dir().join("http.pcap");
+    let args = [
+        "--otlp-protocol",
+        "grpc",
+        "--otlp-signals",
+        "traces",
+        "--otlp-batch",
+        "100000",
+    ];
+    let rx = Receiver::start_with(&py, dir.path(), 0, &["--grpc", "--mode", "exhausted"]);
+    let (records, stderr) = read_to(&pcap, &rx.url(), &args);
+    let requests = records.iter().filter(|r| is_request(r)).count();
+    assert!(requests > 0);
+    assert!(
+        stderr.contains(&format!("traces 0 sent, {requests} dropped")),
+        "{stderr}"
+    );
+    let tries = rx.requests().len();
+    assert_eq!(tries, 1, "one batch, one try, no retry");
+    drop(rx);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rx = Receiver::start_with(&py, dir.path(), 0, &["--grpc", "--mode", "exhausted-retry"]);
+    let started = Instant::now();
+    let (records, stderr) = read_to(&pcap, &rx.url(), &args);
     let spans = check_spans(&records, &rx);
-    let tshark_requests = tshark_fields(&pcap, Some("http.request"), &["frame.number"]).len();
+    assert!(
+        stderr.contains(&format!("traces {} sent, 0 dropped", spans.len())),
+        "{stderr}"
+    );
+    let statuses: Vec<Value> = rx.requests().iter().map(|r| r["status"].clone()).collect();
+    assert_eq!(
+        statuses,
+        [Value::from("RESOURCE_EXHAUSTED"), Value::from(200)]
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "RetryInfo's 1 s was waited"
+    );
+}
+
+/// `http.pcap` exported: one span per request (see [`check_spans`]), as
+/// many as tshark finds, histogram counts equal to the timed requests, a
+/// log record per connection with its fields, nothing dropped.
+fn check_http_pcap_export(pcap: &Path, records: &[Value], stderr: &str, rx: &Receiver) {
+    let spans = check_spans(records, rx);
+    let tshark_requests = tshark_fields(pcap, Some("http.request"), &["frame.number"]).len();
     assert!(tshark_requests > 0);
     let with_method = spans
         .iter()
@@ -433,7 +552,7 @@ fn read_exports_http1_requests_as_spans_and_histograms_as_tshark_counts_them() {
         .iter()
         .filter(|r| r["type"] == "http" && r["latency_ms"].is_number())
         .count() as u64;
-    assert_eq!(histogram_count(&rx, "http.server.request.duration"), timed);
+    assert_eq!(histogram_count(rx, "http.server.request.duration"), timed);
     // Connection records arrive as log records, fields as attributes.
     let conns: Vec<&Value> = records
         .iter()
@@ -638,53 +757,58 @@ fn a_collector_that_is_down_gets_what_the_queue_held_and_the_rest_is_counted() {
     assert!(sent > 0, "what the queue held arrived: {line}");
 }
 
-/// The agent in the lab, named through the fake API server, exporting to
-/// the receiver: curl's requests arrive as a SERVER span (web's resource)
-/// and a CLIENT span (the client pod's resource) each, both pods being on
-/// the agent's node; delta histograms count them; the receiver stopped for
-/// 30 s and started again gets what the queue held, the rest is counted.
-#[test]
-fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver_outage() {
-    use crate::kube::{pod, replicaset, start_agent, synced, wait_until, NODE, TOOLS};
-    use crate::util::{lab_lock, skip_unless};
-    use podwire_lab::clients::{self, CurlOptions, Transfer};
-    use podwire_lab::kubeapi::FakeApiServer;
-    use podwire_lab::scenario::{Cluster, HTTP_PORT};
-    use podwire_lab::skip::require_lab;
-    use serde_json::json;
+/// The agent tests' lab: a cluster whose `client` pod (StatefulSet
+/// `client`) and `web` pod (`web_objects` of its address) the fake API
+/// server names, all on the agent's node; a receiver; an agent exporting
+/// to it every 200 ms (metrics every 500 ms unless `otlp` says) with
+/// `otlp` flags added;
+/// with `--otlp-protocol grpc` among them, the receiver serves OTLP/gRPC.
+/// Dropped in field order: the agent first, the lab lock last.
+struct LiveLab {
+    agent: podwire_lab::agent::Agent,
+    rx: Receiver,
+    _api: podwire_lab::kubeapi::FakeApiServer,
+    c: podwire_lab::scenario::Cluster,
+    dir: tempfile::TempDir,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
 
-    let test = "agent_exports_curl_requests_with_kubernetes_resources";
-    skip_unless!(test, require_lab(TOOLS));
-    let Some((py, dir)) = setup(test) else { return };
-    let _lab = lab_lock();
-    let c = Cluster::start().expect("start the lab cluster");
-    let api = FakeApiServer::start().expect("fake API server");
-    let (web, client) = (c.web.ip(false), c.client.ip(false));
-    api.apply(
-        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE},
-        "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.10"}]}}),
-    );
-    api.apply(replicaset("web-5f7d", "web"));
-    api.apply(pod(
-        "web-5f7d-aaaaa",
-        &[web],
-        Some(("ReplicaSet", "web-5f7d")),
-        Some("5f7d"),
-    ));
-    api.apply(pod(
-        "client-0",
-        &[client],
-        Some(("StatefulSet", "client")),
-        None,
-    ));
-
-    let mut rx = Receiver::start(&py, dir.path(), 0);
-    let url = rx.url();
-    let netns = format!("/run/netns/{}", c.lab.switch_ns());
-    let agent = start_agent(
-        &api,
-        dir.path(),
-        &[
+impl LiveLab {
+    fn start(
+        test: &str,
+        tools: &[&str],
+        web_objects: impl FnOnce(std::net::IpAddr) -> Vec<Value>,
+        otlp: &[&str],
+    ) -> Option<LiveLab> {
+        use crate::kube::{pod, start_agent, synced, wait_until, NODE, TOOLS};
+        use podwire_lab::skip::require_lab;
+        let needs: Vec<&str> = TOOLS.iter().chain(tools).copied().collect();
+        if let Err(skip) = require_lab(&needs) {
+            skip.report(test);
+            return None;
+        }
+        let (py, dir) = setup(test)?;
+        let lock = crate::util::lab_lock();
+        let c = podwire_lab::scenario::Cluster::start().expect("start the lab cluster");
+        let api = podwire_lab::kubeapi::FakeApiServer::start().expect("fake API server");
+        api.apply(serde_json::json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": NODE},
+            "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.10"}]}}));
+        for o in web_objects(c.web.ip(false)) {
+            api.apply(o);
+        }
+        let client = c.client.ip(false);
+        api.apply(pod(
+            "client-0",
+            &[client],
+            Some(("StatefulSet", "client")),
+            None,
+        ));
+        let grpc = otlp.windows(2).any(|w| w == ["--otlp-protocol", "grpc"]);
+        let rx_args: &[&str] = if grpc { &["--grpc"] } else { &[] };
+        let rx = Receiver::start_with(&py, dir.path(), 0, rx_args);
+        let (url, netns) = (rx.url(), format!("/run/netns/{}", c.lab.switch_ns()));
+        let mut args = vec![
             "--netns",
             &netns,
             "--interfaces",
@@ -693,8 +817,54 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
             &url,
             "--otlp-batch-ms",
             "200",
-            "--otlp-metrics-ms",
-            "500",
+        ];
+        if !otlp.contains(&"--otlp-metrics-ms") {
+            args.extend(["--otlp-metrics-ms", "500"]);
+        }
+        args.extend(otlp);
+        let agent = start_agent(&api, dir.path(), &args);
+        wait_until("every resource listed", &agent, 20, || synced(&agent));
+        Some(LiveLab {
+            agent,
+            rx,
+            _api: api,
+            c,
+            dir,
+            _lock: lock,
+        })
+    }
+}
+
+/// `web` as the pod of Deployment `web` (through ReplicaSet `web-5f7d`).
+fn web_deployment(web: std::net::IpAddr) -> Vec<Value> {
+    use crate::kube::{pod, replicaset};
+    vec![
+        replicaset("web-5f7d", "web"),
+        pod(
+            "web-5f7d-aaaaa",
+            &[web],
+            Some(("ReplicaSet", "web-5f7d")),
+            Some("5f7d"),
+        ),
+    ]
+}
+
+/// The agent in the lab, named through the fake API server, exporting to
+/// the receiver: curl's requests arrive as a SERVER span (web's resource)
+/// and a CLIENT span (the client pod's resource) each, both pods being on
+/// the agent's node; delta histograms count them; the receiver stopped for
+/// 30 s and started again gets what the queue held, the rest is counted.
+#[test]
+fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver_outage() {
+    use crate::kube::{wait_until, NODE};
+    use podwire_lab::clients::{self, CurlOptions, Transfer};
+    use podwire_lab::scenario::HTTP_PORT;
+
+    let Some(mut lab) = LiveLab::start(
+        "agent_exports_curl_requests_with_kubernetes_resources",
+        &[],
+        web_deployment,
+        &[
             "--otlp-temporality",
             "delta",
             "--otlp-header",
@@ -705,9 +875,21 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
             "16",
             "--otlp-signals",
             "traces,metrics",
+            // Metric batches share the queue with spans: few of them, so
+            // that during the outage spans are what the queue holds.
+            "--otlp-metrics-ms",
+            "2000",
         ],
-    );
-    wait_until("every resource listed", &agent, 20, || synced(&agent));
+    ) else {
+        return;
+    };
+    let LiveLab {
+        ref c,
+        ref agent,
+        ref mut rx,
+        ..
+    } = lab;
+    let (web, client) = (c.web.ip(false), c.client.ip(false));
 
     let curl = |n: usize| {
         let target = format!("http://{web}:{HTTP_PORT}/small.txt?q=1");
@@ -728,11 +910,11 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
         .expect("clock")
         .as_nanos() as u64;
     curl(5);
-    wait_until("10 spans", &agent, 30, || {
-        ours(&rx, "SPAN_KIND_SERVER").len() >= 5 && ours(&rx, "SPAN_KIND_CLIENT").len() >= 5
+    wait_until("10 spans", agent, 30, || {
+        ours(rx, "SPAN_KIND_SERVER").len() >= 5 && ours(rx, "SPAN_KIND_CLIENT").len() >= 5
     });
-    let server = ours(&rx, "SPAN_KIND_SERVER");
-    let client_spans = ours(&rx, "SPAN_KIND_CLIENT");
+    let server = ours(rx, "SPAN_KIND_SERVER");
+    let client_spans = ours(rx, "SPAN_KIND_CLIENT");
     assert_eq!((server.len(), client_spans.len()), (5, 5));
     let stored = agent.json("/api/v1/http?limit=100").expect("records");
     let mut stored_ts: Vec<u64> = stored
@@ -789,12 +971,12 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
             .map(|(_, _, p)| u64_of(&p["count"]))
             .sum()
     };
-    wait_until("histograms", &agent, 10, || {
-        count(&rx, "http.server.request.duration") >= 5
-            && count(&rx, "http.client.request.duration") >= 5
+    wait_until("histograms", agent, 10, || {
+        count(rx, "http.server.request.duration") >= 5
+            && count(rx, "http.client.request.duration") >= 5
     });
-    assert_eq!(count(&rx, "http.server.request.duration"), 5);
-    assert_eq!(count(&rx, "http.client.request.duration"), 5);
+    assert_eq!(count(rx, "http.server.request.duration"), 5);
+    assert_eq!(count(rx, "http.client.request.duration"), 5);
     let auth = rx
         .requests()
         .iter()
@@ -803,13 +985,17 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
 
     // The receiver goes away for 30 s while requests go on; it comes
     // back. The queue (16 KiB, one span per request) holds a few dozen
-    // spans: those arrive, the rest is counted.
+    // spans: those arrive, the rest is counted. The second burst comes
+    // near the end: metric exports go on filling the queue too, oldest
+    // out first, while the exporter waits out its backoff (up to 30 s)
+    // after the receiver is back; with metrics every 500 ms and the burst
+    // half-way, they left no span to arrive in 2 of 5 runs.
     rx.stop();
     curl(30);
-    std::thread::sleep(Duration::from_secs(15));
+    std::thread::sleep(Duration::from_secs(27));
     curl(30);
-    std::thread::sleep(Duration::from_secs(15));
-    let metric = |name: &str| crate::kube::metric(&agent, name);
+    std::thread::sleep(Duration::from_secs(3));
+    let metric = |name: &str| crate::kube::metric(agent, name);
     assert!(
         metric("podwire_otlp_retries_total{signal=\"traces\"}") >= 1.0,
         "the agent retried while the receiver was away"
@@ -820,7 +1006,7 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
         "queue {queued} within its budget"
     );
     rx.restart();
-    wait_until("the queue drained", &agent, 60, || {
+    wait_until("the queue drained", agent, 60, || {
         metric("podwire_otlp_queue_bytes") == 0.0
     });
     let dropped =
@@ -829,7 +1015,7 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
     let received = rx.spans().len();
     assert_eq!(sent, received as f64, "every span counted as sent arrived");
     assert!(dropped > 0.0, "the queue overflowed during 30 s");
-    let after = ours(&rx, "SPAN_KIND_SERVER").len() + ours(&rx, "SPAN_KIND_CLIENT").len() - 10;
+    let after = ours(rx, "SPAN_KIND_SERVER").len() + ours(rx, "SPAN_KIND_CLIENT").len() - 10;
     println!("outage: {after} spans arrived after it, {dropped} dropped, {sent} sent in all");
     assert!(after > 0, "what the queue held arrived");
     assert_eq!(
@@ -838,7 +1024,47 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
         "each of the outage's 120 spans arrived or was counted"
     );
     assert_eq!(metric("podwire_otlp_queue_budget_bytes"), 16384.0);
-    let rss = crate::kube::metric(&agent, "podwire_resident_memory_bytes");
+    // /api/v1/status says the same, with the keys docs/openapi.json lists.
+    let status = agent.json("/api/v1/status").expect("status");
+    let otlp = &status["otlp"];
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/openapi.json"
+        ))
+        .expect("openapi.json"),
+    )
+    .expect("openapi JSON");
+    let required = |schema: &str| -> Vec<String> {
+        doc["components"]["schemas"][schema]["required"]
+            .as_array()
+            .expect("required keys")
+            .iter()
+            .filter_map(|k| k.as_str().map(String::from))
+            .collect()
+    };
+    for k in required("OtlpStatus") {
+        assert!(!otlp[&k].is_null(), "otlp.{k} in {otlp}");
+    }
+    for signal in ["traces", "metrics", "logs"] {
+        for k in required("OtlpSignalStatus") {
+            assert!(
+                otlp["signals"][signal][&k].is_u64(),
+                "otlp.signals.{signal}.{k} in {otlp}"
+            );
+        }
+    }
+    let traces = &otlp["signals"]["traces"];
+    assert_eq!(traces["sent"].as_f64(), Some(sent));
+    assert_eq!(traces["dropped_queue_full"].as_f64(), Some(dropped));
+    assert_eq!(
+        traces["queued"].as_f64(),
+        Some(sent + dropped),
+        "every queued span sent or dropped: {traces}"
+    );
+    assert!(traces["retried"].as_u64() >= Some(1), "{traces}");
+    assert_eq!(otlp["queue_budget_bytes"], 16384);
+    let rss = crate::kube::metric(agent, "podwire_resident_memory_bytes");
     assert!(
         rss > 0.0 && rss < 256.0 * 1024.0 * 1024.0,
         "agent RSS {rss}"
@@ -851,55 +1077,28 @@ fn agent_exports_curl_requests_with_kubernetes_resources_and_survives_a_receiver
 /// counts the statements.
 #[test]
 fn agent_exports_psql_statements_as_database_spans() {
-    use crate::kube::{pod, start_agent, synced, wait_until, NODE, TOOLS};
+    use crate::kube::{pod, wait_until};
     use crate::protocols::{pg_bin, run, wait_port, Postgres, PG_PORT};
-    use crate::util::{lab_lock, skip_unless};
-    use podwire_lab::kubeapi::FakeApiServer;
-    use podwire_lab::scenario::Cluster;
-    use podwire_lab::skip::require_lab;
-    use serde_json::json;
 
     let test = "agent_exports_psql_statements_as_database_spans";
-    skip_unless!(test, require_lab(TOOLS));
     if pg_bin("initdb").is_none() {
         podwire_lab::skip::skipped(test, "PostgreSQL server programs not installed");
         return;
     }
-    let Some((py, dir)) = setup(test) else { return };
-    let _lab = lab_lock();
-    let c = Cluster::start().expect("start the lab cluster");
-    let api = FakeApiServer::start().expect("fake API server");
-    let (web, client) = (c.web.ip(false), c.client.ip(false));
-    api.apply(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}}));
-    api.apply(pod("db-0", &[web], Some(("StatefulSet", "db")), None));
-    api.apply(pod(
-        "client-0",
-        &[client],
-        Some(("StatefulSet", "client")),
-        None,
-    ));
+    let db = |web| vec![pod("db-0", &[web], Some(("StatefulSet", "db")), None)];
+    let Some(lab) = LiveLab::start(test, &[], db, &[]) else {
+        return;
+    };
+    let LiveLab {
+        ref c,
+        ref agent,
+        ref rx,
+        ref dir,
+        ..
+    } = lab;
+    let web = c.web.ip(false);
     let _pg = Postgres::start(&c.web, &dir.path().join("pg"));
     wait_port(&c.web, PG_PORT);
-    let rx = Receiver::start(&py, dir.path(), 0);
-    let url = rx.url();
-    let netns = format!("/run/netns/{}", c.lab.switch_ns());
-    let agent = start_agent(
-        &api,
-        dir.path(),
-        &[
-            "--netns",
-            &netns,
-            "--interfaces",
-            "p*",
-            "--otlp-endpoint",
-            &url,
-            "--otlp-batch-ms",
-            "200",
-            "--otlp-metrics-ms",
-            "500",
-        ],
-    );
-    wait_until("every resource listed", &agent, 20, || synced(&agent));
     let out = run(c.client.command("psql").args([
         "-h",
         &web.to_string(),
@@ -922,8 +1121,8 @@ fn agent_exports_psql_statements_as_database_spans() {
             .filter(|(_, s)| s["kind"] == "SPAN_KIND_SERVER" && s["name"] == "SELECT postgres")
             .collect()
     };
-    wait_until("two SELECT spans", &agent, 30, || selects(&rx).len() >= 2);
-    let spans = selects(&rx);
+    wait_until("two SELECT spans", agent, 30, || selects(rx).len() >= 2);
+    let spans = selects(rx);
     assert_eq!(spans.len(), 2);
     let texts: Vec<String> = spans
         .iter()
@@ -958,7 +1157,7 @@ fn agent_exports_psql_statements_as_database_spans() {
     assert_eq!(client_spans, 2);
     // Cumulative: each export's points for SELECT (one series per error
     // status) add up to the statements so far.
-    wait_until("the histogram", &agent, 10, || {
+    wait_until("the histogram", agent, 10, || {
         let mut by_export: std::collections::BTreeMap<u64, u64> = Default::default();
         for (m, res, p) in rx.histogram_points() {
             if m == "db.client.operation.duration"
@@ -970,4 +1169,147 @@ fn agent_exports_psql_statements_as_database_spans() {
         }
         by_export.values().last() == Some(&2)
     });
+}
+
+/// Python grpcio's calls against a live agent (`tests/data/grpc_echo.py`,
+/// as in the protocols lab test), exported over OTLP/gRPC to the official
+/// collector services: each call arrives as a SERVER span under
+/// web's resource and a CLIENT span under the client pod's, named
+/// `{service}/{method}`, with the gRPC status the client got; the failing
+/// call (NOT_FOUND) is an error for the client and not for the server, by
+/// the conventions; every span lies within the time the client took; the
+/// call-duration histograms count the calls per method.
+#[test]
+fn agent_exports_grpc_calls_as_rpc_spans_and_histograms() {
+    use crate::kube::wait_until;
+    use crate::protocols::{grpc_server, grpcio, GrpcClient};
+    use std::collections::BTreeMap;
+
+    const GRPC_PORT: u16 = 50051;
+    let test = "agent_exports_grpc_calls_as_rpc_spans_and_histograms";
+    let Some(lab) = LiveLab::start(
+        test,
+        &["python3"],
+        web_deployment,
+        &[
+            "--otlp-protocol",
+            "grpc",
+            "--otlp-temporality",
+            "delta",
+            "--otlp-signals",
+            "traces,metrics",
+        ],
+    ) else {
+        return;
+    };
+    if !grpcio(test) {
+        return;
+    }
+    let LiveLab {
+        ref c,
+        ref agent,
+        ref rx,
+        ..
+    } = lab;
+    let ip = c.web.ip(false).to_string();
+    let script = data_dir().join("grpc_echo.py");
+    let _server = grpc_server(&c.web, &ip, GRPC_PORT);
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos() as u64
+    };
+    let before = now();
+    let client = GrpcClient::start(&c.client, &script, &ip, GRPC_PORT);
+    // The warm-up call, then phase two's, as the client saw them.
+    let calls: Vec<(String, u64)> = std::iter::once(("Unary".to_string(), 0))
+        .chain(client.calls().iter().map(|c| {
+            (
+                c["method"].as_str().unwrap_or_default().to_string(),
+                c["code"].as_u64().unwrap_or(u64::MAX),
+            )
+        }))
+        .collect();
+    let after = now();
+    assert!(
+        calls.iter().any(|(_, code)| *code != 0),
+        "a call failed: {calls:?}"
+    );
+
+    let rpc = |kind: &str| -> Vec<(Value, Value)> {
+        let mut v: Vec<(Value, Value)> = rx
+            .spans()
+            .into_iter()
+            .filter(|(_, s)| s["kind"] == kind && attrs(&s["attributes"])["rpc.system"] == "grpc")
+            .collect();
+        v.sort_by_key(|(_, s)| u64_of(&s["start_time_unix_nano"]));
+        v
+    };
+    let n = calls.len();
+    wait_until("a span per call and side", agent, 30, || {
+        rpc("SPAN_KIND_SERVER").len() >= n && rpc("SPAN_KIND_CLIENT").len() >= n
+    });
+    for (kind, pod_name, error_codes) in [
+        (
+            "SPAN_KIND_SERVER",
+            "web-5f7d-aaaaa",
+            &[2u64, 4, 12, 13, 14, 15][..],
+        ),
+        ("SPAN_KIND_CLIENT", "client-0", &[][..]),
+    ] {
+        let spans = rpc(kind);
+        assert_eq!(spans.len(), n, "{kind}: one span per call");
+        // One connection, one call at a time: spans in start order are the
+        // calls in the order made.
+        for ((res, s), (method, code)) in spans.iter().zip(&calls) {
+            assert_eq!(res["k8s.pod.name"], pod_name, "{res}");
+            assert_eq!(s["name"], format!("lab.Echo/{method}"), "{s}");
+            let a = attrs(&s["attributes"]);
+            assert_eq!(a["rpc.service"], "lab.Echo");
+            assert_eq!(a["rpc.method"], method.as_str());
+            assert_eq!(a["rpc.grpc.status_code"], *code, "{s}");
+            assert_eq!(a["server.address"], ip.as_str());
+            assert_eq!(a["server.port"], i64::from(GRPC_PORT));
+            let error = if kind == "SPAN_KIND_CLIENT" {
+                *code != 0
+            } else {
+                error_codes.contains(code)
+            };
+            assert_eq!(
+                s["status"]["code"] == "STATUS_CODE_ERROR",
+                error,
+                "{kind} {method} code {code}: {s}"
+            );
+            let (start, end) = (
+                u64_of(&s["start_time_unix_nano"]),
+                u64_of(&s["end_time_unix_nano"]),
+            );
+            assert!(
+                before <= start && start <= end && end <= after,
+                "{start}..{end} outside the client's {before}..{after}"
+            );
+        }
+    }
+    // Delta histograms: every export's points add up to the calls, per
+    // method and side.
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for (m, _) in &calls {
+        *want.entry(m.clone()).or_default() += 1;
+    }
+    let counts = |metric: &str| -> BTreeMap<String, u64> {
+        let mut got = BTreeMap::new();
+        for (m, _, p) in rx.histogram_points() {
+            let a = attrs(&p["attributes"]);
+            if m == metric && a["rpc.system"] == "grpc" {
+                let method = a["rpc.method"].as_str().unwrap_or_default().to_string();
+                *got.entry(method).or_default() += u64_of(&p["count"]);
+            }
+        }
+        got
+    };
+    wait_until("the histograms", agent, 10, || {
+        counts("rpc.server.call.duration") == want && counts("rpc.client.call.duration") == want
+    });
+    println!("grpc: {n} calls, {n} SERVER and {n} CLIENT spans, histograms {want:?}");
 }

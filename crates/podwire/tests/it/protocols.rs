@@ -62,7 +62,7 @@ pub(crate) fn pg_bin(name: &str) -> Option<PathBuf> {
 }
 
 /// A server process in a pod, killed when dropped.
-struct Daemon(std::process::Child);
+pub(crate) struct Daemon(std::process::Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -702,13 +702,13 @@ fn databases_caches_and_http2_from_real_clients_live_and_from_the_capture() {
 
 /// The gRPC client of `tests/data/grpc_echo.py`, running in a pod: one
 /// connection, a warm-up call, then the calls of phase two when told.
-struct GrpcClient {
+pub(crate) struct GrpcClient {
     child: std::process::Child,
     out: std::io::BufReader<std::process::ChildStdout>,
 }
 
 impl GrpcClient {
-    fn start(pod: &Pod, script: &Path, ip: &str, port: u16) -> GrpcClient {
+    pub(crate) fn start(pod: &Pod, script: &Path, ip: &str, port: u16) -> GrpcClient {
         let mut child = pod
             .command("python3")
             .arg(script)
@@ -730,7 +730,7 @@ impl GrpcClient {
     }
 
     /// Runs phase two; the calls as the client saw them.
-    fn calls(mut self) -> Vec<Value> {
+    pub(crate) fn calls(mut self) -> Vec<Value> {
         use std::io::Write;
         let mut stdin = self.child.stdin.take().expect("stdin");
         stdin.write_all(b"go\n").expect("go");
@@ -756,6 +756,36 @@ impl Drop for GrpcClient {
     }
 }
 
+/// `tests/data/grpc_echo.py serve` in `pod` on `ip:port`, listening when
+/// this returns; killed when dropped.
+pub(crate) fn grpc_server(pod: &Pod, ip: &str, port: u16) -> Daemon {
+    let server = Daemon(
+        pod.command("python3")
+            .arg(crate::util::data_dir().join("grpc_echo.py"))
+            .args(["serve", ip, &port.to_string()])
+            .spawn()
+            .expect("grpc server"),
+    );
+    wait_port(pod, port);
+    server
+}
+
+/// Whether the python3 on PATH has grpcio (scripts/test.sh installs it;
+/// CI must not go without): else `test` is reported skipped.
+pub(crate) fn grpcio(test: &str) -> bool {
+    let has = Command::new("python3")
+        .args(["-c", "import grpc"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has {
+        podwire_lab::skip::skipped(
+            test,
+            "Python's grpcio is not installed (pip install grpcio)",
+        );
+    }
+    has
+}
+
 /// gRPC from Python's grpcio, live: a connection that opened before the
 /// agent started (joined mid-stream: its HPACK tables unknown) still has
 /// its later calls reported, with nothing invented; one that opened after
@@ -767,16 +797,7 @@ fn grpc_calls_live_including_a_connection_older_than_the_agent() {
         "grpc_calls_live_including_a_connection_older_than_the_agent",
         require_lab(&["ip", "tcpdump", "tshark", "nginx", "dnsmasq", "python3"])
     );
-    let has_grpcio = Command::new("python3")
-        .args(["-c", "import grpc"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_grpcio {
-        // scripts/test.sh installs it; CI must not get here.
-        podwire_lab::skip::skipped(
-            "grpc_calls_live_...",
-            "Python's grpcio is not installed (pip install grpcio)",
-        );
+    if !grpcio("grpc_calls_live_...") {
         return;
     }
     const GRPC_PORT: u16 = 50051;
@@ -785,15 +806,7 @@ fn grpc_calls_live_including_a_connection_older_than_the_agent() {
     let c = Cluster::start().expect("start the lab cluster");
     let ip = c.web.ipv4.to_string();
     let script = crate::util::data_dir().join("grpc_echo.py");
-    let _server = Daemon(
-        c.web
-            .command("python3")
-            .arg(&script)
-            .args(["serve", &ip, &GRPC_PORT.to_string()])
-            .spawn()
-            .expect("grpc server"),
-    );
-    wait_port(&c.web, GRPC_PORT);
+    let _server = grpc_server(&c.web, &ip, GRPC_PORT);
 
     // A connection older than the agent.
     let old = GrpcClient::start(&c.client, &script, &ip, GRPC_PORT);

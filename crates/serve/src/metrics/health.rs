@@ -39,6 +39,8 @@ pub struct OtlpHealth {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OtlpSignalHealth {
     pub signal: &'static str,
+    /// Items put in the export queue.
+    pub queued_total: u64,
     /// Items (spans, data points, log records) the collector accepted.
     pub sent_total: u64,
     /// Items dropped: the queue was full, the collector refused them, or
@@ -195,6 +197,19 @@ fn encode_otlp(o: &OtlpHealth, out: &mut String) -> std::fmt::Result {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
     };
+    family(
+        out,
+        "podwire_otlp_items_queued",
+        "counter",
+        "Spans, metric data points and log records put in the export queue",
+    );
+    for s in &o.signals {
+        writeln!(
+            out,
+            "podwire_otlp_items_queued_total{{signal=\"{}\"}} {}",
+            s.signal, s.queued_total
+        )?;
+    }
     family(
         out,
         "podwire_otlp_items_sent",

@@ -21,6 +21,7 @@ pub fn status(shared: &Shared, now: Timestamp, auth: &str, api: Snapshot) -> ser
         "api": { "auth": auth },
         "own": { "observed": !shared.own.active() },
         "store": store,
+        "otlp": shared.otlp.as_deref().map(crate::otlp::status),
     });
     // Every counter and gauge, at the paths the telemetry catalogue gives.
     let mut counters = shared.telemetry(&tracker, api);

@@ -513,6 +513,7 @@ fn agent_health_is_exported() {
         otlp: Some(OtlpHealth {
             signals: vec![OtlpSignalHealth {
                 signal: "traces",
+                queued_total: 50,
                 sent_total: 51,
                 dropped_queue_full_total: 52,
                 dropped_rejected_total: 53,
@@ -538,6 +539,7 @@ fn agent_health_is_exported() {
     }
     assert_eq!(value(&s, "podwire_tls_plaintext_libraries", &[]), 2.0);
     let tr = [("signal", "traces")];
+    assert_eq!(value(&s, "podwire_otlp_items_queued_total", &tr), 50.0);
     assert_eq!(value(&s, "podwire_otlp_items_sent_total", &tr), 51.0);
     for (reason, want) in [("queue_full", 52.0), ("rejected", 53.0), ("shutdown", 54.0)] {
         let l = [("signal", "traces"), ("reason", reason)];
