@@ -273,6 +273,27 @@ crate::counters! {
     }
 }
 
+const CERT_FETCHES: &str = "TLS 1.3 certificate fetches (--tls-cert-fetch), by outcome: a certificate, a failed handshake, not made because the queue or table was full";
+const CERT_FETCHES_NAME: &str = "podwire_tls_cert_fetches";
+
+crate::counters! {
+    /// TLS 1.3 certificates fetched (`--tls-cert-fetch on`), when on.
+    pub struct CertFetchCounters {
+        /// Handshakes that gave a certificate.
+        fetched = Def::counter(CERT_FETCHES_NAME, "tls_cert_fetch.fetched", CERT_FETCHES)
+            .label("outcome", "fetched"),
+        /// Handshakes that failed (refused, timed out, not TLS).
+        failed = Def::counter(CERT_FETCHES_NAME, "tls_cert_fetch.failed", CERT_FETCHES)
+            .label("outcome", "failed"),
+        /// Fetches not made: the queue or the table was full.
+        skipped = Def::counter(CERT_FETCHES_NAME, "tls_cert_fetch.skipped", CERT_FETCHES)
+            .label("outcome", "skipped").logged(),
+        /// TLS 1.3 records given a fetched certificate.
+        used = Def::counter("podwire_tls_cert_fetched_records", "tls_cert_fetch.records",
+            "TLS 1.3 records given a certificate the agent fetched"),
+    }
+}
+
 /// The definitions every agent and `read --serve` reports.
 pub fn always() -> [&'static [Def]; 7] {
     [
@@ -288,11 +309,12 @@ pub fn always() -> [&'static [Def]; 7] {
 
 /// The definitions of optional parts, reported when they run (in both
 /// outputs alike).
-pub fn optional() -> [&'static [Def]; 3] {
+pub fn optional() -> [&'static [Def]; 4] {
     [
         CaptureCounters::DEFS,
         TlsCounters::DEFS,
         ReverseDnsCounters::DEFS,
+        CertFetchCounters::DEFS,
     ]
 }
 

@@ -24,7 +24,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -57,18 +57,9 @@ enum Entry {
     Failed(Instant),
 }
 
-/// Counters, exported on `/metrics` and `/api/v1/status`.
-#[derive(Default)]
-pub struct CertCounters {
-    /// Handshakes that gave a certificate.
-    pub fetched: AtomicU64,
-    /// Handshakes that failed (refused, timed out, not TLS, no certificate).
-    pub failed: AtomicU64,
-    /// Fetches not made: the queue or the table was full.
-    pub skipped: AtomicU64,
-    /// TLS 1.3 records given a fetched certificate.
-    pub used: AtomicU64,
-}
+/// Counters, exported on `/metrics` and `/api/v1/status` (defined in the
+/// telemetry catalogue).
+pub use podwire_telemetry::catalogue::CertFetchCounters as CertCounters;
 
 /// See the module docs.
 pub struct CertFetcher {

@@ -383,6 +383,9 @@ impl Shared {
         if let Some(r) = &self.rdns {
             snap.add(&r.counters);
         }
+        if let Some(c) = &self.certs {
+            snap.add(&*c.counters);
+        }
         snap
     }
 

@@ -142,6 +142,23 @@ fn tls13_certificates_are_fetched_once_and_match_what_openssl_sees() {
         serde_json::json!(["lab.test", "*.lab.test"]),
         "{cert}"
     );
+    // Counted: one handshake gave it (the first connection's record asked
+    // for it; later ones found it), and the records that got it.
+    let (_, metrics) = agent.get("/metrics").expect("metrics");
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    assert_eq!(
+        value("podwire_tls_cert_fetches_total{outcome=\"fetched\"} "),
+        1.0
+    );
+    assert!(value("podwire_tls_cert_fetched_records_total ") >= 1.0);
+    let status = agent.json("/api/v1/status").expect("status");
+    assert_eq!(status["tls_cert_fetch"]["fetched"], 1, "{status}");
     let exit = agent.stop().expect("agent stops on SIGTERM");
     assert!(exit.success(), "agent exit: {exit:?}");
 }
