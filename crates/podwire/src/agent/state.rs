@@ -311,22 +311,9 @@ impl Shared {
     /// counters.
     pub fn health(&self, api: Snapshot) -> Health {
         let tracker = self.tracker_stats();
-        let store = lock(&self.store).stats();
         Health {
             telemetry: self.telemetry(&tracker, api),
-            store: store
-                .tables
-                .iter()
-                .map(|t| {
-                    (
-                        t.table.name(),
-                        t.records as u64,
-                        t.bytes as u64,
-                        t.budget_bytes as u64,
-                        t.dropped_records_total,
-                    )
-                })
-                .collect(),
+            store: Health::store_rows(&lock(&self.store).stats()),
             kubernetes: self.kube.as_ref().map(|k| k.health()),
             otlp: self.otlp.as_ref().map(|e| crate::otlp::health(e)),
         }

@@ -128,20 +128,7 @@ impl Backend for Files {
     fn metrics(&self, api: Snapshot) -> String {
         let health = Health {
             telemetry: self.telemetry(api),
-            store: lock(&self.store)
-                .stats()
-                .tables
-                .iter()
-                .map(|t| {
-                    (
-                        t.table.name(),
-                        t.records as u64,
-                        t.bytes as u64,
-                        t.budget_bytes as u64,
-                        t.dropped_records_total,
-                    )
-                })
-                .collect(),
+            store: Health::store_rows(&lock(&self.store).stats()),
             kubernetes: None,
             otlp: self.otlp.as_ref().map(|e| crate::otlp::health(e)),
         };

@@ -23,6 +23,27 @@ pub struct Health {
     pub otlp: Option<OtlpHealth>,
 }
 
+impl Health {
+    /// [`Health::store`]'s rows from a store's statistics.
+    pub fn store_rows(
+        stats: &podwire_store::StoreStats,
+    ) -> Vec<(&'static str, u64, u64, u64, u64)> {
+        stats
+            .tables
+            .iter()
+            .map(|t| {
+                (
+                    t.table.name(),
+                    t.records as u64,
+                    t.bytes as u64,
+                    t.budget_bytes as u64,
+                    t.dropped_records_total,
+                )
+            })
+            .collect()
+    }
+}
+
 /// The OTLP exporter's counters since start.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OtlpHealth {
