@@ -13,14 +13,16 @@ fn filled() -> Snapshot {
         next += 1;
         a.store(next, Ordering::Relaxed);
     };
-    let (cc, t, r) = (
+    let (cc, t, r, cf) = (
         CaptureCounters::default(),
         TlsCounters::default(),
         ReverseDnsCounters::default(),
+        CertFetchCounters::default(),
     );
     cc.each_field(&mut set);
     t.each_field(&mut set);
     r.each_field(&mut set);
+    cf.each_field(&mut set);
     let (c, s, m, o, a, l, li) = (
         Capture::default(),
         Sampled::default(),
@@ -37,7 +39,7 @@ fn filled() -> Snapshot {
     a.each_field(&mut set);
     l.each_field(&mut set);
     li.each_field(&mut set);
-    Snapshot::of(&[&c, &s, &m, &o, &a, &l, &li, &cc, &t, &r])
+    Snapshot::of(&[&c, &s, &m, &o, &a, &l, &li, &cc, &t, &r, &cf])
 }
 
 fn series(d: &Def) -> String {
