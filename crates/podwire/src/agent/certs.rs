@@ -147,13 +147,16 @@ impl CertFetcher {
                 }
             }
             match self.queue.try_send(key.clone()) {
-                Ok(()) => {
-                    // A fresh fetch replaces a stale certificate only when
-                    // it succeeds: keep serving the old one meanwhile.
-                    if !matches!(entries.get(&key), Some(Entry::Fetched(..))) {
+                Ok(()) => match entries.get_mut(&key) {
+                    // Asked again: keep serving the stale certificate
+                    // until the answer replaces it, and do not ask again
+                    // meanwhile (a busy server's records would fill the
+                    // queue with the same fetch).
+                    Some(Entry::Fetched(_, at)) => *at = now,
+                    _ => {
                         entries.insert(key, Entry::Pending);
                     }
-                }
+                },
                 Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                     self.counters.skipped.fetch_add(1, Ordering::Relaxed);
                 }
@@ -406,6 +409,34 @@ mod tests {
         );
         assert_eq!(f.counters.used.load(Ordering::Relaxed), 1);
         assert_eq!(f.counters.failed.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_stale_certificate_is_fetched_again_once_and_served_meanwhile() {
+        let (queue, rx) = sync_channel(8);
+        let f = CertFetcher {
+            entries: Mutex::new(HashMap::new()),
+            queue,
+            own: Mutex::new(VecDeque::new()),
+            counters: Arc::default(),
+        };
+        let key: Key = (Some("a.test".into()), IpAddr::from([10, 0, 0, 2]), 443);
+        let Some(long_ago) = Instant::now().checked_sub(FRESH + Duration::from_secs(1)) else {
+            return; // a clock this young cannot be stale
+        };
+        let mut stale = cert("CN=old");
+        stale.fetched = true;
+        lock(&f.entries).insert(key.clone(), Entry::Fetched(stale, long_ago));
+        let mut recs = vec![
+            tls13("a.test", 443),
+            tls13("a.test", 443),
+            tls13("a.test", 443),
+        ];
+        f.fill(&mut recs);
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), [key], "asked once");
+        assert!(recs
+            .iter()
+            .all(|r| certificate_of(r).is_some_and(|c| c.subject == "CN=old")));
     }
 
     #[test]
