@@ -355,15 +355,16 @@ impl Tracker {
             Some(conn) if !(syn_only && conn.is_new_syn(h.seq)) => Some(conn),
             _ => None,
         };
+        let seen = TcpSeen {
+            ts,
+            frame_len,
+            src,
+            h: &h,
+            pkt,
+        };
         if let Some(conn) = known {
             conn.tcp_packet(
-                TcpSeen {
-                    ts,
-                    frame_len,
-                    src,
-                    h: &h,
-                    pkt,
-                },
+                seen,
                 ParseCx {
                     cfg: &self.cfg,
                     budget: &mut self.budget,
@@ -381,13 +382,7 @@ impl Tracker {
         self.stats.tcp_connections += 1;
         let mut conn = Conn::new_tcp(ts, src, dst, &h);
         conn.tcp_packet(
-            TcpSeen {
-                ts,
-                frame_len,
-                src,
-                h: &h,
-                pkt,
-            },
+            seen,
             ParseCx {
                 cfg: &self.cfg,
                 budget: &mut self.budget,
