@@ -67,113 +67,66 @@ pub fn response(http_status: u16, grpc_status: Option<&str>, details: Option<&[u
 /// `RetryInfo.retry_delay` from a `google.rpc.Status` in base64 (the
 /// `grpc-status-details-bin` trailer), if it carries one.
 pub fn retry_delay(base64: &[u8]) -> Option<Duration> {
+    use prost::Message;
     const RETRY_INFO: &str = "type.googleapis.com/google.rpc.RetryInfo";
-    let status = decode_base64(base64)?;
-    // google.rpc.Status { 3: repeated Any { 1: type_url, 2: value } }
-    for (field, any) in fields(&status)? {
-        let Field::Bytes(any) = any else { continue };
-        if field != 3 {
-            continue;
-        }
-        let mut type_url = None;
-        let mut value = None;
-        for (f, v) in fields(any)? {
-            match (f, v) {
-                (1, Field::Bytes(b)) => type_url = Some(b),
-                (2, Field::Bytes(b)) => value = Some(b),
-                _ => {}
-            }
-        }
-        if type_url != Some(RETRY_INFO.as_bytes()) {
-            continue;
-        }
-        // RetryInfo { 1: Duration { 1: seconds, 2: nanos } }
-        for (f, v) in fields(value.unwrap_or_default())? {
-            if let (1, Field::Bytes(d)) = (f, v) {
-                let (mut secs, mut nanos) = (0u64, 0u64);
-                for (f, v) in fields(d)? {
-                    match (f, v) {
-                        (1, Field::Varint(s)) => secs = s,
-                        (2, Field::Varint(n)) => nanos = n,
-                        _ => {}
-                    }
-                }
-                // Negative values (two's complement) are no delay at all.
-                let secs = if secs > i64::MAX as u64 { 0 } else { secs };
-                let nanos = if nanos >= 1_000_000_000 { 0 } else { nanos };
-                return Some(Duration::new(secs, nanos as u32));
-            }
-        }
+    let status = RpcStatus::decode(decode_base64(base64)?.as_slice()).ok()?;
+    let any = status.details.iter().find(|a| a.type_url == RETRY_INFO)?;
+    let delay = RetryInfo::decode(any.value.as_slice()).ok()?.retry_delay;
+    let Some(d) = delay else {
         return Some(Duration::ZERO);
-    }
-    None
+    };
+    // Negative or out-of-range values are no delay at all.
+    let secs = u64::try_from(d.seconds).unwrap_or(0);
+    let nanos = u32::try_from(d.nanos)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)
+        .unwrap_or(0);
+    Some(Duration::new(secs, nanos))
 }
 
-enum Field<'a> {
-    Varint(u64),
-    Bytes(&'a [u8]),
+/// `google.rpc.Status`, the parts read here (`google/rpc/status.proto`).
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<ProtoAny>,
 }
 
-/// The fields of one protobuf message (varint and length-delimited ones;
-/// fixed-width ones skipped); `None` when it does not parse.
-fn fields(mut b: &[u8]) -> Option<Vec<(u64, Field<'_>)>> {
-    fn varint(b: &mut &[u8]) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (&byte, rest) = b.split_first()?;
-            *b = rest;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-    let mut out = Vec::new();
-    while !b.is_empty() {
-        let key = varint(&mut b)?;
-        let field = key >> 3;
-        match key & 7 {
-            0 => out.push((field, Field::Varint(varint(&mut b)?))),
-            1 => b = b.get(8..)?,
-            2 => {
-                let len = usize::try_from(varint(&mut b)?).ok()?;
-                let value = b.get(..len)?;
-                b = b.get(len..)?;
-                out.push((field, Field::Bytes(value)));
-            }
-            5 => b = b.get(4..)?,
-            _ => return None,
-        }
-        if out.len() > 64 {
-            return None;
-        }
-    }
-    Some(out)
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoAny {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+/// `google.rpc.RetryInfo` (`google/rpc/error_details.proto`).
+#[derive(Clone, PartialEq, prost::Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<ProtoDuration>,
+}
+
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
 }
 
 /// Standard base64, padded or not (gRPC sends binary metadata unpadded).
 fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for &c in text.iter().take_while(|&&c| c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine;
+    const ENGINE: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    ENGINE.decode(text).ok()
 }
 
 #[cfg(test)]
