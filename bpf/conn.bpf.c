@@ -15,7 +15,11 @@
  *            (it is filled in at close if the owner calls close());
  *   CLOSE    -> TCP_CLOSE: with the socket's final RFC 4898 counters, for
  *            sockets seen at SYN_SENT or accept (a refused or timed-out
- *            connect() is a CLOSE with oldstate SYN_SENT and no CONNECT).
+ *            connect() is a CLOSE with oldstate SYN_SENT and no CONNECT);
+ *   LISTEN   CLOSE -> TCP_LISTEN, in listen(): who serves on a port, so an
+ *            accepted socket has its process from its first event;
+ *   UNLISTEN TCP_LISTEN -> CLOSE: that listener closed (or its listen()
+ *            failed: the port was taken).
  * Reservation failures on the ring buffer are counted in `lost`.
  */
 #include "podwire_types.h"
@@ -43,6 +47,20 @@ struct sock_info {
 	char comm[16];
 };
 
+/* Where the tp_btf program keeps it: in the socket itself (socket local
+ * storage). No hashing, no LRU lock and no table that fills up: the
+ * kernel frees the entry with the socket. Tracing programs may use it
+ * from Linux 5.11; on older kernels the tp_btf program is refused and the
+ * classic tracepoint, which cannot use it, keeps `socks` below. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_info);
+} sk_info SEC(".maps");
+
+/* The classic tracepoint's store, keyed by socket address. The loader
+ * shrinks it to one entry when the tp_btf program is the one attached. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -143,6 +161,10 @@ static __always_inline void addresses(struct conn_event *ev, const struct transi
 	/* inet_sport, not skc_num: skc_num is already 0 when a socket that
 	 * went through TIME_WAIT reaches TCP_CLOSE. */
 	ev->sport = bpf_ntohs(((const struct inet_sock *)t->tcp)->inet_sport);
+	/* listen() announces the state before it sets inet_sport (an
+	 * explicit bind() has already set the port number). */
+	if (!ev->sport && t->newstate == TCP_LISTEN)
+		ev->sport = sk->__sk_common.skc_num;
 	ev->dport = bpf_ntohs(sk->__sk_common.skc_dport);
 	ev->family = sk->__sk_common.skc_family;
 	if (ev->family == AF_INET) {
@@ -203,9 +225,38 @@ static __always_inline int emit(const struct transition *t, __u8 kind, __u64 now
 	return 0;
 }
 
-static __always_inline int handle(const struct transition *t)
+/* The socket's entry, if it has one; with `create`, made (zeroed) if not.
+ * NULL when there is none, or no memory for one. `btf` (constant per
+ * hook): the socket's own storage; otherwise the LRU hash. */
+static __always_inline struct sock_info *info(const struct transition *t, int btf, int create)
 {
 	__u64 key = (__u64)t->sk;
+	struct sock_info *si;
+
+	if (btf)
+		return bpf_sk_storage_get(&sk_info, (void *)t->sk, 0,
+					  create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+	si = bpf_map_lookup_elem(&socks, &key);
+	if (si || !create)
+		return si;
+	struct sock_info zero = {};
+
+	bpf_map_update_elem(&socks, &key, &zero, BPF_ANY);
+	return bpf_map_lookup_elem(&socks, &key);
+}
+
+/* An entry is live from its SYN_SENT or accept (start_ns set) until its
+ * close is reported (start_ns cleared): socket storage outlives the
+ * close, until the kernel frees the socket. */
+static __always_inline struct sock_info *live(const struct transition *t, int btf)
+{
+	struct sock_info *si = info(t, btf, 0);
+
+	return si && si->start_ns ? si : 0;
+}
+
+static __always_inline int handle(const struct transition *t)
+{
 	int oldstate = t->oldstate;
 	int newstate = t->newstate;
 	int btf = t->tcp != 0;
@@ -213,14 +264,16 @@ static __always_inline int handle(const struct transition *t)
 	struct sock_info si = {};
 
 	if (newstate == TCP_SYN_SENT) {
-		si.start_ns = bpf_ktime_get_ns();
-		who(&si, btf);
-		bpf_map_update_elem(&socks, &key, &si, BPF_ANY);
+		known = info(t, btf, 1);
+		if (!known)
+			return 0;
+		known->start_ns = bpf_ktime_get_ns();
+		who(known, btf);
 		return 0;
 	}
 
 	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT) {
-		known = bpf_map_lookup_elem(&socks, &key);
+		known = live(t, btf);
 		if (known)
 			si = *known;
 		return emit(t, CONN_EVENT_CONNECT, bpf_ktime_get_ns(), known ? &si : 0);
@@ -228,28 +281,42 @@ static __always_inline int handle(const struct transition *t)
 
 	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
 		si.start_ns = bpf_ktime_get_ns();
-		bpf_map_update_elem(&socks, &key, &si, BPF_ANY);
+		known = info(t, btf, 1);
+		if (known)
+			*known = si;
 		return emit(t, CONN_EVENT_ACCEPT, si.start_ns, &si);
 	}
 
 	/* FIN_WAIT1 and LAST_ACK are entered from close()/shutdown() in process
 	 * context: the first chance to learn who owns an accepted socket. */
 	if (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) {
-		known = bpf_map_lookup_elem(&socks, &key);
+		known = live(t, btf);
 		if (known && known->pid == 0)
 			who(known, btf);
 		return 0;
 	}
 
-	/* A listener closing was never a connection. */
-	if (newstate == TCP_CLOSE && oldstate != TCP_LISTEN) {
-		known = bpf_map_lookup_elem(&socks, &key);
+	/* listen(), and a listener's close, run in the owner's process. */
+	if (newstate == TCP_LISTEN || (newstate == TCP_CLOSE && oldstate == TCP_LISTEN)) {
+		who(&si, btf);
+		return emit(t, newstate == TCP_LISTEN ? CONN_EVENT_LISTEN : CONN_EVENT_UNLISTEN,
+			    bpf_ktime_get_ns(), &si);
+	}
+
+	if (newstate == TCP_CLOSE) {
+		known = live(t, btf);
 		/* A socket never seen connecting or accepted (one that existed
 		 * before load): nothing to report. */
 		if (!known)
 			return 0;
 		si = *known;
-		bpf_map_delete_elem(&socks, &key);
+		if (btf) {
+			known->start_ns = 0;
+		} else {
+			__u64 key = (__u64)t->sk;
+
+			bpf_map_delete_elem(&socks, &key);
+		}
 		return emit(t, CONN_EVENT_CLOSE, bpf_ktime_get_ns(), &si);
 	}
 	return 0;
@@ -257,20 +324,20 @@ static __always_inline int handle(const struct transition *t)
 
 /* The transitions handle() acts on, decided from the hook's arguments
  * alone. The others return before touching anything: -> SYN_RECV (an
- * accepted socket being born), ESTABLISHED -> CLOSE_WAIT, FIN_WAIT1 ->
- * FIN_WAIT2, and listeners: 3 of the 10 hits of a connection with both
- * ends on this host. */
+ * accepted socket being born), ESTABLISHED -> CLOSE_WAIT and FIN_WAIT1 ->
+ * FIN_WAIT2: 3 of the 10 hits of a connection with both ends on this
+ * host. */
 static __always_inline int wanted(int oldstate, int newstate)
 {
 	switch (newstate) {
 	case TCP_SYN_SENT:
 	case TCP_FIN_WAIT1:
 	case TCP_LAST_ACK:
+	case TCP_LISTEN:
+	case TCP_CLOSE:
 		return 1;
 	case TCP_ESTABLISHED:
 		return oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV;
-	case TCP_CLOSE:
-		return oldstate != TCP_LISTEN;
 	}
 	return 0;
 }

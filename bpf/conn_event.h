@@ -17,6 +17,11 @@
                               * from connect(), start_ns = SYN sent */
 #define CONN_EVENT_ACCEPT 2  /* server: SYN_RECV -> ESTABLISHED (softirq) */
 #define CONN_EVENT_CLOSE 3   /* any side: -> TCP_CLOSE, with final counters */
+#define CONN_EVENT_LISTEN 4  /* CLOSE -> LISTEN, in listen(): who serves on
+                              * saddr:sport (a wildcard address for any);
+                              * daddr/dport zero, no start_ns */
+#define CONN_EVENT_UNLISTEN 5 /* LISTEN -> CLOSE: that listener is gone (or
+                               * its listen() failed: port taken) */
 
 struct conn_event {
 	__u64 ts_ns;          /* bpf_ktime_get_ns() at the event (CLOCK_MONOTONIC) */

@@ -16,6 +16,11 @@ pub const KIND_CONNECT: u8 = 1;
 pub const KIND_ACCEPT: u8 = 2;
 /// `conn_event.kind`: a socket reached `TCP_CLOSE`; counters are final.
 pub const KIND_CLOSE: u8 = 3;
+/// `conn_event.kind`: a socket started listening (`listen()`): `pid` serves
+/// on the local address (a wildcard address: any of the host's).
+pub const KIND_LISTEN: u8 = 4;
+/// `conn_event.kind`: a listening socket closed, or its `listen()` failed.
+pub const KIND_UNLISTEN: u8 = 5;
 
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;

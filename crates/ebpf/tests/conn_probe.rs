@@ -2,7 +2,9 @@
 //! kernel's counters and the ports, addresses and process it reports must
 //! match what this test did. Needs root and a kernel with BTF.
 
-use podwire_ebpf::{ConnEvent, ConnProbe, Hook, KIND_ACCEPT, KIND_CLOSE, KIND_CONNECT};
+use podwire_ebpf::{
+    ConnEvent, ConnProbe, Hook, KIND_ACCEPT, KIND_CLOSE, KIND_CONNECT, KIND_LISTEN, KIND_UNLISTEN,
+};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -76,8 +78,20 @@ fn find(
     })
 }
 
+/// A listener's event: its bound address, no remote end.
+fn find_listener(events: &[ConnEvent], kind: u8, local: SocketAddr) -> Option<&ConnEvent> {
+    events.iter().find(|e| {
+        e.kind == kind
+            && e.sport == local.port()
+            && e.local_addr() == Some(local.ip())
+            && e.dport == 0
+    })
+}
+
 fn all_seen(events: &[ConnEvent], x: &Exchange) -> bool {
-    find(events, KIND_CONNECT, x.client, x.server).is_some()
+    find_listener(events, KIND_LISTEN, x.server).is_some()
+        && find_listener(events, KIND_UNLISTEN, x.server).is_some()
+        && find(events, KIND_CONNECT, x.client, x.server).is_some()
         && find(events, KIND_ACCEPT, x.server, x.client).is_some()
         && find(events, KIND_CLOSE, x.client, x.server).is_some()
         && find(events, KIND_CLOSE, x.server, x.client).is_some()
@@ -86,6 +100,16 @@ fn all_seen(events: &[ConnEvent], x: &Exchange) -> bool {
 fn check(events: &[ConnEvent], x: &Exchange) {
     let pid = std::process::id();
     let what = format!("{} -> {}", x.client, x.server);
+
+    // listen() and the listener's close run in this process.
+    for kind in [KIND_LISTEN, KIND_UNLISTEN] {
+        let l = find_listener(events, kind, x.server)
+            .unwrap_or_else(|| panic!("{what}: no listener event {kind} in {events:#?}"));
+        assert_eq!(l.pid, pid, "{what}: listener {kind} pid");
+        assert_eq!(l.comm(), x.comm, "{what}: listener {kind} comm");
+        assert_ne!(l.cgroup_id, 0, "{what}: listener {kind} cgroup id");
+        assert_eq!(l.remote_addr().map(|a| a.is_unspecified()), Some(true));
+    }
 
     let connect = find(events, KIND_CONNECT, x.client, x.server)
         .unwrap_or_else(|| panic!("{what}: no connect event in {events:#?}"));

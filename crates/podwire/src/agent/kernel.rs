@@ -12,20 +12,22 @@
 //! namespace, or packets alone were dropped).
 //!
 //! Accepted sockets learn their process only when it closes them (accept
-//! runs in softirq); until then the process of the listening address,
-//! learned from earlier closes, stands in.
+//! runs in softirq); until then the process of the listening address
+//! stands in: learned at `listen()` (a wildcard address covers every
+//! address of the port), and from each accepted socket its owner closes.
 
+pub mod listening;
 mod packed;
 
 use packed::{Comm, Packed, SockMap};
-use podwire_ebpf::{ConnEvent, KIND_ACCEPT, KIND_CLOSE, KIND_CONNECT};
+use podwire_ebpf::{ConnEvent, KIND_ACCEPT, KIND_CLOSE, KIND_CONNECT, KIND_LISTEN, KIND_UNLISTEN};
 use podwire_record::{
     Body, Close, Connection, DirectionStats, Endpoint, KernelCounters, Record, Side, Timestamp,
     Transport,
 };
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Bounds and timing of the table.
 #[derive(Clone, Debug)]
@@ -162,6 +164,19 @@ impl KernelTable {
         let key = (SocketAddr::new(l, ev.sport), SocketAddr::new(r, ev.dport));
         let comm = Comm::new(ev.comm);
         match ev.kind {
+            KIND_LISTEN if ev.sport != 0 && ev.pid != 0 => {
+                let l = Listener {
+                    pid: ev.pid,
+                    comm,
+                    cgroup_id: ev.cgroup_id,
+                };
+                self.learn_listener(key.0, l);
+            }
+            KIND_UNLISTEN => {
+                if self.listeners.get(&key.0).is_some_and(|l| l.pid == ev.pid) {
+                    self.listeners.remove(&key.0);
+                }
+            }
             KIND_CONNECT | KIND_ACCEPT => {
                 let side = if ev.kind == KIND_CONNECT {
                     Side::Client
@@ -232,6 +247,21 @@ impl KernelTable {
             claimed: false,
             covered: 0,
         }
+    }
+
+    /// What the start-up scan of `/proc` found (see [`listening`]); what
+    /// events taught meanwhile is kept.
+    pub fn learn_scanned(&mut self, found: Vec<listening::Found>) {
+        let room = (self.cfg.max_sockets / 4).saturating_sub(self.listeners.len());
+        let found = found.into_iter().take(room).map(|f| {
+            let l = Listener {
+                pid: f.pid,
+                comm: f.comm,
+                cgroup_id: f.cgroup_id,
+            };
+            (f.local, l)
+        });
+        listening::merge(&mut self.listeners, found);
     }
 
     fn learn_listener(&mut self, local: SocketAddr, l: Listener) {
@@ -422,9 +452,26 @@ impl KernelTable {
         out
     }
 
+    /// Who serves on a local address: the owner learned on that address,
+    /// else the one listening on any address of its port (a listener on
+    /// `[::]` takes IPv4 connections too, unless it is IPv6-only).
+    fn listener(&self, local: SocketAddr) -> Option<&Listener> {
+        if self.listeners.is_empty() {
+            return None;
+        }
+        let any = |ip: IpAddr| self.listeners.get(&SocketAddr::new(ip, local.port()));
+        self.listeners
+            .get(&local)
+            .or_else(|| match local.ip() {
+                IpAddr::V4(_) => any(Ipv4Addr::UNSPECIFIED.into()),
+                IpAddr::V6(_) => None,
+            })
+            .or_else(|| any(Ipv6Addr::UNSPECIFIED.into()))
+    }
+
     /// Who owns a local socket: its own process, else its listener's.
     fn owner<'a>(&'a self, local: SocketAddr, s: &'a Sock) -> (u32, &'a str) {
-        match (s.pid, self.listeners.get(&local)) {
+        match (s.pid, self.listener(local)) {
             (0, Some(l)) if s.side == Side::Server => (l.pid, l.comm.as_str()),
             _ => (s.pid, s.comm.as_str()),
         }
@@ -540,7 +587,7 @@ impl KernelTable {
     pub fn cgroup_of(&self, local: SocketAddr, remote: SocketAddr) -> Option<u64> {
         let s = self.socks.get(&(local, remote))?;
         match (s.cgroup_id, s.side) {
-            (0, Side::Server) => self.listeners.get(&local).map(|l| l.cgroup_id),
+            (0, Side::Server) => self.listener(local).map(|l| l.cgroup_id),
             (id, _) => Some(id),
         }
         .filter(|&c| c != 0)

@@ -220,10 +220,14 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     }
     {
         let (sh, st) = (Arc::clone(&shared), Arc::clone(&stop));
+        let cgroups = cfg.kubernetes.as_ref().map_or_else(
+            || std::path::PathBuf::from("/sys/fs/cgroup"),
+            |k| k.cgroup_root.clone(),
+        );
         threads.push(
             std::thread::Builder::new()
                 .name("podwire-kernel".into())
-                .spawn(move || probe::run(probe.ok(), sh, st))
+                .spawn(move || probe::run(probe.ok(), sh, st, cgroups))
                 .context("starting the kernel thread")?,
         );
     }

@@ -3,10 +3,13 @@
 //! ticks for the trackers, expiry of closed sockets). One thread, so the
 //! agent runs the same with or without eBPF.
 
+use super::kernel::listening;
 use super::state::{lock, Shared};
 use podwire_ebpf::ConnProbe;
 use podwire_record::Timestamp;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -38,9 +41,22 @@ pub fn mono_to_wall_ns() -> i128 {
     i128::from(now().0) - mono
 }
 
+/// How long the start-up scan for listening sockets may take.
+const SCAN_BUDGET: Duration = Duration::from_secs(5);
+
 /// Runs until `stop`; drops (detaches) the probe on the way out.
-pub fn run(mut probe: Option<ConnProbe>, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
+/// `cgroup_root`: the host's cgroup filesystem (for the owners' cgroup ids
+/// of the listeners found at start).
+pub fn run(
+    mut probe: Option<ConnProbe>,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    cgroup_root: PathBuf,
+) {
     shared.deferred.set_active(probe.is_some());
+    // Listeners from before the probe: scanned beside this loop, which
+    // must keep reading the ring meanwhile.
+    let mut scanned = probe.as_ref().and_then(|_| scan_listeners(cgroup_root));
     let mut events = Vec::new();
     let mut records = Vec::new();
     let mut last_tick = Instant::now();
@@ -67,6 +83,10 @@ pub fn run(mut probe: Option<ConnProbe>, shared: Arc<Shared>, stop: Arc<AtomicBo
                     }
                 }
                 shared.release_deferred(Some(read));
+                if let Some(Ok(scan)) = scanned.as_ref().map(Receiver::try_recv) {
+                    lock(&shared.kernel).learn_scanned(scan.found);
+                    scanned = None;
+                }
             }
             None => std::thread::sleep(TICK),
         }
@@ -86,4 +106,26 @@ pub fn run(mut probe: Option<ConnProbe>, shared: Arc<Shared>, stop: Arc<AtomicBo
     shared.deferred.set_active(false);
     shared.release_deferred(None);
     drop(probe);
+}
+
+/// Starts the scan of `/proc` for listening sockets (see
+/// [`listening`](super::kernel::listening)); its result arrives once.
+fn scan_listeners(cgroup_root: PathBuf) -> Option<Receiver<listening::Scan>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let spawned =
+        std::thread::Builder::new()
+            .name("podwire-listeners".into())
+            .spawn(move || {
+                let v2 = podwire_k8s::cgroup::v2_root(&cgroup_root);
+                let scan = listening::scan(Path::new("/proc"), &v2, SCAN_BUDGET);
+                eprintln!(
+                "podwire: {} listening sockets found at start in {} processes ({} unreadable{})",
+                scan.found.len(),
+                scan.processes,
+                scan.unreadable,
+                if scan.truncated { ", scan cut short" } else { "" }
+            );
+                let _ = tx.send(scan);
+            });
+    spawned.ok().map(|_| rx)
 }

@@ -99,6 +99,19 @@ impl Comm {
         Comm(bytes)
     }
 
+    /// From `/proc/PID/comm`'s text: up to its newline, at most 15 bytes
+    /// (the kernel's own bound, leaving the NUL).
+    pub fn from_name(name: &[u8]) -> Comm {
+        let name = name
+            .split(|&b| b == b'\n' || b == 0)
+            .next()
+            .unwrap_or_default();
+        let mut bytes = [0u8; 16];
+        let n = name.len().min(15);
+        bytes[..n].copy_from_slice(&name[..n]);
+        Comm(bytes)
+    }
+
     /// The name up to its NUL. A name is any bytes: one that is not UTF-8
     /// reads as its valid beginning.
     pub fn as_str(&self) -> &str {

@@ -1,6 +1,6 @@
 use super::*;
-use podwire_ebpf::ConnEvent;
-use std::net::Ipv4Addr;
+use podwire_ebpf::{ConnEvent, KIND_LISTEN, KIND_UNLISTEN};
+use std::net::{Ipv4Addr, SocketAddr};
 
 const SEC: u64 = 1_000_000_000;
 
@@ -430,4 +430,66 @@ fn request_records_take_their_connections_processes_without_claiming() {
     );
     t.merge(&mut dns, &mut |_, _| None);
     assert!(dns.client.identity.is_none());
+}
+
+#[test]
+fn the_first_accepted_socket_takes_the_process_that_listened() {
+    let mut t = KernelTable::new(KernelConfig::default(), 0);
+    // listen() on any address of port 80, before any connection.
+    t.event(&with_proc(
+        ev(KIND_LISTEN, [0; 4], 80, [0; 4], 0, SEC),
+        9,
+        "nginx",
+    ));
+    t.event(&ev(KIND_ACCEPT, S, 80, C, 40000, SEC));
+    let mut rec = packet_record(Close::Open);
+    t.merge(&mut rec, &mut |_, _| None);
+    let server = rec.server.identity.as_ref().unwrap();
+    assert_eq!(server.process.as_deref(), Some("nginx"));
+    assert_eq!(server.pid, Some(9));
+
+    // Another process's listener closing leaves nginx's in place; nginx's
+    // own closing takes it away.
+    t.event(&with_proc(
+        ev(KIND_UNLISTEN, [0; 4], 80, [0; 4], 0, SEC),
+        10,
+        "other",
+    ));
+    assert_eq!(
+        t.listener(SocketAddr::from((S, 80))).map(|l| l.pid),
+        Some(9)
+    );
+    t.event(&with_proc(
+        ev(KIND_UNLISTEN, [0; 4], 80, [0; 4], 0, SEC),
+        9,
+        "nginx",
+    ));
+    assert!(t.listener(SocketAddr::from((S, 80))).is_none());
+}
+
+#[test]
+fn a_listener_on_the_ipv6_wildcard_serves_ipv4_too_and_an_exact_one_wins() {
+    let mut t = KernelTable::new(KernelConfig::default(), 0);
+    let mut any6 = with_proc(ev(KIND_LISTEN, [0; 4], 443, [0; 4], 0, SEC), 5, "envoy");
+    any6.family = 10;
+    t.event(&any6);
+    let local = SocketAddr::from((S, 443));
+    assert_eq!(t.listener(local).map(|l| l.pid), Some(5));
+    // Another port is not its.
+    assert!(t.listener(SocketAddr::from((S, 80))).is_none());
+    // A listener bound to the exact address is preferred.
+    t.event(&with_proc(
+        ev(KIND_LISTEN, S, 443, [0; 4], 0, SEC),
+        6,
+        "haproxy",
+    ));
+    assert_eq!(t.listener(local).map(|l| l.pid), Some(6));
+    // A process that never listened, or a listen() without a port
+    // (autobind that failed) teaches nothing.
+    t.event(&with_proc(
+        ev(KIND_LISTEN, [0; 4], 0, [0; 4], 0, SEC),
+        7,
+        "x",
+    ));
+    assert!(t.listener(SocketAddr::from((S, 0))).is_none());
 }
