@@ -47,20 +47,6 @@ struct sock_info {
 	char comm[16];
 };
 
-/* Where the tp_btf program keeps it: in the socket itself (socket local
- * storage). No hashing, no LRU lock and no table that fills up: the
- * kernel frees the entry with the socket. Tracing programs may use it
- * from Linux 5.11; on older kernels the tp_btf program is refused and the
- * classic tracepoint, which cannot use it, keeps `socks` below. */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sock_info);
-} sk_info SEC(".maps");
-
-/* The classic tracepoint's store, keyed by socket address. The loader
- * shrinks it to one entry when the tp_btf program is the one attached. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -225,38 +211,9 @@ static __always_inline int emit(const struct transition *t, __u8 kind, __u64 now
 	return 0;
 }
 
-/* The socket's entry, if it has one; with `create`, made (zeroed) if not.
- * NULL when there is none, or no memory for one. `btf` (constant per
- * hook): the socket's own storage; otherwise the LRU hash. */
-static __always_inline struct sock_info *info(const struct transition *t, int btf, int create)
-{
-	__u64 key = (__u64)t->sk;
-	struct sock_info *si;
-
-	if (btf)
-		return bpf_sk_storage_get(&sk_info, (void *)t->sk, 0,
-					  create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
-	si = bpf_map_lookup_elem(&socks, &key);
-	if (si || !create)
-		return si;
-	struct sock_info zero = {};
-
-	bpf_map_update_elem(&socks, &key, &zero, BPF_ANY);
-	return bpf_map_lookup_elem(&socks, &key);
-}
-
-/* An entry is live from its SYN_SENT or accept (start_ns set) until its
- * close is reported (start_ns cleared): socket storage outlives the
- * close, until the kernel frees the socket. */
-static __always_inline struct sock_info *live(const struct transition *t, int btf)
-{
-	struct sock_info *si = info(t, btf, 0);
-
-	return si && si->start_ns ? si : 0;
-}
-
 static __always_inline int handle(const struct transition *t)
 {
+	__u64 key = (__u64)t->sk;
 	int oldstate = t->oldstate;
 	int newstate = t->newstate;
 	int btf = t->tcp != 0;
@@ -264,16 +221,14 @@ static __always_inline int handle(const struct transition *t)
 	struct sock_info si = {};
 
 	if (newstate == TCP_SYN_SENT) {
-		known = info(t, btf, 1);
-		if (!known)
-			return 0;
-		known->start_ns = bpf_ktime_get_ns();
-		who(known, btf);
+		si.start_ns = bpf_ktime_get_ns();
+		who(&si, btf);
+		bpf_map_update_elem(&socks, &key, &si, BPF_ANY);
 		return 0;
 	}
 
 	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT) {
-		known = live(t, btf);
+		known = bpf_map_lookup_elem(&socks, &key);
 		if (known)
 			si = *known;
 		return emit(t, CONN_EVENT_CONNECT, bpf_ktime_get_ns(), known ? &si : 0);
@@ -281,16 +236,14 @@ static __always_inline int handle(const struct transition *t)
 
 	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
 		si.start_ns = bpf_ktime_get_ns();
-		known = info(t, btf, 1);
-		if (known)
-			*known = si;
+		bpf_map_update_elem(&socks, &key, &si, BPF_ANY);
 		return emit(t, CONN_EVENT_ACCEPT, si.start_ns, &si);
 	}
 
 	/* FIN_WAIT1 and LAST_ACK are entered from close()/shutdown() in process
 	 * context: the first chance to learn who owns an accepted socket. */
 	if (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) {
-		known = live(t, btf);
+		known = bpf_map_lookup_elem(&socks, &key);
 		if (known && known->pid == 0)
 			who(known, btf);
 		return 0;
@@ -304,19 +257,13 @@ static __always_inline int handle(const struct transition *t)
 	}
 
 	if (newstate == TCP_CLOSE) {
-		known = live(t, btf);
+		known = bpf_map_lookup_elem(&socks, &key);
 		/* A socket never seen connecting or accepted (one that existed
 		 * before load): nothing to report. */
 		if (!known)
 			return 0;
 		si = *known;
-		if (btf) {
-			known->start_ns = 0;
-		} else {
-			__u64 key = (__u64)t->sk;
-
-			bpf_map_delete_elem(&socks, &key);
-		}
+		bpf_map_delete_elem(&socks, &key);
 		return emit(t, CONN_EVENT_CLOSE, bpf_ktime_get_ns(), &si);
 	}
 	return 0;

@@ -37,7 +37,7 @@ pub use tls_symbols::defines_tls_functions;
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::{BtfTracePoint, TracePoint};
-use aya::{Btf, Ebpf, EbpfLoader};
+use aya::{Btf, Ebpf};
 use std::ffi::CStr;
 use std::io;
 use std::path::Path;
@@ -112,21 +112,28 @@ impl ConnProbe {
         if !Path::new(BTF_PATH).exists() {
             return Err(EbpfError::NoBtf);
         }
+        let mut ebpf = Ebpf::load(CONN_OBJECT).map_err(|e| classify(&e, EbpfError::Load))?;
         let mut fallback = None;
-        let (ebpf, hook) = match force {
-            Some(Hook::Tracepoint) => (load_tracepoint()?, Hook::Tracepoint),
-            Some(Hook::BtfTracepoint) => (load_btf()?, Hook::BtfTracepoint),
-            None => match load_btf() {
-                Ok(ebpf) => (ebpf, Hook::BtfTracepoint),
+        let hook = match force {
+            Some(Hook::Tracepoint) => {
+                attach_tracepoint(&mut ebpf)?;
+                Hook::Tracepoint
+            }
+            Some(Hook::BtfTracepoint) => {
+                attach_btf(&mut ebpf)?;
+                Hook::BtfTracepoint
+            }
+            None => match attach_btf(&mut ebpf) {
+                Ok(()) => Hook::BtfTracepoint,
                 // No privileges is no privileges for either hook.
                 Err(e @ EbpfError::PermissionDenied(_)) => return Err(e),
                 Err(e) => {
                     fallback = Some(e.to_string());
-                    (load_tracepoint()?, Hook::Tracepoint)
+                    attach_tracepoint(&mut ebpf)?;
+                    Hook::Tracepoint
                 }
             },
         };
-        let mut ebpf = ebpf;
 
         let events = take_map(&mut ebpf, "events")?;
         let events =
@@ -212,25 +219,6 @@ impl Hook {
             Hook::Tracepoint => "tracepoint/sock/inet_sock_set_state",
         }
     }
-}
-
-/// The object with the tp_btf program attached. That program keeps its
-/// per-socket state in socket storage, so the classic tracepoint's hash
-/// (`socks`, 16k preallocated entries) is created with one entry.
-fn load_btf() -> Result<Ebpf, EbpfError> {
-    let mut ebpf = EbpfLoader::new()
-        .map_max_entries("socks", 1)
-        .load(CONN_OBJECT)
-        .map_err(|e| classify(&e, EbpfError::Load))?;
-    attach_btf(&mut ebpf)?;
-    Ok(ebpf)
-}
-
-/// The object with the classic tracepoint program attached.
-fn load_tracepoint() -> Result<Ebpf, EbpfError> {
-    let mut ebpf = Ebpf::load(CONN_OBJECT).map_err(|e| classify(&e, EbpfError::Load))?;
-    attach_tracepoint(&mut ebpf)?;
-    Ok(ebpf)
 }
 
 fn attach_btf(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
