@@ -383,3 +383,35 @@ fn mysqlslap_connections() {
             .all(|b| b.outcome == Some(podwire_record::Outcome::Ok) || b.command == "QUIT"));
     }
 }
+
+/// mysqldump wraps statements in executable comments, which the server
+/// runs (`/*!40100 SET @@SQL_MODE='' */`, MariaDB's `/*M!100100 ... */`,
+/// `LOCK TABLES ... READ /*!32311 LOCAL */`); tshark's `mysql.query` shows
+/// them as sent. They were masked as comments: an empty statement named
+/// `OTHER`, and `LOCAL` or `SQL_NO_CACHE` left out of the statement.
+#[test]
+fn mysqldump_executable_comments_are_statements() {
+    let r = run(&fixture("dump"));
+    let queries: Vec<(&str, &str)> = r
+        .bodies()
+        .into_iter()
+        .filter(|b| b.command == "QUERY")
+        .map(|b| (b.operation.as_str(), b.statement.as_deref().unwrap_or("-")))
+        .collect();
+    assert_eq!(
+        queries[..4],
+        [
+            ("SET", "SET @@SQL_MODE=?"),
+            ("SET", "SET TIME_ZONE=?"),
+            ("SET", "SET @@MAX_STATEMENT_TIME=?"),
+            ("SET", "SET WAIT_TIMEOUT=DEFAULT"),
+        ]
+    );
+    assert!(queries.contains(&("LOCK", "LOCK TABLES `items` READ LOCAL")));
+    assert!(queries
+        .iter()
+        .any(|q| q.1.starts_with("SELECT SQL_NO_CACHE `id`, `name`")));
+    // tshark: 25 queries, none failed.
+    assert_eq!(queries.len(), 25);
+    assert!(r.bodies().iter().all(|b| b.error.is_none()));
+}
