@@ -14,6 +14,9 @@ pub(crate) const HEADER_LEN: usize = 9;
 /// The initial and smallest `SETTINGS_MAX_FRAME_SIZE`.
 pub(crate) const DEFAULT_MAX_FRAME_SIZE: u32 = 16_384;
 
+/// The largest `SETTINGS_MAX_FRAME_SIZE` a peer may announce.
+pub(crate) const MAX_FRAME_SIZE_LIMIT: u32 = (1 << 24) - 1;
+
 pub(crate) const DATA: u8 = 0x0;
 pub(crate) const HEADERS: u8 = 0x1;
 pub(crate) const PRIORITY: u8 = 0x2;

@@ -18,7 +18,7 @@ use crate::{Http2Event, Http2Parser};
 
 const SETTINGS_HEADER_TABLE_SIZE: u16 = 0x1;
 const SETTINGS_MAX_FRAME_SIZE: u16 = 0x5;
-const MAX_FRAME_SIZE_LIMIT: u32 = (1 << 24) - 1;
+use crate::frame::MAX_FRAME_SIZE_LIMIT;
 
 /// The payload of a padded frame without its pad length byte and padding.
 fn unpad<'a>(h: &FrameHeader, payload: &'a [u8]) -> Option<&'a [u8]> {
@@ -105,7 +105,8 @@ impl Http2Parser {
                 SETTINGS_HEADER_TABLE_SIZE => peer.hpack.settings_table_size(value),
                 SETTINGS_MAX_FRAME_SIZE => {
                     peer.max_frame =
-                        value.clamp(crate::frame::DEFAULT_MAX_FRAME_SIZE, MAX_FRAME_SIZE_LIMIT)
+                        value.clamp(crate::frame::DEFAULT_MAX_FRAME_SIZE, MAX_FRAME_SIZE_LIMIT);
+                    peer.max_frame_known = true;
                 }
                 _ => {}
             }

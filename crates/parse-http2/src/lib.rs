@@ -188,6 +188,7 @@ impl Http2Parser {
             side.phase = Phase::Resync;
             side.hpack.forget();
             side.max_frame = frame::DEFAULT_MAX_FRAME_SIZE;
+            side.max_frame_known = false;
         }
         parser
     }

@@ -91,6 +91,12 @@ pub(crate) struct Side {
     /// Largest frame this direction may send (the peer's
     /// `SETTINGS_MAX_FRAME_SIZE`).
     pub max_frame: u32,
+    /// `max_frame` is known: the connection was seen from its start, or the
+    /// peer's `SETTINGS_MAX_FRAME_SIZE` was. Joined mid-stream, the peer may
+    /// have raised it (gRPC's C core allows 4 MiB): DATA frames read in
+    /// sync are then taken up to the protocol's largest, while finding a
+    /// boundary stays at 16384 bytes, where false matches are the risk.
+    pub max_frame_known: bool,
     /// Bytes skipped since the direction was last in sync.
     skipped: u64,
 }
@@ -107,6 +113,7 @@ impl Side {
             pending: None,
             hpack: Decoder::new(config.max_table_size),
             max_frame: DEFAULT_MAX_FRAME_SIZE,
+            max_frame_known: true,
             skipped: 0,
         }
     }
@@ -341,7 +348,12 @@ impl Http2Parser {
     /// Whether a frame header read in sync keeps to the rules: known types
     /// must be plausible, unknown ones (extensions) only within the size.
     fn header_ok(&mut self, dir: Direction, h: &FrameHeader) -> bool {
-        let max = self.side_mut(dir).max_frame;
+        let side = self.side_mut(dir);
+        let max = if h.kind == DATA && !side.max_frame_known {
+            crate::frame::MAX_FRAME_SIZE_LIMIT
+        } else {
+            side.max_frame
+        };
         if h.kind <= CONTINUATION {
             h.conforms(max, false)
         } else {

@@ -343,10 +343,6 @@ impl Conn {
             name: "UNKNOWN",
             reply: Reply::Single,
         });
-        if code == command::STMT_SEND_LONG_DATA {
-            // A parameter's data, part of the execution that follows.
-            return Flow::Continue;
-        }
         let mut rec = self.record(cmd.name, cmd.name);
         let arg = p.data.get(1..).unwrap_or_default();
         let mut verb = "OTHER";

@@ -19,9 +19,10 @@
 //!   `COM_STMT_EXECUTE` (the text remembered from the prepare, by id),
 //!   `PREPARE` for `COM_STMT_PREPARE` so that a prepared-then-executed
 //!   statement counts once under its verb, else the command's name.
-//! - `COM_STMT_SEND_LONG_DATA` (a parameter's data for the execution that
-//!   follows) gives no record. `COM_QUIT` and `COM_STMT_CLOSE` get no
-//!   answer and are recorded without outcome.
+//! - `COM_QUIT`, `COM_STMT_CLOSE` and `COM_STMT_SEND_LONG_DATA` (a
+//!   parameter's data for the execution that follows, counted, never kept)
+//!   get no answer and are recorded without outcome, one record per
+//!   packet, as tshark shows them.
 //! - An SSLRequest gives an `SSL` record and [`Status::Done`]: the rest is
 //!   TLS. A replication stream (`COM_BINLOG_DUMP`) or clone ends the parse
 //!   the same way.

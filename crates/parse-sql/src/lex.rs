@@ -6,6 +6,14 @@
 //! Every token boundary falls on an ASCII byte or the end of the text, so
 //! slicing the `&str` at token boundaries is always on a char boundary. An
 //! unterminated quote or comment ends at the end of the text.
+//!
+//! MySQL and MariaDB run what is inside an executable comment as SQL:
+//! `/*! ... */`, `/*!50002 ... */` (when the server's version is at least
+//! 5.0.2) and MariaDB's `/*M! ... */`, `/*M!100100 ... */`. mysqldump and
+//! mysqladmin send them (`/*!40100 SET @@SQL_MODE='' */`, `SHOW /*!50002
+//! GLOBAL */ STATUS`). In the MySQL dialect their markers are whitespace and
+//! what is between them is lexed as SQL, as the server reads it (a server
+//! older than the version skips it, but no server that old is about).
 
 use crate::Dialect;
 
@@ -42,6 +50,8 @@ pub(crate) struct Lexer<'a> {
     b: &'a [u8],
     pos: usize,
     dialect: Dialect,
+    /// Inside a MySQL executable comment: its `*/` is whitespace.
+    exec: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -50,7 +60,34 @@ impl<'a> Lexer<'a> {
             b: sql.as_bytes(),
             pos: 0,
             dialect,
+            exec: false,
         }
+    }
+
+    /// The end of a MySQL executable comment's opening marker at `i`
+    /// (`/*!`, `/*M!`, with the version digits after it), if one is there.
+    fn exec_open(&self, i: usize) -> Option<usize> {
+        if self.dialect != Dialect::Mysql || self.exec {
+            return None;
+        }
+        let rest = self.b.get(i..)?;
+        let mut j = if rest.starts_with(b"/*!") {
+            i + 3
+        } else if rest.starts_with(b"/*M!") {
+            i + 4
+        } else {
+            return None;
+        };
+        let digits_end = (j..j + 6)
+            .take_while(|&k| self.at(k).is_ascii_digit())
+            .count();
+        j += digits_end;
+        Some(j)
+    }
+
+    /// Whether an executable comment's closing `*/` is at `i`.
+    fn exec_close(&self, i: usize) -> bool {
+        self.exec && self.at(i) == b'*' && self.at(i + 1) == b'/'
     }
 
     fn at(&self, i: usize) -> u8 {
@@ -60,7 +97,7 @@ impl<'a> Lexer<'a> {
     /// Whether a comment starts at `i`.
     fn comment_at(&self, i: usize) -> bool {
         match (self.at(i), self.at(i + 1)) {
-            (b'/', b'*') => true,
+            (b'/', b'*') => self.exec_open(i).is_none(),
             (b'-', b'-') => match self.dialect {
                 Dialect::Postgres => true,
                 // MySQL wants whitespace or a control byte after the dashes
@@ -75,12 +112,19 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// Skips a run of whitespace and comments from `i`; returns its end.
-    fn space(&self, mut i: usize) -> usize {
+    /// Skips a run of whitespace and comments from `i` (and the markers of
+    /// executable comments, entered and left on the way); returns its end.
+    fn space(&mut self, mut i: usize) -> usize {
         while i < self.b.len() {
             let c = self.at(i);
             if is_space(c) {
                 i += 1;
+            } else if let Some(end) = self.exec_open(i) {
+                self.exec = true;
+                i = end;
+            } else if self.exec_close(i) {
+                self.exec = false;
+                i += 2;
             } else if !self.comment_at(i) {
                 break;
             } else if c == b'/' {
@@ -253,7 +297,8 @@ impl Iterator for Lexer<'_> {
         let start = self.pos;
         let c = *self.b.get(start)?;
         let mysql = self.dialect == Dialect::Mysql;
-        let (kind, end) = if is_space(c) || self.comment_at(start) {
+        let marker = self.exec_open(start).is_some() || self.exec_close(start);
+        let (kind, end) = if is_space(c) || marker || self.comment_at(start) {
             (Kind::Space, self.space(start))
         } else {
             match c {
@@ -370,6 +415,33 @@ mod tests {
         assert!(kinds("1--1", Dialect::Mysql).contains(&(Kind::Punct, "-")));
         assert_eq!(kinds("1--1", Dialect::Postgres).len(), 2);
         assert_eq!(kinds("# x\ny", Dialect::Mysql)[0], (Kind::Space, "# x\n"));
+    }
+
+    #[test]
+    fn mysql_executable_comments_are_sql_between_whitespace_markers() {
+        let my = kinds("SHOW /*!50002 GLOBAL */ STATUS", Dialect::Mysql);
+        assert_eq!(
+            my,
+            [
+                (Kind::Word, "SHOW"),
+                (Kind::Space, " /*!50002 "),
+                (Kind::Word, "GLOBAL"),
+                (Kind::Space, " */ "),
+                (Kind::Word, "STATUS"),
+            ]
+        );
+        let maria = kinds("/*M!100100 SET x='*/'*/", Dialect::Mysql);
+        assert_eq!(maria[0], (Kind::Space, "/*M!100100 "));
+        assert_eq!(maria.last(), Some(&(Kind::Space, "*/")));
+        assert!(maria.contains(&(Kind::Str, "'*/'")));
+        // Not in PostgreSQL, and not an optimizer hint.
+        assert_eq!(kinds("/*!1 x */", Dialect::Postgres).len(), 1);
+        assert_eq!(kinds("/*+ BKA(t) */", Dialect::Mysql).len(), 1);
+        // Unterminated: the rest is SQL.
+        assert_eq!(
+            kinds("/*!SELECT", Dialect::Mysql)[1],
+            (Kind::Word, "SELECT")
+        );
     }
 
     #[test]

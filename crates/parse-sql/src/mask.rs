@@ -14,7 +14,10 @@
 //! - `TRUE`, `FALSE` and `NULL` are keywords, not data, and stay.
 //! - Comments are dropped whole (hints and tags may carry data), and every
 //!   run of whitespace and comments becomes one space; leading and trailing
-//!   ones go.
+//!   ones go. MySQL's executable comments (`/*!40100 SET ... */`, MariaDB's
+//!   `/*M! ... */`) are SQL the server runs: their markers go, their
+//!   content is masked like the rest (`SHOW /*!50002 GLOBAL */ STATUS` reads
+//!   `SHOW GLOBAL STATUS`).
 //! - With [`MaskOptions::collapse_in_lists`], a list after `IN` holding only
 //!   literals and placeholders becomes `(?)`, so a query run with 3 or 300
 //!   ids reads the same.
@@ -268,5 +271,28 @@ mod tests {
         let r = mask(&sql, 20);
         assert!(r.truncated);
         assert_eq!(r.text.chars().count(), 20);
+    }
+
+    #[test]
+    fn mysql_executable_comments_are_kept_as_sql_and_masked() {
+        let my = |sql: &str| {
+            let o = MaskOptions {
+                dialect: Dialect::Mysql,
+                ..MaskOptions::new(100)
+            };
+            mask_with(sql, &o).text
+        };
+        assert_eq!(my("show /*!50002 GLOBAL */ status"), "show GLOBAL status");
+        assert_eq!(my("/*!40100 SET @@SQL_MODE='' */"), "SET @@SQL_MODE=?");
+        assert_eq!(
+            my("/*M!100100 SET @@MAX_STATEMENT_TIME=0.000000 */"),
+            "SET @@MAX_STATEMENT_TIME=?"
+        );
+        assert_eq!(
+            my("LOCK TABLES `items` READ /*!32311 LOCAL */"),
+            "LOCK TABLES `items` READ LOCAL"
+        );
+        assert_eq!(my("SELECT /*+ NO_ICP(t 'x') */ 1"), "SELECT ?");
+        assert_eq!(mask("/*!40100 SET x='s' */", 100).text, "");
     }
 }

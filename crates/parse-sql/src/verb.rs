@@ -269,6 +269,19 @@ mod tests {
     }
 
     #[test]
+    fn mysql_executable_comments_hold_the_verb() {
+        assert_eq!(
+            verb_in("/*!40100 SET @@SQL_MODE='' */", Dialect::Mysql),
+            "SET"
+        );
+        assert_eq!(
+            verb_in("/*M!100100 SET WAIT_TIMEOUT=DEFAULT */", Dialect::Mysql),
+            "SET"
+        );
+        assert_eq!(verb_in("/*!40100 SET x=1 */", Dialect::Postgres), "OTHER");
+    }
+
+    #[test]
     fn dialect_decides_comments() {
         assert_eq!(verb_in("# note\nSELECT 1", Dialect::Mysql), "SELECT");
         assert_eq!(verb_in("# note\nSELECT 1", Dialect::Postgres), "OTHER");

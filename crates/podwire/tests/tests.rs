@@ -12,6 +12,8 @@
 //! - `budget`: a connection flood beyond the table's bound stays in memory;
 //! - `cli`: settings from the environment and listen addresses, as a new
 //!   user writes them;
+//! - `conformance`: `podwire read` against tshark on the parser crates'
+//!   captures where the two once disagreed (no root needed);
 //! - `contract`: exit codes and output shape of `podwire read`;
 //! - `fixtures`: the committed captures of `tests/data` against what the
 //!   clients saw and against tshark (no root needed);
@@ -61,6 +63,8 @@ mod api_load;
 mod budget;
 #[path = "it/cli.rs"]
 mod cli;
+#[path = "it/conformance.rs"]
+mod conformance;
 #[path = "it/contract.rs"]
 mod contract;
 #[path = "it/corpus.rs"]

@@ -47,6 +47,57 @@ pub struct ParserConfig {
     pub keys: Option<podwire_tls_decrypt::KeyStore>,
 }
 
+/// An HTTP/2 server's first frames, sent before the client's preface.
+///
+/// A server may send its SETTINGS as soon as it accepts (gRPC's C core and
+/// nghttpd do; RFC 9113 section 3.4 allows it), and they bound what the
+/// client sends: a client frame longer than 16384 bytes is only valid once
+/// the server's `SETTINGS_MAX_FRAME_SIZE` allowed it. Dropped, the parser
+/// would take the client's large DATA frames for a lost frame boundary.
+/// Kept only when the server's first bytes read as HTTP/2 frames, at most
+/// [`EARLY_MAX`] bytes (the rest is handed over as a gap), and replayed
+/// only into an HTTP/2 parser.
+pub(crate) struct Early {
+    ts: Timestamp,
+    bytes: Vec<u8>,
+    /// Bytes beyond [`EARLY_MAX`] or lost in a hole, after `bytes`.
+    cut: u64,
+}
+
+/// Server bytes kept before the client speaks: a SETTINGS frame with every
+/// setting RFC 9113 defines is 45 bytes.
+const EARLY_MAX: usize = 4096;
+
+impl Early {
+    fn add(&mut self, bytes: &[u8]) {
+        if self.cut > 0 {
+            // Past a cut, bytes cannot follow on from what is kept.
+            self.cut += bytes.len() as u64;
+            return;
+        }
+        let room = EARLY_MAX.saturating_sub(self.bytes.len()).min(bytes.len());
+        self.bytes
+            .extend_from_slice(bytes.get(..room).unwrap_or_default());
+        self.cut += (bytes.len() - room) as u64;
+    }
+
+    /// Feeds what was kept to the parser chosen for the connection.
+    fn replay(self, p: &mut Http2Parser, out: &mut Found) {
+        let mut events = Vec::new();
+        if !self.bytes.is_empty() {
+            p.data(Direction::ToClient, self.ts, &self.bytes, &mut events);
+        }
+        if self.cut > 0 {
+            p.gap(Direction::ToClient, self.ts, self.cut, &mut events);
+        }
+        hand_over(&mut events, &mut out.parsed, |e| Parsed {
+            ts: e.ts,
+            body: Body::Http(e.http),
+            inside_tls: false,
+        });
+    }
+}
+
 /// Application protocol state of one TCP connection.
 pub(crate) enum App {
     /// No bytes seen yet that decide; the server's port helps for DNS.
@@ -57,6 +108,9 @@ pub(crate) enum App {
         /// Chunks that decided nothing so far, mid-stream (bounded by
         /// [`MID_STREAM_TRIES`]).
         tries: u8,
+        /// What the server sent before the client's first bytes, when it
+        /// read as HTTP/2 frames (see [`Early`]).
+        early: Option<Box<Early>>,
     },
     /// HTTP/1 switched protocols (`101`); the next bytes say to what.
     Switched(Box<podwire_http::Switch>),
@@ -167,31 +221,64 @@ impl App {
             server_port,
             mid_stream,
             tries,
+            ..
         } = *self
         {
-            let Chunk::Data(first) = chunk else {
+            let first = match chunk {
+                Chunk::Data(first) => first,
                 // A hole before anything was seen: the start of the stream
                 // is lost; only a parser that resynchronises could go on,
                 // and it will get its chance at the next bytes.
-                if dir == Direction::ToServer && !mid_stream {
+                Chunk::Gap(_) if dir == Direction::ToServer && !mid_stream => {
                     *self = App::Off;
+                    return;
                 }
-                return;
+                Chunk::Gap(n) => {
+                    if let App::Undecided { early: Some(e), .. } = self {
+                        e.cut = e.cut.saturating_add(n);
+                    }
+                    return;
+                }
             };
             match detect(cfg, server_port, mid_stream, dir, first) {
-                Some(app) => *self = app,
+                Some(mut app) => {
+                    let early = match self {
+                        App::Undecided { early, .. } => early.take(),
+                        _ => None,
+                    };
+                    if let (App::Http2(p), Some(e)) = (&mut app, early) {
+                        e.replay(p, out);
+                    }
+                    *self = app;
+                }
                 // Server speaks first and is not recognised (or we joined
                 // mid-stream on bytes that decide nothing): wait for the
                 // client's bytes.
                 None if mid_stream && tries < MID_STREAM_TRIES => {
-                    *self = App::Undecided {
-                        server_port,
-                        mid_stream,
-                        tries: tries + 1,
-                    };
+                    if let App::Undecided { tries, .. } = self {
+                        *tries += 1;
+                    }
                     return;
                 }
-                None if dir == Direction::ToClient && !mid_stream => return,
+                None if dir == Direction::ToClient && !mid_stream => {
+                    // An HTTP/2 server's SETTINGS, before the preface.
+                    if let App::Undecided { early, .. } = self {
+                        match early {
+                            Some(e) => e.add(first),
+                            None if podwire_http2::looks_like_http2(dir, first) => {
+                                let mut e = Box::new(Early {
+                                    ts,
+                                    bytes: Vec::new(),
+                                    cut: 0,
+                                });
+                                e.add(first);
+                                *early = Some(e);
+                            }
+                            None => {}
+                        }
+                    }
+                    return;
+                }
                 None => {
                     *self = App::Off;
                     stats.unknown += 1;

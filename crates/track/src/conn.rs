@@ -117,6 +117,7 @@ impl Conn {
                 server_port: server.port,
                 mid_stream: true,
                 tries: 0,
+                early: None,
             },
             plain: None,
         };

@@ -64,6 +64,7 @@ impl Plain {
                 server_port,
                 mid_stream,
                 tries: 0,
+                early: None,
             },
             source,
         }
@@ -329,5 +330,66 @@ mod tests {
         t.plaintext(&call(12, CLIENT, SERVER, false, RESPONSE), &mut out);
         t.flush(&mut out);
         assert!(http(&out).iter().all(|r| r.inside_tls));
+    }
+
+    /// An HTTP/2 frame: length, type, flags, stream, payload.
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = (payload.len() as u32).to_be_bytes();
+        let mut f = vec![len[1], len[2], len[3], kind, flags];
+        f.extend_from_slice(&stream.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// A server's SETTINGS read before the client's preface raise the frame
+    /// size the client may use: its 20000-byte DATA frame is counted, not
+    /// taken for a lost frame boundary. More than the bound kept before the
+    /// client speaks becomes a gap, never a crash.
+    #[test]
+    fn http2_settings_the_server_sends_first_bound_the_clients_frames() {
+        const H2: &str = "10.0.0.2:8443";
+        // SETTINGS_MAX_FRAME_SIZE (5) = 4 MiB.
+        let settings = frame(4, 0, 0, &[0, 5, 0, 0x40, 0, 0]);
+        let mut request = podwire_http2::PREFACE.to_vec();
+        request.extend(frame(4, 0, 0, &[]));
+        // :method POST, :scheme http, :path / (static table), END_HEADERS.
+        request.extend(frame(1, 0x4, 1, &[0x83, 0x86, 0x84]));
+        request.extend(frame(0, 0x1, 1, &[b'x'; 20_000]));
+        // :status 200, END_HEADERS | END_STREAM.
+        let response = frame(1, 0x5, 1, &[0x88]);
+        for (first, early) in [(&settings, 0), (&settings, 10_000)] {
+            let mut t = Tracker::new(TrackerConfig::default());
+            let mut out = Vec::new();
+            seg(&mut t, 1, CLIENT, H2, tcp_flags::SYN, &mut out);
+            seg(
+                &mut t,
+                2,
+                H2,
+                CLIENT,
+                tcp_flags::SYN | tcp_flags::ACK,
+                &mut out,
+            );
+            seg(&mut t, 3, CLIENT, H2, tcp_flags::ACK, &mut out);
+            t.plaintext(&call(10, H2, CLIENT, true, first), &mut out);
+            // PINGs past the bound of what is kept.
+            for i in 0..early / 17 {
+                t.plaintext(
+                    &call(10 + i as u64, H2, CLIENT, true, &frame(6, 0, 0, &[0; 8])),
+                    &mut out,
+                );
+            }
+            // The server reads the request: one end, the server, is parsed.
+            t.plaintext(&call(11, H2, CLIENT, false, &request), &mut out);
+            t.plaintext(&call(12, H2, CLIENT, true, &response), &mut out);
+            t.flush(&mut out);
+            let reqs = http(&out);
+            assert_eq!(reqs.len(), 1, "{out:#?}");
+            let Body::Http(h) = &reqs[0].body else {
+                unreachable!()
+            };
+            assert_eq!(h.method.as_deref(), Some("POST"));
+            assert_eq!(h.status, Some(200));
+            assert_eq!(h.request_body_bytes, 20_000, "{early} bytes first");
+        }
     }
 }

@@ -53,6 +53,7 @@ impl Decrypting {
                 server_port,
                 mid_stream: false,
                 tries: 0,
+                early: None,
             },
             plain: Vec::new(),
             counted: false,

@@ -3,12 +3,20 @@
 
     grpc_lab.py serve PORT      # serves lab.Echo until killed
     grpc_lab.py call PORT       # makes the calls below, in order
+    grpc_lab.py call-large PORT # messages larger than 16384 bytes each way
 
 Generic handlers with bytes serializers: no .proto needed. Calls, one per
 HTTP/2 stream on one connection: Unary ok, Unary failing (NOT_FOUND with a
 message that needs percent-encoding), ServerStream (5 responses),
 ClientStream (4 requests), Bidi (3 each way), and a ServerStream the
 client cancels after 2 responses (RST_STREAM).
+
+`call-large` sends messages longer than HTTP/2's default frame size: gRPC's
+C core raises SETTINGS_MAX_FRAME_SIZE to 4 MiB on both sides, and sends
+each message in one DATA frame. Its server sends its SETTINGS as soon as
+the connection is accepted, before the client's preface. Calls: Unary with
+a 20000-byte request, ClientStream of 18000, 0 and 100 bytes, Bidi with
+one 17000-byte message.
 """
 import sys
 import time
@@ -75,5 +83,13 @@ def call(port):
         time.sleep(0.2)
 
 
+def call_large(port):
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        path = lambda m: f"/{SERVICE}/{m}"
+        print(len(ch.unary_unary(path("Unary"))(b"u" * 20000, timeout=5)))
+        print(ch.stream_unary(path("ClientStream"))(iter([b"c" * 18000, b"", b"d" * 100]), timeout=5))
+        print([len(r) for r in ch.stream_stream(path("Bidi"))(iter([b"b" * 17000]), timeout=5)])
+
+
 if __name__ == "__main__":
-    {"serve": serve, "call": call}[sys.argv[1]](int(sys.argv[2]))
+    {"serve": serve, "call": call, "call-large": call_large}[sys.argv[1]](int(sys.argv[2]))

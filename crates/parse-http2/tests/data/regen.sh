@@ -58,6 +58,7 @@ python3 tshark_summary.py curl_upgrade.pcap 18914 http > curl_upgrade.tshark
 
 serve 18913 python3 grpc_lab.py serve 18913
 capture grpc_calls 18913 python3 grpc_lab.py call 18913
+capture grpc_large 18913 python3 grpc_lab.py call-large 18913
 kill "$server"
 
 # Third-party captures from the shared corpus (Suricata's test captures).

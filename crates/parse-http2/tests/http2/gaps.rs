@@ -40,6 +40,33 @@ fn joined_mid_stream_decodes_what_the_static_table_and_literals_give() {
     }
 }
 
+/// grpc_large joined at its second call: the SETTINGS that raised the
+/// frame size to 4 MiB were before the capture, and the client's messages
+/// come in DATA frames of 18005 and 17005 bytes. Taken for a lost boundary
+/// at 16384, they were skipped and the request bodies came out nearly empty
+/// (tshark, which has no such limit, counts 18115 and 17005 bytes).
+#[test]
+fn joined_mid_stream_takes_data_frames_over_the_default_size() {
+    let steps = from_segment(&connection("grpc_large"), 10);
+    let run = run_mid_stream(&steps);
+    assert_eq!(run.stats.frames_malformed + run.stats.desyncs, 0);
+    let bodies: Vec<(Option<u32>, u64, Option<u64>)> = run
+        .events
+        .iter()
+        .map(|e| {
+            (
+                e.http.stream_id,
+                e.http.request_body_bytes,
+                e.http.response_body_bytes,
+            )
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        [(Some(3), 18115, Some(20)), (Some(5), 17005, Some(17008))]
+    );
+}
+
 #[test]
 fn joined_at_every_segment_never_panics_nor_invents() {
     for name in [

@@ -65,6 +65,40 @@ fn every_kind_of_call_with_status_and_message_counts() {
     assert_eq!(run.stream(1).http.latency_ms, Some(25.725));
 }
 
+/// grpcio's messages in single DATA frames of up to 20005 bytes, allowed by
+/// the 4 MiB `SETTINGS_MAX_FRAME_SIZE` each side announced (the server
+/// first, before the client's preface): counted as tshark counts them
+/// (`grpc_large.tshark`). The binary's test `conformance` replays the same
+/// capture through the tracker, which once dropped those server SETTINGS.
+#[test]
+fn messages_in_frames_over_16384_bytes_after_settings_raised_the_limit() {
+    let run = run(&connection("grpc_large"));
+    assert_eq!(run.stats.frames_malformed + run.stats.desyncs, 0);
+    // (stream, method, requests, responses, request bytes, response bytes)
+    let expected = [
+        (1, "Unary", 1, 1, 20005, 20010),
+        (3, "ClientStream", 3, 1, 18115, 20),
+        (5, "Bidi", 1, 1, 17005, 17008),
+    ];
+    assert_eq!(run.events.len(), expected.len());
+    for (id, method, reqs, resps, req_bytes, resp_bytes) in expected {
+        let http = &run.stream(id).http;
+        let g = http.grpc.as_deref().expect("a gRPC call");
+        assert_eq!(
+            (g.method.as_str(), g.status),
+            (method, Some(0)),
+            "stream {id}"
+        );
+        assert_eq!(
+            (g.request_messages, g.response_messages),
+            (reqs, resps),
+            "stream {id}"
+        );
+        assert_eq!(http.request_body_bytes, req_bytes, "stream {id}");
+        assert_eq!(http.response_body_bytes, Some(resp_bytes), "stream {id}");
+    }
+}
+
 #[test]
 fn long_messages_are_cut() {
     let config = podwire_http2::Http2Config {

@@ -383,3 +383,74 @@ fn mysqlslap_connections() {
             .all(|b| b.outcome == Some(podwire_record::Outcome::Ok) || b.command == "QUIT"));
     }
 }
+
+/// mysqldump wraps statements in executable comments, which the server
+/// runs (`/*!40100 SET @@SQL_MODE='' */`, MariaDB's `/*M!100100 ... */`,
+/// `LOCK TABLES ... READ /*!32311 LOCAL */`); tshark's `mysql.query` shows
+/// them as sent. They were masked as comments: an empty statement named
+/// `OTHER`, and `LOCAL` or `SQL_NO_CACHE` left out of the statement.
+#[test]
+fn mysqldump_executable_comments_are_statements() {
+    let r = run(&fixture("dump"));
+    let queries: Vec<(&str, &str)> = r
+        .bodies()
+        .into_iter()
+        .filter(|b| b.command == "QUERY")
+        .map(|b| (b.operation.as_str(), b.statement.as_deref().unwrap_or("-")))
+        .collect();
+    assert_eq!(
+        queries[..4],
+        [
+            ("SET", "SET @@SQL_MODE=?"),
+            ("SET", "SET TIME_ZONE=?"),
+            ("SET", "SET @@MAX_STATEMENT_TIME=?"),
+            ("SET", "SET WAIT_TIMEOUT=DEFAULT"),
+        ]
+    );
+    assert!(queries.contains(&("LOCK", "LOCK TABLES `items` READ LOCAL")));
+    assert!(queries
+        .iter()
+        .any(|q| q.1.starts_with("SELECT SQL_NO_CACHE `id`, `name`")));
+    // tshark: 25 queries, none failed.
+    assert_eq!(queries.len(), 25);
+    assert!(r.bodies().iter().all(|b| b.error.is_none()));
+}
+
+/// mysql-connector-python streams a file-like parameter with
+/// COM_STMT_SEND_LONG_DATA before the execute. tshark shows it as a command
+/// of its own (13 commands on this connection); it had no record, so the
+/// commands disagreed. Its 20000 bytes are counted nowhere and kept nowhere.
+#[test]
+fn send_long_data_is_a_command_without_answer() {
+    let r = run(&fixture("long_data"));
+    let commands: Vec<&str> = r.summary().iter().map(|s| s.0).skip(1).collect();
+    assert_eq!(
+        commands,
+        [
+            "QUERY",
+            "QUERY",
+            "PING",
+            "STMT_PREPARE",
+            "STMT_RESET",
+            "STMT_SEND_LONG_DATA",
+            "STMT_EXECUTE",
+            "STMT_CLOSE",
+            "STMT_PREPARE",
+            "STMT_RESET",
+            "STMT_EXECUTE",
+            "QUERY",
+            "QUIT",
+        ]
+    );
+    let long = r.bodies()[6];
+    assert_eq!(long.operation, "STMT_SEND_LONG_DATA");
+    assert_eq!(
+        long.statement.as_deref(),
+        Some("INSERT INTO items (id, name, b) VALUES (?, ?, ?)")
+    );
+    assert_eq!(long.statement_id, r.bodies()[7].statement_id);
+    assert_eq!((long.outcome, long.latency_ms), (None, None));
+    // The execute that used the data inserted its row.
+    assert_eq!(r.bodies()[7].affected_rows, Some(1));
+    assert!(!r.json().contains("zzzz"));
+}

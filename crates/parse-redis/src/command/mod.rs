@@ -180,6 +180,27 @@ pub(crate) fn is_known(name: &[u8]) -> bool {
     lookup(name, None).is_some()
 }
 
+/// Where `MIGRATE host port "" db timeout [COPY] [REPLACE] [AUTH pass |
+/// AUTH2 user pass] KEYS key...` has its first key, read as Redis'
+/// `migrateGetKeys` does: its key is `""` when the keys follow `KEYS`, and
+/// the words after `AUTH`/`AUTH2` are credentials, never a keyword.
+fn migrate_keys(msg: &Msg, kept: usize) -> Option<usize> {
+    let mut j = 6;
+    while j < kept {
+        let word = msg.text_at(j).unwrap_or_default();
+        if eq_ci(word, b"AUTH") {
+            j += 2;
+        } else if eq_ci(word, b"AUTH2") {
+            j += 3;
+        } else if eq_ci(word, b"KEYS") {
+            return Some(j + 1).filter(|&k| k < kept);
+        } else {
+            j += 1;
+        }
+    }
+    None
+}
+
 fn eq_ci(a: &[u8], b: &[u8]) -> bool {
     a.eq_ignore_ascii_case(b)
 }
@@ -206,6 +227,10 @@ pub(crate) fn describe(msg: &Msg, config: &RedisConfig) -> Command {
         }
     }
     .filter(|&i| i < kept);
+    let key_at = match key_at {
+        Some(i) if op == "MIGRATE" && arg(i).is_empty() => migrate_keys(msg, kept),
+        other => other,
+    };
     let channels = matches!(special, Special::Subscribe(..) | Special::Unsubscribe(..))
         || matches!(op, "PUBLISH" | "SPUBLISH");
     let secret = secrets(op, msg);

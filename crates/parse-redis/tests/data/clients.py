@@ -203,6 +203,50 @@ def pipeline(port):
     c.send(b"".join(batch))
     c.close()
 
+# Commands whose first key is not simply their first argument, each as
+# Redis 7.0's key specs place it. `getkeys` asks the server itself
+# (`COMMAND GETKEYS`) where their keys are: the reference for `keys`.
+KEYED = [
+    ["EVAL", "return 1", "2", "k1", "k2", "a"], ["EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "1", "ke"],
+    ["EVAL_RO", "return 1", "1", "kro"], ["FCALL", "f", "1", "kf"],
+    ["XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "s1", "s2", ">", ">"],
+    ["XREAD", "COUNT", "2", "STREAMS", "xs", "0"], ["ZUNIONSTORE", "dst", "2", "z1", "z2"], ["ZINTER", "2", "za", "zb"],
+    ["LMPOP", "2", "l1", "l2", "LEFT"], ["BLMPOP", "0.01", "1", "bl1", "LEFT"], ["SINTERCARD", "2", "s1", "s2"],
+    ["ZMPOP", "1", "zz", "MIN"], ["SORT", "sk", "BY", "nosort", "STORE", "dst"], ["SORT_RO", "sro"],
+    ["MIGRATE", "127.0.0.1", "1", "", "0", "10", "KEYS", "mk1", "mk2"],
+    ["MIGRATE", "127.0.0.1", "1", "", "0", "10", "COPY", "AUTH2", "KEYS", "pw", "KEYS", "mk3"],
+    ["MIGRATE", "127.0.0.1", "1", "one", "0", "10"],
+    ["GEORADIUS", "gk", "0", "0", "1", "km", "STORE", "gd"], ["OBJECT", "ENCODING", "ok"], ["MEMORY", "USAGE", "mu"],
+    ["XINFO", "STREAM", "xi"], ["BITFIELD_RO", "bf", "GET", "u8", "0"], ["MSET", "m1", "1", "m2", "2"],
+    ["GETEX", "gx", "PX", "100"], ["LCS", "a1", "a2"], ["PFCOUNT", "p1", "p2"], ["BZPOPMIN", "bz1", "bz2", "0.01"],
+    ["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0.01"], ["RENAME", "rn1", "rn2"], ["XAUTOCLAIM", "xa", "g", "c", "0", "0"],
+    ["SPUBLISH", "shch", "m"], ["WATCH", "w1", "w2"], ["CLIENT", "NO-EVICT", "on"], ["OBJECT", "FREQ", "of"],
+    ["COPY", "c1", "c2"], ["GEOSEARCHSTORE", "gsd", "gss", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km"],
+    ["ZRANGESTORE", "zrd", "zrs", "0", "-1"], ["PUBSUB", "NUMSUB", "x"], ["SCRIPT", "EXISTS", "abc"],
+    ["RESTORE", "rk", "0", "x"],
+]
+
+
+def keys(port):
+    c = Conn(port)
+    for command in KEYED:
+        c.cmd(*command, wait=0.01)
+    c.close()
+
+
+def getkeys(port):
+    """One line per KEYED command: its keys by COMMAND GETKEYS, tab-separated
+    (empty when Redis says it has none)."""
+    c = Conn(port)
+    for command in KEYED:
+        got = c.cmd("COMMAND", "GETKEYS", *command, wait=0.01)
+        names = []
+        if got.startswith(b"*"):
+            lines = got.split(b"\r\n")
+            names = [lines[i].decode() for i in range(2, len(lines), 2) if lines[i - 1].startswith(b"$")]
+        print("\t".join(names))
+    c.close()
+
 
 if __name__ == "__main__":
     globals()[sys.argv[1]](int(sys.argv[2]))

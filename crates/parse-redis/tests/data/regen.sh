@@ -42,5 +42,7 @@ for s in basic inline resp3 transaction pubsub clientreply bigvalue monitor bloc
     capture "$s" 63790 python3 "$out/clients.py" "$s" 63790
 done
 capture auth 63791 python3 "$out/clients.py" auth 63791
+capture keys 63790 python3 "$out/clients.py" keys 63790
+python3 "$out/clients.py" getkeys 63790 > "$out/keys.getkeys"
 for f in "$out"/*.pcap; do n=$(basename "$f" .pcap); p=63790; [ "$n" = auth ] && p=63791; "$out/tshark-summary.py" "$f" "$p" > "$out/$n.tshark"; done
 ls -l "$out"

@@ -368,3 +368,34 @@ fn throughput() {
         secs / rounds as f64 * 1e6
     );
 }
+
+/// Each command's `key` is the first key Redis itself names for it
+/// (`COMMAND GETKEYS`, asked of the same server: `tests/data/keys.getkeys`),
+/// for commands whose keys follow a count, a keyword or a subcommand.
+/// `MIGRATE host port "" ... KEYS k...` used to give the empty string, the
+/// placeholder Redis skips; the words after `AUTH2` are credentials, never
+/// the `KEYS` keyword, even when they spell it.
+#[test]
+fn keys_are_where_redis_command_getkeys_finds_them() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/keys.getkeys");
+    let reference = std::fs::read_to_string(path).expect("keys.getkeys");
+    let want: Vec<Option<&str>> = reference
+        .lines()
+        .map(|l| l.split('\t').next().filter(|k| !k.is_empty()))
+        .collect();
+    let run = run("keys", 0);
+    // tshark: 40 command arrays (MIGRATE three times), 40 replies.
+    assert_eq!(run.events.len(), 40);
+    assert_eq!(want.len(), run.events.len());
+    let got: Vec<Option<&str>> = run.events.iter().map(|e| e.body.key.as_deref()).collect();
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "command {i}: {}", summary(&run.events)[i].1);
+    }
+    // The AUTH2 credentials stay hidden, the keys shown.
+    let migrate: Vec<&str> = summary(&run.events)
+        .iter()
+        .filter(|s| s.0 == "MIGRATE")
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(migrate[1], "MIGRATE ? ? ? ? ? ? ? ? ? ? mk3");
+}
