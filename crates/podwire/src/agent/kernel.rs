@@ -172,10 +172,8 @@ impl KernelTable {
                 };
                 self.learn_listener(key.0, l);
             }
-            KIND_UNLISTEN => {
-                if self.listeners.get(&key.0).is_some_and(|l| l.pid == ev.pid) {
-                    self.listeners.remove(&key.0);
-                }
+            KIND_UNLISTEN if self.listeners.get(&key.0).is_some_and(|l| l.pid == ev.pid) => {
+                self.listeners.remove(&key.0);
             }
             KIND_CONNECT | KIND_ACCEPT => {
                 let side = if ev.kind == KIND_CONNECT {
