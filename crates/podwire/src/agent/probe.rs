@@ -117,14 +117,16 @@ fn scan_listeners(cgroup_root: PathBuf) -> Option<Receiver<listening::Scan>> {
             .name("podwire-listeners".into())
             .spawn(move || {
                 let v2 = podwire_k8s::cgroup::v2_root(&cgroup_root);
+                let started = Instant::now();
                 let scan = listening::scan(Path::new("/proc"), &v2, SCAN_BUDGET);
+                let cut = if scan.truncated { ", cut short" } else { "" };
                 eprintln!(
-                "podwire: {} listening sockets found at start in {} processes ({} unreadable{})",
-                scan.found.len(),
-                scan.processes,
-                scan.unreadable,
-                if scan.truncated { ", scan cut short" } else { "" }
-            );
+                    "podwire: {} listening sockets found at start in {} processes, {} ms ({} unreadable{cut})",
+                    scan.found.len(),
+                    scan.processes,
+                    started.elapsed().as_millis(),
+                    scan.unreadable,
+                );
                 let _ = tx.send(scan);
             });
     spawned.ok().map(|_| rx)
