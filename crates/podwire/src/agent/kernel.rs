@@ -26,6 +26,7 @@ use podwire_record::{
     Transport,
 };
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -68,13 +69,33 @@ struct Sock {
     covered: u64,
 }
 
-/// Who last closed an accepted socket on a listening address: the owner
-/// of later accepted sockets until they close themselves.
+/// Who serves on a listening address: the owner of accepted sockets
+/// until they close themselves. Learned at `listen()` and from the last
+/// close of an accepted socket.
 #[derive(Clone, Debug)]
 struct Listener {
+    /// 0: [`Listener::AMBIGUOUS`].
     pid: u32,
     comm: Comm,
     cgroup_id: u64,
+}
+
+impl Listener {
+    /// Two different programs listen on the address at once: possible for
+    /// a wildcard or loopback address, as the table does not tell network
+    /// namespaces (pods) apart. Naming neither is better than naming the
+    /// wrong one; their accepted sockets are named when they close.
+    const AMBIGUOUS: Listener = Listener {
+        pid: 0,
+        comm: Comm::EMPTY,
+        cgroup_id: 0,
+    };
+
+    /// Another process of the same program in the same cgroup (a prefork
+    /// or SO_REUSEPORT server, a restart) rather than another program.
+    fn same_program(&self, other: &Listener) -> bool {
+        self.comm == other.comm && self.cgroup_id == other.cgroup_id
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -170,6 +191,10 @@ impl KernelTable {
                     comm,
                     cgroup_id: ev.cgroup_id,
                 };
+                let l = match self.listeners.get(&key.0) {
+                    Some(old) if !old.same_program(&l) => Listener::AMBIGUOUS,
+                    _ => l,
+                };
                 self.learn_listener(key.0, l);
             }
             KIND_UNLISTEN if self.listeners.get(&key.0).is_some_and(|l| l.pid == ev.pid) => {
@@ -251,15 +276,25 @@ impl KernelTable {
     /// events taught meanwhile is kept.
     pub fn learn_scanned(&mut self, found: Vec<listening::Found>) {
         let room = (self.cfg.max_sockets / 4).saturating_sub(self.listeners.len());
-        let found = found.into_iter().take(room).map(|f| {
+        let mut seen: FxHashMap<SocketAddr, Listener> = FxHashMap::default();
+        for f in found {
             let l = Listener {
                 pid: f.pid,
                 comm: f.comm,
                 cgroup_id: f.cgroup_id,
             };
-            (f.local, l)
-        });
-        listening::merge(&mut self.listeners, found);
+            let full = seen.len() >= room;
+            match seen.entry(f.local) {
+                Entry::Occupied(mut e) if !e.get().same_program(&l) => {
+                    e.insert(Listener::AMBIGUOUS);
+                }
+                Entry::Vacant(e) if !full => {
+                    e.insert(l);
+                }
+                _ => {}
+            }
+        }
+        listening::merge(&mut self.listeners, seen);
     }
 
     fn learn_listener(&mut self, local: SocketAddr, l: Listener) {
@@ -452,7 +487,9 @@ impl KernelTable {
 
     /// Who serves on a local address: the owner learned on that address,
     /// else the one listening on any address of its port (a listener on
-    /// `[::]` takes IPv4 connections too, unless it is IPv6-only).
+    /// `[::]` takes IPv4 connections too; an IPv6-only one is never asked
+    /// for an IPv4 address, as no IPv4 connection reaches its port).
+    /// `None` when two programs listen there ([`Listener::AMBIGUOUS`]).
     fn listener(&self, local: SocketAddr) -> Option<&Listener> {
         if self.listeners.is_empty() {
             return None;
@@ -465,6 +502,7 @@ impl KernelTable {
                 IpAddr::V6(_) => None,
             })
             .or_else(|| any(Ipv6Addr::UNSPECIFIED.into()))
+            .filter(|l| l.pid != 0)
     }
 
     /// Who owns a local socket: its own process, else its listener's.

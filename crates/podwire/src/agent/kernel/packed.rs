@@ -95,6 +95,8 @@ impl<V> SockMap<V> {
 pub struct Comm([u8; 16]);
 
 impl Comm {
+    pub const EMPTY: Comm = Comm([0; 16]);
+
     pub fn new(bytes: [u8; 16]) -> Comm {
         Comm(bytes)
     }

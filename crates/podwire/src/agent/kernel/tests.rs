@@ -493,3 +493,63 @@ fn a_listener_on_the_ipv6_wildcard_serves_ipv4_too_and_an_exact_one_wins() {
     ));
     assert!(t.listener(SocketAddr::from((S, 0))).is_none());
 }
+
+#[test]
+fn two_programs_on_one_wildcard_port_name_neither() {
+    // Two pods on one node both listen on 0.0.0.0:8080, each in its own
+    // network namespace, which the table does not tell apart.
+    let mut t = KernelTable::new(KernelConfig::default(), 0);
+    let mut a = with_proc(ev(KIND_LISTEN, [0; 4], 8080, [0; 4], 0, SEC), 9, "api");
+    a.cgroup_id = 100;
+    let mut b = with_proc(ev(KIND_LISTEN, [0; 4], 8080, [0; 4], 0, SEC), 10, "web");
+    b.cgroup_id = 200;
+    t.event(&a);
+    assert_eq!(
+        t.listener(SocketAddr::from((S, 8080))).map(|l| l.pid),
+        Some(9)
+    );
+    t.event(&b);
+    assert!(t.listener(SocketAddr::from((S, 8080))).is_none());
+    // A close still names the pod's own address.
+    t.event(&ev(KIND_ACCEPT, S, 8080, C, 40000, SEC));
+    t.event(&with_proc(
+        ev(KIND_CLOSE, S, 8080, C, 40000, 2 * SEC),
+        10,
+        "web",
+    ));
+    assert_eq!(
+        t.listener(SocketAddr::from((S, 8080))).map(|l| l.pid),
+        Some(10)
+    );
+
+    // Another process of the same program in the same cgroup (prefork,
+    // SO_REUSEPORT) is not ambiguous.
+    let mut t = KernelTable::new(KernelConfig::default(), 0);
+    let mut w1 = with_proc(ev(KIND_LISTEN, [0; 4], 80, [0; 4], 0, SEC), 20, "nginx");
+    w1.cgroup_id = 7;
+    let mut w2 = with_proc(ev(KIND_LISTEN, [0; 4], 80, [0; 4], 0, SEC), 21, "nginx");
+    w2.cgroup_id = 7;
+    t.event(&w1);
+    t.event(&w2);
+    assert_eq!(
+        t.listener(SocketAddr::from((S, 80))).map(|l| l.pid),
+        Some(21)
+    );
+
+    // The same from the start-up scan.
+    let mut t = KernelTable::new(KernelConfig::default(), 0);
+    let found = |pid, comm: &str, cgroup_id| listening::Found {
+        local: "0.0.0.0:8080".parse().unwrap(),
+        pid,
+        comm: packed::Comm::from_name(comm.as_bytes()),
+        cgroup_id,
+    };
+    t.learn_scanned(vec![found(9, "api", 100), found(10, "web", 200)]);
+    assert!(t.listener(SocketAddr::from((S, 8080))).is_none());
+    let mut t = KernelTable::new(KernelConfig::default(), 0);
+    t.learn_scanned(vec![found(20, "nginx", 7), found(21, "nginx", 7)]);
+    assert_eq!(
+        t.listener(SocketAddr::from((S, 8080))).map(|l| l.pid),
+        Some(20)
+    );
+}
