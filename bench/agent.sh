@@ -521,6 +521,14 @@ phase1() {
   local verdict; verdict=$(awk -v p="$pct" 'BEGIN{print (p < 1) ? "PASS" : "FAIL"}')
   [[ $((lost1 - lost0)) -eq 0 ]] || verdict+=" (ebpf.lost $((lost1 - lost0)))"
   res p1.verdict "$verdict"
+  # Issue 21's target: at most 3x the empty program on the same hook
+  # (tp_btf), measured in this run, since that floor differs by host.
+  if [[ $fn != null ]]; then
+    local floor_pct; floor_pct=$(fcalc "$fn / 1000" 3)
+    local ratio; ratio=$(fcalc "$pct / $floor_pct" 2)
+    res p1.floor_ratio "$ratio"
+    res p1.floor_verdict "$(awk -v r="$ratio" 'BEGIN{print (r <= 3) ? "PASS" : "FAIL"}') (${ratio}x the empty tp_btf program's $floor_pct %)"
+  fi
   log "phase 1: $rate conn/s, BPF $bpf_s s + agent $ag_s s over $conns connections = $pct % of a core per 10k conn/s; events/conn $(fcalc "($ev1 - $ev0) / $conns" 2), lost $((lost1 - lost0)), agent $how"
   [[ $how == "exit 0" ]] || note "phase 1: agent ended with $how"
 }

@@ -254,6 +254,7 @@ def cmd_report(args):
             ("% of one core per 10k conn/s (BPF + agent)", "pct_core_per_10k"),
             ("  of which BPF / agent", "pct_split"),
             ("target < 1%", "verdict"),
+            ("target <= 3x the floor (tp_btf)", "floor_verdict"),
         ]))
 
     p = doc.get("p2")
