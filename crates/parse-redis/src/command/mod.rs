@@ -401,6 +401,20 @@ pub(crate) fn text_of(bytes: &[u8], extra: usize) -> String {
     }
 }
 
+/// Bytes an argument may hold and be shown unquoted: printable ASCII but
+/// quotes and backslash. A table, since every shown argument of every
+/// command is checked byte by byte.
+static PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_graphic() && c != b'"' && c != b'\'' && c != b'\\';
+        b += 1;
+    }
+    t
+};
+
 /// Appends argument `i`, quoted as `redis-cli` quotes when it is empty or
 /// holds spaces, quotes or bytes that are not printable ASCII. Returns
 /// whether it was cut.
@@ -410,10 +424,7 @@ fn push_arg(text: &mut String, msg: &Msg, i: usize, max: usize) -> bool {
     };
     let bytes = msg.text(item);
     let short = bytes.get(..max).unwrap_or(bytes);
-    let plain = !short.is_empty()
-        && short
-            .iter()
-            .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\');
+    let plain = !short.is_empty() && short.iter().all(|&b| PLAIN[usize::from(b)]);
     if plain {
         // Printable ASCII, so valid UTF-8: copied whole.
         text.push_str(std::str::from_utf8(short).unwrap_or_default());
@@ -474,6 +485,15 @@ mod tests {
                 assert_eq!(found, None, "{unknown:?}");
             }
         }
+    }
+
+    #[test]
+    fn plain_bytes_are_printable_ascii_but_quotes_and_backslash() {
+        let plain: Vec<u8> = (0..=255u8).filter(|&b| PLAIN[usize::from(b)]).collect();
+        let want: Vec<u8> = (b'!'..=b'~')
+            .filter(|b| !b"\"'\\".contains(b))
+            .collect();
+        assert_eq!(plain, want);
     }
 
     #[test]
