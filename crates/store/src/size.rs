@@ -267,8 +267,14 @@ mod tests {
         };
         h.request_headers = Some(vec![("Host".to_string(), "example.com".to_string())]);
         let pair = size_of::<(String, String)>();
-        let expected = 3 + 11 + 11 + "HTTP/1.1".len() + pair + 4 + 11;
+        // The version is a borrowed constant: nothing on the heap.
+        let expected = 3 + 11 + 11 + pair + 4 + 11;
         assert_eq!(record_heap_bytes(&rec), expected);
+        // An owned one counts.
+        if let podwire_record::Body::Http(h) = &mut rec.body {
+            h.version = String::from("HTTP/1.1").into();
+        }
+        assert_eq!(record_heap_bytes(&rec), expected + "HTTP/1.1".len());
     }
 
     #[test]
