@@ -164,18 +164,14 @@ fn http(h: &Http) -> usize {
     opt_string(method)
         + opt_string(host)
         + opt_string(path)
-        + cow(version)
+        // A borrowed constant owns nothing.
+        + match version {
+            std::borrow::Cow::Borrowed(_) => 0,
+            std::borrow::Cow::Owned(s) => s.capacity(),
+        }
         + headers(request_headers)
         + headers(response_headers)
         + grpc
-}
-
-/// A borrowed constant owns nothing.
-fn cow(s: &std::borrow::Cow<'static, str>) -> usize {
-    match s {
-        std::borrow::Cow::Borrowed(_) => 0,
-        std::borrow::Cow::Owned(s) => s.capacity(),
-    }
 }
 
 fn dns(d: &Dns) -> usize {

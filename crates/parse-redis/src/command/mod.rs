@@ -490,9 +490,7 @@ mod tests {
     #[test]
     fn plain_bytes_are_printable_ascii_but_quotes_and_backslash() {
         let plain: Vec<u8> = (0..=255u8).filter(|&b| PLAIN[usize::from(b)]).collect();
-        let want: Vec<u8> = (b'!'..=b'~')
-            .filter(|b| !b"\"'\\".contains(b))
-            .collect();
+        let want: Vec<u8> = (b'!'..=b'~').filter(|b| !b"\"'\\".contains(b)).collect();
         assert_eq!(plain, want);
     }
 
