@@ -147,7 +147,7 @@ pub fn span(rec: &Record, side: Side) -> Option<(Span, Option<Observation>)> {
     let (name, metric) = match &rec.body {
         Body::Http(h) => {
             b.str("network.transport", "tcp");
-            let version = match h.version.as_str() {
+            let version = match h.version.as_ref() {
                 "2" => "2",
                 v => v.strip_prefix("HTTP/").unwrap_or(v),
             };

@@ -224,7 +224,7 @@ fn content_length(value: &[u8]) -> Option<u64> {
 pub(crate) struct RequestHead {
     pub method: String,
     pub path: String,
-    pub version: String,
+    pub version: &'static str,
     pub host: Option<String>,
     pub headers: Headers,
     pub framing: Framing,
@@ -270,7 +270,7 @@ pub(crate) fn parse_request(bytes: &[u8], capture: HeaderCapture) -> Parsed<Requ
     let head = RequestHead {
         method: method.to_owned(),
         path: path.to_owned(),
-        version: version_name(req.version).to_owned(),
+        version: version_name(req.version),
         host,
         headers: redact::capture(capture, req.headers),
         framing,

@@ -247,7 +247,7 @@ pub(crate) fn request(bytes: &[u8], capture: HeaderCapture) -> Parsed<RequestHea
         RequestHead {
             method: String::from_utf8_lossy(method).into_owned(),
             path: String::from_utf8_lossy(target).into_owned(),
-            version: version.to_owned(),
+            version,
             host: fields.host.map(|h| String::from_utf8_lossy(h).into_owned()),
             headers: fields.headers(),
             framing: fields.framing,
@@ -354,19 +354,13 @@ mod tests {
         let (h, _) =
             req(b"GET /uri afterspace HTTP/1.1\r\nHost: h\r\n\r\n").unwrap_or_else(|| panic!());
         assert_eq!((h.method.as_str(), h.path.as_str()), ("GET", "/uri"));
-        assert_eq!(
-            (h.version.as_str(), h.host.as_deref()),
-            ("HTTP/1.1", Some("h"))
-        );
+        assert_eq!((h.version, h.host.as_deref()), ("HTTP/1.1", Some("h")));
     }
 
     #[test]
     fn request_line_without_a_version_is_http_0_9() {
         let (h, n) = req(b"GET /a?b\r\nHost: h\r\n\r\nrest").unwrap_or_else(|| panic!());
-        assert_eq!(
-            (h.path.as_str(), h.version.as_str(), n),
-            ("/a?b", "HTTP/0.9", 21)
-        );
+        assert_eq!((h.path.as_str(), h.version, n), ("/a?b", "HTTP/0.9", 21));
         // Its head still ends at an empty line.
         assert!(matches!(
             request(b"POST abcd12345\nUSER a b\n", HeaderCapture::None),

@@ -151,7 +151,7 @@ impl HttpParser {
             method: Some(method),
             host,
             path: Some(path),
-            version,
+            version: version.into(),
             request_headers: headers,
             ..Http::default()
         };

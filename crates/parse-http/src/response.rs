@@ -114,7 +114,7 @@ impl HttpParser {
             None => {
                 self.stats.orphan_responses += 1;
                 let http = Http {
-                    version: version.to_owned(),
+                    version: version.into(),
                     status: Some(status),
                     response_headers: headers,
                     response_body_bytes: Some(0),

@@ -44,7 +44,7 @@ impl Stream {
             request_ts: None,
             response_ts: None,
             http: Http {
-                version: "2".to_owned(),
+                version: "2".into(),
                 stream_id: Some(id),
                 ..Http::default()
             },

@@ -133,7 +133,7 @@ impl PostgresParser {
                 b"application_name" => &mut self.conn.application,
                 _ => continue,
             };
-            *slot = Some(msg::text(value, max));
+            *slot = Some(msg::text(value, max).into());
         }
         // The server's default database is the user's name.
         if self.conn.database.is_none() {

@@ -11,6 +11,7 @@
 
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use podwire_record::proto::postgres::PgProtocol;
 use podwire_record::{Outcome, Postgres, ProtoError, Timestamp};
@@ -136,17 +137,17 @@ impl Pending {
 /// What every record of the connection carries.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Conn {
-    pub database: Option<String>,
-    pub user: Option<String>,
-    pub application: Option<String>,
+    pub database: Option<Arc<str>>,
+    pub user: Option<Arc<str>>,
+    pub application: Option<Arc<str>>,
     pub backend_pid: Option<u32>,
 }
 
 impl Conn {
     /// A record of this connection at `ts` with the given operation.
-    pub fn record(&self, operation: &str) -> Postgres {
+    pub fn record(&self, operation: &'static str) -> Postgres {
         Postgres {
-            operation: operation.to_owned(),
+            operation: operation.into(),
             database: self.database.clone(),
             user: self.user.clone(),
             application: self.application.clone(),

@@ -58,7 +58,7 @@ impl PostgresParser {
                 let mut r = Reader::new(f.body);
                 if r.cstr() == Some(b"application_name") {
                     let value = r.cstr().unwrap_or_default();
-                    self.conn.application = Some(msg::text(value, 256));
+                    self.conn.application = Some(msg::text(value, 256).into());
                 }
                 return Flow::Continue;
             }

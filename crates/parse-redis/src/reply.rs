@@ -83,8 +83,10 @@ pub(crate) fn delivery(msg: &Msg, kind: SubKind, max_arg_len: usize) -> Redis {
         let item = msg.items.get(i)?;
         let bytes = msg.text(item);
         let short = bytes.get(..max_arg_len).unwrap_or(bytes);
-        let mut s = String::from_utf8_lossy(short).into_owned();
-        if short.len() < bytes.len() || !msg.whole(item) {
+        let more = short.len() < bytes.len() || !msg.whole(item);
+        let mut s =
+            crate::command::text_of(short, if more { crate::command::CUT.len() } else { 0 });
+        if more {
             s.push_str(crate::command::CUT);
             truncated = true;
         }
@@ -93,7 +95,7 @@ pub(crate) fn delivery(msg: &Msg, kind: SubKind, max_arg_len: usize) -> Redis {
     let channel = text(channel);
     let pattern = pattern.and_then(&mut text);
     Redis {
-        operation: operation.to_string(),
+        operation: operation.into(),
         channel,
         pattern,
         payload_bytes: msg.items.get(payload).map(|item| item.len),

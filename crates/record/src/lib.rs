@@ -17,6 +17,7 @@ pub use proto::{
 };
 
 use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, UNIX_EPOCH};
@@ -259,8 +260,10 @@ pub struct Http {
     pub path: Option<String>,
     /// `"HTTP/1.0"` or `"HTTP/1.1"` (any other version is reported as
     /// `"HTTP/1.1"`, whose rules were applied), `"HTTP/0.9"` for a request
-    /// line without a version; the response's when only it was seen.
-    pub version: String,
+    /// line without a version; the response's when only it was seen; `"2"`
+    /// for HTTP/2. Borrowed: every value is a constant, and a record per
+    /// exchange need not allocate it.
+    pub version: Cow<'static, str>,
     pub status: Option<u16>,
     /// First packet of the request to first packet of the response; `None`
     /// without a response or without a request.

@@ -177,7 +177,7 @@ pub fn http(
             method: method.map(str::to_string),
             host: Some("example.test".to_string()),
             path: method.map(|_| "/".to_string()),
-            version: "HTTP/1.1".to_string(),
+            version: "HTTP/1.1".into(),
             status,
             latency_ms,
             ..Http::default()

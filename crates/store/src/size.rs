@@ -164,7 +164,11 @@ fn http(h: &Http) -> usize {
     opt_string(method)
         + opt_string(host)
         + opt_string(path)
-        + version.capacity()
+        // A borrowed constant owns nothing.
+        + match version {
+            std::borrow::Cow::Borrowed(_) => 0,
+            std::borrow::Cow::Owned(s) => s.capacity(),
+        }
         + headers(request_headers)
         + headers(response_headers)
         + grpc
@@ -259,8 +263,14 @@ mod tests {
         };
         h.request_headers = Some(vec![("Host".to_string(), "example.com".to_string())]);
         let pair = size_of::<(String, String)>();
-        let expected = 3 + 11 + 11 + "HTTP/1.1".len() + pair + 4 + 11;
+        // The version is a borrowed constant: nothing on the heap.
+        let expected = 3 + 11 + 11 + pair + 4 + 11;
         assert_eq!(record_heap_bytes(&rec), expected);
+        // An owned one counts.
+        if let podwire_record::Body::Http(h) = &mut rec.body {
+            h.version = String::from("HTTP/1.1").into();
+        }
+        assert_eq!(record_heap_bytes(&rec), expected + "HTTP/1.1".len());
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub fn http(secs: u64, method: &str, host: &str, path: &str) -> Record {
             method: Some(method.to_string()),
             host: Some(host.to_string()),
             path: Some(path.to_string()),
-            version: "HTTP/1.1".to_string(),
+            version: "HTTP/1.1".into(),
             status: Some(200),
             latency_ms: Some(1.0),
             ..Http::default()

@@ -107,7 +107,7 @@ fn record(rng: &mut Rng, i: u64, spare: usize) -> Record {
             method: Some(text(8)),
             host: Some(text(40)),
             path: Some(text(300)),
-            version: text(10),
+            version: text(10).into(),
             request_headers: Some(vec![(text(20), text(100))]),
             ..Http::default()
         }),
@@ -194,7 +194,9 @@ fn heap_slack(r: &Record) -> usize {
         }
         Body::Http(h) => {
             strings.extend(h.method.iter().chain(&h.host).chain(&h.path));
-            strings.push(&h.version);
+            if let std::borrow::Cow::Owned(v) = &h.version {
+                strings.push(v);
+            }
             for (k, v) in h.request_headers.iter().flatten() {
                 strings.extend([k, v]);
             }

@@ -6,7 +6,14 @@
 //!
 //! The thread that decodes frames deals packets to shards by a hash of
 //! their flow that is the same in both directions, so each connection (and
-//! each DNS query with its answer) lives in exactly one shard's tracker. A
+//! each DNS query with its answer) lives in exactly one shard's tracker.
+//! A hash spreads many flows evenly but few flows badly (four connections
+//! fell three to one, so one core did three quarters of the work): with
+//! [`Shards::balance`] (`podwire read`) the dealer instead gives the first
+//! flows it sees to the shards in turn and remembers where each went, up
+//! to a bound past which new flows are hashed again. It is not the
+//! default because live, [`Control::plaintext`] must find a flow's shard
+//! from another thread, by the hash alone. A
 //! shard tracks and parses, and hands the records it finishes to its
 //! [`Sink`]: `podwire read` encodes and writes them, the agent enriches and
 //! stores them. Packets travel in batches: headers in a vector, payloads
@@ -21,7 +28,7 @@
 use crate::{Plaintext, Tracker, TrackerConfig, TrackerStats};
 use podwire_decode::{Packet, Transport};
 use podwire_record::{Record, Timestamp};
-use rustc_hash::FxHasher;
+use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::{Hash, Hasher};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -41,6 +48,15 @@ const BATCH_BYTES: usize = 256 << 10;
 const IN_FLIGHT: usize = 4;
 /// Connections reported per step when the input ends.
 const FLUSH_CHUNK: usize = 4096;
+/// Records a shard hands its sink at once. Few, so that they are encoded
+/// while still in cache and their strings freed soon after they were
+/// allocated (the allocator's per-thread cache then serves the next
+/// record's); a sink call costs little more than a check.
+const RECORDS_HANDED: usize = 32;
+/// Flows the balancing dealer remembers (16 bytes and a control byte
+/// each, so about 100 KiB when full). Beyond, new flows are hashed: with
+/// that many, a hash spreads them well.
+const BALANCED_FLOWS: usize = 4096;
 
 /// A decoded packet, owned, minus its payload (which is in the arena).
 struct Meta {
@@ -226,6 +242,18 @@ pub struct Shards<R> {
     pending: Vec<Batch>,
     free: Receiver<Batch>,
     handles: Vec<JoinHandle<R>>,
+    /// Where flows were dealt, when balancing.
+    balance: Option<Balance>,
+}
+
+/// Flows dealt in turn, remembered by their direction-free hash. Entries
+/// are never removed, so a flow first seen while the table had room stays
+/// in it, and one first seen when it was full is hashed for its whole
+/// life: either way both directions and every packet of a flow reach the
+/// same shard. Two flows whose hashes collide share an entry, and a shard.
+struct Balance {
+    shard_of: FxHashMap<u64, u32>,
+    next: u32,
 }
 
 impl<R: Send + 'static> Shards<R> {
@@ -257,7 +285,20 @@ impl<R: Send + 'static> Shards<R> {
             pending,
             free,
             handles,
+            balance: None,
         })
+    }
+
+    /// Deals new flows to the shards in turn rather than by hash (see the
+    /// module docs). Only for a dealer whose flows never reach the shards
+    /// another way: [`Control::plaintext`] still goes by hash.
+    pub fn balance(&mut self) {
+        if self.pending.len() > 1 {
+            self.balance = Some(Balance {
+                shard_of: FxHashMap::default(),
+                next: 0,
+            });
+        }
     }
 
     /// A handle for ticks and snapshots from other threads.
@@ -267,8 +308,14 @@ impl<R: Send + 'static> Shards<R> {
 
     /// Deals one packet to its flow's shard.
     pub fn push(&mut self, ts: Timestamp, frame_len: u32, pkt: &Packet<'_>) -> Result<(), Stopped> {
-        let i = shard_of(pkt, self.pending.len());
-        let batch = &mut self.pending[i];
+        let n = self.pending.len();
+        let i = match &mut self.balance {
+            None => shard_of(pkt, n),
+            Some(b) => b.shard(flow_hash_of(pkt), n),
+        };
+        let Some(batch) = self.pending.get_mut(i) else {
+            return Err(Stopped);
+        };
         let start = batch.bytes.len();
         // Count-only packets are never read past their headers.
         if !pkt.count_only {
@@ -321,10 +368,34 @@ impl<R: Send + 'static> Shards<R> {
     }
 }
 
+impl Balance {
+    /// The shard of the flow hashed `h`, dealing it the next one if new.
+    fn shard(&mut self, h: u64, n: usize) -> usize {
+        if let Some(&i) = self.shard_of.get(&h) {
+            return i as usize;
+        }
+        if self.shard_of.len() >= BALANCED_FLOWS {
+            return hash_shard(h, n);
+        }
+        let i = self.next % n.max(1) as u32;
+        self.next = (i + 1) % n.max(1) as u32;
+        self.shard_of.insert(h, i);
+        i as usize
+    }
+}
+
 /// The shard of a packet's flow: the same for both directions.
 fn shard_of(pkt: &Packet<'_>, n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    hash_shard(flow_hash_of(pkt), n)
+}
+
+/// The direction-free hash of a packet's flow.
+fn flow_hash_of(pkt: &Packet<'_>) -> u64 {
     let (sp, dp) = pkt.transport.ports();
-    flow_shard((pkt.src, sp), (pkt.dst, dp), n)
+    flow_hash((pkt.src, sp), (pkt.dst, dp))
 }
 
 /// The shard of the flow between `a` and `b`, either way round.
@@ -332,15 +403,23 @@ fn flow_shard(a: (IpAddr, u16), b: (IpAddr, u16), n: usize) -> usize {
     if n <= 1 {
         return 0;
     }
+    hash_shard(flow_hash(a, b), n)
+}
+
+/// A hash of the flow between `a` and `b`, the same either way round.
+fn flow_hash(a: (IpAddr, u16), b: (IpAddr, u16)) -> u64 {
     let mut h = FxHasher::default();
     if a <= b {
         (a, b).hash(&mut h);
     } else {
         (b, a).hash(&mut h);
     }
+    h.finish()
+}
+
+fn hash_shard(x: u64, n: usize) -> usize {
     // Fx's low bits are weak; mix the high ones in.
-    let x = h.finish();
-    ((x ^ (x >> 32)) % n as u64) as usize
+    ((x ^ (x >> 32)) % n.max(1) as u64) as usize
 }
 
 fn run<S: Sink>(
@@ -437,7 +516,7 @@ fn track_batch<S: Sink>(
             count_only: m.count_only,
         };
         tracker.packet(m.ts, m.frame_len, &pkt, records);
-        if records.len() >= 256 {
+        if records.len() >= RECORDS_HANDED {
             sink.records(records, false)?;
         }
     }
@@ -459,6 +538,69 @@ mod tests {
                 assert!(there < n);
             }
         }
+    }
+
+    fn udp(src: (IpAddr, u16), dst: (IpAddr, u16)) -> Packet<'static> {
+        Packet {
+            src: src.0,
+            dst: dst.0,
+            transport: Transport::Udp {
+                src_port: src.1,
+                dst_port: dst.1,
+            },
+            payload: &[],
+            payload_len: 0,
+            count_only: false,
+        }
+    }
+
+    #[test]
+    fn balancing_deals_few_flows_evenly_and_keeps_each_in_one_shard() {
+        let client: IpAddr = "10.0.0.1".parse().unwrap();
+        let server: IpAddr = "10.0.0.2".parse().unwrap();
+        let mut b = Balance {
+            shard_of: FxHashMap::default(),
+            next: 0,
+        };
+        // Four connections, interleaved, both directions: two per shard.
+        let mut per = [0u32; 2];
+        let mut first = std::collections::HashMap::new();
+        for round in 0..3 {
+            for port in [50_000u16, 50_001, 50_002, 50_003] {
+                let out = b.shard(flow_hash_of(&udp((client, port), (server, 80))), 2);
+                let back = b.shard(flow_hash_of(&udp((server, 80), (client, port))), 2);
+                assert_eq!(out, back);
+                assert_eq!(*first.entry(port).or_insert(out), out);
+                if round == 0 {
+                    per[out] += 1;
+                }
+            }
+        }
+        assert_eq!(per, [2, 2]);
+    }
+
+    #[test]
+    fn balancing_hashes_flows_beyond_its_bound_for_their_whole_life() {
+        let client: IpAddr = "fd00::1".parse().unwrap();
+        let server: IpAddr = "fd00::2".parse().unwrap();
+        let mut b = Balance {
+            shard_of: FxHashMap::default(),
+            next: 0,
+        };
+        let n = 3;
+        let flows = BALANCED_FLOWS as u16 + 500;
+        let mut dealt = Vec::new();
+        for port in 1..=flows {
+            dealt.push(b.shard(flow_hash_of(&udp((client, port), (server, 53))), n));
+        }
+        assert_eq!(b.shard_of.len(), BALANCED_FLOWS);
+        for (port, &was) in (1..=flows).zip(&dealt) {
+            let again = b.shard(flow_hash_of(&udp((server, 53), (client, port))), n);
+            assert_eq!(again, was, "port {port}");
+        }
+        // The last ones went by hash.
+        let last = flow_hash_of(&udp((client, flows), (server, 53)));
+        assert_eq!(dealt.last().copied(), Some(hash_shard(last, n)));
     }
 
     #[test]

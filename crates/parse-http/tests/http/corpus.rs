@@ -196,7 +196,7 @@ fn http_uri_spaces_target_ends_at_the_first_space() {
     assert_eq!(summary(&run.events), [("GET", "/uri", Some(400))]);
     let http = &run.events[0].http;
     assert_eq!(
-        (http.host.as_deref(), http.version.as_str()),
+        (http.host.as_deref(), http.version.as_ref()),
         (Some("127.0.0.1:8000"), "HTTP/1.1")
     );
 }
@@ -226,7 +226,7 @@ fn http_missing_protocol_request_line_without_version_is_http_0_9() {
     );
     let http = &run.events[0].http;
     assert_eq!(
-        (http.host.as_deref(), http.version.as_str()),
+        (http.host.as_deref(), http.version.as_ref()),
         (Some("5.8.88.25"), "HTTP/0.9")
     );
 }

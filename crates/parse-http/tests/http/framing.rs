@@ -214,7 +214,7 @@ fn record_fields_are_taken_as_sent() {
         panic!("two events: {:?}", run.events)
     };
     assert_eq!(
-        (a.http.path.as_deref(), a.http.version.as_str()),
+        (a.http.path.as_deref(), a.http.version.as_ref()),
         (Some("*"), "HTTP/1.0")
     );
     assert_eq!(a.http.host.as_deref(), Some("Example.COM:8080"));

@@ -142,7 +142,7 @@ fn garbage_mid_connection_is_skipped_not_recorded() {
             "EXECUTE",
             "DEALLOCATE"
         ]
-        .contains(&e.body.operation.as_str())),
+        .contains(&e.body.operation.as_ref())),
         "{:#?}",
         summary(&r.events)
     );
@@ -168,7 +168,7 @@ fn truncated_input_emits_what_was_asked() {
         .iter()
         .rev()
         .take(4)
-        .map(|e| (e.body.operation.as_str(), e.body.outcome))
+        .map(|e| (e.body.operation.as_ref(), e.body.outcome))
         .collect();
     assert_eq!(
         last,

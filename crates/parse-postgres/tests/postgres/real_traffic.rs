@@ -118,7 +118,7 @@ fn pgbench_runs_give_one_record_per_statement() {
             .all(|e| e.body.outcome == Some(Outcome::Ok)));
         let ops: Vec<&str> = statements[..7]
             .iter()
-            .map(|e| e.body.operation.as_str())
+            .map(|e| e.body.operation.as_ref())
             .collect();
         assert_eq!(
             ops,

@@ -76,7 +76,7 @@ fn ssl_accepted_ends_the_parse() {
     assert_eq!(runs[0].events.len(), 1);
     let b = &runs[0].events[0].body;
     assert_eq!(
-        (b.operation.as_str(), b.tag.as_deref()),
+        (b.operation.as_ref(), b.tag.as_deref()),
         ("SSL", Some("accepted"))
     );
 }
@@ -88,7 +88,7 @@ fn ssl_refused_goes_on_in_plaintext() {
     let ops: Vec<_> = runs[0]
         .events
         .iter()
-        .map(|e| e.body.operation.as_str())
+        .map(|e| e.body.operation.as_ref())
         .collect();
     assert_eq!(ops, ["SSL", "STARTUP", "SELECT"]);
     assert_eq!(runs[0].events[0].body.tag.as_deref(), Some("refused"));

@@ -12,7 +12,7 @@ fn a_multi_statement_query_gives_a_record_per_statement() {
     let events = events("simple");
     let multi: Vec<_> = events[2..6]
         .iter()
-        .map(|e| (e.body.operation.as_str(), e.body.tag.as_deref()))
+        .map(|e| (e.body.operation.as_ref(), e.body.tag.as_deref()))
         .collect();
     assert_eq!(
         multi,
@@ -83,7 +83,7 @@ fn an_error_carries_sqlstate_and_message() {
 #[test]
 fn notices_are_counted_on_their_statement() {
     let e = &events("simple")[7].body;
-    assert_eq!((e.operation.as_str(), e.notices), ("DO", 1));
+    assert_eq!((e.operation.as_ref(), e.notices), ("DO", 1));
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn a_pipeline_pairs_in_order_and_stops_at_its_error() {
         .iter()
         .map(|e| {
             (
-                e.body.operation.as_str(),
+                e.body.operation.as_ref(),
                 e.body.tag.as_deref(),
                 e.body.error.as_ref().and_then(|e| e.code.as_deref()),
             )

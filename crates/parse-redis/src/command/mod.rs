@@ -236,7 +236,7 @@ pub(crate) fn describe(msg: &Msg, config: &RedisConfig) -> Command {
     let secret = secrets(op, msg);
 
     let mut record = Redis {
-        operation: op.to_string(),
+        operation: op.into(),
         args: msg.elements,
         command_bytes: msg.bytes,
         ..Redis::default()
@@ -403,13 +403,42 @@ fn lossy(msg: &Msg, i: usize, max: usize, cut: &mut bool) -> String {
     };
     let bytes = msg.text(item);
     let short = bytes.get(..max).unwrap_or(bytes);
-    let mut s = String::from_utf8_lossy(short).into_owned();
-    if short.len() < bytes.len() || !msg.whole(item) {
+    let more = short.len() < bytes.len() || !msg.whole(item);
+    let mut s = text_of(short, if more { CUT.len() } else { 0 });
+    if more {
         s.push_str(CUT);
         *cut = true;
     }
     s
 }
+
+/// `bytes` as lossy UTF-8 with room for `extra` more bytes. Valid text
+/// (nearly every key and channel) is checked by `from_utf8`, several times
+/// faster than the lossy decoder's chunk walk, and copied once.
+pub(crate) fn text_of(bytes: &[u8], extra: usize) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => {
+            let mut t = String::with_capacity(s.len() + extra);
+            t.push_str(s);
+            t
+        }
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+/// Bytes an argument may hold and be shown unquoted: printable ASCII but
+/// quotes and backslash. A table, since every shown argument of every
+/// command is checked byte by byte.
+static PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_graphic() && c != b'"' && c != b'\'' && c != b'\\';
+        b += 1;
+    }
+    t
+};
 
 /// Appends argument `i`, quoted as `redis-cli` quotes when it is empty or
 /// holds spaces, quotes or bytes that are not printable ASCII. Returns
@@ -420,10 +449,7 @@ fn push_arg(text: &mut String, msg: &Msg, i: usize, max: usize) -> bool {
     };
     let bytes = msg.text(item);
     let short = bytes.get(..max).unwrap_or(bytes);
-    let plain = !short.is_empty()
-        && short
-            .iter()
-            .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\');
+    let plain = !short.is_empty() && short.iter().all(|&b| PLAIN[usize::from(b)]);
     if plain {
         // Printable ASCII, so valid UTF-8: copied whole.
         text.push_str(std::str::from_utf8(short).unwrap_or_default());
@@ -484,6 +510,13 @@ mod tests {
                 assert_eq!(found, None, "{unknown:?}");
             }
         }
+    }
+
+    #[test]
+    fn plain_bytes_are_printable_ascii_but_quotes_and_backslash() {
+        let plain: Vec<u8> = (0..=255u8).filter(|&b| PLAIN[usize::from(b)]).collect();
+        let want: Vec<u8> = (b'!'..=b'~').filter(|b| !b"\"'\\".contains(b)).collect();
+        assert_eq!(plain, want);
     }
 
     #[test]

@@ -34,7 +34,7 @@ fn a_lost_reply_leaves_its_command_unanswered_not_misanswered() {
     let outcomes: Vec<_> = run
         .events
         .iter()
-        .map(|e| (e.body.operation.as_str(), e.body.reply_type))
+        .map(|e| (e.body.operation.as_ref(), e.body.reply_type))
         .collect();
     // GET a's reply was lost; INCR b was sent before the server was seen
     // again, so its reply cannot be told from GET a's; GET c is paired.

@@ -274,7 +274,7 @@ fn client_reply_off_and_skip_leave_commands_unanswered() {
     let answered: Vec<_> = run
         .events
         .iter()
-        .map(|e| (e.body.operation.as_str(), e.body.reply_type))
+        .map(|e| (e.body.operation.as_ref(), e.body.reply_type))
         .collect();
     assert_eq!(
         answered,

@@ -113,7 +113,7 @@ pub fn summary(events: &[RedisEvent]) -> Vec<(&str, &str, &str)> {
         .iter()
         .map(|e| {
             (
-                e.body.operation.as_str(),
+                e.body.operation.as_ref(),
                 e.body.command.as_deref().unwrap_or("-"),
                 e.body.reply_type.unwrap_or("-"),
             )

@@ -166,6 +166,8 @@ pub fn run(mut args: ReadArgs) -> Result<ExitCode> {
         .collect();
     let mut shards = Shards::start(sinks, &cfg.shard.tracker, "podwire-shard")
         .context("starting worker threads")?;
+    // A file's flows reach the shards only through `push`.
+    shards.balance();
     let mut decoder = Decoder::default();
     let mut summary = Summary::default();
     read_files(&cfg, &mut decoder, &mut shards, &mut summary);

@@ -371,7 +371,7 @@ fn awkward_strings_in_every_string_field() {
             method: Some(s.clone()),
             host: Some(s.clone()),
             path: Some(s.clone()),
-            version: s.clone(),
+            version: s.clone().into(),
             request_headers: Some(vec![(s.clone(), s.clone()), (s.clone(), "x".into())]),
             response_headers: Some(vec![("y".into(), s.clone())]),
             ..http_some()
@@ -850,15 +850,15 @@ fn random_request_body(rng: &mut XorShift) -> Body {
     use crate::proto::postgres::PgProtocol;
     match rng.below(4) {
         0 => Body::Postgres(crate::Postgres {
-            operation: rng.string(),
+            operation: rng.string().into(),
             statement: rng.opt_string(),
             truncated: rng.coin(),
             statement_name: rng.opt_string(),
             protocol: [None, Some(PgProtocol::Simple), Some(PgProtocol::Extended)]
                 [rng.below(3) as usize],
-            database: rng.opt_string(),
-            user: rng.opt_string(),
-            application: rng.opt_string(),
+            database: rng.opt_string().map(Into::into),
+            user: rng.opt_string().map(Into::into),
+            application: rng.opt_string().map(Into::into),
             backend_pid: rng.coin().then(|| rng.next() as u32),
             latency_ms: opt_f64(rng),
             outcome: random_outcome(rng),
@@ -892,7 +892,7 @@ fn random_request_body(rng: &mut XorShift) -> Body {
             infile_bytes: opt_u64(rng),
         }),
         2 => Body::Redis(crate::Redis {
-            operation: rng.string(),
+            operation: rng.string().into(),
             command: rng.opt_string(),
             key: rng.opt_string(),
             channel: rng.opt_string(),
@@ -1008,7 +1008,7 @@ fn random_body(rng: &mut XorShift) -> Body {
             method: rng.opt_string(),
             host: rng.opt_string(),
             path: rng.opt_string(),
-            version: rng.string(),
+            version: rng.string().into(),
             status: rng.coin().then(|| rng.next() as u16),
             latency_ms: rng.coin().then(|| rng.f64()),
             request_body_bytes: rng.u64(),

@@ -10,6 +10,8 @@
 
 use super::{Outcome, ProtoError};
 use serde::Serialize;
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Which sub-protocol carried a statement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -30,7 +32,8 @@ pub struct Postgres {
     /// `STARTUP`, `SSL`, `GSSENC`, `CANCEL`, `FUNCTION_CALL`,
     /// `NOTIFICATION` (a NOTIFY delivered to this client), `ERROR` (an error
     /// the server sent unasked, e.g. an administrator ending the session).
-    pub operation: String,
+    /// Borrowed: every label is a constant.
+    pub operation: Cow<'static, str>,
     /// The statement, literals masked (`?`) unless asked otherwise; cut at
     /// the configured length. Null when the statement was never seen (a
     /// prepared statement made before the capture began).
@@ -45,13 +48,18 @@ pub struct Postgres {
     /// not statements.
     pub protocol: Option<PgProtocol>,
     /// Database from the connection's StartupMessage; null when the capture
-    /// missed it.
-    pub database: Option<String>,
+    /// missed it. Shared (as `user` and `application`): every record of a
+    /// connection carries the same, and a copy each cost three allocations
+    /// per statement.
+    #[serde(serialize_with = "opt_shared")]
+    pub database: Option<Arc<str>>,
     /// User from the StartupMessage.
-    pub user: Option<String>,
+    #[serde(serialize_with = "opt_shared")]
+    pub user: Option<Arc<str>>,
     /// `application_name` from the StartupMessage, or as last reported by
     /// the server (a `SET application_name` changes it).
-    pub application: Option<String>,
+    #[serde(serialize_with = "opt_shared")]
+    pub application: Option<Arc<str>>,
     /// The server process serving the connection (BackendKeyData); for a
     /// `CANCEL`, the process whose query is to be cancelled.
     pub backend_pid: Option<u32>,
@@ -84,4 +92,13 @@ pub struct Postgres {
     /// records: `trust` (no exchange), `password`, `md5`, `sasl`
     /// (SCRAM), `gss`, `sspi`, `kerberos`.
     pub auth: Option<String>,
+}
+
+/// A shared string as serde writes a `String` (serde's own impl for `Arc`
+/// needs its `rc` feature, which would rebuild every dependent of serde).
+fn opt_shared<S: serde::Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_some(&**v),
+        None => s.serialize_none(),
+    }
 }

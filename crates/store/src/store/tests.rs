@@ -163,7 +163,7 @@ fn varied(i: u64) -> Record {
         6 => request(
             i,
             Body::Redis(podwire_record::Redis {
-                operation: text(next(8)),
+                operation: text(next(8)).into(),
                 ..Default::default()
             }),
         ),
