@@ -197,7 +197,18 @@ impl KernelTable {
                 };
                 self.learn_listener(key.0, l);
             }
-            KIND_UNLISTEN if self.listeners.get(&key.0).is_some_and(|l| l.pid == ev.pid) => {
+            // The last process to close a shared listening socket may not
+            // be the one named (a prefork server's): the same program in
+            // the same cgroup is enough.
+            KIND_UNLISTEN
+                if self.listeners.get(&key.0).is_some_and(|l| {
+                    l.same_program(&Listener {
+                        pid: ev.pid,
+                        comm,
+                        cgroup_id: ev.cgroup_id,
+                    })
+                }) =>
+            {
                 self.listeners.remove(&key.0);
             }
             KIND_CONNECT | KIND_ACCEPT => {

@@ -448,8 +448,9 @@ fn the_first_accepted_socket_takes_the_process_that_listened() {
     assert_eq!(server.process.as_deref(), Some("nginx"));
     assert_eq!(server.pid, Some(9));
 
-    // Another process's listener closing leaves nginx's in place; nginx's
-    // own closing takes it away.
+    // Another program's listener closing leaves nginx's in place; nginx's
+    // own closing takes it away, even by another of its processes (a
+    // worker that held the socket last).
     t.event(&with_proc(
         ev(KIND_UNLISTEN, [0; 4], 80, [0; 4], 0, SEC),
         10,
@@ -461,7 +462,7 @@ fn the_first_accepted_socket_takes_the_process_that_listened() {
     );
     t.event(&with_proc(
         ev(KIND_UNLISTEN, [0; 4], 80, [0; 4], 0, SEC),
-        9,
+        12,
         "nginx",
     ));
     assert!(t.listener(SocketAddr::from((S, 80))).is_none());
