@@ -699,9 +699,11 @@ fn deliver(inner: &Inner, mut transport: impl Transport) {
                 stats.requests_failed.fetch_add(1, Ordering::Relaxed);
                 stats.retries.fetch_add(1, Ordering::Relaxed);
                 let asked = res.ok().and_then(|r| r.retry_after).unwrap_or_default();
-                let wait = backoff.max(asked).min(cfg.max_backoff);
-                // Jitter so that many agents do not retry in step.
-                let wait = wait.mul_f64(0.75 + fastrand::f64() * 0.5);
+                // Jitter so that many agents do not retry in step; never
+                // below what the collector asked for (Retry-After,
+                // RetryInfo), which is a minimum.
+                let jittered = backoff.mul_f64(0.75 + fastrand::f64() * 0.5);
+                let wait = jittered.max(asked).min(cfg.max_backoff);
                 retry_at = Some(Instant::now() + wait);
                 backoff = (backoff * 2).min(cfg.max_backoff);
                 let mut q = lock(&inner.queue);

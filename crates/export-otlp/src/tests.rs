@@ -145,9 +145,9 @@ fn retry_after_is_honoured() {
     let began = Instant::now();
     e.export(&[http(1, 200, 1.0), http(2, 200, 1.0)]);
     let (_, body) = rx.recv_timeout(Duration::from_secs(5)).expect("delivered");
-    // Jitter is at most a quarter either way.
+    // What the collector asks for is a minimum: jitter never shortens it.
     assert!(
-        began.elapsed() >= Duration::from_millis(110),
+        began.elapsed() >= Duration::from_millis(150),
         "{:?}",
         began.elapsed()
     );
