@@ -623,15 +623,18 @@ fn deliver(inner: &Inner, mut transport: impl Transport) {
     let mut next_metrics = Instant::now() + cfg.metrics_interval;
     let mut backoff = FIRST_BACKOFF;
     let mut retry_at: Option<Instant> = None;
+    // Until when the collector asked us to wait (Retry-After, RetryInfo).
+    let mut asked_until: Option<Instant> = None;
     // Set when asked to stop: how long the last attempts may take.
     let mut stop_deadline: Option<Instant> = None;
     loop {
         let now = Instant::now();
         if stop_deadline.is_none() && inner.stop.load(Ordering::SeqCst) {
             // `shutdown` sealed everything; try once more without waiting
-            // for backoff, for as long as the caller waits.
+            // for our own backoff, for as long as the caller waits, but
+            // not before the collector said it could take more.
             stop_deadline = Some(lock(&inner.stop_at).unwrap_or(now));
-            retry_at = None;
+            retry_at = asked_until.filter(|t| *t > now);
         }
         if let Some(d) = stop_deadline {
             if now >= d {
@@ -688,6 +691,7 @@ fn deliver(inner: &Inner, mut transport: impl Transport) {
                     .fetch_add(batch.body.len() as u64, Ordering::Relaxed);
                 backoff = FIRST_BACKOFF;
                 retry_at = None;
+                asked_until = None;
             }
             Ok(r) if !retryable(r.status) => {
                 stats.requests_failed.fetch_add(1, Ordering::Relaxed);
@@ -704,7 +708,9 @@ fn deliver(inner: &Inner, mut transport: impl Transport) {
                 // RetryInfo), which is a minimum.
                 let jittered = backoff.mul_f64(0.75 + fastrand::f64() * 0.5);
                 let wait = jittered.max(asked).min(cfg.max_backoff);
-                retry_at = Some(Instant::now() + wait);
+                let now = Instant::now();
+                retry_at = Some(now + wait);
+                asked_until = (!asked.is_zero()).then(|| now + asked.min(cfg.max_backoff));
                 backoff = (backoff * 2).min(cfg.max_backoff);
                 let mut q = lock(&inner.queue);
                 if let Some(b) = q.push_front(batch) {

@@ -155,6 +155,39 @@ fn retry_after_is_honoured() {
     e.shutdown(Duration::from_secs(1));
 }
 
+/// Shutting down skips podwire's own backoff, not the collector's asked
+/// delay: the last try waits for it within the shutdown's time.
+#[test]
+fn shutdown_still_waits_for_the_delay_the_collector_asked() {
+    let (tx, rx) = mpsc::channel();
+    let t = Scripted {
+        answers: vec![Ok(Response {
+            status: 429,
+            // Longer than podwire's own first backoff (500 ms, jittered).
+            retry_after: Some(Duration::from_millis(1500)),
+        })],
+        seen: tx,
+    };
+    let mut c = cfg();
+    c.max_backoff = Duration::from_secs(5);
+    c.batch_items = 1;
+    let e = Exporter::start(c, t).unwrap();
+    let began = Instant::now();
+    e.export(&[http(1, 200, 1.0)]);
+    // The first try (refused) goes out at once; stop during the wait.
+    std::thread::sleep(Duration::from_millis(200));
+    e.shutdown(Duration::from_secs(5));
+    let (_, body) = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("delivered at shutdown");
+    assert!(
+        began.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(spans_in(&body), 1);
+}
+
 #[test]
 fn a_collector_that_never_answers_costs_only_the_queue_and_counts_the_rest() {
     let (tx, _rx) = mpsc::channel();
