@@ -432,15 +432,24 @@ fn request_records_take_their_connections_processes_without_claiming() {
     assert!(dns.client.identity.is_none());
 }
 
+/// `listen()` (KIND_LISTEN) or a listener's close (KIND_UNLISTEN) on
+/// `local:port` (`[0; 4]`: any address) by `pid`/`comm` in `cgroup`.
+fn listen_ev(kind: u8, local: [u8; 4], port: u16, pid: u32, comm: &str, cgroup: u64) -> ConnEvent {
+    let mut e = with_proc(ev(kind, local, port, [0; 4], 0, SEC), pid, comm);
+    e.cgroup_id = cgroup;
+    e
+}
+
+/// The pid the table names for an accepted socket on `S:port`.
+fn listener_pid(t: &KernelTable, port: u16) -> Option<u32> {
+    t.listener(SocketAddr::from((S, port))).map(|l| l.pid)
+}
+
 #[test]
 fn the_first_accepted_socket_takes_the_process_that_listened() {
     let mut t = KernelTable::new(KernelConfig::default(), 0);
     // listen() on any address of port 80, before any connection.
-    t.event(&with_proc(
-        ev(KIND_LISTEN, [0; 4], 80, [0; 4], 0, SEC),
-        9,
-        "nginx",
-    ));
+    t.event(&listen_ev(KIND_LISTEN, [0; 4], 80, 9, "nginx", 0));
     t.event(&ev(KIND_ACCEPT, S, 80, C, 40000, SEC));
     let mut rec = packet_record(Close::Open);
     t.merge(&mut rec, &mut |_, _| None);
@@ -451,48 +460,27 @@ fn the_first_accepted_socket_takes_the_process_that_listened() {
     // Another program's listener closing leaves nginx's in place; nginx's
     // own closing takes it away, even by another of its processes (a
     // worker that held the socket last).
-    t.event(&with_proc(
-        ev(KIND_UNLISTEN, [0; 4], 80, [0; 4], 0, SEC),
-        10,
-        "other",
-    ));
-    assert_eq!(
-        t.listener(SocketAddr::from((S, 80))).map(|l| l.pid),
-        Some(9)
-    );
-    t.event(&with_proc(
-        ev(KIND_UNLISTEN, [0; 4], 80, [0; 4], 0, SEC),
-        12,
-        "nginx",
-    ));
-    assert!(t.listener(SocketAddr::from((S, 80))).is_none());
+    t.event(&listen_ev(KIND_UNLISTEN, [0; 4], 80, 10, "other", 0));
+    assert_eq!(listener_pid(&t, 80), Some(9));
+    t.event(&listen_ev(KIND_UNLISTEN, [0; 4], 80, 12, "nginx", 0));
+    assert_eq!(listener_pid(&t, 80), None);
 }
 
 #[test]
 fn a_listener_on_the_ipv6_wildcard_serves_ipv4_too_and_an_exact_one_wins() {
     let mut t = KernelTable::new(KernelConfig::default(), 0);
-    let mut any6 = with_proc(ev(KIND_LISTEN, [0; 4], 443, [0; 4], 0, SEC), 5, "envoy");
+    let mut any6 = listen_ev(KIND_LISTEN, [0; 4], 443, 5, "envoy", 0);
     any6.family = 10;
     t.event(&any6);
-    let local = SocketAddr::from((S, 443));
-    assert_eq!(t.listener(local).map(|l| l.pid), Some(5));
+    assert_eq!(listener_pid(&t, 443), Some(5));
     // Another port is not its.
-    assert!(t.listener(SocketAddr::from((S, 80))).is_none());
+    assert_eq!(listener_pid(&t, 80), None);
     // A listener bound to the exact address is preferred.
-    t.event(&with_proc(
-        ev(KIND_LISTEN, S, 443, [0; 4], 0, SEC),
-        6,
-        "haproxy",
-    ));
-    assert_eq!(t.listener(local).map(|l| l.pid), Some(6));
-    // A process that never listened, or a listen() without a port
-    // (autobind that failed) teaches nothing.
-    t.event(&with_proc(
-        ev(KIND_LISTEN, [0; 4], 0, [0; 4], 0, SEC),
-        7,
-        "x",
-    ));
-    assert!(t.listener(SocketAddr::from((S, 0))).is_none());
+    t.event(&listen_ev(KIND_LISTEN, S, 443, 6, "haproxy", 0));
+    assert_eq!(listener_pid(&t, 443), Some(6));
+    // A listen() without a port (autobind that failed) teaches nothing.
+    t.event(&listen_ev(KIND_LISTEN, [0; 4], 0, 7, "x", 0));
+    assert_eq!(listener_pid(&t, 0), None);
 }
 
 #[test]
@@ -500,17 +488,10 @@ fn two_programs_on_one_wildcard_port_name_neither() {
     // Two pods on one node both listen on 0.0.0.0:8080, each in its own
     // network namespace, which the table does not tell apart.
     let mut t = KernelTable::new(KernelConfig::default(), 0);
-    let mut a = with_proc(ev(KIND_LISTEN, [0; 4], 8080, [0; 4], 0, SEC), 9, "api");
-    a.cgroup_id = 100;
-    let mut b = with_proc(ev(KIND_LISTEN, [0; 4], 8080, [0; 4], 0, SEC), 10, "web");
-    b.cgroup_id = 200;
-    t.event(&a);
-    assert_eq!(
-        t.listener(SocketAddr::from((S, 8080))).map(|l| l.pid),
-        Some(9)
-    );
-    t.event(&b);
-    assert!(t.listener(SocketAddr::from((S, 8080))).is_none());
+    t.event(&listen_ev(KIND_LISTEN, [0; 4], 8080, 9, "api", 100));
+    assert_eq!(listener_pid(&t, 8080), Some(9));
+    t.event(&listen_ev(KIND_LISTEN, [0; 4], 8080, 10, "web", 200));
+    assert_eq!(listener_pid(&t, 8080), None);
     // A close still names the pod's own address.
     t.event(&ev(KIND_ACCEPT, S, 8080, C, 40000, SEC));
     t.event(&with_proc(
@@ -518,39 +499,26 @@ fn two_programs_on_one_wildcard_port_name_neither() {
         10,
         "web",
     ));
-    assert_eq!(
-        t.listener(SocketAddr::from((S, 8080))).map(|l| l.pid),
-        Some(10)
-    );
+    assert_eq!(listener_pid(&t, 8080), Some(10));
 
     // Another process of the same program in the same cgroup (prefork,
     // SO_REUSEPORT) is not ambiguous.
     let mut t = KernelTable::new(KernelConfig::default(), 0);
-    let mut w1 = with_proc(ev(KIND_LISTEN, [0; 4], 80, [0; 4], 0, SEC), 20, "nginx");
-    w1.cgroup_id = 7;
-    let mut w2 = with_proc(ev(KIND_LISTEN, [0; 4], 80, [0; 4], 0, SEC), 21, "nginx");
-    w2.cgroup_id = 7;
-    t.event(&w1);
-    t.event(&w2);
-    assert_eq!(
-        t.listener(SocketAddr::from((S, 80))).map(|l| l.pid),
-        Some(21)
-    );
+    t.event(&listen_ev(KIND_LISTEN, [0; 4], 80, 20, "nginx", 7));
+    t.event(&listen_ev(KIND_LISTEN, [0; 4], 80, 21, "nginx", 7));
+    assert_eq!(listener_pid(&t, 80), Some(21));
 
     // The same from the start-up scan.
-    let mut t = KernelTable::new(KernelConfig::default(), 0);
     let found = |pid, comm: &str, cgroup_id| listening::Found {
         local: "0.0.0.0:8080".parse().unwrap(),
         pid,
         comm: packed::Comm::from_name(comm.as_bytes()),
         cgroup_id,
     };
+    let mut t = KernelTable::new(KernelConfig::default(), 0);
     t.learn_scanned(vec![found(9, "api", 100), found(10, "web", 200)]);
-    assert!(t.listener(SocketAddr::from((S, 8080))).is_none());
+    assert_eq!(listener_pid(&t, 8080), None);
     let mut t = KernelTable::new(KernelConfig::default(), 0);
     t.learn_scanned(vec![found(20, "nginx", 7), found(21, "nginx", 7)]);
-    assert_eq!(
-        t.listener(SocketAddr::from((S, 8080))).map(|l| l.pid),
-        Some(20)
-    );
+    assert_eq!(listener_pid(&t, 8080), Some(20));
 }
