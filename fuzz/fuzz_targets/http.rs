@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
         if let Some(latency) = http.latency_ms {
             assert!(latency >= 0.0);
         }
-        assert!(["HTTP/0.9", "HTTP/1.0", "HTTP/1.1"].contains(&http.version.as_str()));
+        assert!(["HTTP/0.9", "HTTP/1.0", "HTTP/1.1"].contains(&http.version.as_ref()));
         for (name, value) in http.request_headers.iter().chain(&http.response_headers).flatten() {
             assert!(!is_sensitive(name) || value == REDACTED, "{name} leaked");
         }
