@@ -3,6 +3,7 @@
  * Plaintext from inside TLS: uprobes on OpenSSL's (and BoringSSL's)
  * SSL_write, SSL_read and their _ex variants, each with a uretprobe, copy
  * what the call moved once it returns, with the socket it went through.
+ * Go's crypto/tls has its own programs (go_tls_*, below).
  *
  * Which socket: the SSL object does not say without reading OpenSSL's
  * private structs (whose layout changes between versions), but the
@@ -84,7 +85,7 @@ struct {
 
 /* [0] records the ring had no room for, [1] calls with no socket found,
  * [2] calls whose thread was not recorded at entry (the `calls` table was
- * full). */
+ * full; for Go, `go_calls` is an LRU and forgets the oldest instead). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 3);
@@ -153,13 +154,62 @@ static __always_inline void socket_of(struct tls_event *ev, int fd)
 	ev->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 }
 
+/* One call's plaintext, `len` bytes at `buf` in the user's memory, as up
+ * to TLS_MAX_CHUNKS records. */
+static __always_inline int output(__u64 tid, __u64 ssl, __u64 buf, __u64 len, __s32 fd, __u32 op,
+				  __u32 flags)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!s)
+		return 0;
+	__builtin_memset(&s->ev, 0, sizeof(s->ev));
+	s->ev.ts_ns = bpf_ktime_get_ns();
+	s->ev.ssl = ssl;
+	s->ev.pid = tid >> 32;
+	s->ev.tid = (__u32)tid;
+	s->ev.len = len;
+	s->ev.fd = fd;
+	s->ev.op = op;
+	s->ev.flags = flags;
+	socket_of(&s->ev, fd);
+	if (!s->ev.family)
+		count(1);
+	{
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		if (BPF_CORE_READ_STR_INTO(&s->ev.comm, task, group_leader, comm) <= 0)
+			bpf_get_current_comm(&s->ev.comm, sizeof(s->ev.comm));
+	}
+
+	for (__u32 i = 0; i < TLS_MAX_CHUNKS; i++) {
+		__u64 off = (__u64)i * TLS_CHUNK;
+		__u64 n;
+
+		if (off >= len)
+			break;
+		n = len - off;
+		if (n > TLS_CHUNK)
+			n = TLS_CHUNK;
+		s->ev.offset = off;
+		s->ev.size = n;
+		if (bpf_probe_read_user(s->data, n, (void *)(buf + off)))
+			s->ev.size = 0;
+		n = s->ev.size;
+		if (n > TLS_CHUNK)
+			n = TLS_CHUNK;
+		if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + n, BPF_RB_NO_WAKEUP))
+			count(0);
+	}
+	return 0;
+}
+
 static __always_inline int leave(struct uregs *regs)
 {
 	__u64 tid = bpf_get_current_pid_tgid();
 	struct call *c = bpf_map_lookup_elem(&calls, &tid);
 	struct ssl_key key = {};
-	__u32 zero = 0;
-	struct scratch *s;
 	/* Both return an int: the upper half of rax is not part of it
 	 * (SSL_read's -1 would read as 4294967295). */
 	int ret = (int)regs->ax;
@@ -196,49 +246,89 @@ static __always_inline int leave(struct uregs *regs)
 			flags = TLS_FD_CACHED;
 		}
 	}
+	return output(tid, call.ssl, call.buf, len, fd, call.op, flags);
+}
 
-	s = bpf_map_lookup_elem(&scratch, &zero);
-	if (!s)
-		return 0;
-	__builtin_memset(&s->ev, 0, sizeof(s->ev));
-	s->ev.ts_ns = bpf_ktime_get_ns();
-	s->ev.ssl = call.ssl;
-	s->ev.pid = tid >> 32;
-	s->ev.tid = (__u32)tid;
-	s->ev.len = len;
-	s->ev.fd = fd;
-	s->ev.op = call.op;
-	s->ev.flags = flags;
-	socket_of(&s->ev, fd);
-	if (!s->ev.family)
-		count(1);
-	{
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+/*
+ * Go's crypto/tls: (*Conn).Read and (*Conn).Write, in programs built by Go
+ * 1.17 or later for x86-64 (the register ABI: the receiver in rax, the
+ * slice's pointer and length in rbx and rcx; the byte count returned in
+ * rax; the running goroutine in r14 throughout).
+ *
+ * No uretprobe: it swaps the return address on the stack, and Go moves
+ * goroutine stacks as they grow, which would crash the program. The agent
+ * puts the return probe on each of the function's `ret` instructions
+ * instead. A goroutine may block in Read and resume on another thread, so
+ * a call is kept by its goroutine (pid and g), not by thread.
+ *
+ * The socket: Go does its syscalls wherever its scheduler runs them, so
+ * the descriptor comes from the connection itself, through fields whose
+ * offsets have not moved since Go 1.12: tls.Conn.conn (a net.Conn
+ * interface: type word, then data) -> *net.TCPConn -> conn.fd (*netFD,
+ * first field) -> pfd (poll.FD, first field) -> Sysfd, after the 16-byte
+ * fdMutex. A net.Conn that is not a *net.TCPConn gives a number that
+ * socket_of checks is a TCP socket of this process, else it is counted
+ * with the calls whose socket was not found.
+ */
+struct go_key {
+	__u64 g;
+	__u32 pid;
+	__u32 pad;
+};
 
-		if (BPF_CORE_READ_STR_INTO(&s->ev.comm, task, group_leader, comm) <= 0)
-			bpf_get_current_comm(&s->ev.comm, sizeof(s->ev.comm));
-	}
+struct go_call {
+	__u64 conn;
+	__u64 buf;
+	__u32 op;
+	__u32 pad;
+};
 
-	for (__u32 i = 0; i < TLS_MAX_CHUNKS; i++) {
-		__u64 off = (__u64)i * TLS_CHUNK;
-		__u64 n;
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_key);
+	__type(value, struct go_call);
+} go_calls SEC(".maps");
 
-		if (off >= len)
-			break;
-		n = len - off;
-		if (n > TLS_CHUNK)
-			n = TLS_CHUNK;
-		s->ev.offset = off;
-		s->ev.size = n;
-		if (bpf_probe_read_user(s->data, n, (void *)(call.buf + off)))
-			s->ev.size = 0;
-		n = s->ev.size;
-		if (n > TLS_CHUNK)
-			n = TLS_CHUNK;
-		if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + n, BPF_RB_NO_WAKEUP))
-			count(0);
-	}
+static __always_inline int go_enter(struct uregs *regs, __u32 op)
+{
+	struct go_key key = { .g = regs->r14, .pid = bpf_get_current_pid_tgid() >> 32 };
+	struct go_call c = { .conn = regs->ax, .buf = regs->bx, .op = op };
+
+	if (bpf_map_update_elem(&go_calls, &key, &c, BPF_ANY))
+		count(2);
 	return 0;
+}
+
+static __always_inline __s32 go_fd(__u64 conn)
+{
+	__u64 data = 0, netfd = 0;
+	__s64 fd = -1;
+
+	if (bpf_probe_read_user(&data, sizeof(data), (void *)(conn + 8)) || !data)
+		return -1;
+	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)data) || !netfd)
+		return -1;
+	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(netfd + 16)))
+		return -1;
+	return fd >= 0 && fd < 0x7fffffff ? (__s32)fd : -1;
+}
+
+static __always_inline int go_leave(struct uregs *regs)
+{
+	__u64 tid = bpf_get_current_pid_tgid();
+	struct go_key key = { .g = regs->r14, .pid = tid >> 32 };
+	struct go_call *c = bpf_map_lookup_elem(&go_calls, &key);
+	__s64 n = (__s64)regs->ax;
+
+	if (!c)
+		return 0;
+	struct go_call call = *c;
+
+	bpf_map_delete_elem(&go_calls, &key);
+	if (n <= 0 || n > 0xffffffffLL)
+		return 0;
+	return output(tid, call.conn, call.buf, n, go_fd(call.conn), call.op, TLS_GO);
 }
 
 /* The descriptor under an SSL call in progress on this thread. */
@@ -266,6 +356,16 @@ int ssl_read_ex(struct uregs *regs) { return enter(regs, TLS_OP_READ, 1); }
 
 SEC("uretprobe/SSL_any")
 int ssl_return(struct uregs *regs) { return leave(regs); }
+
+SEC("uprobe/go_tls_write")
+int go_tls_write(struct uregs *regs) { return go_enter(regs, TLS_OP_WRITE); }
+
+SEC("uprobe/go_tls_read")
+int go_tls_read(struct uregs *regs) { return go_enter(regs, TLS_OP_READ); }
+
+/* On each `ret` of both functions (not a uretprobe: see go_enter). */
+SEC("uprobe/go_tls_return")
+int go_tls_return(struct uregs *regs) { return go_leave(regs); }
 
 SEC("tracepoint/syscalls/sys_enter_write")
 int enter_write(struct syscall_enter *ctx) { return syscall_fd(ctx); }

@@ -23,6 +23,7 @@
 /* tls_event.flags */
 #define TLS_FD_CACHED 1 /* the call made no syscall: the fd is the one this
                          * SSL object used last */
+#define TLS_GO 2        /* from Go's crypto/tls; `ssl` is the *tls.Conn */
 
 struct tls_event {
 	__u64 ts_ns;      /* bpf_ktime_get_ns() at the call's return (CLOCK_MONOTONIC) */
@@ -39,7 +40,7 @@ struct tls_event {
 	__u16 dport;      /* remote port, host byte order */
 	__u16 family;     /* AF_INET or AF_INET6; 0 if not known */
 	__u8 op;          /* TLS_OP_* */
-	__u8 flags;       /* TLS_FD_* */
+	__u8 flags;       /* TLS_FD_CACHED, TLS_GO */
 	char comm[16];    /* the process's name */
 };
 

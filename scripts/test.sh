@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps clang llvm libbpf-dev bpftool prometheus python3 python3-venv nftables chromium postgresql mariadb-server mariadb-client redis-server nghttp2-server nghttp2-client libssl-dev)
+APT_PACKAGES=(tshark tcpdump nginx-light curl bind9-dnsutils dnsmasq-base openssl iproute2 procps clang llvm libbpf-dev bpftool prometheus python3 python3-venv nftables chromium postgresql mariadb-server mariadb-client redis-server nghttp2-server nghttp2-client libssl-dev golang-go binutils)
 # node and npm run the web UI's browser test (ui/tests); any node >= 18 will
 # do, so Debian's are only installed when none is here.
 command -v node >/dev/null || APT_PACKAGES+=(nodejs)

@@ -22,6 +22,7 @@
 //! and carry on without it.
 
 mod event;
+pub mod go_tls;
 mod tls;
 mod tls_event;
 mod tls_symbols;
@@ -31,7 +32,7 @@ pub use event::{
 };
 pub use tls::{FileId, TlsLost, TlsProbe};
 pub use tls_event::{
-    TlsEvent, FD_CACHED, OP_READ, OP_WRITE, TLS_CHUNK, TLS_EVENT_SIZE, TLS_MAX_CHUNKS,
+    TlsEvent, FD_CACHED, FROM_GO, OP_READ, OP_WRITE, TLS_CHUNK, TLS_EVENT_SIZE, TLS_MAX_CHUNKS,
 };
 pub use tls_symbols::defines_tls_functions;
 

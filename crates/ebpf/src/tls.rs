@@ -12,7 +12,12 @@
 //!
 //! The syscall tracepoints that tell which socket a call used are attached
 //! at load, whether or not any library is.
+//!
+//! Go programs carry their own TLS: [`TlsProbe::attach`] tells them by
+//! their build information and probes `crypto/tls` in the program's file
+//! ([`crate::go_tls`] says how, and why not with uretprobes).
 
+use crate::go_tls::{self, GoLook, GoTls};
 use crate::tls_event::TlsEvent;
 use crate::{classify, ensure_tracefs, take_map, EbpfError, BTF_PATH};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
@@ -37,6 +42,11 @@ const FUNCTIONS: [(&str, &str); 4] = [
     ("ssl_read_ex", "SSL_read_ex"),
 ];
 const RETURN: &str = "ssl_return";
+/// Go's crypto/tls (see [`crate::go_tls`]): entry programs for `Write` and
+/// `Read`, and the one program on each of their `ret` instructions.
+const GO_WRITE: &str = "go_tls_write";
+const GO_READ: &str = "go_tls_read";
+const GO_RETURN: &str = "go_tls_return";
 /// The syscalls a TLS library's socket BIO makes (program, tracepoint).
 const SYSCALLS: [(&str, &str); 8] = [
     ("enter_write", "sys_enter_write"),
@@ -100,7 +110,11 @@ impl TlsProbe {
             _ => EbpfError::Tracefs(e),
         })?;
         let mut ebpf = Ebpf::load(TLS_OBJECT).map_err(|e| classify(&e, EbpfError::Load))?;
-        for name in FUNCTIONS.iter().map(|f| f.0).chain([RETURN]) {
+        for name in FUNCTIONS
+            .iter()
+            .map(|f| f.0)
+            .chain([RETURN, GO_WRITE, GO_READ, GO_RETURN])
+        {
             uprobe(&mut ebpf, name)?
                 .load()
                 .map_err(|e| classify(&e, EbpfError::Load))?;
@@ -130,12 +144,20 @@ impl TlsProbe {
     /// Probes the TLS functions of the library or program at `path`, once
     /// per file: `Ok(0)` when that file is probed already, else the number
     /// of functions probed. A file without any of them is an error
-    /// ([`EbpfError::Attach`]), as is one the kernel refuses.
+    /// ([`EbpfError::Attach`]), as is one the kernel refuses, and a Go
+    /// program that cannot be probed (see [`crate::go_tls`]).
     pub fn attach(&mut self, path: &Path) -> Result<usize, EbpfError> {
         let id =
             FileId::of(path).map_err(|e| EbpfError::Attach(format!("{}: {e}", path.display())))?;
         if self.files.contains_key(&id) {
             return Ok(0);
+        }
+        match go_tls::look(path) {
+            GoLook::NotGo => {}
+            GoLook::Go(go) => return self.attach_go(id, path, &go),
+            GoLook::Unsupported(why) => {
+                return Err(EbpfError::Attach(format!("{}: {why}", path.display())))
+            }
         }
         let mut links = Vec::new();
         let mut first_error = None;
@@ -180,6 +202,43 @@ impl TlsProbe {
                 Err(at(crate::chain(&e)))
             }
         }
+    }
+
+    /// Go's `Write` and `Read`: a probe at each entry and on each `ret`;
+    /// all of them or none.
+    fn attach_go(&mut self, id: FileId, path: &Path, go: &GoTls) -> Result<usize, EbpfError> {
+        let mut links: Vec<(&'static str, UProbeLinkId)> = Vec::new();
+        let points = [(GO_WRITE, &go.write), (GO_READ, &go.read)]
+            .into_iter()
+            .flat_map(|(entry, f)| {
+                std::iter::once((entry, f.entry)).chain(f.returns.iter().map(|r| (GO_RETURN, *r)))
+            });
+        for (program, offset) in points {
+            let attached = uprobe(&mut self.ebpf, program).and_then(|p| {
+                p.attach(offset, path, UProbeScope::AllProcesses)
+                    .map_err(|e| {
+                        EbpfError::Attach(format!(
+                            "{} ({}) at {offset:#x}: {}",
+                            path.display(),
+                            go.version,
+                            crate::chain(&e)
+                        ))
+                    })
+            });
+            match attached {
+                Ok(link) => links.push((program, link)),
+                Err(e) => {
+                    for (name, link) in links {
+                        if let Ok(p) = uprobe(&mut self.ebpf, name) {
+                            let _ = p.detach(link);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        self.files.insert(id, links);
+        Ok(2)
     }
 
     /// Removes the probes from a file (when no process maps it any more).

@@ -22,6 +22,8 @@ pub const OP_READ: u8 = 2;
 /// `tls_event.flags`: the call made no syscall; the descriptor is the one
 /// its SSL object used last.
 pub const FD_CACHED: u8 = 1;
+/// `tls_event.flags`: from Go's crypto/tls; `ssl` is the `*tls.Conn`.
+pub const FROM_GO: u8 = 2;
 
 /// Mirror of `struct tls_event` (see `bpf/tls_event.h`).
 #[repr(C)]

@@ -37,6 +37,7 @@ pub mod cmd;
 pub mod compare;
 pub mod corrupt;
 pub mod error;
+pub mod go;
 pub mod http;
 pub mod kubeapi;
 pub mod netns;

@@ -292,3 +292,205 @@ fn requests_inside_tls_are_read_from_the_tls_library() {
     let exit = agent.stop().expect("agent stops on SIGTERM");
     assert!(exit.success(), "agent exit: {exit:?}");
 }
+
+/// The Go program's HTTPS port in the web pod.
+const GO_PORT: u16 = 9443;
+
+/// Go's own TLS (crypto/tls, no libssl): a Go HTTPS server in the web pod
+/// and Go clients in the client pod, over HTTP/1.1 and HTTP/2, all started
+/// after the agent (`crates/lab/go/go_tls.go`, built here from the
+/// standard library). The agent must find crypto/tls in the program's file
+/// and probe its return instructions (no uretprobe in Go); every request
+/// each client reports appears once, inside TLS, with method, path and
+/// status, on the client's own connection and with both processes.
+#[test]
+fn go_requests_inside_tls_are_read_from_crypto_tls() {
+    let test = "go_requests_inside_tls_are_read_from_crypto_tls";
+    skip_unless!(
+        test,
+        require_lab(&["ip", "nginx", "dnsmasq", "openssl", "go"])
+    );
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return skipped(test, "the kernel has no BTF (no eBPF)");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin = dir.path().join("go_tls");
+    if let Err(skip) = podwire_lab::go::build_go_tls(&bin) {
+        return skip.report(test);
+    }
+    let bin = bin.to_str().expect("utf-8 temp path").to_owned();
+    let _lab = lab_lock();
+    let c = Cluster::start().expect("start the lab cluster");
+    let netns = format!("/run/netns/{}", c.lab.switch_ns());
+    let agent = Agent::start(
+        podwire(),
+        &[
+            "--netns",
+            &netns,
+            "--interfaces",
+            "p*",
+            "--tls-plaintext",
+            "on",
+        ],
+        &dir.path().join("agent.log"),
+    )
+    .expect("start the agent");
+    let libraries = |agent: &Agent| {
+        let (_, m) = agent.get("/metrics").expect("metrics");
+        metric(&m, "podwire_tls_plaintext_libraries ").unwrap_or(0.0)
+    };
+    // Let the agent's first scan (nginx's libssl) settle.
+    std::thread::sleep(Duration::from_secs(3));
+    let before = libraries(&agent);
+
+    let mut server = c
+        .web
+        .command(&bin)
+        .args(["server", &format!("0.0.0.0:{GO_PORT}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("Go server");
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let out = server.stdout.as_mut().expect("stdout");
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("the Go server says it listens");
+        assert_eq!(line.trim(), "listening");
+    }
+    // The server's file is the clients' too: probed once, before any
+    // client starts (new processes are read every 2 s; see the static
+    // client above for why the wait is long).
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while libraries(&agent) < before + 1.0 {
+        if Instant::now() > deadline {
+            let _ = server.kill();
+            panic!("the Go program was not probed\n{}", agent.log());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let web = c.web.ipv4;
+    let mut asked: Vec<(String, Asked, &str)> = Vec::new();
+    for (proto, paths) in [
+        ("h1", ["/go-h1/a", "/missing-h1"]),
+        ("h2", ["/go-h2/a", "/missing-h2"]),
+    ] {
+        let urls: Vec<String> = paths
+            .iter()
+            .map(|p| format!("https://{web}:{GO_PORT}{p}"))
+            .collect();
+        let mut child = c
+            .client
+            .command(&bin)
+            .args(["client", proto])
+            .args(&urls)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("Go client");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(b"go\n").expect("let the client go");
+        }
+        let out = child.wait_with_output().expect("Go client");
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "Go client {proto}: {said} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = said.lines().collect();
+        assert_eq!(lines.len(), paths.len(), "{said}");
+        for (path, line) in paths.iter().zip(lines) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let [code, port, version] = f[..] else {
+                panic!("Go client said {line:?}");
+            };
+            asked.push((
+                version.to_owned(),
+                Asked {
+                    client: "go_tls",
+                    path: path.to_string(),
+                    status: code.parse().expect("status code"),
+                    local: Some(SocketAddr::new(
+                        c.client.ipv4.into(),
+                        port.parse().expect("local port"),
+                    )),
+                },
+                proto,
+            ));
+        }
+    }
+    let versions: Vec<&str> = asked.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(versions, ["HTTP/1.1", "HTTP/1.1", "HTTP/2.0", "HTTP/2.0"]);
+    assert_eq!(
+        asked.iter().map(|a| a.1.status).collect::<Vec<_>>(),
+        [200, 404, 200, 404]
+    );
+
+    let web_ip = web.to_string();
+    let client_ip = c.client.ipv4.to_string();
+    let inside = |agent: &Agent| -> Vec<Value> {
+        let all = agent.json("/api/v1/http?limit=1000").expect("http");
+        all.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["inside_tls"] == Value::Bool(true) && r["server"]["port"] == GO_PORT)
+            .cloned()
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let records = loop {
+        let r = inside(&agent);
+        if r.len() >= asked.len() || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let (_, metrics) = agent.get("/metrics").expect("metrics");
+    assert_eq!(
+        records.len(),
+        asked.len(),
+        "each request once: {records:#?}\n{}\nagent log:\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("tls_plaintext"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        agent.log()
+    );
+    for (version, a, proto) in &asked {
+        let r = records
+            .iter()
+            .find(|r| str_at(r, &["path"]) == Some(a.path.as_str()))
+            .unwrap_or_else(|| panic!("{a:?} ({proto}) not seen inside TLS: {records:#?}"));
+        assert_eq!(str_at(r, &["method"]), Some("GET"), "{r}");
+        assert_eq!(r["status"], a.status, "{r}");
+        let want = if version == "HTTP/2.0" {
+            "2"
+        } else {
+            "HTTP/1.1"
+        };
+        assert_eq!(str_at(r, &["version"]), Some(want), "{r}");
+        assert_eq!(
+            str_at(r, &["client", "ip"]),
+            Some(client_ip.as_str()),
+            "{r}"
+        );
+        assert_eq!(str_at(r, &["server", "ip"]), Some(web_ip.as_str()), "{r}");
+        if let Some(local) = a.local {
+            assert_eq!(r["client"]["port"], local.port(), "{a:?} on its connection");
+        }
+        assert_eq!(str_at(r, &["client", "process"]), Some("go_tls"), "{r}");
+        assert_eq!(str_at(r, &["server", "process"]), Some("go_tls"), "{r}");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let exit = agent.stop().expect("agent stops on SIGTERM");
+    assert!(exit.success(), "agent exit: {exit:?}");
+}

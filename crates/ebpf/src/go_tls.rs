@@ -1,0 +1,294 @@
+//! Go's crypto/tls in a program's own file: where its probes go.
+//!
+//! Go programs carry their own TLS (no libssl), in `crypto/tls.(*Conn).Read`
+//! and `Write`, named in the program's symbol table (kept unless built
+//! with `-ldflags=-s`). Two things differ from OpenSSL:
+//!
+//! - **No uretprobe.** A uretprobe replaces the return address on the
+//!   stack, and Go copies a goroutine's stack elsewhere when it grows, so
+//!   the program would crash. The return probe goes on each `ret`
+//!   instruction of the function instead, found by decoding the function's
+//!   machine code (iced-x86): scanning for the `0xc3` byte would also hit
+//!   the middle of other instructions, and a probe there corrupts the
+//!   program.
+//! - **Registers, not the C ABI.** Go 1.17 and later pass arguments and
+//!   results in registers on x86-64 (`bpf/tls.bpf.c` says which). Older
+//!   programs pass them on the stack; they are reported as unsupported, as
+//!   are other architectures. The Go version comes from the build
+//!   information the linker writes into every Go program
+//!   (`.go.buildinfo`), in both its layouts (inline since Go 1.18,
+//!   pointers before).
+
+use crate::tls_symbols::Elf;
+use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic};
+use object::elf::EM_X86_64;
+use object::read::elf::{FileHeader, SectionHeader};
+use object::read::{ReadCache, ReadRef};
+use std::fs::File;
+use std::path::Path;
+
+/// The probed functions' symbols, NUL-terminated as in a string table.
+pub(crate) const READ: &[u8] = b"crypto/tls.(*Conn).Read\0";
+pub(crate) const WRITE: &[u8] = b"crypto/tls.(*Conn).Write\0";
+/// The start of `.go.buildinfo`.
+const MAGIC: &[u8] = b"\xff Go buildinf:";
+/// The first Go release with the register ABI on x86-64.
+const FIRST_MINOR: u32 = 17;
+/// A function longer than this is not decoded (`Read` and `Write` are a
+/// few kilobytes).
+const MAX_FUNCTION_BYTES: u64 = 1 << 20;
+/// Return instructions probed per function at most (each is a probe
+/// link; Go 1.19's `Read` has 5).
+const MAX_RETURNS: usize = 64;
+
+/// One probed function: file offsets of its first instruction and of each
+/// of its `ret` instructions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoFunction {
+    pub entry: u64,
+    pub returns: Vec<u64>,
+}
+
+/// Where Go's TLS functions are in one program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoTls {
+    /// As the program says it was built (`go1.19.8`).
+    pub version: String,
+    pub read: GoFunction,
+    pub write: GoFunction,
+}
+
+/// What a file is, for the Go TLS probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GoLook {
+    /// Not a Go program, or one without crypto/tls symbols.
+    NotGo,
+    Go(GoTls),
+    /// A Go program with crypto/tls that cannot be probed, and why.
+    Unsupported(String),
+}
+
+/// Looks at the file at `path` (symbol tables, build information and the
+/// two functions' code only; see [`ReadCache`]).
+pub fn look(path: &Path) -> GoLook {
+    let Ok(file) = File::open(path) else {
+        return GoLook::NotGo;
+    };
+    let data = &ReadCache::new(file);
+    let Some(elf) = Elf::parse(data) else {
+        return GoLook::NotGo;
+    };
+    let Some(version) = version(&elf) else {
+        return GoLook::NotGo;
+    };
+    let mut found = [None, None];
+    elf.symbols(|name, sym| {
+        for (i, want) in [READ, WRITE].iter().enumerate() {
+            if name.starts_with(want) {
+                found[i] = Some((sym.st_value.get(elf.endian), sym.st_size.get(elf.endian)));
+            }
+        }
+        found.iter().all(Option::is_some)
+    });
+    let [Some(read), Some(write)] = found else {
+        return GoLook::NotGo;
+    };
+    if elf.header.e_machine(elf.endian) != EM_X86_64 {
+        return GoLook::Unsupported(format!(
+            "{version}: Go TLS is probed in x86-64 programs only"
+        ));
+    }
+    if !register_abi(&version) {
+        return GoLook::Unsupported(format!(
+            "{version}: built before Go 1.{FIRST_MINOR} (arguments on the stack)"
+        ));
+    }
+    match (function(&elf, read), function(&elf, write)) {
+        (Ok(read), Ok(write)) => GoLook::Go(GoTls {
+            version,
+            read,
+            write,
+        }),
+        (Err(e), _) | (_, Err(e)) => GoLook::Unsupported(format!("{version}: {e}")),
+    }
+}
+
+/// The Go version in the program's build information; `None` when it has
+/// none (not a Go program).
+fn version<'data, R: ReadRef<'data>>(elf: &Elf<'data, R>) -> Option<String> {
+    let endian = elf.endian;
+    let section = elf
+        .sections
+        .section_by_name(endian, b".go.buildinfo")
+        .map(|(_, s)| s)?;
+    let head = elf
+        .data
+        .read_bytes_at(section.sh_offset(endian), 32.min(section.sh_size(endian)))
+        .ok()?;
+    if head.len() < 32 || !head.starts_with(MAGIC) {
+        return None;
+    }
+    let (ptr_size, flags) = (head[14] as u64, head[15]);
+    let text = if flags & 2 != 0 {
+        // Go 1.18+: a varint length and the version, right after the header.
+        let rest = elf
+            .data
+            .read_bytes_at(
+                section.sh_offset(endian) + 32,
+                64.min(section.sh_size(endian).saturating_sub(32)),
+            )
+            .ok()?;
+        let (&len, rest) = rest.split_first()?;
+        // Versions are short: a one-byte varint.
+        if len >= 0x80 {
+            return None;
+        }
+        rest.get(..len as usize)?.to_vec()
+    } else {
+        // Before: a pointer to a Go string header (data pointer, length).
+        if ptr_size != 8 || flags & 1 != 0 {
+            return None;
+        }
+        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+        let header = elf.at_address(word(head.get(16..24)?), 16)?.0;
+        let (at, len) = (word(header.get(..8)?), word(header.get(8..16)?));
+        if len > 64 {
+            return None;
+        }
+        elf.at_address(at, len)?.0.to_vec()
+    };
+    String::from_utf8(text).ok()
+}
+
+/// Whether a Go version passes arguments in registers: `go1.N[.M]` with N
+/// at least 17, or a development build (`devel ...`).
+fn register_abi(version: &str) -> bool {
+    if version.starts_with("devel") {
+        return true;
+    }
+    let Some(rest) = version.strip_prefix("go1.") else {
+        return false;
+    };
+    let minor: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    minor.parse::<u32>().is_ok_and(|m| m >= FIRST_MINOR)
+}
+
+/// A function's entry and `ret` instructions, as file offsets, from its
+/// symbol's address and size.
+fn function<'data, R: ReadRef<'data>>(
+    elf: &Elf<'data, R>,
+    (addr, size): (u64, u64),
+) -> Result<GoFunction, String> {
+    if size == 0 || size > MAX_FUNCTION_BYTES {
+        return Err(format!("a TLS function of {size} bytes at {addr:#x}"));
+    }
+    let (code, offset) = elf
+        .at_address(addr, size)
+        .ok_or_else(|| format!("no code at {addr:#x}"))?;
+    let mut decoder = Decoder::with_ip(64, code, addr, DecoderOptions::NONE);
+    let mut ins = Instruction::default();
+    let mut returns = Vec::new();
+    while decoder.can_decode() {
+        decoder.decode_out(&mut ins);
+        if ins.is_invalid() {
+            return Err(format!("undecodable instruction at {:#x}", ins.ip()));
+        }
+        if ins.mnemonic() == Mnemonic::Ret {
+            if returns.len() == MAX_RETURNS {
+                return Err(format!("over {MAX_RETURNS} returns in one function"));
+            }
+            returns.push(ins.ip() - addr + offset);
+        }
+    }
+    if returns.is_empty() {
+        return Err(format!(
+            "no return instruction in the function at {addr:#x}"
+        ));
+    }
+    Ok(GoFunction {
+        entry: offset,
+        returns,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_with_the_register_abi() {
+        for yes in [
+            "go1.17",
+            "go1.19.8",
+            "go1.22rc1",
+            "go1.100.2",
+            "devel go1.23-abc",
+        ] {
+            assert!(register_abi(yes), "{yes}");
+        }
+        for no in ["go1.16.15", "go1.9", "go2", "", "gox"] {
+            assert!(!register_abi(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn files_that_are_not_go_programs() {
+        assert_eq!(look(Path::new("/bin/sh")), GoLook::NotGo);
+        assert_eq!(look(Path::new("/nonexistent")), GoLook::NotGo);
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("x");
+        std::fs::write(&text, b"\xff Go buildinf: crypto/tls.(*Conn).Read").unwrap();
+        assert_eq!(look(&text), GoLook::NotGo);
+    }
+
+    /// The return instructions found are exactly objdump's `ret`s in each
+    /// function, of a real Go program built here.
+    #[test]
+    fn a_go_program_s_tls_functions_and_their_returns() {
+        let test = "a_go_program_s_tls_functions_and_their_returns";
+        if let Err(skip) = podwire_lab::skip::require_tools(&["go", "objdump"]) {
+            return skip.report(test);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("go_tls");
+        if let Err(skip) = podwire_lab::go::build_go_tls(&bin) {
+            return skip.report(test);
+        }
+        let GoLook::Go(go) = look(&bin) else {
+            panic!("not found: {:?}", look(&bin));
+        };
+        assert!(go.version.starts_with("go1."), "{go:?}");
+        assert!(crate::defines_tls_functions(&bin));
+        let code = std::fs::read(&bin).unwrap();
+        for (name, f) in [("Read", &go.read), ("Write", &go.write)] {
+            // objdump prints virtual addresses: compared from the
+            // function's start, which is `entry` in the file.
+            let sym = format!("crypto/tls.(*Conn).{name}");
+            let out = std::process::Command::new("objdump")
+                .args(["-d", "--no-show-raw-insn"])
+                .arg(format!("--disassemble={sym}"))
+                .arg(&bin)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let address =
+                |l: &str| u64::from_str_radix(l.trim().split([':', ' ']).next()?, 16).ok();
+            let start = text
+                .lines()
+                .find(|l| l.ends_with(&format!("<{sym}>:")))
+                .and_then(address)
+                .unwrap_or_else(|| panic!("{sym} not in objdump's output: {text}"));
+            let rets: Vec<u64> = text
+                .lines()
+                .filter(|l| l.split_whitespace().nth(1) == Some("ret"))
+                .filter_map(address)
+                .map(|a| a - start + f.entry)
+                .collect();
+            assert!(!rets.is_empty(), "{sym}: {text}");
+            assert_eq!(f.returns, rets, "{sym}");
+            for r in &f.returns {
+                assert_eq!(code[*r as usize], 0xc3, "{sym} at {r:#x}");
+            }
+        }
+    }
+}
