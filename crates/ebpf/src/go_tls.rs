@@ -90,6 +90,11 @@ pub fn look(path: &Path) -> GoLook {
         }
         found.iter().all(Option::is_some)
     });
+    // Stripped programs (`-ldflags=-s`, the usual container build) have
+    // no symbol table, but the runtime's own function table names them.
+    if found.iter().any(Option::is_none) {
+        found = pclntab(&elf).unwrap_or_default();
+    }
     let [Some(read), Some(write)] = found else {
         return GoLook::NotGo;
     };
@@ -160,6 +165,95 @@ fn version<'data, R: ReadRef<'data>>(elf: &Elf<'data, R>) -> Option<String> {
     String::from_utf8(text).ok()
 }
 
+/// Bytes of `.gopclntab` read at most (a large program's is tens of MiB).
+const MAX_PCLNTAB_BYTES: u64 = 64 << 20;
+
+/// `Read`'s and `Write`'s address and size from the function table the Go
+/// runtime keeps for stack traces (`.gopclntab`), which stripping leaves
+/// in place. Its header, by `runtime/symtab.go`: a magic word (Go 1.16 and
+/// 1.17 `0xfffffffa`, 1.18 and 1.19 `0xfffffff0`, 1.20 and later
+/// `0xfffffff1`), two pad bytes, the instruction size quantum, the pointer
+/// size, then pointer-sized words: the number of functions, of files,
+/// (1.18+) the text start, and the offsets of the function name table and,
+/// fifth after it, of the function table. The function table holds one
+/// (entry, offset of the function's `_func`) pair per function, plus one
+/// for the end of the text, and each `_func` begins with its entry and the
+/// offset of its name. 1.18 and later make entries 32-bit offsets from the
+/// text start; 1.16 and 1.17 use pointer-sized addresses.
+fn pclntab<'data, R: ReadRef<'data>>(elf: &Elf<'data, R>) -> Option<[Option<(u64, u64)>; 2]> {
+    let endian = elf.endian;
+    let section = elf
+        .sections
+        .section_by_name(endian, b".gopclntab")
+        .map(|(_, s)| s)?;
+    let size = section.sh_size(endian);
+    if size > MAX_PCLNTAB_BYTES {
+        return None;
+    }
+    let tab = elf
+        .data
+        .read_bytes_at(section.sh_offset(endian), size)
+        .ok()?;
+    let u32_at = |at: u64| -> Option<u64> {
+        let b = tab.get(at as usize..at.checked_add(4)? as usize)?;
+        Some(u32::from_le_bytes(b.try_into().ok()?) as u64)
+    };
+    let word_at = |at: u64| -> Option<u64> {
+        let b = tab.get(at as usize..at.checked_add(8)? as usize)?;
+        Some(u64::from_le_bytes(b.try_into().ok()?))
+    };
+    let magic = u32_at(0)?;
+    if *tab.get(7)? != 8 {
+        return None;
+    }
+    let new = match magic {
+        0xffff_fff0 | 0xffff_fff1 => true,
+        0xffff_fffa => false,
+        _ => return None,
+    };
+    let word = |i: u64| word_at(8 + 8 * i);
+    let nfunc = word(0)?;
+    let (text, names, functab) = if new {
+        (word(2)?, word(3)?, word(7)?)
+    } else {
+        (0, word(2)?, word(6)?)
+    };
+    // One table entry: (entry address, offset of its _func).
+    let entry = |i: u64| -> Option<(u64, u64)> {
+        if new {
+            let at = functab.checked_add(i.checked_mul(8)?)?;
+            Some((text.checked_add(u32_at(at)?)?, u32_at(at + 4)?))
+        } else {
+            let at = functab.checked_add(i.checked_mul(16)?)?;
+            Some((word_at(at)?, word_at(at + 8)?))
+        }
+    };
+    let mut found = [None, None];
+    for i in 0..nfunc.min(size / 8) {
+        let (addr, func) = entry(i)?;
+        let func = functab.checked_add(func)?;
+        let name_off = u32_at(func.checked_add(if new { 4 } else { 8 })?)?;
+        let Some(name) = tab.get(names.checked_add(name_off)? as usize..) else {
+            continue;
+        };
+        for (slot, want) in found.iter_mut().zip([READ, WRITE]) {
+            if name.starts_with(want) {
+                let (next, _) = entry(i + 1)?;
+                *slot = Some((addr, next.checked_sub(addr)?));
+            }
+        }
+        if found.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    Some(found)
+}
+
+/// Whether a stripped Go program's function table names both functions.
+pub(crate) fn table_names_them<'data, R: ReadRef<'data>>(elf: &Elf<'data, R>) -> bool {
+    pclntab(elf).is_some_and(|f| f.iter().all(Option::is_some))
+}
+
 /// Whether a Go version passes arguments in registers: `go1.N[.M]` with N
 /// at least 17, or a development build (`devel ...`).
 fn register_abi(version: &str) -> bool {
@@ -214,6 +308,7 @@ fn function<'data, R: ReadRef<'data>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use podwire_lab::go::Link;
 
     #[test]
     fn versions_with_the_register_abi() {
@@ -242,7 +337,9 @@ mod tests {
     }
 
     /// The return instructions found are exactly objdump's `ret`s in each
-    /// function, of a real Go program built here.
+    /// function, of a real Go program built here; the same program
+    /// stripped is found through the runtime's function table, with the
+    /// same code.
     #[test]
     fn a_go_program_s_tls_functions_and_their_returns() {
         let test = "a_go_program_s_tls_functions_and_their_returns";
@@ -251,13 +348,39 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("go_tls");
-        if let Err(skip) = podwire_lab::go::build_go_tls(&bin) {
-            return skip.report(test);
+        let stripped = dir.path().join("go_tls_stripped");
+        for (out, link) in [(&bin, Link::Symbols), (&stripped, Link::Stripped)] {
+            if let Err(skip) = podwire_lab::go::build_go_tls(out, link) {
+                return skip.report(test);
+            }
         }
         let GoLook::Go(go) = look(&bin) else {
             panic!("not found: {:?}", look(&bin));
         };
         assert!(go.version.starts_with("go1."), "{go:?}");
+        // The runtime's function table says what the symbol table says.
+        {
+            let file = File::open(&bin).unwrap();
+            let data = &ReadCache::new(file);
+            let elf = Elf::parse(data).unwrap();
+            let from_table = pclntab(&elf).unwrap();
+            let mut from_symbols = [None, None];
+            elf.symbols(|name, sym| {
+                for (slot, want) in from_symbols.iter_mut().zip([READ, WRITE]) {
+                    if name.starts_with(want) {
+                        *slot = Some((sym.st_value.get(elf.endian), sym.st_size.get(elf.endian)));
+                    }
+                }
+                false
+            });
+            assert!(from_symbols.iter().all(Option::is_some));
+            // Symbol sizes exclude the padding to the next function.
+            for (t, s) in from_table.iter().zip(&from_symbols) {
+                let (t, s) = (t.unwrap(), s.unwrap());
+                assert_eq!(t.0, s.0);
+                assert!(t.1 >= s.1 && t.1 - s.1 < 64, "{t:?} {s:?}");
+            }
+        }
         assert!(crate::defines_tls_functions(&bin));
         let code = std::fs::read(&bin).unwrap();
         for (name, f) in [("Read", &go.read), ("Write", &go.write)] {
@@ -288,6 +411,19 @@ mod tests {
             assert_eq!(f.returns, rets, "{sym}");
             for r in &f.returns {
                 assert_eq!(code[*r as usize], 0xc3, "{sym} at {r:#x}");
+            }
+        }
+        let GoLook::Go(bare) = look(&stripped) else {
+            panic!("stripped: {:?}", look(&stripped));
+        };
+        assert!(crate::defines_tls_functions(&stripped));
+        let code = std::fs::read(&stripped).unwrap();
+        for (f, s) in [(&go.read, &bare.read), (&go.write, &bare.write)] {
+            let relative =
+                |f: &GoFunction| -> Vec<u64> { f.returns.iter().map(|r| r - f.entry).collect() };
+            assert_eq!(relative(f), relative(s));
+            for r in &s.returns {
+                assert_eq!(code[*r as usize], 0xc3, "stripped, at {r:#x}");
             }
         }
     }

@@ -36,7 +36,8 @@ const MAX_TABLE_BYTES: u64 = 64 << 20;
 
 /// Whether the 64-bit ELF file at `path` defines `SSL_read` and
 /// `SSL_write` (or Go's `crypto/tls.(*Conn).Read` and `Write`), in its
-/// dynamic or its full symbol table. Files that are not
+/// dynamic or its full symbol table, or for a stripped Go program in the
+/// runtime's function table. Files that are not
 /// 64-bit ELF, cannot be read or have oversized tables answer `false`.
 pub fn defines_tls_functions(path: &Path) -> bool {
     let Ok(file) = File::open(path) else {
@@ -54,7 +55,7 @@ pub fn defines_tls_functions(path: &Path) -> bool {
             }
         }
         found.iter().any(|pair| pair.iter().all(|f| *f))
-    })
+    }) || crate::go_tls::table_names_them(&elf)
 }
 
 /// A 64-bit ELF file's header and section table, read (not its contents).

@@ -9,10 +9,18 @@ use std::process::Command;
 /// Go's own crypto/tls; its header says how to run it.
 pub const GO_TLS_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/go/go_tls.go");
 
+/// How a Go program is linked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// With its symbol table (`go build`'s default).
+    Symbols,
+    /// Stripped (`-ldflags=-s -w`, as most container images ship Go).
+    Stripped,
+}
+
 /// Builds `go/go_tls.go` into `out`. `Err` with the reason when there is
-/// no Go toolchain (a skip) or the build fails (a panic: the source is
-/// ours).
-pub fn build_go_tls(out: &Path) -> Result<(), Skip> {
+/// no Go toolchain (a skip); a failed build panics (the source is ours).
+pub fn build_go_tls(out: &Path, link: Link) -> Result<(), Skip> {
     let Some(go) = find_tool("go") else {
         return Err(Skip("no Go toolchain (Debian's golang-go)".into()));
     };
@@ -23,6 +31,10 @@ pub fn build_go_tls(out: &Path) -> Result<(), Skip> {
         .arg("build")
         .arg("-o")
         .arg(out)
+        .args(match link {
+            Link::Symbols => &[][..],
+            Link::Stripped => &["-ldflags=-s -w"][..],
+        })
         .arg(GO_TLS_SOURCE)
         .env("GOCACHE", &cache)
         .env("GOPATH", cache.join("gopath"))

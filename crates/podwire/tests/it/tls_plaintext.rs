@@ -299,8 +299,9 @@ const GO_PORT: u16 = 9443;
 /// Go's own TLS (crypto/tls, no libssl): a Go HTTPS server in the web pod
 /// and Go clients in the client pod, over HTTP/1.1 and HTTP/2, all started
 /// after the agent (`crates/lab/go/go_tls.go`, built here from the
-/// standard library). The agent must find crypto/tls in the program's file
-/// and probe its return instructions (no uretprobe in Go); every request
+/// standard library, stripped as container images ship Go: no symbol
+/// table). The agent must find crypto/tls through the runtime's function
+/// table and probe its return instructions (no uretprobe in Go); every request
 /// each client reports appears once, inside TLS, with method, path and
 /// status, on the client's own connection and with both processes.
 #[test]
@@ -315,7 +316,7 @@ fn go_requests_inside_tls_are_read_from_crypto_tls() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let bin = dir.path().join("go_tls");
-    if let Err(skip) = podwire_lab::go::build_go_tls(&bin) {
+    if let Err(skip) = podwire_lab::go::build_go_tls(&bin, podwire_lab::go::Link::Stripped) {
         return skip.report(test);
     }
     let bin = bin.to_str().expect("utf-8 temp path").to_owned();
