@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What reading requests inside TLS costs: wrk (OpenSSL, keep-alive) against
 # nginx (OpenSSL) over HTTPS across a veth, at full speed, without the agent,
-# with the agent and --tls-plaintext off, and with it on; and the same over
-# plain HTTP for comparison. Reports requests/s of each run, the throughput
+# with the agent and --tls-plaintext off, and with it on; the same with Go's
+# crypto/tls on both ends (crates/lab/go/go_tls.go: its server, and its load
+# client, 16 keep-alive connections); and plain HTTP for comparison. Reports requests/s of each run, the throughput
 # lost to the agent, and the agent's CPU (user + system, from /proc) per
 # 10k requests/s, best of N interleaved runs.
 #
@@ -32,7 +33,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.sh"
 [[ $(id -u) == 0 ]] || die "needs root (namespaces, eBPF)"
 need wrk wrk; need nginx nginx-light; need ip iproute2; need openssl openssl; need python3 python3
-report_missing "apt-get install wrk nginx-light iproute2 openssl python3"
+need go golang-go
+report_missing "apt-get install wrk nginx-light iproute2 openssl python3 golang-go"
 PW=$(podwire_binary "$PW")
 
 TMP=$(mktemp -d /tmp/podwire-tls-bench.XXXXXX)
@@ -63,6 +65,10 @@ http {
 EOF
 ip netns exec "$NS" nginx -c "$TMP/nginx.conf" -g 'daemon off;' &
 PIDS+=($!)
+GOCACHE="$TMP/gocache" GOPATH="$TMP/gopath" GOPROXY=off CGO_ENABLED=0 \
+  go build -ldflags="-s -w" -o "$TMP/go_tls" "$HERE/../crates/lab/go/go_tls.go"
+ip netns exec "$NS" "$TMP/go_tls" server 10.252.0.2:9443 > /dev/null &
+PIDS+=($!)
 sleep 0.5
 
 # cpu_ticks PID: user + system clock ticks so far.
@@ -82,24 +88,29 @@ run() {
     sleep 2.5 # the first library scan
     t0=$(cpu_ticks "$agent")
   fi
-  wrk -t1 -c16 -d"${SECS}s" "$url" > "$TMP/wrk.out" 2>&1
+  local rps
+  if [[ $url == *:9443/* ]]; then
+    rps=$("$TMP/go_tls" load h1 "$url" "$SECS" 16)
+  else
+    wrk -t1 -c16 -d"${SECS}s" "$url" > "$TMP/wrk.out" 2>&1
+    rps=$(grep -Eo 'Requests/sec:\s+[0-9.]+' "$TMP/wrk.out" | awk '{print $2}')
+  fi
   local cpu=0
   if [[ -n $agent ]]; then
     cpu=$(( $(cpu_ticks "$agent") - t0 ))
     kill "$agent"; wait "$agent" 2>/dev/null || true
   fi
-  local rps
-  rps=$(grep -Eo 'Requests/sec:\s+[0-9.]+' "$TMP/wrk.out" | awk '{print $2}')
   echo "$rps $(python3 -c "print($cpu / $TICK)")"
 }
 
 declare -A BEST_RPS BEST_CPU
 for r in $(seq "$RUNS"); do
-  for scheme in https http; do
-    port=8443; [[ $scheme == http ]] && port=8080
+  for scheme in https go-https http; do
+    port=8443; [[ $scheme == http ]] && port=8080; [[ $scheme == go-https ]] && port=9443
+    proto=${scheme#go-}
     for mode in none off on; do
       [[ $scheme == http && $mode == on ]] && continue
-      read -r rps cpu < <(run "$scheme://10.252.0.2:$port/index.html" "$mode")
+      read -r rps cpu < <(run "$proto://10.252.0.2:$port/index.html" "$mode")
       key="$scheme-$mode"
       echo "run $r $key: $rps req/s, agent $cpu s of CPU" >&2
       if [[ -z ${BEST_RPS[$key]:-} ]] || python3 -c "import sys; sys.exit(0 if $rps > ${BEST_RPS[$key]} else 1)"; then
@@ -116,7 +127,7 @@ secs = float(sys.argv[1])
 best = {$(for k in "${!BEST_RPS[@]}"; do printf '"%s": (%s, %s), ' "$k" "${BEST_RPS[$k]}" "${BEST_CPU[$k]}"; done)}
 print("| path | agent | requests/s | lost vs no agent | agent CPU, % of a core per 10k req/s |")
 print("|---|---|---|---|---|")
-for scheme in ("https", "http"):
+for scheme in ("https", "go-https", "http"):
     base = best[f"{scheme}-none"][0]
     for mode in ("none", "off", "on"):
         k = f"{scheme}-{mode}"

@@ -5,8 +5,12 @@
 //
 //	go_tls server ADDR            serve HTTPS (HTTP/1.1 and HTTP/2) on ADDR
 //	go_tls client h1|h2 URL...    wait for a line on stdin, then GET each
-//	                              URL on one connection; print "STATUS PORT"
-//	                              per URL (the client's local port)
+//	                              URL on one connection; print "STATUS PORT
+//	                              PROTO" per URL (the client's local port)
+//	go_tls load h1|h2 URL SECONDS CONNS
+//	                              GET URL from CONNS goroutines (keep-alive)
+//	                              for SECONDS; print requests per second
+//	                              (bench/tls.sh)
 package main
 
 import (
@@ -24,7 +28,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -70,16 +77,14 @@ func serve(addr string) {
 	check(srv.ServeTLS(ln, "", ""))
 }
 
-func client(proto string, urls []string) {
-	bufio.NewReader(os.Stdin).ReadString('\n')
-	var port string
+func transport(proto string, port *string) *http.Transport {
 	tr := &http.Transport{
 		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
 		ForceAttemptHTTP2: proto == "h2",
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if err == nil {
-				_, port, _ = net.SplitHostPort(c.LocalAddr().String())
+			if err == nil && port != nil {
+				_, *port, _ = net.SplitHostPort(c.LocalAddr().String())
 			}
 			return c, err
 		},
@@ -88,7 +93,13 @@ func client(proto string, urls []string) {
 		// A non-nil empty map turns HTTP/2 off.
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	}
-	c := &http.Client{Transport: tr}
+	return tr
+}
+
+func client(proto string, urls []string) {
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	var port string
+	c := &http.Client{Transport: transport(proto, &port)}
 	for _, u := range urls {
 		resp, err := c.Get(u)
 		check(err)
@@ -99,13 +110,43 @@ func client(proto string, urls []string) {
 	}
 }
 
+func load(proto, url string, seconds, conns int) {
+	tr := transport(proto, nil)
+	tr.MaxIdleConnsPerHost = conns
+	c := &http.Client{Transport: tr}
+	var done int64
+	stop := time.Now().Add(time.Duration(seconds) * time.Second)
+	var wg sync.WaitGroup
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				resp, err := c.Get(url)
+				check(err)
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				atomic.AddInt64(&done, 1)
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("%.1f\n", float64(done)/float64(seconds))
+}
+
 func main() {
 	if len(os.Args) >= 3 && os.Args[1] == "server" {
 		serve(os.Args[2])
 	} else if len(os.Args) >= 4 && os.Args[1] == "client" {
 		client(os.Args[2], os.Args[3:])
+	} else if len(os.Args) == 6 && os.Args[1] == "load" {
+		seconds, err := strconv.Atoi(os.Args[4])
+		check(err)
+		conns, err := strconv.Atoi(os.Args[5])
+		check(err)
+		load(os.Args[2], os.Args[3], seconds, conns)
 	} else {
-		fmt.Fprintln(os.Stderr, "usage: go_tls server ADDR | go_tls client h1|h2 URL...")
+		fmt.Fprintln(os.Stderr, "usage: go_tls server ADDR | client h1|h2 URL... | load h1|h2 URL SECONDS CONNS")
 		os.Exit(2)
 	}
 }
