@@ -85,10 +85,11 @@ struct {
 
 /* [0] records the ring had no room for, [1] calls with no socket found,
  * [2] calls whose thread was not recorded at entry (the `calls` table was
- * full; for Go, `go_calls` is an LRU and forgets the oldest instead). */
+ * full; for Go, `go_calls` is an LRU and forgets the oldest instead),
+ * [3] calls left alone because their cgroup is excluded. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 3);
+	__uint(max_entries, 4);
 	__type(key, __u32);
 	__type(value, __u64);
 } lost SEC(".maps");
@@ -101,8 +102,31 @@ static __always_inline void count(__u32 what)
 		*n += 1;
 }
 
+/* cgroups (by id) whose processes' plaintext is never read: the agent
+ * fills it from --tls-plaintext-exclude-namespaces (the containers of the
+ * pods in those namespaces). Checked at each call's entry, so an excluded
+ * call is neither recorded nor copied. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u8);
+} skip_cgroups SEC(".maps");
+
+static __always_inline int excluded(void)
+{
+	__u64 cgroup = bpf_get_current_cgroup_id();
+
+	if (!bpf_map_lookup_elem(&skip_cgroups, &cgroup))
+		return 0;
+	count(3);
+	return 1;
+}
+
 static __always_inline int enter(struct uregs *regs, __u32 op, int ex)
 {
+	if (excluded())
+		return 0;
 	__u64 tid = bpf_get_current_pid_tgid();
 	struct call c = {
 		.ssl = regs->di,
@@ -292,6 +316,8 @@ struct {
 
 static __always_inline int go_enter(struct uregs *regs, __u32 op)
 {
+	if (excluded())
+		return 0;
 	struct go_key key = { .g = regs->r14, .pid = bpf_get_current_pid_tgid() >> 32 };
 	struct go_call c = { .conn = regs->ax, .buf = regs->bx, .op = op };
 

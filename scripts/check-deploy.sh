@@ -189,6 +189,7 @@ RENDERS=(
     "authnone|podwire|podwire|--set api.auth=none --set serviceMonitor.enabled=true|--expect-servicemonitor --expect-env PODWIRE_API_AUTH=none"
     "authnone-nocapture|podwire|podwire|--set api.auth=none --set capture.enabled=false|--expect-env PODWIRE_API_AUTH=none --expect-env PODWIRE_NO_CAPTURE=true"
     "tlsplainon|podwire|podwire|--set tlsPlaintext.enabled=true|--expect-env PODWIRE_TLS_PLAINTEXT=on"
+    "tlsplainexclude|podwire|podwire|--set tlsPlaintext.enabled=true --set tlsPlaintext.excludeNamespaces={payments,vault}|--expect-env PODWIRE_TLS_PLAINTEXT=on --expect-env PODWIRE_TLS_PLAINTEXT_EXCLUDE_NAMESPACES=payments,vault"
     "otlp|podwire|podwire|--set otlp.endpoint=http://otel.observability:4317 --set otlp.protocol=grpc --set otlp.signals={traces,metrics} --set otlp.compression=gzip --set otlp.headers.secretName=otlp-auth|--expect-env PODWIRE_OTLP_ENDPOINT=http://otel.observability:4317 --expect-env PODWIRE_OTLP_PROTOCOL=grpc --expect-env PODWIRE_OTLP_SIGNALS=traces,metrics --expect-env PODWIRE_OTLP_COMPRESSION=gzip --expect-env PODWIRE_OTLP_QUEUE_KIB=16384 --expect-secret-env PODWIRE_OTLP_HEADERS=otlp-auth/headers"
     "networkpolicy|podwire|podwire|--set networkPolicy.enabled=true --set networkPolicy.nodeCIDRs={10.0.0.0/16,fd00::/64} --set networkPolicy.apiServerCIDRs={172.16.0.10/32}|--expect-networkpolicy"
 )
@@ -548,6 +549,14 @@ if "$HELM" template podwire "$CHART" -n podwire --set otlp.headers.secretName=ot
     fail=1
 else
     echo "rejected as it must: otlp.headers.secretName without otlp.endpoint (helm template fails)"
+fi
+if "$HELM" template podwire "$CHART" -n podwire --set tlsPlaintext.excludeNamespaces={payments} >/dev/null 2>"$OUT/bad-exclude.log" ||
+    ! grep -q "tlsPlaintext.excludeNamespaces needs tlsPlaintext.enabled" "$OUT/bad-exclude.log"; then
+    cat "$OUT/bad-exclude.log"
+    echo "FAIL: the chart rendered tlsPlaintext.excludeNamespaces without tlsPlaintext.enabled"
+    fail=1
+else
+    echo "rejected as it must: tlsPlaintext.excludeNamespaces without tlsPlaintext.enabled (helm template fails)"
 fi
 for v in "api.auth=token-file" "api.auth=kubernetes --set kubernetes=off"; do
     # shellcheck disable=SC2086

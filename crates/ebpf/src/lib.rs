@@ -30,7 +30,7 @@ mod tls_symbols;
 pub use event::{
     ConnEvent, CONN_EVENT_SIZE, KIND_ACCEPT, KIND_CLOSE, KIND_CONNECT, KIND_LISTEN, KIND_UNLISTEN,
 };
-pub use tls::{FileId, TlsLost, TlsProbe};
+pub use tls::{FileId, TlsLost, TlsProbe, MAX_EXCLUDED_CGROUPS};
 pub use tls_event::{
     TlsEvent, FD_CACHED, FROM_GO, OP_READ, OP_WRITE, TLS_CHUNK, TLS_EVENT_SIZE, TLS_MAX_CHUNKS,
 };

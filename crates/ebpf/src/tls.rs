@@ -20,11 +20,11 @@
 use crate::go_tls::{self, GoLook, GoTls};
 use crate::tls_event::TlsEvent;
 use crate::{classify, ensure_tracefs, take_map, EbpfError, BTF_PATH};
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::uprobe::{UProbeLinkId, UProbeScope};
 use aya::programs::{TracePoint, UProbe};
 use aya::Ebpf;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -59,6 +59,10 @@ const SYSCALLS: [(&str, &str); 8] = [
     ("enter_recvmsg", "sys_enter_recvmsg"),
 ];
 
+/// cgroups [`TlsProbe::exclude`] can hold (`skip_cgroups` in
+/// `bpf/tls.bpf.c`).
+pub const MAX_EXCLUDED_CGROUPS: usize = 65536;
+
 /// A file by identity: device and inode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId {
@@ -87,6 +91,9 @@ pub struct TlsLost {
     pub no_socket: u64,
     /// Calls not recorded at entry (too many threads inside SSL calls).
     pub no_entry: u64,
+    /// Calls left alone: their process's cgroup is excluded
+    /// ([`TlsProbe::exclude`]). Not a loss: asked for.
+    pub excluded: u64,
 }
 
 /// The TLS plaintext probe; everything detaches when it drops.
@@ -94,6 +101,10 @@ pub struct TlsProbe {
     ebpf: Ebpf,
     events: RingBuf<MapData>,
     lost: PerCpuArray<MapData, u64>,
+    /// cgroup ids whose calls are not read (`skip_cgroups`).
+    skip: BpfHashMap<MapData, u64, u8>,
+    /// What `skip` holds, to change only what changed.
+    skipping: HashSet<u64>,
     /// Attached files and their links (program name, link).
     files: HashMap<FileId, Vec<(&'static str, UProbeLinkId)>>,
 }
@@ -133,10 +144,14 @@ impl TlsProbe {
             .map_err(|e| EbpfError::Load(format!("events: {e}")))?;
         let lost = PerCpuArray::try_from(take_map(&mut ebpf, "lost")?)
             .map_err(|e| EbpfError::Load(format!("lost: {e}")))?;
+        let skip = BpfHashMap::try_from(take_map(&mut ebpf, "skip_cgroups")?)
+            .map_err(|e| EbpfError::Load(format!("skip_cgroups: {e}")))?;
         Ok(TlsProbe {
             ebpf,
             events,
             lost,
+            skip,
+            skipping: HashSet::new(),
             files: HashMap::new(),
         })
     }
@@ -250,6 +265,32 @@ impl TlsProbe {
         }
     }
 
+    /// Makes the calls of processes in these cgroups (by id) go unread
+    /// from now on, and those of every other cgroup read again; at most
+    /// [`MAX_EXCLUDED_CGROUPS`] (the rest are left out, and counted in the
+    /// answer). Returns how many cgroups are excluded now and how many
+    /// could not be.
+    pub fn exclude(&mut self, cgroups: &HashSet<u64>) -> (usize, usize) {
+        let gone: Vec<u64> = self.skipping.difference(cgroups).copied().collect();
+        for id in gone {
+            if self.skip.remove(&id).is_ok() {
+                self.skipping.remove(&id);
+            }
+        }
+        let mut refused = 0;
+        for id in cgroups {
+            if self.skipping.contains(id) {
+                continue;
+            }
+            if self.skipping.len() < MAX_EXCLUDED_CGROUPS && self.skip.insert(id, 1, 0).is_ok() {
+                self.skipping.insert(*id);
+            } else {
+                refused += 1;
+            }
+        }
+        (self.skipping.len(), refused)
+    }
+
     /// The files probed now.
     pub fn files(&self) -> impl Iterator<Item = FileId> + '_ {
         self.files.keys().copied()
@@ -280,6 +321,7 @@ impl TlsProbe {
             ring_full: get(0),
             no_socket: get(1),
             no_entry: get(2),
+            excluded: get(3),
         }
     }
 }

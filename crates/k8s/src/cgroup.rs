@@ -82,6 +82,15 @@ impl Cgroups {
         self.by_id.get(&id)
     }
 
+    /// Every cgroup's id and owner, walking the tree again when the last
+    /// walk is [`RESCAN`] old.
+    pub fn all(&mut self) -> impl Iterator<Item = (u64, &CgroupOwner)> {
+        if self.last_walk.is_none_or(|t| t.elapsed() >= RESCAN) {
+            self.walk();
+        }
+        self.by_id.iter().map(|(id, owner)| (*id, owner))
+    }
+
     fn walk(&mut self) {
         self.last_walk = Some(Instant::now());
         self.walks += 1;

@@ -493,6 +493,17 @@ impl Cluster {
         self.pods.get(uid).map(|p| self.pod_identity(p))
     }
 
+    /// The namespace of the pod a container (by id) or, failing that, a
+    /// pod (by uid) belongs to.
+    pub fn namespace_of(&self, container: Option<&str>, pod_uid: Option<&str>) -> Option<&str> {
+        let by_container = container.and_then(|c| self.containers.get(c));
+        let pod = match by_container {
+            Some(uid) => self.pods.get(uid),
+            None => self.pods.get(pod_uid?),
+        }?;
+        Some(pod.namespace.as_str())
+    }
+
     /// The pod with uid `uid`.
     pub fn by_pod_uid(&self, uid: &str) -> Option<Identity> {
         self.pods.get(uid).map(|p| self.pod_identity(p))

@@ -311,6 +311,20 @@ pub struct AgentArgs {
     #[arg(long, env = "PODWIRE_TLS_PLAINTEXT", value_name = "MODE")]
     pub tls_plaintext: Option<String>,
 
+    /// Kubernetes namespaces whose pods' TLS plaintext is never read,
+    /// comma-separated (with --tls-plaintext on and Kubernetes naming):
+    /// their processes' TLS calls are skipped in the kernel, before any
+    /// byte is copied. A pod is excluded within 2 s of its containers'
+    /// cgroups appearing and the API server listing it.
+    #[arg(
+        long,
+        env = "PODWIRE_TLS_PLAINTEXT_EXCLUDE_NAMESPACES",
+        value_name = "NS,...",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub tls_plaintext_exclude_namespaces: Vec<String>,
+
     /// Fetch the certificate of TLS 1.3 servers (encrypted in their
     /// handshakes) with the agent's own handshake to the same address and
     /// SNI: `on` or `off` [off]. At most one handshake a second, each

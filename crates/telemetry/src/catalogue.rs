@@ -231,7 +231,7 @@ crate::counters! {
     }
 }
 
-const TLS_CALLS: &str = "TLS library calls (SSL_read, SSL_write) read by the plaintext probe, by outcome: parsed on their connection, connection not tracked, socket not found, lost in the kernel";
+const TLS_CALLS: &str = "TLS library calls (SSL_read, SSL_write, Go crypto/tls Read and Write) seen by the plaintext probe, by outcome: parsed on their connection, connection not tracked, socket not found, lost in the kernel, left alone (namespace excluded)";
 const TLS_CALLS_NAME: &str = "podwire_tls_plaintext_calls";
 
 crate::counters! {
@@ -254,6 +254,13 @@ crate::counters! {
         /// The kernel side's losses: ring full, calls not followed.
         lost = Def::counter(TLS_CALLS_NAME, "tls_plaintext.calls_lost", TLS_CALLS)
             .label("outcome", "lost").logged(),
+        /// Calls left alone: their pod's namespace is excluded.
+        excluded = Def::counter(TLS_CALLS_NAME, "tls_plaintext.calls_excluded", TLS_CALLS)
+            .label("outcome", "excluded"),
+        /// cgroups whose calls are left alone now.
+        excluded_cgroups = Def::gauge("podwire_tls_plaintext_excluded_cgroups",
+            "tls_plaintext.excluded_cgroups",
+            "cgroups of pods in --tls-plaintext-exclude-namespaces, whose TLS calls are not read"),
         /// Files the probe could not attach to.
         refused = Def::counter("podwire_tls_plaintext_libraries_refused",
             "tls_plaintext.libraries_refused",

@@ -26,6 +26,9 @@ pub struct AgentConfig {
     pub ebpf: bool,
     /// `--tls-plaintext`: uprobes on TLS libraries (see `agent::tls`).
     pub tls_plaintext: bool,
+    /// `--tls-plaintext-exclude-namespaces`: pods whose TLS calls are not
+    /// read.
+    pub tls_plaintext_exclude: Vec<String>,
     /// `--tls-cert-fetch`: fetch TLS 1.3 servers' certificates (see
     /// `agent::certs`).
     pub tls_cert_fetch: bool,
@@ -170,6 +173,24 @@ impl AgentConfig {
         } else {
             None
         };
+        let tls_plaintext = match a.tls_plaintext.as_deref().or(f.tls_plaintext.as_deref()) {
+            Some("on") => !(a.no_ebpf || f.no_ebpf),
+            None | Some("off") => false,
+            Some(m) => bail!("tls-plaintext: {m:?} is not on or off"),
+        };
+        let tls_plaintext_exclude: Vec<String> = if a.tls_plaintext_exclude_namespaces.is_empty() {
+            &f.tls_plaintext_exclude_namespaces
+        } else {
+            &a.tls_plaintext_exclude_namespaces
+        }
+        .iter()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+        ensure!(
+            tls_plaintext_exclude.is_empty() || (tls_plaintext && kubernetes.is_some()),
+            "tls-plaintext-exclude-namespaces needs --tls-plaintext on and Kubernetes naming"
+        );
         Ok(AgentConfig {
             api,
             capture,
@@ -183,11 +204,8 @@ impl AgentConfig {
             interfaces,
             netns,
             ebpf: !(a.no_ebpf || f.no_ebpf),
-            tls_plaintext: match a.tls_plaintext.as_deref().or(f.tls_plaintext.as_deref()) {
-                Some("on") => !(a.no_ebpf || f.no_ebpf),
-                None | Some("off") => false,
-                Some(m) => bail!("tls-plaintext: {m:?} is not on or off"),
-            },
+            tls_plaintext,
+            tls_plaintext_exclude,
             tls_cert_fetch: match a.tls_cert_fetch.as_deref().or(f.tls_cert_fetch.as_deref()) {
                 Some("on") => true,
                 None | Some("off") => false,

@@ -18,6 +18,7 @@ use podwire_capture_live::conntrack;
 use podwire_k8s::{Cgroups, Cluster, WatchStatus, RESOURCES};
 use podwire_record::{Body, DnsTransport, Endpoint, Identity, Record, Transport};
 use podwire_serve::metrics::KubeHealth;
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -55,6 +56,22 @@ impl Kube {
             eprintln!("podwire: Kubernetes: could not start the watch thread: {e}");
         }
         kube
+    }
+
+    /// The cgroups (by id) of the containers and pods, on this node, of
+    /// pods in any of `namespaces` (`--tls-plaintext-exclude-namespaces`).
+    pub fn cgroups_in(&self, namespaces: &[String]) -> HashSet<u64> {
+        let cluster = podwire_sync::read(&self.cluster);
+        let mut cgroups = lock(&self.cgroups);
+        cgroups
+            .all()
+            .filter(|(_, owner)| {
+                cluster
+                    .namespace_of(owner.container.as_deref(), owner.pod_uid.as_deref())
+                    .is_some_and(|ns| namespaces.iter().any(|n| n == ns))
+            })
+            .map(|(id, _)| id)
+            .collect()
     }
 
     /// Endpoint addresses of a peer Service (see

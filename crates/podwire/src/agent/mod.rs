@@ -201,10 +201,11 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
     }
     if let Ok(p) = tls_probe {
         let (sh, st) = (Arc::clone(&shared), Arc::clone(&stop));
+        let exclude = cfg.tls_plaintext_exclude.clone();
         threads.push(
             std::thread::Builder::new()
                 .name("podwire-tls".into())
-                .spawn(move || tls::run(p, sh, tls_counters, st))
+                .spawn(move || tls::run(p, sh, exclude, tls_counters, st))
                 .context("starting the TLS plaintext thread")?,
         );
     }

@@ -363,6 +363,56 @@ impl Drop for Cgroup {
     }
 }
 
+/// A parent cgroup and, under it, one fake container cgroup per letter
+/// (`cri-containerd-<64 times the letter>.scope`, as the kubelet names
+/// them), with their container ids; `None` after saying why when they
+/// cannot be made here. All are removed on drop, children first.
+fn container_cgroups(test: &str, letters: &[char]) -> Option<(Cgroup, Vec<(String, Cgroup)>)> {
+    // The v2 tree the agent finds by itself: /sys/fs/cgroup, or its
+    // unified/ on a host in hybrid mode.
+    let root = podwire_k8s::cgroup::v2_root(Path::new("/sys/fs/cgroup"));
+    if !root.join("cgroup.controllers").exists() {
+        podwire_lab::skip::skipped(
+            test,
+            "needs a cgroup v2 tree (/sys/fs/cgroup or its unified/)",
+        );
+        return None;
+    }
+    let parent = Cgroup(root.join(format!("podwire-test-{}", std::process::id())));
+    if let Err(e) = std::fs::create_dir_all(&parent.0) {
+        podwire_lab::skip::skipped(test, &format!("cannot create a cgroup here ({e})"));
+        return None;
+    }
+    let children = letters
+        .iter()
+        .map(|c| {
+            let id = std::iter::repeat_n(*c, 64).collect::<String>();
+            let cg = Cgroup(parent.0.join(format!("cri-containerd-{id}.scope")));
+            std::fs::create_dir(&cg.0).expect("cgroup");
+            (id, cg)
+        })
+        .collect();
+    Some((parent, children))
+}
+
+/// A hostNetwork pod whose one container runs in the fake container
+/// cgroup of id `container` (see [`container_cgroups`]).
+fn host_network_pod(
+    name: &str,
+    namespace: &str,
+    container: &str,
+    owner: Option<(&str, &str)>,
+) -> Value {
+    let mut p = pod(name, &[], owner, None);
+    p["metadata"]["namespace"] = json!(namespace);
+    p["spec"]["hostNetwork"] = json!(true);
+    p["status"]["podIP"] = json!("192.0.2.10");
+    p["status"]["podIPs"] = json!([{"ip": "192.0.2.10"}]);
+    p["status"]["containerStatuses"] = json!([{"name": "c", "image": "i", "imageID": "",
+        "ready": true, "restartCount": 0, "containerID": format!("containerd://{container}")}]);
+    p
+}
+
 fn spawn_in(cgroup: &Path, cmd: &mut std::process::Command) -> std::process::Child {
     use std::os::unix::process::CommandExt;
     let procs = cgroup.join("cgroup.procs");
@@ -379,43 +429,21 @@ fn host_network_pods_are_told_apart_by_their_sockets_cgroup() {
     let test = "host_network_pods_are_told_apart_by_their_sockets_cgroup";
     skip_unless!(test, require_tools(&["python3", "curl"]));
     skip_unless!(test, podwire_lab::require_root());
-    // The v2 tree the agent finds by itself: /sys/fs/cgroup, or its
-    // unified/ on a host in hybrid mode.
-    let root = podwire_k8s::cgroup::v2_root(Path::new("/sys/fs/cgroup"));
-    let root = root.as_path();
-    if !root.join("cgroup.controllers").exists() {
-        podwire_lab::skip::skipped(
-            test,
-            "needs a cgroup v2 tree (/sys/fs/cgroup or its unified/)",
-        );
-        return;
-    }
     let _lab = lab_lock();
     let dir = tempfile::tempdir().expect("temp dir");
-    let parent = Cgroup(root.join(format!("podwire-test-{}", std::process::id())));
-    if let Err(e) = std::fs::create_dir_all(&parent.0) {
-        podwire_lab::skip::skipped(test, &format!("cannot create a cgroup here ({e})"));
+    let Some((_parent, cgroups)) = container_cgroups(test, &['a', 'b']) else {
         return;
-    }
-    let id = |c: char| std::iter::repeat_n(c, 64).collect::<String>();
-    let (server_id, client_id) = (id('a'), id('b'));
-    let server_cg = Cgroup(parent.0.join(format!("cri-containerd-{server_id}.scope")));
-    let client_cg = Cgroup(parent.0.join(format!("cri-containerd-{client_id}.scope")));
-    std::fs::create_dir(&server_cg.0).expect("cgroup");
-    std::fs::create_dir(&client_cg.0).expect("cgroup");
+    };
+    let [(server_id, server_cg), (client_id, client_cg)] = &cgroups[..] else {
+        unreachable!("two asked");
+    };
 
     let api = FakeApiServer::start().expect("fake API server");
     for (name, cid, ds) in [
         ("node-exporter-x1", &server_id, "node-exporter"),
         ("probe-y2", &client_id, "probe"),
     ] {
-        let mut p = pod(name, &[], Some(("DaemonSet", ds)), None);
-        p["spec"]["hostNetwork"] = json!(true);
-        p["status"]["podIP"] = json!("192.0.2.10");
-        p["status"]["podIPs"] = json!([{"ip": "192.0.2.10"}]);
-        p["status"]["containerStatuses"] = json!([{"name": "c", "image": "i", "imageID": "",
-            "ready": true, "restartCount": 0, "containerID": format!("containerd://{cid}")}]);
-        api.apply(p);
+        api.apply(host_network_pod(name, "shop", cid, Some(("DaemonSet", ds))));
     }
     let agent = start_agent(&api, dir.path(), &["--interfaces", "lo"]);
     let status = agent.json("/api/v1/status").expect("status");
@@ -479,6 +507,142 @@ fn host_network_pods_are_told_apart_by_their_sockets_cgroup() {
         assert_eq!(str_at(r, &["client", "pod"]), Some("probe-y2"), "{r}");
         assert_eq!(str_at(r, &["client", "node"]), Some(NODE), "{r}");
     }
+    agent.stop().expect("stop");
+}
+
+/// `--tls-plaintext-exclude-namespaces payments`: the TLS calls of the
+/// processes in that namespace's pods are left alone in the kernel. A Go
+/// HTTPS server and one Go client run in containers of `payments` pods,
+/// another client in a `shop` pod (hostNetwork pods on loopback, each in a
+/// fake container cgroup): the excluded client's request to the excluded
+/// server is never read, while the other client's request is, from its
+/// own side only.
+#[test]
+fn tls_plaintext_of_excluded_namespaces_is_never_read() {
+    let test = "tls_plaintext_of_excluded_namespaces_is_never_read";
+    skip_unless!(test, require_tools(&["go"]));
+    skip_unless!(test, podwire_lab::require_root());
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return podwire_lab::skip::skipped(test, "the kernel has no BTF (no eBPF)");
+    }
+    let _lab = lab_lock();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin = dir.path().join("go_tls");
+    if let Err(skip) = podwire_lab::go::build_go_tls(&bin, podwire_lab::go::Link::Stripped) {
+        return skip.report(test);
+    }
+    let Some((_parent, cgroups)) = container_cgroups(test, &['c', 'd', 'e']) else {
+        return;
+    };
+    let [(server_id, server_cg), (hidden_id, hidden_cg), (seen_id, seen_cg)] = &cgroups[..] else {
+        unreachable!("three asked");
+    };
+    let api = FakeApiServer::start().expect("fake API server");
+    for (name, ns, cid) in [
+        ("vault-0", "payments", server_id),
+        ("settle-1", "payments", hidden_id),
+        ("web-2", "shop", seen_id),
+    ] {
+        api.apply(host_network_pod(name, ns, cid, None));
+    }
+    let agent = start_agent(
+        &api,
+        dir.path(),
+        &[
+            "--interfaces",
+            "lo",
+            "--tls-plaintext",
+            "on",
+            "--tls-plaintext-exclude-namespaces",
+            "payments",
+        ],
+    );
+    wait_until("every resource listed", &agent, 20, || synced(&agent));
+    // Let the agent's first library scan settle (the host's other TLS
+    // programs), then count from there.
+    std::thread::sleep(Duration::from_secs(3));
+    let before = metric(&agent, "podwire_tls_plaintext_libraries ");
+    let server_log = dir.path().join("go-server.log");
+    let mut server = spawn_in(
+        &server_cg.0,
+        std::process::Command::new(&bin)
+            .args(["server", "127.0.0.1:9444"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&server_log).expect("log")),
+    );
+    let said = server.stdout.take().expect("stdout");
+    let server = podwire_lab::process::Proc::from_child("go_tls server", server, &server_log);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(said), &mut line)
+        .expect("the Go server says it listens");
+    assert_eq!(line.trim(), "listening", "{}", server.log());
+    // The program probed, and both payments containers' cgroups excluded
+    // (the walk finds them; the pods name their namespace).
+    wait_until("the Go program probed", &agent, 40, || {
+        metric(&agent, "podwire_tls_plaintext_libraries ") >= before + 1.0
+    });
+    wait_until("the payments cgroups excluded", &agent, 20, || {
+        metric(&agent, "podwire_tls_plaintext_excluded_cgroups ") >= 2.0
+    });
+    for (cg, path) in [(hidden_cg, "/hidden"), (seen_cg, "/seen")] {
+        let mut child = spawn_in(
+            &cg.0,
+            std::process::Command::new(&bin)
+                .args(["client", "h1", &format!("https://127.0.0.1:9444{path}")])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped()),
+        );
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(b"go\n").expect("let the client go");
+        }
+        let out = child.wait_with_output().expect("Go client");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.starts_with("200 "), "{path}: {said}");
+    }
+    let inside = |path: &str| -> Vec<Value> {
+        let all = agent.json("/api/v1/http?limit=1000").expect("http");
+        all.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["inside_tls"] == Value::Bool(true) && str_at(r, &["path"]) == Some(path))
+            .cloned()
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while inside("/seen").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the shop client's request is not seen inside TLS\n{}\n{}\nagent log:\n{}",
+            agent.get("/metrics").expect("metrics").1,
+            agent.json("/api/v1/http?limit=1000").expect("http"),
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(inside("/seen").len(), 1);
+    let seen = &inside("/seen")[0];
+    assert_eq!(str_at(seen, &["client", "pod"]), Some("web-2"), "{seen}");
+    assert_eq!(
+        str_at(seen, &["server", "namespace"]),
+        Some("payments"),
+        "{seen}"
+    );
+    assert_eq!(seen["status"], 200, "{seen}");
+    // Both ends of /hidden are excluded: nothing of it is read, and the
+    // kernel counted the calls it left alone (the server's for /seen too).
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(inside("/hidden"), Vec::<Value>::new());
+    assert!(
+        metric(
+            &agent,
+            "podwire_tls_plaintext_calls_total{outcome=\"excluded\"} "
+        ) >= 4.0,
+        "{}",
+        agent.get("/metrics").expect("metrics").1
+    );
+    drop(server);
     agent.stop().expect("stop");
 }
 

@@ -344,32 +344,35 @@ fn go_requests_inside_tls_are_read_from_crypto_tls() {
     std::thread::sleep(Duration::from_secs(3));
     let before = libraries(&agent);
 
+    let server_log = dir.path().join("go-server.log");
     let mut server = c
         .web
         .command(&bin)
         .args(["server", &format!("0.0.0.0:{GO_PORT}")])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&server_log).expect("log"))
         .spawn()
         .expect("Go server");
+    let said = server.stdout.take().expect("stdout");
+    let server = podwire_lab::process::Proc::from_child("go_tls server", server, &server_log);
     {
         use std::io::BufRead;
         let mut line = String::new();
-        let out = server.stdout.as_mut().expect("stdout");
-        std::io::BufReader::new(out)
+        std::io::BufReader::new(said)
             .read_line(&mut line)
             .expect("the Go server says it listens");
-        assert_eq!(line.trim(), "listening");
+        assert_eq!(line.trim(), "listening", "{}", server.log());
     }
     // The server's file is the clients' too: probed once, before any
     // client starts (new processes are read every 2 s; see the static
     // client above for why the wait is long).
     let deadline = Instant::now() + Duration::from_secs(40);
     while libraries(&agent) < before + 1.0 {
-        if Instant::now() > deadline {
-            let _ = server.kill();
-            panic!("the Go program was not probed\n{}", agent.log());
-        }
+        assert!(
+            Instant::now() < deadline,
+            "the Go program was not probed\n{}",
+            agent.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -490,8 +493,7 @@ fn go_requests_inside_tls_are_read_from_crypto_tls() {
         assert_eq!(str_at(r, &["client", "process"]), Some("go_tls"), "{r}");
         assert_eq!(str_at(r, &["server", "process"]), Some("go_tls"), "{r}");
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let exit = agent.stop().expect("agent stops on SIGTERM");
     assert!(exit.success(), "agent exit: {exit:?}");
 }

@@ -39,10 +39,13 @@ pub fn load() -> anyhow::Result<TlsProbe> {
     })
 }
 
-/// Runs until `stop`; detaches everything on the way out.
+/// Runs until `stop`; detaches everything on the way out. The calls of
+/// pods in the `exclude` namespaces are left alone in the kernel (their
+/// containers' cgroups, found again at each scan).
 pub fn run(
     mut probe: TlsProbe,
     shared: Arc<Shared>,
+    exclude: Vec<String>,
     counters: Arc<TlsCounters>,
     stop: Arc<AtomicBool>,
 ) {
@@ -50,6 +53,7 @@ pub fn run(
     let mut next_scan = Instant::now();
     let mono_to_wall = super::probe::mono_to_wall_ns();
     let mut batch: Vec<OwnedPlaintext> = Vec::new();
+    let mut warned_full = false;
     while !stop.load(Ordering::Relaxed) {
         if Instant::now() >= next_scan {
             let scan = libs.scan(&mut probe);
@@ -62,6 +66,21 @@ pub fn run(
             counters
                 .libraries
                 .store(libs.attached() as u64, Ordering::Relaxed);
+            if let (false, Some(kube)) = (exclude.is_empty(), shared.kube.as_ref()) {
+                let ids = kube.cgroups_in(&exclude);
+                let (now, refused) = probe.exclude(&ids);
+                counters
+                    .excluded_cgroups
+                    .store(now as u64, Ordering::Relaxed);
+                if refused > 0 && !warned_full {
+                    warned_full = true;
+                    eprintln!(
+                        "podwire: TLS plaintext: {refused} cgroups of excluded namespaces over \
+                         the {} the probe holds: their calls are read",
+                        podwire_ebpf::MAX_EXCLUDED_CGROUPS
+                    );
+                }
+            }
             next_scan = Instant::now() + SCAN_NEW;
         }
         let mut unattributed = 0;
@@ -87,6 +106,7 @@ pub fn run(
         counters
             .lost
             .store(lost.ring_full + lost.no_entry, Ordering::Relaxed);
+        counters.excluded.store(lost.excluded, Ordering::Relaxed);
         if !batch.is_empty() {
             let calls = std::mem::take(&mut batch);
             if let Some(c) = lock(&shared.control).as_ref() {
