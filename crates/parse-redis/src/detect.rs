@@ -199,7 +199,13 @@ mod tests {
 
     #[test]
     fn only_some_replies_are_a_server_alone() {
-        for reply in [&b"+OK\r\n+OK\r\n"[..], b"-ERR x\r\n", b":1\r\n", b"_\r\n", b"%1\r\n"] {
+        for reply in [
+            &b"+OK\r\n+OK\r\n"[..],
+            b"-ERR x\r\n",
+            b":1\r\n",
+            b"_\r\n",
+            b"%1\r\n",
+        ] {
             assert!(looks_like_reply_only(reply), "{reply:?}");
         }
         // A client's command, whole or cut at a bulk string, and arrays.

@@ -49,9 +49,14 @@ pub(crate) fn other_way(
         // A RESP type line is a reply only where a client sends none of its
         // kind: a bulk string or an array also starts a segment that splits
         // a command.
-        App::Redis(_) if there == Direction::ToClient && !podwire_redis::looks_like_reply_only(first) => {
+        App::Redis(_)
+            if there == Direction::ToClient && !podwire_redis::looks_like_reply_only(first) =>
+        {
             None
         }
         app => Some(app),
     }
 }
+
+#[cfg(test)]
+mod tests;
