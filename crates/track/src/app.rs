@@ -21,7 +21,7 @@
 //! A protocol switch (`101` after `Upgrade: h2c`) hands the connection from
 //! the HTTP/1 parser to the HTTP/2 one, with the upgraded request as stream 1.
 
-use crate::orient::{other_way, Roles};
+use crate::orient::{detect_oriented, Roles};
 use crate::stream::Chunk;
 use crate::tls::Decrypting;
 use podwire_dns::{DnsTcpParser, DNS_PORTS};
@@ -253,15 +253,13 @@ impl App {
                     return roles;
                 }
             };
-            let found = detect(cfg, server_port, mid_stream, dir, first).or_else(|| {
-                let client_port = turnable.filter(|_| mid_stream)?;
-                let app = other_way(cfg, client_port, dir, first)?;
-                roles = Roles::Turned;
-                dir = dir.reverse();
-                Some(app)
-            });
+            let found = detect_oriented(cfg, server_port, mid_stream, turnable, dir, first);
             match found {
-                Some(mut app) => {
+                Some((mut app, turned)) => {
+                    if turned == Roles::Turned {
+                        roles = turned;
+                        dir = dir.reverse();
+                    }
                     let early = match self {
                         App::Undecided { early, .. } => early.take(),
                         _ => None,

@@ -17,9 +17,12 @@
 //! ClientHello, and of Redis the replies a client never sends (simple
 //! strings, errors, integers, RESP3 scalars; a client sends arrays of bulk
 //! strings or an inline command). Bytes claimed in the direction they were
-//! taken to travel keep the guess, so anything both sides send (HTTP/2
-//! frames, RESP arrays, a Kafka response that reads as a request) never
-//! turns a connection. The connection then swaps its two ends, with
+//! taken to travel keep the guess, so anything both sides send (RESP
+//! arrays, a Kafka response that reads as a request) never turns a
+//! connection, with one exception: HTTP/2 frames read as frames both ways,
+//! so they turn it when they show their sender (a PUSH_PROMISE, a response's
+//! `:status` or a request's pseudo-headers first in a header block:
+//! `podwire_http2::sent_by`) and it is the other side. The connection then swaps its two ends, with
 //! everything it keeps per direction (`Conn::turn_around`), before the
 //! parser sees a byte, and every record it makes names the roles as turned.
 
@@ -33,16 +36,36 @@ pub(crate) enum Roles {
     Turned,
 }
 
+/// The parser for a connection whose first decisive bytes are `first`, in
+/// `dir` (see `app::detect`), and whether they turned its roles around:
+/// `turnable` is the guessed client's port when the roles were guessed.
+pub(crate) fn detect_oriented(
+    cfg: &ParserConfig,
+    server_port: u16,
+    mid_stream: bool,
+    turnable: Option<u16>,
+    dir: Direction,
+    first: &[u8],
+) -> Option<(App, Roles)> {
+    let here = detect(cfg, server_port, mid_stream, dir, first);
+    let Some(client_port) = turnable.filter(|_| mid_stream) else {
+        return here.map(|app| (app, Roles::Kept));
+    };
+    match here {
+        // Frames read the same both ways; some show their sender.
+        Some(App::Http2(p)) if podwire_http2::sent_by(first) == Some(dir.reverse()) => {
+            Some((App::Http2(p), Roles::Turned))
+        }
+        Some(app) => Some((app, Roles::Kept)),
+        None => other_way(cfg, client_port, dir, first).map(|app| (app, Roles::Turned)),
+    }
+}
+
 /// The parser for `first`, bytes that nothing claimed as `dir`'s, if they
 /// are recognisably the other direction's: the server, as guessed, sent a
 /// request, or the client a response. `client_port`: the guessed client's
 /// port, the server's if the roles turn.
-pub(crate) fn other_way(
-    cfg: &ParserConfig,
-    client_port: u16,
-    dir: Direction,
-    first: &[u8],
-) -> Option<App> {
+fn other_way(cfg: &ParserConfig, client_port: u16, dir: Direction, first: &[u8]) -> Option<App> {
     let there = dir.reverse();
     let app = detect(cfg, client_port, true, there, first)?;
     match app {

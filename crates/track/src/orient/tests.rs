@@ -12,6 +12,7 @@ use std::net::IpAddr;
 
 const PG_PREPARED: &str = include_str!("../../../parse-postgres/tests/data/pgbench_prepared.txt");
 const REDIS_PIPELINE: &str = include_str!("../../../parse-redis/tests/data/pipeline.txt");
+const GRPC_CALLS: &str = include_str!("../../../parse-http2/tests/data/grpc_calls.txt");
 const MYSQL_SLAP: &str = include_str!("../../../parse-mysql/tests/data/slap.txt");
 const HTTP_SEGMENTS: &str = include_str!("../../../parse-http/tests/data/keepalive.segments");
 const HTTP_C2S: &[u8] = include_bytes!("../../../parse-http/tests/data/keepalive.c2s.bin");
@@ -211,6 +212,14 @@ fn mysql_joined_at_an_ok_packet_on_ephemeral_ports_is_turned() {
     // the INSERT that follows does.
     let segs = cut(MYSQL_SLAP, 0, 10);
     assert!(turned_like_known_port(&segs, "mysql", 3306) >= 9);
+}
+
+#[test]
+fn http2_joined_at_a_response_on_ephemeral_ports_is_turned() {
+    // grpcio's calls from a response's HEADERS (`:status 200`) on: frames
+    // read as frames both ways, but this block names its sender.
+    let segs = cut(GRPC_CALLS, 0, 6);
+    assert!(turned_like_known_port(&segs, "http", 443) >= 2);
 }
 
 #[test]
