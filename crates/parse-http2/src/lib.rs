@@ -62,7 +62,7 @@ use podwire_record::{Http, Timestamp};
 use reader::{Phase, Side};
 use streams::Streams;
 
-pub use detect::{looks_like_http2, PREFACE};
+pub use detect::{looks_like_http2, sent_by, PREFACE};
 pub use podwire_http::{is_sensitive, HeaderCapture, REDACTED};
 
 /// Limits and options of an [`Http2Parser`].

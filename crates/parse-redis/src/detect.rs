@@ -92,6 +92,16 @@ fn inline_command(bytes: &[u8]) -> bool {
     !http && is_known(name)
 }
 
+/// Whether `first` starts with a reply that only a server sends: a
+/// complete type line of a simple string, an error, an integer or a RESP3
+/// type other than an array. A client sends commands as arrays of bulk
+/// strings (or inline), so an array or a bulk string proves nothing: a
+/// segment that splits a command may start with either. Used to tell which
+/// end is the server of a connection joined mid-stream.
+pub fn looks_like_reply_only(first: &[u8]) -> bool {
+    !matches!(first.first(), Some(b'$' | b'*')) && reply_start(first)
+}
+
 /// A complete RESP type line: a reply's first line.
 pub(crate) fn reply_start(bytes: &[u8]) -> bool {
     let Some((line, _)) = line(bytes) else {
@@ -185,5 +195,28 @@ mod tests {
         }
         assert!(!looks_like_redis(ToClient, b"+OK"));
         assert!(!looks_like_redis(ToClient, b"-err\r\n"));
+    }
+
+    #[test]
+    fn only_some_replies_are_a_server_alone() {
+        for reply in [
+            &b"+OK\r\n+OK\r\n"[..],
+            b"-ERR x\r\n",
+            b":1\r\n",
+            b"_\r\n",
+            b"%1\r\n",
+        ] {
+            assert!(looks_like_reply_only(reply), "{reply:?}");
+        }
+        // A client's command, whole or cut at a bulk string, and arrays.
+        for bytes in [
+            &b"*1\r\n$4\r\nPING\r\n"[..],
+            b"$3\r\nVXK\r\n*3\r\n$3\r\nSET\r\n",
+            b"*2\r\n",
+            b"PING\r\n",
+            b"+OK",
+        ] {
+            assert!(!looks_like_reply_only(bytes), "{bytes:?}");
+        }
     }
 }

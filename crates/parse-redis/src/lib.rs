@@ -62,7 +62,7 @@ use podwire_record::{Redis, Timestamp};
 use resp::{Limits, Reader, Role, Step};
 use session::Session;
 
-pub use detect::looks_like_redis;
+pub use detect::{looks_like_redis, looks_like_reply_only};
 
 /// Bytes skipped without finding a message before a stream is judged not Redis.
 const MAX_SKIP_UNSYNCED: u64 = 64 * 1024;

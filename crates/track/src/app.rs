@@ -14,9 +14,14 @@
 //! beginning would have given them (HTTP/2's header table, PostgreSQL's
 //! startup parameters).
 //!
+//! A connection joined mid-stream whose ports did not name the server may
+//! have been taken the wrong way round: bytes that only the other side
+//! sends turn it around (see `orient`).
+//!
 //! A protocol switch (`101` after `Upgrade: h2c`) hands the connection from
 //! the HTTP/1 parser to the HTTP/2 one, with the upgraded request as stream 1.
 
+use crate::orient::{detect_oriented, Roles};
 use crate::stream::Chunk;
 use crate::tls::Decrypting;
 use podwire_dns::{DnsTcpParser, DNS_PORTS};
@@ -111,6 +116,10 @@ pub(crate) enum App {
         /// What the server sent before the client's first bytes, when it
         /// read as HTTP/2 frames (see [`Early`]).
         early: Option<Box<Early>>,
+        /// The client's port, when neither the handshake nor the ports
+        /// named the server: bytes only the other side sends turn the
+        /// roles around (see `orient`).
+        turnable: Option<u16>,
     },
     /// HTTP/1 switched protocols (`101`); the next bytes say to what.
     Switched(Box<podwire_http::Switch>),
@@ -207,20 +216,24 @@ impl App {
         }
     }
 
-    /// Feeds one reassembled chunk of `dir`.
+    /// Feeds one reassembled chunk of `dir`. [`Roles::Turned`] when it
+    /// showed the connection's roles the wrong way round: the chunk was fed
+    /// as the other direction's, and so must everything after it be.
     pub fn chunk(
         &mut self,
         cfg: &ParserConfig,
-        dir: Direction,
+        mut dir: Direction,
         ts: Timestamp,
         chunk: Chunk<'_>,
         out: &mut Found,
         stats: &mut ParserStats,
-    ) {
+    ) -> Roles {
+        let mut roles = Roles::Kept;
         if let App::Undecided {
             server_port,
             mid_stream,
             tries,
+            turnable,
             ..
         } = *self
         {
@@ -231,17 +244,22 @@ impl App {
                 // and it will get its chance at the next bytes.
                 Chunk::Gap(_) if dir == Direction::ToServer && !mid_stream => {
                     *self = App::Off;
-                    return;
+                    return roles;
                 }
                 Chunk::Gap(n) => {
                     if let App::Undecided { early: Some(e), .. } = self {
                         e.cut = e.cut.saturating_add(n);
                     }
-                    return;
+                    return roles;
                 }
             };
-            match detect(cfg, server_port, mid_stream, dir, first) {
-                Some(mut app) => {
+            let found = detect_oriented(cfg, server_port, mid_stream, turnable, dir, first);
+            match found {
+                Some((mut app, turned)) => {
+                    if turned == Roles::Turned {
+                        roles = turned;
+                        dir = dir.reverse();
+                    }
                     let early = match self {
                         App::Undecided { early, .. } => early.take(),
                         _ => None,
@@ -258,7 +276,7 @@ impl App {
                     if let App::Undecided { tries, .. } = self {
                         *tries += 1;
                     }
-                    return;
+                    return roles;
                 }
                 None if dir == Direction::ToClient && !mid_stream => {
                     // An HTTP/2 server's SETTINGS, before the preface.
@@ -277,19 +295,19 @@ impl App {
                             None => {}
                         }
                     }
-                    return;
+                    return roles;
                 }
                 None => {
                     *self = App::Off;
                     stats.unknown += 1;
-                    return;
+                    return roles;
                 }
             }
         }
         if let App::Switched(sw) = self {
             let Chunk::Data(first) = chunk else {
                 *self = App::Off;
-                return;
+                return roles;
             };
             let h2c = match dir {
                 Direction::ToServer => is_preface(first),
@@ -298,7 +316,7 @@ impl App {
             if !h2c {
                 // Another protocol (WebSocket, ...): nothing we parse.
                 *self = App::Off;
-                return;
+                return roles;
             }
             let mut p = Http2Parser::after_upgrade(
                 &cfg.http2,
@@ -326,7 +344,7 @@ impl App {
             if !d.chunk(cfg, dir, ts, chunk, out, stats) {
                 *self = App::Off;
             }
-            return;
+            return roles;
         }
         let status = match self {
             App::Tls(p) => feed(
@@ -454,6 +472,7 @@ impl App {
                 self.finish(ts, out);
             }
         }
+        roles
     }
 
     /// The connection is over: flush the parser and stop.
@@ -519,7 +538,7 @@ impl App {
 
 /// The parser for a connection whose first decisive bytes are `first`, in
 /// `dir`; `None` when they decide nothing (yet).
-fn detect(
+pub(crate) fn detect(
     cfg: &ParserConfig,
     server_port: u16,
     mid_stream: bool,

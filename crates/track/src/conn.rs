@@ -2,6 +2,7 @@
 
 use crate::app::{App, Found, ParserStats};
 use crate::key::{likely_server, Addr};
+use crate::orient::Roles;
 use crate::plain::{Plain, Plaintext};
 use crate::stream::{Budget, Segment, Stream};
 use crate::{direction, endpoint, TrackerConfig};
@@ -91,14 +92,18 @@ impl Conn {
     pub fn new_tcp(ts: Timestamp, src: Addr, dst: Addr, h: &TcpHeader) -> Conn {
         let syn = h.flags & tcp_flags::SYN != 0;
         let ack = h.flags & tcp_flags::ACK != 0;
-        // The handshake names the client; without it, the ports guess.
+        // The handshake names the client; without it, the ports guess, and
+        // when they cannot, the first sender is taken for the client until
+        // content says otherwise (`orient`).
+        let by_ports = likely_server(src, dst);
         let src_is_client = if syn && !ack {
             true
         } else if syn && ack {
             false
         } else {
-            !likely_server(src, dst).unwrap_or(false)
+            !by_ports.unwrap_or(false)
         };
+        let guessed = !syn && by_ports.is_none();
         let (client, server) = if src_is_client {
             (src, dst)
         } else {
@@ -118,6 +123,7 @@ impl Conn {
                 mid_stream: true,
                 tries: 0,
                 early: None,
+                turnable: guessed.then_some(client.port),
             },
             plain: None,
         };
@@ -238,8 +244,13 @@ impl Conn {
             Direction::ToServer => (to_server, to_client),
             Direction::ToClient => (to_client, to_server),
         };
-        let mut sink =
-            |c: crate::stream::Chunk<'_>| app.chunk(&cfg.parsers, dir, ts, c, out, pstats);
+        // Once the parser turned the roles around, this packet's bytes
+        // travel the other way.
+        let mut turned = false;
+        let mut sink = |c: crate::stream::Chunk<'_>| {
+            let d = if turned { dir.reverse() } else { dir };
+            turned |= app.chunk(&cfg.parsers, d, ts, c, out, pstats) == Roles::Turned;
+        };
         let seg = Segment {
             seq: data_seq,
             len: pkt.payload_len,
@@ -255,15 +266,33 @@ impl Conn {
             *retransmits += 1;
         }
         if ack {
-            let odir = dir.reverse();
-            let mut sink =
-                |c: crate::stream::Chunk<'_>| app.chunk(&cfg.parsers, odir, ts, c, out, pstats);
+            let mut sink = |c: crate::stream::Chunk<'_>| {
+                let d = if turned { dir } else { dir.reverse() };
+                turned |= app.chunk(&cfg.parsers, d, ts, c, out, pstats) == Roles::Turned;
+            };
             other.acked(h.ack, budget, &mut sink);
         }
         if !app.wants_bytes() {
             // The parser is done with this connection: free what it held.
             this.clear(budget);
             other.clear(budget);
+        }
+        if turned {
+            self.turn_around();
+        }
+    }
+
+    /// Swaps the two ends and everything kept per direction: content showed
+    /// that the guessed client is the server (see `orient`). Only a
+    /// connection whose roles were guessed (no handshake, ports that did
+    /// not decide) is turned, before any record named its roles.
+    fn turn_around(&mut self) {
+        std::mem::swap(&mut self.client, &mut self.server);
+        self.dirs.swap(0, 1);
+        if let ConnState::Tcp(t) = &mut self.state {
+            let t = t.as_mut();
+            t.streams.swap(0, 1);
+            t.fin.swap(0, 1);
         }
     }
 
@@ -315,18 +344,24 @@ impl Conn {
         if let Some(p) = plain.as_mut() {
             p.finish(ts, out);
         }
+        let mut turned = false;
         for (i, s) in streams.iter_mut().enumerate() {
             let dir = if i == 0 {
                 Direction::ToServer
             } else {
                 Direction::ToClient
             };
-            let mut sink =
-                |c: crate::stream::Chunk<'_>| app.chunk(&cfg.parsers, dir, ts, c, out, pstats);
+            let mut sink = |c: crate::stream::Chunk<'_>| {
+                let d = if turned { dir.reverse() } else { dir };
+                turned |= app.chunk(&cfg.parsers, d, ts, c, out, pstats) == Roles::Turned;
+            };
             s.finish(budget, &mut sink);
             s.clear(budget);
         }
         app.finish(ts, out);
+        if turned {
+            self.turn_around();
+        }
     }
 
     /// The connection record. `close`: why it ends, when not from the packets.

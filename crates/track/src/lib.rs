@@ -15,6 +15,7 @@
 mod app;
 mod conn;
 mod key;
+mod orient;
 mod plain;
 pub mod shard;
 mod stream;

@@ -65,6 +65,7 @@ impl Plain {
                 mid_stream,
                 tries: 0,
                 early: None,
+                turnable: None,
             },
             source,
         }

@@ -54,6 +54,7 @@ impl Decrypting {
                 mid_stream: false,
                 tries: 0,
                 early: None,
+                turnable: None,
             },
             plain: Vec::new(),
             counted: false,

@@ -124,3 +124,50 @@ fn boundaries_are_found_after_a_partial_frame() {
     assert_eq!(find_boundary(&[0xaa; 100], 16384), None);
     assert_eq!(find_boundary(&[], 16384), None);
 }
+
+/// Segment `n` (in file order) of a fixture in `tests/data`.
+fn fixture_segment(text: &str, n: usize) -> (Direction, Vec<u8>) {
+    let segs = podwire_parse::fixture::parse(text).unwrap();
+    (segs[n].dir, segs[n].bytes.clone())
+}
+
+const CURL: &str = include_str!("../../tests/data/curl_prior_knowledge.txt");
+const NGHTTP: &str = include_str!("../../tests/data/nghttp_concurrent.txt");
+const GRPC: &str = include_str!("../../tests/data/grpc_calls.txt");
+
+#[test]
+fn frames_that_show_their_sender() {
+    // curl's request HEADERS (`:method GET` by static index 2).
+    let (dir, b) = fixture_segment(CURL, 2);
+    assert_eq!((dir, sent_by(&b)), (ToServer, Some(ToServer)));
+    // nghttpd's SETTINGS ack, then a padded response HEADERS (`:status
+    // 200`, index 8) and DATA.
+    let (dir, b) = fixture_segment(CURL, 4);
+    assert_eq!((dir, sent_by(&b)), (ToClient, Some(ToClient)));
+    // nghttpd's PUSH_PROMISE and the pushed responses.
+    let (dir, b) = fixture_segment(NGHTTP, 2);
+    assert_eq!((dir, sent_by(&b)), (ToClient, Some(ToClient)));
+    // A gRPC server's response HEADERS.
+    let (dir, b) = fixture_segment(GRPC, 6);
+    assert_eq!((dir, sent_by(&b)), (ToClient, Some(ToClient)));
+}
+
+#[test]
+fn frames_that_do_not_tell_or_disagree() {
+    // SETTINGS, WINDOW_UPDATE, PING: either side.
+    assert_eq!(sent_by(SERVER_START), None);
+    let (_, b) = fixture_segment(GRPC, 4);
+    assert_eq!(sent_by(&b), None);
+    // grpcio's request starts with `:path` as a new literal name, the next
+    // one with dynamic-table entries: neither names its sender.
+    let (_, b) = fixture_segment(GRPC, 3);
+    assert_eq!(sent_by(&b), None);
+    let (_, b) = fixture_segment(GRPC, 8);
+    assert_eq!(sent_by(&b), None);
+    // A request and a response in one buffer.
+    let (_, mut b) = fixture_segment(CURL, 2);
+    b.extend(fixture_segment(CURL, 4).1);
+    assert_eq!(sent_by(&b), None);
+    assert_eq!(sent_by(b""), None);
+    assert_eq!(sent_by(b"GET / HTTP/1.1\r\n\r\n"), None);
+}

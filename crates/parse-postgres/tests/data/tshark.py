@@ -2,7 +2,9 @@
 """Writes what tshark's pgsql dissector sees in a capture, for the tests to
 compare the parser's records with:
 
-    tshark.py CAPTURE.pcap > CAPTURE.tshark
+    tshark.py CAPTURE.pcap [PORT] > CAPTURE.tshark
+
+PORT is the server's (54329, this folder's, unless given).
 
 One line per connection (tshark's tcp.stream) and fact, values separated by
 `|`: the CommandComplete tags and the SQLSTATEs of ErrorResponses in order
@@ -18,8 +20,9 @@ PORT = 54329
 
 def main():
     cap = sys.argv[1]
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else PORT
     out = subprocess.run(
-        ["tshark", "-r", cap, "-d", f"tcp.port=={PORT},pgsql", "-Y", "pgsql",
+        ["tshark", "-r", cap, "-d", f"tcp.port=={port},pgsql", "-Y", "pgsql",
          "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=\x1f",
          "-e", "tcp.stream", "-e", "pgsql.type", "-e", "pgsql.tag", "-e", "pgsql.code",
          "-e", "pgsql.severity"],
@@ -39,7 +42,7 @@ def main():
             elif t == "Notice" and codes:
                 codes.pop(0)
         f["tags"].extend(t for t in tags.split("\x1f") if t)
-    print(f"# tshark -d tcp.port=={PORT},pgsql on {cap.split('/')[-1]}")
+    print(f"# tshark -d tcp.port=={port},pgsql on {cap.split('/')[-1]}")
     for stream in order:
         f = facts[stream]
         print(f"{stream} tags {'|'.join(f['tags'])}")
