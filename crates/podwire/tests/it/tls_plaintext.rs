@@ -179,8 +179,8 @@ fn requests_inside_tls_are_read_from_the_tls_library() {
         .spawn()
         .expect("static TLS client");
     // The agent reads new processes every 2 s and looks inside at most
-    // 100 ms of executable files per scan, in pid order: on a loaded host
-    // (the whole suite, a build beside it) other new programs come first.
+    // 100 ms of executable files per scan, newest first: on a loaded host
+    // (the whole suite, a build beside it) newer programs may come first.
     let deadline = Instant::now() + Duration::from_secs(40);
     while libraries(&agent) < before + 1.0 {
         if Instant::now() > deadline {

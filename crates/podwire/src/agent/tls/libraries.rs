@@ -178,15 +178,16 @@ impl Libraries {
         let Ok(dir) = std::fs::read_dir(&self.proc) else {
             return scan;
         };
-        for entry in dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let proc_dir = entry.path();
+        // Newest first (the highest pids, short of a wrap): a program just
+        // started is the one a user waits to see, and on a busy host the
+        // scan's time for looking into files may run out before the end.
+        let mut pids: Vec<u32> = dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        pids.sort_unstable_by(|a, b| b.cmp(a));
+        for pid in pids {
+            let proc_dir = self.proc.join(pid.to_string());
             let Some((started, name)) = identity(&proc_dir) else {
                 continue;
             };
