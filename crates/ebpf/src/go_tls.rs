@@ -18,6 +18,11 @@
 //!   information the linker writes into every Go program
 //!   (`.go.buildinfo`), in both its layouts (inline since Go 1.18,
 //!   pointers before).
+//!
+//! Not found: a stripped program built as a position-independent executable
+//! (`-buildmode=pie -ldflags=-s`), whose linker puts the runtime's function
+//! table inside `.data.rel.ro` instead of a `.gopclntab` section of its own;
+//! with its symbols kept it is found like any other.
 
 use crate::tls_symbols::Elf;
 use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic};
@@ -213,11 +218,20 @@ fn pclntab<'data, R: ReadRef<'data>>(elf: &Elf<'data, R>) -> Option<[Option<(u64
     };
     let word = |i: u64| word_at(8 + 8 * i);
     let nfunc = word(0)?;
-    let (text, names, functab) = if new {
+    let (mut text, names, functab) = if new {
         (word(2)?, word(3)?, word(7)?)
     } else {
         (0, word(2)?, word(6)?)
     };
+    // A position-independent program's text start is filled in by a
+    // relocation at load, so the file may hold 0: the text starts where
+    // the `.text` section does (`runtime.text` is its first symbol).
+    if new && text == 0 {
+        text = elf
+            .sections
+            .section_by_name(endian, b".text")
+            .map(|(_, s)| s.sh_addr(endian))?;
+    }
     // One table entry: (entry address, offset of its _func).
     let entry = |i: u64| -> Option<(u64, u64)> {
         if new {
