@@ -281,9 +281,10 @@ static __always_inline int leave(struct uregs *regs)
  *
  * No uretprobe: it swaps the return address on the stack, and Go moves
  * goroutine stacks as they grow, which would crash the program. The agent
- * puts the return probe on each of the function's `ret` instructions
- * instead. A goroutine may block in Read and resume on another thread, so
- * a call is kept by its goroutine (pid and g), not by thread.
+ * puts Read's return probe on each of its `ret` instructions instead; Write
+ * is read at entry (see go_enter). A goroutine may block in Read and resume
+ * on another thread, so a call is kept by its goroutine (pid and g), not by
+ * thread.
  *
  * The socket: Go does its syscalls wherever its scheduler runs them, so
  * the descriptor comes from the connection itself, through fields whose
@@ -314,18 +315,6 @@ struct {
 	__type(value, struct go_call);
 } go_calls SEC(".maps");
 
-static __always_inline int go_enter(struct uregs *regs, __u32 op)
-{
-	if (excluded())
-		return 0;
-	struct go_key key = { .g = regs->r14, .pid = bpf_get_current_pid_tgid() >> 32 };
-	struct go_call c = { .conn = regs->ax, .buf = regs->bx, .op = op };
-
-	if (bpf_map_update_elem(&go_calls, &key, &c, BPF_ANY))
-		count(2);
-	return 0;
-}
-
 static __always_inline __s32 go_fd(__u64 conn)
 {
 	__u64 data = 0, netfd = 0;
@@ -338,6 +327,32 @@ static __always_inline __s32 go_fd(__u64 conn)
 	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(netfd + 16)))
 		return -1;
 	return fd >= 0 && fd < 0x7fffffff ? (__s32)fd : -1;
+}
+
+static __always_inline int go_enter(struct uregs *regs, __u32 op)
+{
+	if (excluded())
+		return 0;
+	__u64 tid = bpf_get_current_pid_tgid();
+
+	/* Write's plaintext is all there at entry (Write sends the whole
+	 * slice or fails): read it now, before the bytes reach the socket. At
+	 * the return it could come after the peer's answer, read by another
+	 * goroutine on another CPU, and the parser would see the response
+	 * before its request. */
+	if (op == TLS_OP_WRITE) {
+		__u64 len = regs->cx;
+
+		if (len == 0 || len > 0xffffffffULL)
+			return 0;
+		return output(tid, regs->ax, regs->bx, len, go_fd(regs->ax), TLS_OP_WRITE, TLS_GO);
+	}
+	struct go_key key = { .g = regs->r14, .pid = tid >> 32 };
+	struct go_call c = { .conn = regs->ax, .buf = regs->bx, .op = op };
+
+	if (bpf_map_update_elem(&go_calls, &key, &c, BPF_ANY))
+		count(2);
+	return 0;
 }
 
 static __always_inline int go_leave(struct uregs *regs)
@@ -389,7 +404,7 @@ int go_tls_write(struct uregs *regs) { return go_enter(regs, TLS_OP_WRITE); }
 SEC("uprobe/go_tls_read")
 int go_tls_read(struct uregs *regs) { return go_enter(regs, TLS_OP_READ); }
 
-/* On each `ret` of both functions (not a uretprobe: see go_enter). */
+/* On each `ret` of Read (not a uretprobe: see the Go section above). */
 SEC("uprobe/go_tls_return")
 int go_tls_return(struct uregs *regs) { return go_leave(regs); }
 

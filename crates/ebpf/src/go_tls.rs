@@ -6,11 +6,12 @@
 //!
 //! - **No uretprobe.** A uretprobe replaces the return address on the
 //!   stack, and Go copies a goroutine's stack elsewhere when it grows, so
-//!   the program would crash. The return probe goes on each `ret`
+//!   the program would crash. `Read`'s return probe goes on each `ret`
 //!   instruction of the function instead, found by decoding the function's
 //!   machine code (iced-x86): scanning for the `0xc3` byte would also hit
 //!   the middle of other instructions, and a probe there corrupts the
-//!   program.
+//!   program. `Write` needs none: its plaintext is read at entry, which
+//!   also keeps it ahead of the answer it provokes.
 //! - **Registers, not the C ABI.** Go 1.17 and later pass arguments and
 //!   results in registers on x86-64 (`bpf/tls.bpf.c` says which). Older
 //!   programs pass them on the stack; they are reported as unsupported, as
@@ -46,13 +47,25 @@ const MAX_FUNCTION_BYTES: u64 = 1 << 20;
 /// link; Go 1.19's `Read` has 5).
 const MAX_RETURNS: usize = 64;
 
-/// One probed function: file offsets of its first instruction and of each
-/// of its `ret` instructions.
+/// One probed function, as file offsets: its first instruction, the first
+/// after its stack check, and each `ret`.
+///
+/// The entry probe goes after the stack check: when the goroutine's stack
+/// must grow, the check calls `runtime.morestack` and then jumps back to
+/// the function's first instruction, which would make a probe there fire
+/// twice for one call (and Write's plaintext be read twice). The
+/// arguments are still in their registers at that point.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GoFunction {
     pub entry: u64,
+    pub body: u64,
     pub returns: Vec<u64>,
 }
+
+/// Instructions of a Go prologue looked at for the stack check (`cmp`
+/// with `g.stackguard0`, then `jbe` to the `morestack` call at the end;
+/// a large frame computes its bound with a `lea` first).
+const PROLOGUE: usize = 4;
 
 /// Where Go's TLS functions are in one program.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -296,10 +309,22 @@ fn function<'data, R: ReadRef<'data>>(
     let mut decoder = Decoder::with_ip(64, code, addr, DecoderOptions::NONE);
     let mut ins = Instruction::default();
     let mut returns = Vec::new();
-    while decoder.can_decode() {
+    let mut body = None;
+    let end = addr + size;
+    for n in 0.. {
+        if !decoder.can_decode() {
+            break;
+        }
         decoder.decode_out(&mut ins);
         if ins.is_invalid() {
             return Err(format!("undecodable instruction at {:#x}", ins.ip()));
+        }
+        if n < PROLOGUE
+            && body.is_none()
+            && ins.mnemonic() == Mnemonic::Jbe
+            && (ins.ip()..end).contains(&ins.near_branch_target())
+        {
+            body = Some(ins.next_ip() - addr + offset);
         }
         if ins.mnemonic() == Mnemonic::Ret {
             if returns.len() == MAX_RETURNS {
@@ -315,6 +340,9 @@ fn function<'data, R: ReadRef<'data>>(
     }
     Ok(GoFunction {
         entry: offset,
+        // A function without a stack check (marked NOSPLIT) is entered
+        // once per call anyway.
+        body: body.unwrap_or(offset),
         returns,
     })
 }
@@ -423,6 +451,15 @@ mod tests {
                 .collect();
             assert!(!rets.is_empty(), "{sym}: {text}");
             assert_eq!(f.returns, rets, "{sym}");
+            // The body starts at the instruction after the stack check.
+            let lines: Vec<&str> = text.lines().collect();
+            let jbe = lines
+                .iter()
+                .position(|l| l.split_whitespace().nth(1) == Some("jbe"))
+                .unwrap_or_else(|| panic!("{sym}: no stack check: {text}"));
+            let after = address(lines[jbe + 1]).unwrap() - start + f.entry;
+            assert_eq!(f.body, after, "{sym}");
+            assert!(f.body > f.entry && f.body - f.entry < 32, "{sym}");
             for r in &f.returns {
                 assert_eq!(code[*r as usize], 0xc3, "{sym} at {r:#x}");
             }

@@ -43,7 +43,7 @@ const FUNCTIONS: [(&str, &str); 4] = [
 ];
 const RETURN: &str = "ssl_return";
 /// Go's crypto/tls (see [`crate::go_tls`]): entry programs for `Write` and
-/// `Read`, and the one program on each of their `ret` instructions.
+/// `Read`, and the one program on each of `Read`'s `ret` instructions.
 const GO_WRITE: &str = "go_tls_write";
 const GO_READ: &str = "go_tls_read";
 const GO_RETURN: &str = "go_tls_return";
@@ -219,15 +219,14 @@ impl TlsProbe {
         }
     }
 
-    /// Go's `Write` and `Read`: a probe at each entry and on each `ret`;
-    /// all of them or none.
+    /// Go's `Write` (read at entry: its bytes are all there) and `Read`
+    /// (entry, and each `ret`), entries after the stack check (see
+    /// [`crate::go_tls::GoFunction`]); all of them or none.
     fn attach_go(&mut self, id: FileId, path: &Path, go: &GoTls) -> Result<usize, EbpfError> {
         let mut links: Vec<(&'static str, UProbeLinkId)> = Vec::new();
-        let points = [(GO_WRITE, &go.write), (GO_READ, &go.read)]
+        let points = [(GO_WRITE, go.write.body), (GO_READ, go.read.body)]
             .into_iter()
-            .flat_map(|(entry, f)| {
-                std::iter::once((entry, f.entry)).chain(f.returns.iter().map(|r| (GO_RETURN, *r)))
-            });
+            .chain(go.read.returns.iter().map(|r| (GO_RETURN, *r)));
         for (program, offset) in points {
             let attached = uprobe(&mut self.ebpf, program).and_then(|p| {
                 p.attach(offset, path, UProbeScope::AllProcesses)
