@@ -58,6 +58,11 @@ impl Kube {
         kube
     }
 
+    /// Whether every watched kind has been listed once.
+    pub fn synced(&self) -> bool {
+        self.status.synced()
+    }
+
     /// The cgroups (by id) of the containers and pods, on this node, of
     /// pods in any of `namespaces` (`--tls-plaintext-exclude-namespaces`).
     pub fn cgroups_in(&self, namespaces: &[String]) -> HashSet<u64> {

@@ -56,17 +56,12 @@ pub fn run(
     let mut warned_full = false;
     while !stop.load(Ordering::Relaxed) {
         if Instant::now() >= next_scan {
-            let scan = libs.scan(&mut probe);
-            for why in &scan.refused {
-                let n = counters.refused.fetch_add(1, Ordering::Relaxed) + 1;
-                if n <= MAX_LOGGED {
-                    eprintln!("podwire: TLS plaintext: not probing {why}");
-                }
-            }
-            counters
-                .libraries
-                .store(libs.attached() as u64, Ordering::Relaxed);
+            // Exclusions first, so a file probed in this scan is never read
+            // for an excluded process; and with namespaces to exclude,
+            // nothing is probed before the API server's pods are known.
+            let mut hold = false;
             if let (false, Some(kube)) = (exclude.is_empty(), shared.kube.as_ref()) {
+                hold = !kube.synced();
                 let ids = kube.cgroups_in(&exclude);
                 let (now, refused) = probe.exclude(&ids);
                 counters
@@ -80,6 +75,18 @@ pub fn run(
                         podwire_ebpf::MAX_EXCLUDED_CGROUPS
                     );
                 }
+            }
+            if !hold {
+                let scan = libs.scan(&mut probe);
+                for why in &scan.refused {
+                    let n = counters.refused.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n <= MAX_LOGGED {
+                        eprintln!("podwire: TLS plaintext: not probing {why}");
+                    }
+                }
+                counters
+                    .libraries
+                    .store(libs.attached() as u64, Ordering::Relaxed);
             }
             next_scan = Instant::now() + SCAN_NEW;
         }
